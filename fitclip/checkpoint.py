@@ -1,0 +1,53 @@
+"""Checkpoint files: state dicts only (never pickled modules), written atomically, read with
+`weights_only=True`."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+
+def save_state(obj: dict[str, Any], path: str | os.PathLike) -> Path:
+    """`torch.save` to a temp file in the same folder, then rename: a crash never leaves half a file.
+
+    Args:
+        obj: a dict of tensors / plain Python values (what `weights_only=True` can read back).
+        path: destination.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def load_state(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> Any:
+    """Load a checkpoint with `weights_only=True` (no arbitrary code runs). Safetensors files work too."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+        return load_file(str(path), device=str(map_location))
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:  # a pickled module or a corrupt file
+        raise ValueError(f"could not load checkpoint {str(path)!r} with weights_only=True ({e}); "
+                         f"fitclip reads state dicts only — re-save it as a state dict") from e
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """Hex sha256 of a file, read in chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()

@@ -1,0 +1,214 @@
+"""CLIP for video, built on open_clip.
+
+A video is a few frames; its embedding is the mean of the L2-normalised frame embeddings (FitCLIP,
+Sec. 3), deliberately *not* re-normalised, as in the original code. CLIP's own `logit_scale` plays no
+part in training or scoring: losses use a fixed temperature and evaluation uses plain cosine.
+
+Tiny architectures live in `fitclip/model_configs/*.json` and are registered with open_clip's config
+registry at import time, exactly like the real ones (timm's `test_*` models idea): `fitclip-tiny` for
+tests and CLIs, `fitclip-toy` (~8M parameters, 64x64 input) for the synthetic demo.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+import open_clip
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from fitclip.checkpoint import load_state
+
+CONFIG_DIR = Path(__file__).parent / "model_configs"
+open_clip.add_model_config(CONFIG_DIR)
+
+# Keys of OpenAI's JIT archives that are buffers of the scripted module, not parameters.
+_OPENAI_EXTRA_KEYS = ("input_resolution", "context_length", "vocab_size")
+
+
+class VideoCLIP(nn.Module):
+    """An open_clip CLIP model that also encodes videos.
+
+    Attributes:
+        clip: the wrapped open_clip model; its `state_dict()` is a plain open_clip state dict.
+        arch: open_clip architecture name (e.g. "ViT-B-16", "fitclip-tiny").
+        quick_gelu: whether the towers use QuickGELU (OpenAI weights do).
+        image_size: square input size of the vision tower.
+        mean, std: per-channel normalisation of the pretrained weights.
+    """
+
+    def __init__(self, clip: nn.Module, arch: str, quick_gelu: bool) -> None:
+        super().__init__()
+        self.clip = clip
+        self.arch = arch
+        self.quick_gelu = quick_gelu
+        cfg = open_clip.get_model_preprocess_cfg(clip)
+        size = cfg.get("size", clip.visual.image_size)
+        self.image_size = int(size[0] if isinstance(size, (tuple, list)) else size)
+        self.mean = tuple(cfg.get("mean", open_clip.OPENAI_DATASET_MEAN))
+        self.std = tuple(cfg.get("std", open_clip.OPENAI_DATASET_STD))
+        self._tokenizer = open_clip.get_tokenizer(arch)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.clip.parameters()).device
+
+    def tokenize(self, texts: Sequence[str]) -> torch.Tensor:
+        """Tokenise texts with the architecture's open_clip tokenizer → int64 `[B, L]`."""
+        if isinstance(texts, str):
+            raise TypeError("tokenize takes a list of strings, got a single str; wrap it in a list")
+        return self._tokenizer(list(texts))
+
+    def encode_image(self, images: torch.Tensor) -> torch.Tensor:
+        """Images float `[N, 3, H, W]` (normalised) → L2-normalised embeddings `[N, D]`."""
+        return F.normalize(self.clip.encode_image(images), dim=-1)
+
+    def encode_text(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Tokens int `[B, L]` → L2-normalised text embeddings `[B, D]`."""
+        return F.normalize(self.clip.encode_text(tokens), dim=-1)
+
+    def encode_video(self, frames: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """Frames float `[B, T, 3, H, W]` → video embeddings `[B, D]`.
+
+        The embedding is the mean of the L2-normalised per-frame embeddings and is NOT re-normalised
+        (its norm is ≤ 1 and shrinks when frames disagree), as in the original FitCLIP code.
+
+        Args:
+            frames: normalised frames, `[B, T, 3, H, W]`; clips shorter than T are padded at the end.
+            lengths: optional int `[B]`, the number of real frames of each clip (1..T). Padding
+                frames are still encoded (one batched forward) but excluded from the mean.
+        """
+        if frames.ndim != 5:
+            raise ValueError(f"frames must be [B, T, 3, H, W], got shape {tuple(frames.shape)}")
+        b, t = frames.shape[:2]
+        frame_emb = self.encode_image(frames.flatten(0, 1)).view(b, t, -1)
+        if lengths is None:
+            return frame_emb.mean(dim=1)
+        lengths = torch.as_tensor(lengths, device=frame_emb.device)
+        if lengths.shape != (b,) or bool((lengths < 1).any()) or bool((lengths > t).any()):
+            raise ValueError(f"lengths must be [B] with values in 1..{t}, got {lengths.tolist()}")
+        mask = (torch.arange(t, device=frame_emb.device)[None, :] < lengths[:, None]).to(frame_emb.dtype)
+        return (frame_emb * mask[..., None]).sum(dim=1) / lengths[:, None].to(frame_emb.dtype)
+
+    def forward(self, frames: torch.Tensor, tokens: torch.Tensor,
+                lengths: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Encode a clip batch and a text batch in one call (what DDP wraps). Returns (video, text)."""
+        return self.encode_video(frames, lengths), self.encode_text(tokens)
+
+
+def _is_file(pretrained: str) -> bool:
+    return os.sep in pretrained or pretrained.endswith((".pt", ".pth", ".bin", ".safetensors")) \
+        or os.path.isfile(pretrained)
+
+
+def _clip_state_dict(obj: Any) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Find the CLIP weights inside a loaded checkpoint; returns (state_dict, metadata).
+
+    Accepts our model files (`{"state_dict", "arch", "quick_gelu", ...}`), our training checkpoints
+    (`{"student", "config", ...}`), a plain open_clip state dict, and a bare OpenAI CLIP state dict
+    such as the original FitCLIP student (no `logit_scale`).
+    """
+    meta: dict[str, Any] = {}
+    if isinstance(obj, dict) and "student" in obj and isinstance(obj["student"], dict):
+        meta = {k: v for k, v in obj.items() if k in ("arch", "quick_gelu")}
+        meta.update({k: obj["config"][k] for k in ("arch",) if isinstance(obj.get("config"), dict)
+                     and k in obj["config"]})
+        obj = obj["student"]
+    elif isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
+        meta = {k: v for k, v in obj.items() if k != "state_dict"}
+        obj = obj["state_dict"]
+    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise ValueError("checkpoint does not hold a state dict of tensors; expected an open_clip/OpenAI "
+                         "state dict, a fitclip model file or a fitclip training checkpoint")
+    sd = {k.removeprefix("module.").removeprefix("clip."): v for k, v in obj.items()}
+    for k in _OPENAI_EXTRA_KEYS:
+        sd.pop(k, None)
+    return sd, meta
+
+
+def load_clip(arch: str = "ViT-B-16", pretrained: str | os.PathLike | None = "openai",
+              device: str | torch.device = "cpu", quick_gelu: bool | None = None) -> VideoCLIP:
+    """Build a `VideoCLIP` from an open_clip architecture and weights.
+
+    Args:
+        arch: open_clip architecture name (`open_clip.list_models()`), e.g. "ViT-B-16" or
+            "fitclip-tiny".
+        pretrained: an open_clip pretrained tag for `arch` (e.g. "openai"; this is the real path and
+            may download), `None` or "none" for random weights, or a local file: a fitclip model file
+            or training checkpoint, a plain open_clip state dict, or a bare OpenAI CLIP state dict
+            (e.g. the released FitCLIP student, which has no `logit_scale`).
+        device: where to put the model.
+        quick_gelu: force QuickGELU on/off. Default: what the weights were trained with (the tag's
+            setting; stored in fitclip files; True for bare OpenAI state dicts; else the config's).
+
+    Returns:
+        The model in eval mode.
+
+    Raises:
+        ValueError: unknown architecture or tag, or a state dict with missing/unexpected keys
+            (all of them are listed).
+        FileNotFoundError: `pretrained` looks like a path but no file is there.
+    """
+    if arch not in open_clip.list_models():
+        raise ValueError(f"unknown architecture {arch!r}; choose one of open_clip.list_models(), "
+                         f"e.g. 'ViT-B-16' or 'fitclip-tiny'")
+    if isinstance(pretrained, str) and pretrained.lower() == "none":
+        pretrained = None
+    state_dict = None
+    if pretrained is None:
+        qg = bool(quick_gelu) if quick_gelu is not None else bool(open_clip.get_model_config(arch).get("quick_gelu", False))
+        clip = open_clip.create_model(arch, pretrained=None, force_quick_gelu=qg, device="cpu")
+    elif not isinstance(pretrained, os.PathLike) and open_clip.get_pretrained_cfg(arch, pretrained):
+        tag_cfg = open_clip.get_pretrained_cfg(arch, pretrained)
+        qg = quick_gelu if quick_gelu is not None else bool(tag_cfg.get("quick_gelu", False))
+        clip = open_clip.create_model(arch, pretrained=pretrained, force_quick_gelu=qg, device="cpu")
+    elif _is_file(str(pretrained)):
+        path = Path(pretrained)
+        if not path.is_file():
+            raise FileNotFoundError(f"pretrained checkpoint {str(path)!r} does not exist; pass an open_clip "
+                                    f"tag (e.g. 'openai'), 'none' for random weights, or an existing file")
+        state_dict, meta = _clip_state_dict(load_state(path))
+        if meta.get("arch") and meta["arch"] != arch:
+            raise ValueError(f"checkpoint {str(path)!r} holds arch {meta['arch']!r} but arch={arch!r} was "
+                             f"asked for; pass arch={meta['arch']!r}")
+        bare_openai = "logit_scale" not in state_dict and "visual.proj" in state_dict
+        if quick_gelu is not None:
+            qg = quick_gelu
+        elif "quick_gelu" in meta:
+            qg = bool(meta["quick_gelu"])
+        else:
+            qg = bare_openai or bool(open_clip.get_model_config(arch).get("quick_gelu", False))
+        clip = open_clip.create_model(arch, pretrained=None, force_quick_gelu=qg, device="cpu")
+        if bare_openai:
+            # The released FitCLIP student ships without logit_scale; it is unused here, so keep CLIP's
+            # initial value (log(1/0.07)) rather than inventing one.
+            state_dict["logit_scale"] = torch.tensor(math.log(1 / 0.07))
+        own = clip.state_dict()
+        missing = sorted(set(own) - set(state_dict))
+        unexpected = sorted(set(state_dict) - set(own))
+        if missing or unexpected:
+            raise ValueError(f"checkpoint {str(path)!r} does not match arch {arch!r}: "
+                             f"missing keys {missing}, unexpected keys {unexpected}")
+        if own["logit_scale"].ndim != state_dict["logit_scale"].ndim:
+            state_dict["logit_scale"] = state_dict["logit_scale"].reshape(own["logit_scale"].shape)
+        bad = [k for k in own if own[k].shape != state_dict[k].shape]
+        if bad:
+            raise ValueError(f"checkpoint {str(path)!r} has wrong shapes for arch {arch!r} at keys {bad[:10]} "
+                             f"(first: {tuple(state_dict[bad[0]].shape)} vs {tuple(own[bad[0]].shape)})")
+        clip.load_state_dict(state_dict, strict=True)
+    else:
+        tags = open_clip.list_pretrained_tags_by_model(arch)
+        raise ValueError(f"pretrained={pretrained!r} is neither an open_clip tag for {arch!r} ({tags}) nor an "
+                         f"existing file; use 'none' for random weights")
+    model = VideoCLIP(clip, arch=arch, quick_gelu=bool(qg))
+    return model.to(device).eval()
+
+
+def model_file_state(model: VideoCLIP) -> dict[str, Any]:
+    """What a fitclip model file holds: the open_clip state dict plus how to rebuild the model."""
+    return {"format": "fitclip-clip", "arch": model.arch, "quick_gelu": model.quick_gelu,
+            "state_dict": {k: v.detach().cpu() for k, v in model.clip.state_dict().items()}}

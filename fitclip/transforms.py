@@ -1,0 +1,64 @@
+"""Clip transforms (torchvision v2 on whole clips).
+
+A clip tensor `[T, 3, H, W]` is one "image" with a leading batch dimension for torchvision v2, so every
+random parameter (crop box, interpolation, flip) is drawn ONCE per clip and shared by all its frames,
+which keeps the motion inside the clip intact.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import torch
+from torchvision.transforms import InterpolationMode
+from torchvision.transforms import v2
+
+from fitclip.models import VideoCLIP
+
+
+class ClipTransform:
+    """uint8 frames `[T, H, W, 3]` (as decoded) → normalised float frames `[T, 3, S, S]`."""
+
+    def __init__(self, pipeline: Callable[[torch.Tensor], torch.Tensor], train: bool) -> None:
+        self.pipeline = pipeline
+        self.train = train
+
+    def __call__(self, frames: torch.Tensor) -> torch.Tensor:
+        frames = torch.as_tensor(frames)
+        if frames.dtype != torch.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
+            raise ValueError(f"expected uint8 frames [T, H, W, 3], got {frames.dtype} {tuple(frames.shape)}")
+        return self.pipeline(frames.permute(0, 3, 1, 2).contiguous())
+
+    def __repr__(self) -> str:
+        return f"ClipTransform(train={self.train}, {self.pipeline})"
+
+
+def clip_transform(image_size: int, mean: Sequence[float], std: Sequence[float], train: bool = False) -> ClipTransform:
+    """The FitCLIP frame transforms.
+
+    Eval: bicubic resize of the shorter side to `image_size`, center crop, CLIP mean/std.
+    Train: one RandomResizedCrop (scale 0.5–1, ratio 3/4–4/3, interpolation drawn from
+    bilinear/bicubic) and one horizontal flip (p=0.5), both shared by all frames of the clip.
+
+    Args:
+        image_size: the model's square input size.
+        mean, std: per-channel normalisation of the pretrained weights.
+        train: which of the two pipelines.
+    """
+    finish = [v2.ToDtype(torch.float32, scale=True), v2.Normalize(mean=list(mean), std=list(std))]
+    if train:
+        crop = v2.RandomChoice([
+            v2.RandomResizedCrop(image_size, scale=(0.5, 1.0), ratio=(3 / 4, 4 / 3),
+                                 interpolation=mode, antialias=True)
+            for mode in (InterpolationMode.BILINEAR, InterpolationMode.BICUBIC)])
+        steps = [crop, v2.RandomHorizontalFlip(p=0.5)]
+    else:
+        steps = [v2.Resize(image_size, interpolation=InterpolationMode.BICUBIC, antialias=True),
+                 v2.CenterCrop(image_size)]
+    return ClipTransform(v2.Compose(steps + finish), train=train)
+
+
+def transforms_for(model: VideoCLIP) -> tuple[ClipTransform, ClipTransform]:
+    """(train, eval) clip transforms matching a model's input size and normalisation."""
+    return (clip_transform(model.image_size, model.mean, model.std, train=True),
+            clip_transform(model.image_size, model.mean, model.std, train=False))

@@ -1,0 +1,73 @@
+"""fitclip.fusion and `python -m fitclip fuse`."""
+
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from fitclip.checkpoint import load_state, save_state
+from fitclip.fusion import fuse
+from fitclip.models import load_clip, model_file_state
+
+
+def _pair():
+    t = {"w": torch.tensor([0.0, 1.0, 2.0]), "h": torch.tensor([1.0, 3.0], dtype=torch.float16),
+         "n": torch.tensor([7, 8])}
+    s = {"w": torch.tensor([10.0, 11.0, 12.0]), "h": torch.tensor([2.0, 1.0], dtype=torch.float16),
+         "n": torch.tensor([1, 2])}
+    return t, s
+
+
+def test_hand_computed_mix_and_dtypes():
+    t, s = _pair()
+    f = fuse(t, s, 0.4)
+    assert torch.allclose(f["w"], torch.tensor([4.0, 5.0, 6.0]))
+    assert f["h"].dtype == torch.float16 and torch.equal(f["h"], torch.tensor([1.4, 2.2]).half())
+    assert torch.equal(f["n"], t["n"])  # integer buffers come from the teacher
+
+
+def test_alpha_endpoints_are_exact():
+    t = {"a": torch.randn(50), "b": torch.randn(3, 3).half()}
+    s = {"a": torch.randn(50), "b": torch.randn(3, 3).half()}
+    for k in t:
+        assert torch.equal(fuse(t, s, 0.0)[k], t[k]) and torch.equal(fuse(t, s, 1.0)[k], s[k])
+    f = fuse(t, s, 0.0)
+    f["a"].add_(1)  # the output owns its tensors
+    assert not torch.equal(f["a"], t["a"])
+
+
+def test_errors_name_the_offending_key():
+    t, s = _pair()
+    with pytest.raises(ValueError, match="alpha"):
+        fuse(t, s, 1.1)
+    with pytest.raises(ValueError, match="alpha"):
+        fuse(t, s, -0.01)
+    s2 = dict(s)
+    s2.pop("h")
+    with pytest.raises(ValueError, match="'h' is missing from the student"):
+        fuse(t, s2, 0.5)
+    with pytest.raises(ValueError, match="'z' is missing from the teacher"):
+        fuse(t, {**s, "z": torch.zeros(1)}, 0.5)
+    with pytest.raises(ValueError, match="shape mismatch at 'w'"):
+        fuse(t, {**s, "w": torch.zeros(4)}, 0.5)
+
+
+def test_cli_fuse_roundtrip(tmp_path):
+    torch.manual_seed(0)
+    teacher = load_clip("fitclip-tiny", None)
+    torch.manual_seed(1)
+    student = load_clip("fitclip-tiny", None)
+    tp = save_state(model_file_state(teacher), tmp_path / "teacher.pt")
+    sp = save_state({"student": student.clip.state_dict(), "config": {"arch": "fitclip-tiny"}}, tmp_path / "student.pt")
+    out = tmp_path / "fused.pt"
+    subprocess.run([sys.executable, "-m", "fitclip", "fuse", "--teacher", str(tp), "--student", str(sp),
+                    "--alpha", "0.4", "--out", str(out)], check=True, timeout=120)
+    fused = load_clip("fitclip-tiny", out)
+    k = "visual.conv1.weight"
+    expected = 0.6 * teacher.clip.state_dict()[k] + 0.4 * student.clip.state_dict()[k]
+    assert torch.allclose(fused.clip.state_dict()[k], expected, atol=1e-6)
+    assert load_state(out)["alpha"] == 0.4
+    bad = subprocess.run([sys.executable, "-m", "fitclip", "fuse", "--teacher", str(tp), "--student", str(sp),
+                          "--alpha", "2", "--out", str(out)], capture_output=True, text=True, timeout=120)
+    assert bad.returncode != 0 and "--alpha must be in [0, 1]" in bad.stderr

@@ -1,0 +1,168 @@
+"""fitclip.models / fitclip.transforms: real open_clip code paths on random weights."""
+
+import math
+
+import open_clip
+import pytest
+import torch
+import torch.nn.functional as F
+
+from fitclip.checkpoint import load_state, save_state
+from fitclip.models import load_clip, model_file_state
+from fitclip.transforms import clip_transform, transforms_for
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    torch.manual_seed(0)
+    return load_clip("fitclip-tiny", pretrained=None)
+
+
+def test_tiny_configs_are_registered_like_real_ones():
+    assert {"fitclip-tiny", "fitclip-toy", "ViT-B-16"} <= set(open_clip.list_models())
+    toy = load_clip("fitclip-toy", None)
+    n = sum(p.numel() for p in toy.parameters())
+    assert 7e6 < n < 9e6 and toy.image_size == 64
+
+
+def test_encode_video_is_unrenormalised_mean_of_normalised_frames(tiny):
+    frames = torch.randn(3, 4, 3, 32, 32)
+    with torch.no_grad():
+        video = tiny.encode_video(frames)
+        per_frame = F.normalize(tiny.clip.encode_image(frames.flatten(0, 1)), dim=-1).view(3, 4, -1)
+    assert torch.allclose(video, per_frame.mean(1), atol=1e-6)
+    assert (video.norm(dim=-1) < 1 - 1e-4).all()  # not re-normalised
+
+
+def test_encode_video_lengths_ignore_padding(tiny):
+    frames = torch.randn(2, 4, 3, 32, 32)
+    padded = frames.clone()
+    padded[1, 2:] = 0  # clip 1 has 2 real frames
+    with torch.no_grad():
+        got = tiny.encode_video(padded, lengths=torch.tensor([4, 2]))
+        short = tiny.encode_video(frames[1:, :2])
+        full = tiny.encode_video(frames[:1])
+    assert torch.allclose(got[1], short[0], atol=1e-6)
+    assert torch.allclose(got[0], full[0], atol=1e-6)
+    with pytest.raises(ValueError, match="lengths"):
+        tiny.encode_video(frames, lengths=torch.tensor([0, 4]))
+    with pytest.raises(ValueError, match=r"\[B, T, 3, H, W\]"):
+        tiny.encode_video(frames[0])
+
+
+def test_encode_text_normalised(tiny):
+    with torch.no_grad():
+        t = tiny.encode_text(tiny.tokenize(["a red circle", "a blue square moving left"]))
+    assert t.shape == (2, 32)
+    assert torch.allclose(t.norm(dim=-1), torch.ones(2), atol=1e-5)
+    with pytest.raises(TypeError):
+        tiny.tokenize("not a list")
+
+
+def test_real_vit_b16_architecture_on_cpu():
+    model = load_clip("ViT-B-16", pretrained=None)
+    assert model.image_size == 224
+    with torch.no_grad():
+        v = model.encode_video(torch.randn(2, 4, 3, 224, 224))
+        t = model.encode_text(model.tokenize(["a video of a person juggling", "a dog"]))
+    assert v.shape == (2, 512) and t.shape == (2, 512)
+    assert torch.isfinite(v).all() and torch.isfinite(t).all()
+
+
+def test_openai_tag_is_the_one_parameter_real_path(monkeypatch):
+    """`pretrained="openai"` goes to open_clip with the tag and OpenAI's QuickGELU; no download here."""
+    seen = {}
+    real_create_model = open_clip.create_model
+
+    def fake_create_model(arch, pretrained=None, force_quick_gelu=False, device="cpu"):
+        seen.update(arch=arch, pretrained=pretrained, quick_gelu=force_quick_gelu)
+        return real_create_model("fitclip-tiny", pretrained=None)
+
+    monkeypatch.setattr(open_clip, "create_model", fake_create_model)
+    monkeypatch.setattr(open_clip, "get_tokenizer", lambda arch: open_clip.SimpleTokenizer())
+    load_clip("ViT-B-16")  # all defaults: the paper's teacher
+    assert seen == {"arch": "ViT-B-16", "pretrained": "openai", "quick_gelu": True}
+
+
+def test_roundtrip_plain_open_clip_state_dict(tiny, tmp_path):
+    path = save_state(tiny.clip.state_dict(), tmp_path / "plain.pt")
+    again = load_clip("fitclip-tiny", path)
+    for k, v in tiny.clip.state_dict().items():
+        assert torch.equal(v, again.clip.state_dict()[k]), k
+
+
+def test_model_file_and_training_checkpoint(tiny, tmp_path):
+    mf = save_state(model_file_state(tiny), tmp_path / "model.pt")
+    assert load_clip("fitclip-tiny", str(mf)).quick_gelu is True
+    ckpt = save_state({"student": tiny.clip.state_dict(), "config": {"arch": "fitclip-tiny"}, "step": 3},
+                      tmp_path / "train.pt")
+    again = load_clip("fitclip-tiny", ckpt)
+    assert torch.equal(again.clip.visual.conv1.weight, tiny.clip.visual.conv1.weight)
+    with pytest.raises(ValueError, match="arch 'fitclip-tiny'.*pass arch='fitclip-tiny'"):
+        load_clip("fitclip-toy", mf)
+
+
+def test_bare_openai_state_dict_without_logit_scale(tiny, tmp_path):
+    """Like the released FitCLIP student: OpenAI key names, no logit_scale; QuickGELU is inferred."""
+    sd = {k: v for k, v in tiny.clip.state_dict().items() if k != "logit_scale"}
+    sd["input_resolution"] = torch.tensor(32)  # a JIT-archive buffer that is not a parameter
+    path = save_state(sd, tmp_path / "fitclip_student.pt")
+    model = load_clip("fitclip-tiny", path, quick_gelu=None)
+    assert model.quick_gelu is True
+    assert model.clip.logit_scale.item() == pytest.approx(math.log(1 / 0.07))
+
+
+def test_strict_loading_lists_missing_and_unexpected_keys(tiny, tmp_path):
+    sd = dict(tiny.clip.state_dict())
+    sd.pop("ln_final.weight")
+    sd["extra.thing"] = torch.zeros(1)
+    path = save_state(sd, tmp_path / "bad.pt")
+    with pytest.raises(ValueError) as e:
+        load_clip("fitclip-tiny", path)
+    assert "ln_final.weight" in str(e.value) and "extra.thing" in str(e.value)
+
+
+def test_bad_arguments_fail_fast(tmp_path):
+    with pytest.raises(ValueError, match="unknown architecture"):
+        load_clip("ViT-Z-99", None)
+    with pytest.raises(ValueError, match="neither an open_clip tag"):
+        load_clip("fitclip-tiny", "laion-nonsense")
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_clip("fitclip-tiny", str(tmp_path / "missing.pt"))
+    torch.save(torch.nn.Linear(2, 2), tmp_path / "module.pt")  # a pickled module, not a state dict
+    with pytest.raises(ValueError, match="weights_only"):
+        load_state(tmp_path / "module.pt")
+
+
+def test_eval_transform_bicubic_shorter_side_center_crop():
+    from torchvision.transforms.v2 import functional as TF
+    frames = torch.randint(0, 256, (4, 48, 80, 3), dtype=torch.uint8)
+    tf = clip_transform(32, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25), train=False)
+    out = tf(frames)
+    assert out.shape == (4, 3, 32, 32) and out.dtype == torch.float32
+    x = frames.permute(0, 3, 1, 2)
+    ref = TF.center_crop(TF.resize(x, [32, 53], interpolation=TF.InterpolationMode.BICUBIC, antialias=True), [32, 32])
+    assert torch.allclose(out, (ref.float() / 255 - 0.5) / 0.25, atol=1e-5)
+
+
+def test_train_transform_shares_crop_and_flip_across_frames():
+    # Four identical frames must stay identical: one crop box, one interpolation, one flip per clip.
+    frame = torch.randint(0, 256, (1, 40, 60, 3), dtype=torch.uint8)
+    tf = clip_transform(32, (0.5,) * 3, (0.25,) * 3, train=True)
+    outs = []
+    for seed in range(20):
+        torch.manual_seed(seed)
+        out = tf(frame.repeat(4, 1, 1, 1))
+        assert out.shape == (4, 3, 32, 32)
+        assert all(torch.equal(out[0], out[i]) for i in range(1, 4))
+        outs.append(out[0])
+    assert len({tuple(o.flatten()[:50].tolist()) for o in outs}) > 10  # it is random across clips
+    crops = tf.pipeline.transforms[0].transforms
+    assert {c.interpolation.value for c in crops} == {"bilinear", "bicubic"}
+    assert crops[0].scale == (0.5, 1.0) and crops[0].ratio == pytest.approx((3 / 4, 4 / 3))
+
+
+def test_transform_rejects_wrong_input(tiny):
+    _, ev = transforms_for(tiny)
+    with pytest.raises(ValueError, match=r"uint8 frames \[T, H, W, 3\]"):
+        ev(torch.zeros(4, 3, 32, 32))
