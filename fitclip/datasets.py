@@ -1,0 +1,1125 @@
+"""Benchmark annotations: one generic dataset class plus a table of dataset specs.
+
+Every benchmark is read from its official distribution's layout under ``<data_root>/<name>/``
+(see ``SPECS`` for the files each one needs). :func:`load_annotations` turns those files into an
+:class:`Annotations` (a list of :class:`VideoItem` plus class names / prompt templates and a protocol
+note); :class:`VideoDataset` decodes the 4 sampled frames of each item with :mod:`fitclip.video`.
+
+Protocols (FitCLIP, bryant1410/fitclip @ a55ec2b8, unless noted):
+
+==========  =======================================================  ======================================
+name        annotations (relative to ``<data_root>/<name>/``)        videos
+==========  =======================================================  ======================================
+ucf101      ``ucfTrainTestlist/classInd.txt`` + ``testlist01.txt``   ``UCF-101/<Class>/v_*.avi``
+mit         ``moments_categories.txt`` + ``validationSet.csv``       ``validation/<category>/<file>.mp4``
+msrvtt      ``MSRVTT_JSFUSION_test.csv`` (or the frozen-in-time      ``videos/all/<video_id>.mp4``
+            ``annotation/MSR_VTT.json`` + ``structured-symlinks/
+            val_list_jsfusion.txt`` with ``source="frozen"``)
+youcook2    ``validation_youcook.csv`` (MIL-NCE)                     ``validation/<task>/<video_id>.<ext>``
+didemo      ``val_data.json`` / ``test_data.json``                   ``videos/<stem of "video">.<ext>``
+webvid      ``results_2M_train.csv`` / ``results_2M_val.csv``        ``videos/<page_dir>/<videoid>.mp4`` or
+                                                                     ``videos/<videoid>.mp4``
+folder      any folder of videos (+ optional captions CSV)           the folder itself (``data_root``)
+==========  =======================================================  ======================================
+
+Malformed annotations raise :class:`AnnotationError` (a ``ValueError``) that names the file, the line
+(and column where it applies) and the fix; CRLF line endings and a UTF-8 BOM are accepted.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import random
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import Dataset
+
+from fitclip.prompts import UCF101_TEMPLATES, format_prompts, ucf101_class_name
+
+__all__ = [
+    "AnnotationError",
+    "Annotations",
+    "DatasetSpec",
+    "SPECS",
+    "VIDEO_EXTENSIONS",
+    "VideoDataset",
+    "VideoItem",
+    "collate_clips",
+    "load_annotations",
+    "load_published_results",
+    "sample_labeled_subset",
+]
+
+#: Extensions recognised as video files (``folder`` corpus, and preferred by "<any ext>" look-ups).
+VIDEO_EXTENSIONS: tuple[str, ...] = (
+    ".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv",
+    ".3gp", ".3g2", ".mts", ".m2ts", ".ts", ".ogv", ".vob",
+)
+
+
+class AnnotationError(ValueError):
+    """An annotation file is missing or malformed. The message names the file, where, and the fix."""
+
+
+# ----------------------------------------------------------------------------------------------------
+# Data model
+# ----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VideoItem:
+    """One evaluation item.
+
+    Attributes:
+        key: unique id of the item within its :class:`Annotations`.
+        video_id: id of the video file (several items may share it, e.g. YouCook2 clips).
+        path: resolved expected video path (it may not exist; see ``Annotations.missing``).
+        text: caption / retrieval query, or ``None`` (classification, unlabeled corpora).
+        target: class index (classification), or ``None``.
+        start: clip start in seconds, or ``None`` (whole video).
+        end: clip end in seconds, or ``None`` (whole video).
+    """
+
+    key: str
+    video_id: str
+    path: Path
+    text: str | None = None
+    target: int | None = None
+    start: float | None = None
+    end: float | None = None
+
+
+@dataclass
+class Annotations:
+    """The items of one benchmark split, and how to prompt it.
+
+    Attributes:
+        name: dataset name (a key of ``SPECS``).
+        split: split name.
+        task: ``"classification"`` or ``"retrieval"``.
+        items: the evaluation items, in the annotation file's order.
+        classnames: class names indexed by ``VideoItem.target`` (classification), else ``None``.
+        templates: prompt templates with a ``{}`` placeholder; ``None`` means the raw class name is
+            the prompt (see :meth:`class_prompts`).
+        annotation_files: the files read, so a caller can hash them into a protocol record.
+        notes: human-readable protocol note (choices, deviations, what was not found).
+        missing: keys of the items whose video file did not exist when the annotations were loaded.
+    """
+
+    name: str
+    split: str
+    task: str
+    items: list[VideoItem]
+    classnames: list[str] | None = None
+    templates: list[str] | None = None
+    annotation_files: list[Path] = field(default_factory=list)
+    notes: str = ""
+    missing: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __iter__(self):
+        return iter(self.items)
+
+    def __getitem__(self, index: int) -> VideoItem:
+        return self.items[index]
+
+    @property
+    def keys(self) -> list[str]:
+        return [item.key for item in self.items]
+
+    def class_prompts(self) -> list[list[str]]:
+        """For classification: one list of prompts per class (templates filled with the class name)."""
+        if self.classnames is None:
+            raise ValueError(f"{self.name}/{self.split} is a {self.task} dataset: it has no classes")
+        return [format_prompts(self.templates, name) for name in self.classnames]
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """One row of the dataset table.
+
+    Attributes:
+        name: dataset name.
+        task: ``"classification"`` or ``"retrieval"``.
+        default_split: split used when ``split=None``.
+        splits: for each split, its annotation files relative to ``<data_root>/<name>/`` (for the
+            default options; an option such as msrvtt ``source="frozen"`` reads other files).
+        video_layout: where the videos are, relative to ``<data_root>/<name>/``.
+        parse: ``parse(loader) -> Annotations``.
+        sources: where each annotation file comes from (named in missing-file errors).
+        options: the keyword options ``load_annotations`` accepts for it, with their allowed values
+            (``None``: free-form).
+        description: protocol summary.
+    """
+
+    name: str
+    task: str
+    default_split: str
+    splits: Mapping[str, tuple[str, ...]]
+    video_layout: str
+    parse: Callable[[_Loader], Annotations]
+    sources: Mapping[str, str]
+    options: Mapping[str, tuple[Any, ...] | None] = field(default_factory=dict)
+    description: str = ""
+
+
+# ----------------------------------------------------------------------------------------------------
+# File reading helpers (clear errors, BOM and CRLF tolerant)
+# ----------------------------------------------------------------------------------------------------
+
+
+def _decode(path: Path) -> str:
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise AnnotationError(
+            f"{path}: line {line}: not valid UTF-8 (byte {e.start}). "
+            "Fix: re-save the file as UTF-8 (the official files are ASCII/UTF-8)."
+        ) from None
+    if not text.strip():
+        raise AnnotationError(
+            f"{path} is empty. Fix: re-extract it from the official archive (a download was probably cut)."
+        )
+    return text
+
+
+def _text_lines(path: Path) -> list[tuple[int, str]]:
+    """(1-based line number, stripped line) for every non-blank line; CRLF/CR/BOM tolerant."""
+    text = _decode(path)
+    return [(i, line.strip()) for i, line in enumerate(text.splitlines(), start=1) if line.strip()]
+
+
+def _read_json(path: Path) -> Any:
+    text = _decode(path)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise AnnotationError(
+            f"{path}: line {e.lineno}, column {e.colno}: invalid JSON ({e.msg}). "
+            "Fix: re-extract the file from the official archive; it is probably truncated or edited."
+        ) from None
+
+
+@dataclass
+class _CsvRow:
+    line: int
+    values: dict[str, str]
+
+    def __getitem__(self, column: str) -> str:
+        return self.values[column]
+
+    def get(self, column: str, default: str | None = None) -> str | None:
+        return self.values.get(column, default)
+
+
+def _read_csv(
+    path: Path,
+    required: Sequence[str],
+    optional: Sequence[str] = (),
+    names: Sequence[str] | None = None,
+    min_fields: int | None = None,
+) -> list[_CsvRow]:
+    """Read a CSV with the stdlib parser (RFC 4180 quoting, doubled quotes, CRLF, BOM).
+
+    With ``names`` the file has no header row and its columns are ``names`` (at least ``min_fields``
+    of them per row). Otherwise the first row is the header and must contain every ``required``
+    column; other columns are ignored. Values are kept as strings (ids keep leading zeros).
+    """
+    text = _decode(path)
+    reader = csv.reader(io.StringIO(text, newline=""))
+    rows: list[_CsvRow] = []
+    try:
+        if names is None:
+            header = next(reader, None)
+            while header is not None and not any(h.strip() for h in header):
+                header = next(reader, None)
+            if header is None:
+                raise AnnotationError(f"{path} is empty (no header row).")
+            header = [h.strip() for h in header]
+            missing = [c for c in required if c not in header]
+            if missing:
+                raise AnnotationError(
+                    f"{path}: line {reader.line_num}: missing column(s) {', '.join(map(repr, missing))}; "
+                    f"the header has {header}. Expected a header with at least "
+                    f"{', '.join(required)}. Fix: use the official file, or rename the columns."
+                )
+            wanted = {c: header.index(c) for c in [*required, *optional] if c in header}
+            n_fields = len(header)
+            for row in reader:
+                if not row or not any(v.strip() for v in row):
+                    continue
+                if len(row) != n_fields:
+                    raise AnnotationError(
+                        f"{path}: line {reader.line_num}: {len(row)} fields, but the header has {n_fields}. "
+                        "Fix: a value that contains a comma must be quoted (\"...\"), and a quote inside "
+                        "it doubled (\"\")."
+                    )
+                rows.append(_CsvRow(reader.line_num, {c: row[i].strip() for c, i in wanted.items()}))
+        else:
+            need = len(names) if min_fields is None else min_fields
+            for row in reader:
+                if not row or not any(v.strip() for v in row):
+                    continue
+                if len(row) < need:
+                    raise AnnotationError(
+                        f"{path}: line {reader.line_num}: {len(row)} field(s), expected {need} "
+                        f"({', '.join(names[:need])}; no header row). Fix: use the official file."
+                    )
+                rows.append(_CsvRow(reader.line_num, {c: v.strip() for c, v in zip(names, row)}))
+    except csv.Error as e:
+        raise AnnotationError(f"{path}: line {reader.line_num}: malformed CSV ({e}).") from None
+    if not rows:
+        raise AnnotationError(f"{path} has a header but no rows. Fix: re-extract it from the official archive.")
+    return rows
+
+
+def _number(path: Path, row: _CsvRow, column: str) -> float:
+    value = row[column]
+    try:
+        return float(value)
+    except ValueError:
+        raise AnnotationError(
+            f"{path}: line {row.line}, column {column!r}: {value!r} is not a number of seconds."
+        ) from None
+
+
+def _fmt_seconds(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else repr(float(x))
+
+
+def _check_unique(path: Path, seen: dict[str, int], key: str, line: int, what: str) -> None:
+    if key in seen:
+        raise AnnotationError(
+            f"{path}: line {line}: duplicate {what} {key!r} (first seen at line {seen[key]}). "
+            "Fix: remove the duplicated row; the official file has each id once."
+        )
+    seen[key] = line
+
+
+class _DirCache:
+    """Sorted directory listings, read once each (cheap existence checks and "<any ext>" look-ups)."""
+
+    def __init__(self) -> None:
+        self._listing: dict[str, tuple[list[str], frozenset[str]]] = {}
+
+    def _get(self, directory: str | Path) -> tuple[list[str], frozenset[str]]:
+        key = os.fspath(directory)
+        listing = self._listing.get(key)
+        if listing is None:
+            try:
+                names = sorted(e.name for e in os.scandir(key) if not e.name.startswith("."))
+            except OSError:
+                names = []
+            listing = self._listing[key] = (names, frozenset(names))
+        return listing
+
+    def has(self, directory: str | Path, name: str) -> bool:
+        return name in self._get(directory)[1]
+
+    def exists(self, path: Path) -> bool:
+        return self.has(path.parent, path.name)
+
+    def find_stem(self, directory: Path, stem: str) -> Path | None:
+        """First file named ``<stem>.<ext>`` in sorted order, preferring video extensions."""
+        prefix = stem + "."
+        names, _ = self._get(directory)
+        candidates = [n for n in names if n.startswith(prefix) and len(n) > len(prefix)]
+        if not candidates:
+            return None
+
+        def rank(name: str) -> tuple[int, str]:
+            is_video = os.path.splitext(name)[1].lower() in VIDEO_EXTENSIONS
+            exact = os.path.splitext(name)[0] == stem
+            return (0 if is_video and exact else 1 if is_video else 2, name)
+
+        return directory / min(candidates, key=rank)
+
+
+class _Loader:
+    """What a parse function gets: the spec, the dataset folder, the split and the options."""
+
+    def __init__(self, spec: DatasetSpec, root: Path, split: str, options: dict[str, Any]) -> None:
+        self.spec = spec
+        self.root = root
+        self.split = split
+        self.options = options
+        self.files: list[Path] = []
+        self.dirs = _DirCache()
+        self.missing: list[str] = []
+
+    def file(self, relative: str) -> Path:
+        path = self.root / relative
+        if not path.is_file():
+            source = self.spec.sources.get(relative, self.spec.sources.get("*", "the official distribution"))
+            raise AnnotationError(
+                f"{self.spec.name}: annotation file not found: {path}\n"
+                f"  expected at <data_root>/{self.spec.name}/{relative}"
+                + (f" (data_root={self.root.parent})" if self.spec.name != "folder" else "")
+                + f"\n  it comes from: {source}\n"
+                f"  fix: extract that archive so the file is at the path above, or pass the right data_root."
+            )
+        self.files.append(path)
+        return path
+
+    def resolve_any_ext(self, key: str, directory: Path, stem: str, default_ext: str = ".mp4") -> Path:
+        found = self.dirs.find_stem(directory, stem)
+        if found is None:
+            self.missing.append(key)
+            return directory / f"{stem}{default_ext}"
+        return found
+
+    def resolve(self, key: str, path: Path) -> Path:
+        if not self.dirs.exists(path):
+            self.missing.append(key)
+        return path
+
+    def annotations(self, items: list[VideoItem], notes: str, **kwargs: Any) -> Annotations:
+        if self.missing:
+            notes += (
+                f" {len(self.missing)} of {len(items)} video file(s) were not found under {self.root} when "
+                "the annotations were loaded (listed in `missing`; run the doctor)."
+            )
+        return Annotations(
+            name=self.spec.name, split=self.split, task=self.spec.task, items=items,
+            annotation_files=list(self.files), notes=notes.strip(), missing=list(self.missing), **kwargs,
+        )
+
+
+# ----------------------------------------------------------------------------------------------------
+# Parsers
+# ----------------------------------------------------------------------------------------------------
+
+
+def _parse_ucf101(ld: _Loader) -> Annotations:
+    class_file = ld.file("ucfTrainTestlist/classInd.txt")
+    split_file = ld.file(ld.spec.splits[ld.split][1])
+
+    folder_to_index: dict[str, int] = {}
+    seen_ids: dict[str, int] = {}
+    for line_no, line in _text_lines(class_file):
+        parts = line.split()
+        if len(parts) != 2 or not parts[0].isdigit() or int(parts[0]) < 1:
+            raise AnnotationError(
+                f"{class_file}: line {line_no}: {line!r} is not '<1-based id> <ClassFolder>' "
+                "(e.g. '1 ApplyEyeMakeup'). Fix: use classInd.txt from UCF101TrainTestSplits-RecognitionTask.zip."
+            )
+        _check_unique(class_file, seen_ids, parts[0], line_no, "class id")
+        if parts[1] in folder_to_index:
+            raise AnnotationError(f"{class_file}: line {line_no}: duplicate class folder {parts[1]!r}.")
+        folder_to_index[parts[1]] = int(parts[0]) - 1
+    ids = sorted(folder_to_index.values())
+    if ids != list(range(len(ids))):
+        raise AnnotationError(
+            f"{class_file}: class ids must run 1..{len(ids)} without gaps; got {[i + 1 for i in ids][:5]}..."
+        )
+    folders = sorted(folder_to_index, key=folder_to_index.__getitem__)
+    classnames = [ucf101_class_name(f) for f in folders]
+
+    items: list[VideoItem] = []
+    seen: dict[str, int] = {}
+    video_root = ld.root / "UCF-101"
+    for line_no, line in _text_lines(split_file):
+        parts = line.split()
+        relative = parts[0]
+        pieces = relative.split("/")
+        if len(pieces) != 2 or len(parts) > 2:
+            raise AnnotationError(
+                f"{split_file}: line {line_no}: {line!r} is not '<ClassFolder>/v_<Class>_gXX_cYY.avi' "
+                "(optionally followed by a 1-based label). Fix: use the official split file."
+            )
+        folder, filename = pieces
+        if folder not in folder_to_index:
+            raise AnnotationError(
+                f"{split_file}: line {line_no}: unknown class {folder!r}: it is not in {class_file.name}. "
+                "Fix: use the split file and classInd.txt of the same official release."
+            )
+        target = folder_to_index[folder]  # from the folder, not the label column nor the file name
+        if len(parts) == 2 and (not parts[1].isdigit() or int(parts[1]) - 1 != target):
+            raise AnnotationError(
+                f"{split_file}: line {line_no}, column 2: label {parts[1]!r} does not match folder "
+                f"{folder!r} (id {target + 1} in {class_file.name})."
+            )
+        stem = Path(filename).stem
+        _check_unique(split_file, seen, stem, line_no, "video")
+        items.append(VideoItem(key=stem, video_id=stem, path=ld.resolve(stem, video_root / folder / filename),
+                               target=target))
+    notes = (
+        f"UCF101 {split_file.name}: all {len(items)} listed videos (FitCLIP evaluates every line; the "
+        "'1794 test videos' figure was not found in any split file). Target = parent folder's classInd "
+        "id - 1 (so HandstandPushups/v_HandStandPushups_* is class 'Handstand Pushups'). Class name = "
+        "folder split with regex [a-zA-Z][^A-Z]* joined by spaces; prompts = the 48 CLIP UCF101 "
+        "templates; class embedding = mean of the L2-normalised template embeddings (not re-normalised)."
+    )
+    return ld.annotations(items, notes, classnames=classnames, templates=list(UCF101_TEMPLATES))
+
+
+def _parse_mit(ld: _Loader) -> Annotations:
+    categories_file = ld.file("moments_categories.txt")
+    split_csv, video_dir = ld.spec.splits[ld.split][1], {"val": "validation", "train": "training"}[ld.split]
+    split_file = ld.file(split_csv)
+
+    categories: dict[str, int] = {}
+    seen_index: dict[str, int] = {}
+    for line_no, line in _text_lines(categories_file):
+        name, sep, index = line.rpartition(",")
+        if not sep or not name.strip() or not index.strip().isdigit():
+            raise AnnotationError(
+                f"{categories_file}: line {line_no}: {line!r} is not '<name>,<index>' (e.g. 'clapping,0'). "
+                "Fix: use moments_categories.txt from the Moments in Time download."
+            )
+        name = name.strip()
+        _check_unique(categories_file, seen_index, index.strip(), line_no, "class index")
+        if name in categories:
+            raise AnnotationError(f"{categories_file}: line {line_no}: duplicate category {name!r}.")
+        categories[name] = int(index)
+    indices = sorted(categories.values())
+    if indices != list(range(len(indices))):
+        raise AnnotationError(f"{categories_file}: class indices must run 0..{len(indices) - 1} without gaps.")
+    classnames = sorted(categories, key=categories.__getitem__)
+
+    rows = _read_csv(split_file, required=(), names=("path", "category", "agreement", "disagreement"),
+                     min_fields=2)
+    items: list[VideoItem] = []
+    seen: dict[str, int] = {}
+    for row in rows:
+        relative, category = row["path"], row["category"]
+        if category not in categories:
+            raise AnnotationError(
+                f"{split_file}: line {row.line}, column 2: unknown category {category!r}: it is not in "
+                f"{categories_file.name}. Fix: use the categories file of the same MiT release "
+                "(v1 has 339 classes, v2 305)."
+            )
+        _check_unique(split_file, seen, relative, row.line, "video path")
+        video_id = str(Path(relative).with_suffix("")) if Path(relative).suffix else relative
+        items.append(VideoItem(key=relative, video_id=video_id,
+                               path=ld.resolve(relative, ld.root / video_dir / relative),
+                               target=categories[category]))
+    notes = (
+        f"Moments in Time {split_file.name}: items = its rows (FitCLIP instead evaluates every file found "
+        f"under {video_dir}/ and looks its label up in this CSV; the two agree when the download is "
+        "complete, and missing files are reported here rather than silently dropped). Target = the CSV "
+        "category's index in moments_categories.txt; prompt = the raw category name ('+' kept), no templates."
+    )
+    return ld.annotations(items, notes, classnames=classnames, templates=None)
+
+
+def _parse_msrvtt(ld: _Loader) -> Annotations:
+    source = ld.options.get("source", "jsfusion")
+    video_dir = ld.root / "videos" / "all"
+    items: list[VideoItem] = []
+    if source == "jsfusion":
+        path = ld.file("MSRVTT_JSFUSION_test.csv")
+        rows = _read_csv(path, required=("key", "video_id", "sentence"), optional=("vid_key",))
+        seen: dict[str, int] = {}
+        for row in rows:
+            _check_unique(path, seen, row["key"], row.line, "key")
+            if not row["video_id"] or not row["sentence"]:
+                raise AnnotationError(f"{path}: line {row.line}: empty video_id or sentence.")
+            items.append(VideoItem(key=row["key"], video_id=row["video_id"],
+                                   path=ld.resolve(row["key"], video_dir / f"{row['video_id']}.mp4"),
+                                   text=row["sentence"]))
+        notes = (
+            f"MSR-VTT 1k-A ({path.name}): {len(items)} text->video queries, query = the 'sentence' column "
+            "(the CLIP4Clip / MIL-NCE / VideoCLIP protocol). FitCLIP's own code instead takes the first "
+            "caption per video of frozen-in-time's MSR_VTT.json (source='frozen')."
+        )
+    else:
+        json_path = ld.file("annotation/MSR_VTT.json")
+        list_path = ld.file("structured-symlinks/val_list_jsfusion.txt")
+        data = _read_json(json_path)
+        if not isinstance(data, dict) or not isinstance(data.get("annotations"), list):
+            raise AnnotationError(
+                f"{json_path}: expected a JSON object with an 'annotations' list (COCO style, "
+                "frozen-in-time's MSR_VTT.json)."
+            )
+        first_caption: dict[str, str] = {}
+        for i, ann in enumerate(data["annotations"]):
+            if not isinstance(ann, dict) or "image_id" not in ann or "caption" not in ann:
+                raise AnnotationError(
+                    f"{json_path}: annotations[{i}] lacks 'image_id' or 'caption' (got {str(ann)[:80]!r})."
+                )
+            first_caption.setdefault(str(ann["image_id"]), str(ann["caption"]).strip())
+        seen = {}
+        for line_no, video_id in _text_lines(list_path):
+            _check_unique(list_path, seen, video_id, line_no, "video id")
+            if video_id not in first_caption:
+                raise AnnotationError(
+                    f"{list_path}: line {line_no}: video {video_id!r} has no caption in {json_path.name}."
+                )
+            items.append(VideoItem(key=video_id, video_id=video_id,
+                                   path=ld.resolve(video_id, video_dir / f"{video_id}.mp4"),
+                                   text=first_caption[video_id]))
+        notes = (
+            f"MSR-VTT 1k-A (frozen-in-time files): the {len(items)} videos of {list_path.name}, query = the "
+            f"first caption of each video in {json_path.name} in JSON order (FitCLIP's "
+            "caption_sampling_strategy='first'); not the JSFusion 'sentence'."
+        )
+    return ld.annotations(items, notes)
+
+
+def _parse_youcook2(ld: _Loader) -> Annotations:
+    path = ld.file("validation_youcook.csv")
+    rows = _read_csv(path, required=("end", "start", "task", "text", "video_id"))
+    items: list[VideoItem] = []
+    occurrences: dict[str, int] = {}
+    video_root = ld.root / "validation"
+    for row in rows:
+        start, end = _number(path, row, "start"), _number(path, row, "end")
+        if start < 0 or end < start:
+            raise AnnotationError(
+                f"{path}: line {row.line}: clip window start={row['start']} end={row['end']} is invalid "
+                "(need 0 <= start <= end, in seconds)."
+            )
+        video_id, task = row["video_id"], row["task"]  # task read as a string ("226", not 226.0)
+        if not video_id or not task:
+            raise AnnotationError(f"{path}: line {row.line}: empty video_id or task.")
+        base = f"{video_id}_{_fmt_seconds(start)}_{_fmt_seconds(end)}"
+        occurrences[base] = occurrences.get(base, 0) + 1
+        key = base if occurrences[base] == 1 else f"{base}_{occurrences[base]}"
+        items.append(VideoItem(key=key, video_id=video_id,
+                               path=ld.resolve_any_ext(key, video_root / task, video_id),
+                               text=row["text"], start=start, end=end))
+    duplicated = sum(1 for n in occurrences.values() if n > 1)
+    notes = (
+        f"YouCook2 validation clips of MIL-NCE's {path.name} (the file FitCLIP loads): {len(items)} clips, "
+        "query = 'text', clip = [start, end] seconds mapped to the nearest frames, 4 frames sampled inside "
+        "it. Video = first file validation/<task>/<video_id>.* in sorted order (video extensions first). "
+        "Key = '<video_id>_<start>_<end>', with '_<n>' appended for the n-th row that repeats a window"
+        + (f" ({duplicated} window(s) carry several captions in this file)." if duplicated else ".")
+        + " VideoCLIP's 3,305 figure depends on which videos its authors had; no list of it exists."
+    )
+    return ld.annotations(items, notes)
+
+
+def _parse_didemo(ld: _Loader) -> Annotations:
+    path = ld.file(ld.spec.splits[ld.split][0])
+    group_by = ld.options.get("group_by", "video")
+    data = _read_json(path)
+    if not isinstance(data, list):
+        raise AnnotationError(
+            f"{path}: expected a JSON list of {{'video', 'description', ...}} records (LocalizingMoments "
+            f"format), got a JSON {type(data).__name__}."
+        )
+    groups: dict[str, list[str]] = {}
+    seen_ids: dict[str, int] = {}
+    for i, record in enumerate(data):
+        if not isinstance(record, dict) or "video" not in record or "description" not in record:
+            raise AnnotationError(
+                f"{path}: record [{i}] lacks 'video' or 'description' (got {str(record)[:80]!r}). "
+                "Fix: use LocalizingMoments' data/{val,test}_data.json."
+            )
+        if "annotation_id" in record:
+            annotation_id = str(record["annotation_id"])
+            if annotation_id in seen_ids:
+                raise AnnotationError(
+                    f"{path}: record [{i}]: duplicate annotation_id {annotation_id!r} (first at record "
+                    f"[{seen_ids[annotation_id]}]). Fix: remove the duplicated record; several descriptions "
+                    "of one video are expected, one record twice is not."
+                )
+            seen_ids[annotation_id] = i
+        video = str(record["video"])
+        stem = os.path.splitext(video)[0]
+        groups.setdefault(video if group_by == "video" else stem, []).append(str(record["description"]).strip())
+    items = []
+    video_root = ld.root / "videos"
+    for key, descriptions in groups.items():
+        stem = os.path.splitext(key)[0]
+        items.append(VideoItem(key=key, video_id=stem, path=ld.resolve_any_ext(key, video_root, stem),
+                               text=" ".join(descriptions)))
+    n_stems = len({item.video_id for item in items})
+    notes = (
+        f"DiDeMo {path.name}, paragraph retrieval: one query per "
+        + ("'video' value" if group_by == "video" else "video stem")
+        + f" = its descriptions joined by one space in JSON order ({len(items)} queries over {len(data)} "
+        "descriptions), whole video. Video = videos/<stem of 'video'>.<any ext> (first match in sorted "
+        "order, video extensions first)."
+    )
+    if group_by == "video" and n_stems < len(items):
+        notes += (
+            f" Note: {len(items) - n_stems} stem(s) appear under two 'video' names (e.g. '.avi' and '.mp4' "
+            f"of the same Flickr video), so {len(items)} queries map to {n_stems} distinct files; "
+            "FitCLIP's loader keyed videos by file path and so kept only one paragraph per such file. "
+            "Pass group_by='stem' to merge them."
+        )
+    return ld.annotations(items, notes)
+
+
+_WEBVID_PAGE_DIR = re.compile(r"^\d+_\d+$")
+
+
+def _parse_webvid(ld: _Loader) -> Annotations:
+    custom = ld.options.get("csv")
+    if custom is not None:
+        path = Path(custom)
+        if not path.is_absolute():
+            path = ld.root / path
+        if not path.is_file():
+            raise AnnotationError(f"webvid: csv={custom!r} not found (looked at {path}).")
+        ld.files.append(path)
+    else:
+        path = ld.file(ld.spec.splits[ld.split][0])
+    layout = ld.options.get("layout", "auto")
+    rows = _read_csv(path, required=("videoid", "name"), optional=("page_dir",))
+    video_root = os.fspath(ld.root / "videos")
+    items: list[VideoItem] = []
+    seen: dict[str, int] = {}
+    counts = {"page_dir": 0, "flat": 0}
+    has = ld.dirs.has
+    dir_paths: dict[str, Path] = {}
+    for row in rows:  # plain strings in the loop: this runs 2.5M times for the train CSV
+        videoid, name, page_dir = row["videoid"], row["name"], row.get("page_dir") or ""
+        if not videoid:
+            raise AnnotationError(f"{path}: line {row.line}, column 'videoid': empty id.")
+        _check_unique(path, seen, videoid, row.line, "videoid")
+        filename = f"{videoid}.mp4"
+        nested_dir = os.path.join(video_root, page_dir) if page_dir else None
+        if layout == "flat" or nested_dir is None:
+            directory = video_root
+        elif layout == "page_dir" or has(nested_dir, filename) or not has(video_root, filename):
+            directory = nested_dir
+        else:
+            directory = video_root
+        counts["flat" if directory is video_root else "page_dir"] += 1
+        if not has(directory, filename):
+            ld.missing.append(videoid)
+        dir_path = dir_paths.get(directory)
+        if dir_path is None:
+            dir_path = dir_paths[directory] = Path(directory)
+        items.append(VideoItem(key=videoid, video_id=videoid, path=dir_path / filename, text=name or None))
+    n_empty = sum(item.text is None for item in items)
+    notes = (
+        f"WebVid-2.5M {path.name}: {len(items)} videos, caption = 'name', videoid kept as a string"
+        + (f" ({n_empty} empty caption(s) have text=None). " if n_empty else ". ")
+        + "Video path: videos/<page_dir>/<videoid>.mp4 when that file exists (or page_dir is given and "
+        f"neither exists), else the flat videos/<videoid>.mp4 (layout={layout!r}; "
+        f"{counts['page_dir']} nested, {counts['flat']} flat)."
+    )
+    return ld.annotations(items, notes)
+
+
+def _parse_folder(ld: _Loader) -> Annotations:
+    root = ld.root
+    if not root.is_dir():
+        raise AnnotationError(f"folder: {root} is not a directory. Pass data_root=<folder of videos>.")
+    extensions = tuple(ld.options.get("extensions") or VIDEO_EXTENSIONS)
+    recursive = ld.options.get("recursive", True)
+    pattern = "**/*" if recursive else "*"
+    videos = sorted(
+        (p for p in root.glob(pattern)
+         if p.is_file() and p.suffix.lower() in extensions
+         and not any(part.startswith(".") for part in p.relative_to(root).parts)),
+        key=lambda p: p.relative_to(root).as_posix(),
+    )
+    captions_option = ld.options.get("captions")
+    captions: dict[str, str] = {}
+    captions_path: Path | None = None
+    if captions_option is not None:
+        captions_path = Path(captions_option)
+        if not captions_path.is_absolute():
+            captions_path = root / captions_path
+        if not captions_path.is_file():
+            raise AnnotationError(f"folder: captions file {captions_path} not found.")
+    elif (root / "captions.csv").is_file():
+        captions_path = root / "captions.csv"
+    if captions_path is not None:
+        ld.files.append(captions_path)
+        text = _decode(captions_path)
+        header = next(csv.reader(io.StringIO(text, newline="")), [])
+        header = [h.strip() for h in header]
+        if "video_id" in header and "caption" in header:
+            id_col, text_col = "video_id", "caption"
+        elif "videoid" in header and "name" in header:
+            id_col, text_col = "videoid", "name"
+        else:
+            raise AnnotationError(
+                f"{captions_path}: line 1: expected columns 'video_id,caption' or 'videoid,name', "
+                f"the header has {header}."
+            )
+        seen: dict[str, int] = {}
+        for row in _read_csv(captions_path, required=(id_col, text_col)):
+            _check_unique(captions_path, seen, row[id_col], row.line, id_col)
+            captions[row[id_col]] = row[text_col]
+    by_stem: dict[str, list[Path]] = {}
+    for p in videos:
+        by_stem.setdefault(p.stem, []).append(p)
+    items: list[VideoItem] = []
+    used: set[str] = set()
+    for p in videos:
+        relative = p.relative_to(root).as_posix()
+        video_id = relative.rsplit(".", 1)[0]
+        caption = None
+        for candidate in (video_id, relative, p.stem if len(by_stem[p.stem]) == 1 else None):
+            if candidate is not None and candidate in captions:
+                caption = captions[candidate]
+                used.add(candidate)
+                break
+        items.append(VideoItem(key=relative, video_id=video_id, path=p, text=caption))
+    if not items:
+        raise AnnotationError(
+            f"folder: no video files ({', '.join(extensions)}) under {root}"
+            + (" (recursive)." if recursive else ".")
+        )
+    n_captioned = sum(item.text is not None for item in items)
+    notes = (
+        f"Folder corpus {root}: {len(items)} video files ({'recursive' if recursive else 'top level'}, "
+        f"sorted by relative path), key = relative path. "
+        + (f"Captions from {captions_path.name}: {n_captioned} videos captioned, "
+           f"{len(items) - n_captioned} without (text=None), {len(set(captions) - used)} caption rows "
+           "matched no video." if captions_path is not None else "No captions file: every text is None.")
+    )
+    annotations = ld.annotations(items, notes)
+    annotations.task = "retrieval" if n_captioned == len(items) else "unlabeled"
+    return annotations
+
+
+# ----------------------------------------------------------------------------------------------------
+# The table
+# ----------------------------------------------------------------------------------------------------
+
+_UCF_ARCHIVE = "UCF101TrainTestSplits-RecognitionTask.zip (https://www.crcv.ucf.edu/data/UCF101.php), folder ucfTrainTestlist/"
+_MIT_ARCHIVE = "the Moments in Time download (http://moments.csail.mit.edu/), which ships both files"
+_DIDEMO_SOURCE = "LisaAnne/LocalizingMoments data/ (https://github.com/LisaAnne/LocalizingMoments)"
+_WEBVID_SOURCE = "WebVid-2.5M metadata (m-bain/webvid; no longer distributed by its authors)"
+
+SPECS: dict[str, DatasetSpec] = {
+    "ucf101": DatasetSpec(
+        name="ucf101", task="classification", default_split="test",
+        splits={"test": ("ucfTrainTestlist/classInd.txt", "ucfTrainTestlist/testlist01.txt"),
+                "train": ("ucfTrainTestlist/classInd.txt", "ucfTrainTestlist/trainlist01.txt")},
+        video_layout="UCF-101/<ClassFolder>/v_<Class>_gXX_cYY.avi",
+        parse=_parse_ucf101,
+        sources={"ucfTrainTestlist/classInd.txt": _UCF_ARCHIVE, "ucfTrainTestlist/testlist01.txt": _UCF_ARCHIVE,
+                 "ucfTrainTestlist/trainlist01.txt": _UCF_ARCHIVE,
+                 "*": "UCF101.rar (https://www.crcv.ucf.edu/data/UCF101.php)"},
+        description="split-1 test, all 3,783 videos; 101 classes; 48 CLIP UCF101 templates",
+    ),
+    "mit": DatasetSpec(
+        name="mit", task="classification", default_split="val",
+        splits={"val": ("moments_categories.txt", "validationSet.csv"),
+                "train": ("moments_categories.txt", "trainingSet.csv")},
+        video_layout="validation/<category>/<file>.mp4",
+        parse=_parse_mit,
+        sources={"*": _MIT_ARCHIVE},
+        description="Moments in Time validation; raw category names as prompts, no templates (v1: 339 classes)",
+    ),
+    "msrvtt": DatasetSpec(
+        name="msrvtt", task="retrieval", default_split="test",
+        splits={"test": ("MSRVTT_JSFUSION_test.csv",)},
+        video_layout="videos/all/<video_id>.mp4",
+        parse=_parse_msrvtt,
+        sources={
+            "MSRVTT_JSFUSION_test.csv": "CLIP4Clip's msrvtt_data.zip (github.com/ArrowLuo/CLIP4Clip releases), "
+                                        "same content as MIL-NCE_HowTo100M csv/msrvtt_test.csv",
+            "annotation/MSR_VTT.json": "frozen-in-time's MSRVTT.zip (https://www.robots.ox.ac.uk/~maxbain/frozen-in-time/data/MSRVTT.zip)",
+            "structured-symlinks/val_list_jsfusion.txt": "frozen-in-time's MSRVTT.zip (same archive)",
+            "*": "frozen-in-time's MSRVTT.zip",
+        },
+        options={"source": ("jsfusion", "frozen")},
+        description="1k-A: 1,000 text->video queries",
+    ),
+    "youcook2": DatasetSpec(
+        name="youcook2", task="retrieval", default_split="val",
+        splits={"val": ("validation_youcook.csv",)},
+        video_layout="validation/<task>/<video_id>.<any ext>",
+        parse=_parse_youcook2,
+        sources={"validation_youcook.csv": "MIL-NCE_HowTo100M csv/validation_youcook.csv "
+                                           "(github.com/antoine77340/MIL-NCE_HowTo100M)",
+                 "*": "MIL-NCE's Youcook2_val.zip"},
+        description="3,350 validation clips cut by start/end seconds",
+    ),
+    "didemo": DatasetSpec(
+        name="didemo", task="retrieval", default_split="val",
+        splits={"val": ("val_data.json",), "test": ("test_data.json",)},
+        video_layout="videos/<stem of the 'video' field>.<any ext>",
+        parse=_parse_didemo,
+        sources={"*": _DIDEMO_SOURCE},
+        options={"group_by": ("video", "stem")},
+        description="paragraph retrieval; val = 1,094 queries (FitCLIP), test = 1,037",
+    ),
+    "webvid": DatasetSpec(
+        name="webvid", task="retrieval", default_split="val",
+        splits={"val": ("results_2M_val.csv",), "train": ("results_2M_train.csv",)},
+        video_layout="videos/<page_dir>/<videoid>.mp4 or videos/<videoid>.mp4",
+        parse=_parse_webvid,
+        sources={"*": _WEBVID_SOURCE},
+        options={"layout": ("auto", "page_dir", "flat"), "csv": None},
+        description="caption = name; val retrieval over all val videos",
+    ),
+    "folder": DatasetSpec(
+        name="folder", task="unlabeled", default_split="all",
+        splits={"all": ()},
+        video_layout="<data_root>/**/*.<video ext> (data_root is the folder itself)",
+        parse=_parse_folder,
+        sources={"*": "your own folder"},
+        options={"captions": None, "recursive": (True, False), "extensions": None},
+        description="any folder of videos + optional captions CSV (video_id,caption or videoid,name)",
+    ),
+}
+
+
+def load_annotations(name: str, data_root: str | os.PathLike, split: str | None = None,
+                     **options: Any) -> Annotations:
+    """Load a benchmark's annotations from its official layout under ``<data_root>/<name>/``.
+
+    Args:
+        name: a key of ``SPECS`` (ucf101, mit, msrvtt, youcook2, didemo, webvid, folder).
+        data_root: the folder that holds ``<name>/``; for ``folder``, the folder of videos itself.
+        split: a split of the spec (default: its ``default_split``).
+        **options: dataset options (``SPECS[name].options``): msrvtt ``source="jsfusion"|"frozen"``;
+            didemo ``group_by="video"|"stem"``; webvid ``layout="auto"|"page_dir"|"flat"``, ``csv=path``;
+            folder ``captions=path``, ``recursive=bool``, ``extensions=[...]``.
+
+    Raises:
+        ValueError: unknown name, split or option.
+        AnnotationError: a missing or malformed annotation file.
+    """
+    if name not in SPECS:
+        raise ValueError(f"unknown dataset {name!r}; known datasets: {', '.join(SPECS)}")
+    spec = SPECS[name]
+    split = spec.default_split if split is None else split
+    if split not in spec.splits:
+        raise ValueError(f"unknown split {split!r} for {name}; valid splits: {', '.join(spec.splits)}")
+    for option, value in options.items():
+        if option not in spec.options:
+            accepted = ", ".join(spec.options) or "none"
+            raise ValueError(f"unknown option {option!r} for {name}; accepted options: {accepted}")
+        allowed = spec.options[option]
+        if allowed is not None and value not in allowed:
+            raise ValueError(f"{name}: {option}={value!r} is not one of {', '.join(map(repr, allowed))}")
+    data_root = Path(data_root).expanduser()
+    root = data_root if name == "folder" else data_root / name
+    return spec.parse(_Loader(spec, root, split, dict(options)))
+
+
+# ----------------------------------------------------------------------------------------------------
+# Seeded labeled subset
+# ----------------------------------------------------------------------------------------------------
+
+
+def sample_labeled_subset(
+    annotations_or_items: Annotations | Sequence[VideoItem],
+    n: int = 4500,
+    seed: int = 0,
+    out_csv: str | os.PathLike | None = None,
+) -> list[VideoItem]:
+    """Draw a seeded, reproducible subset of ``n`` items (default: FitCLIP's 4,500 WebVid train ids).
+
+    The draw is ``random.Random(seed).sample(range(len(items)), n)`` (stable across Python versions),
+    returned in the original item order. With ``out_csv`` the chosen ids are written atomically
+    (temporary file + ``os.replace``) in the WebVid columns the loader reads, ``videoid,name,page_dir``,
+    so ``load_annotations("webvid", root, csv=out_csv)`` reloads exactly this subset.
+
+    Raises:
+        ValueError: ``n`` is larger than the number of items, or not positive.
+    """
+    items = list(annotations_or_items.items if isinstance(annotations_or_items, Annotations)
+                 else annotations_or_items)
+    if n <= 0:
+        raise ValueError(f"n must be positive, got {n}")
+    if n > len(items):
+        raise ValueError(f"cannot sample {n} items: only {len(items)} are available")
+    chosen = sorted(random.Random(seed).sample(range(len(items)), n))
+    subset = [items[i] for i in chosen]
+    if out_csv is not None:
+        out = Path(out_csv)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
+        try:
+            with open(tmp, "w", newline="", encoding="utf-8") as f:
+                writer = csv.writer(f, lineterminator="\n")
+                writer.writerow(["videoid", "name", "page_dir"])
+                for item in subset:
+                    parent = item.path.parent.name
+                    page_dir = parent if _WEBVID_PAGE_DIR.match(parent) else ""
+                    writer.writerow([item.video_id, item.text if item.text is not None else "", page_dir])
+            os.replace(tmp, out)
+        finally:
+            if tmp.exists():
+                tmp.unlink()
+    return subset
+
+
+# ----------------------------------------------------------------------------------------------------
+# The generic video dataset
+# ----------------------------------------------------------------------------------------------------
+
+
+def _item_seed(seed: int, epoch: int, index: int) -> int:
+    """A per-(seed, epoch, index) seed without the collisions of a plain sum."""
+    return ((seed * 1_000_003 + epoch) * 1_000_000_007 + index) % (2**63 - 1)
+
+
+class VideoDataset(Dataset):
+    """One generic dataset over an :class:`Annotations` (or a list of :class:`VideoItem`).
+
+    ``dataset[i]`` decodes only the sampled frames of item ``i`` and returns
+    ``{"index": i, "key": str, "frames": Tensor, "length": T, "frame_indices": list[int],
+    "clip_end_past_video": bool}``; ``frames`` is uint8 ``[T, H, W, 3]``, or whatever ``transform``
+    returns for it (the model's clip transform gives float ``[T, 3, H, W]``).
+
+    Clip windows (``start``/``end`` seconds) are mapped to frames with ``fitclip.video.time_to_frame``
+    and clamped to the video; ``clip_end_past_video`` records an end past the video's duration. In
+    ``mode="train"`` frame picks are random with a generator seeded from ``(seed, epoch, index)``
+    (call :meth:`set_epoch` each epoch), so runs are reproducible. A file that is missing or does not
+    decode raises ``fitclip.video.VideoDecodeError``: frames are never replaced by black ones.
+    """
+
+    def __init__(
+        self,
+        annotations: Annotations | Sequence[VideoItem],
+        num_frames: int = 4,
+        mode: str = "eval",
+        transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        seed: int = 0,
+        backend: str = "decord",
+    ) -> None:
+        if mode not in ("eval", "train"):
+            raise ValueError(f"mode must be 'eval' or 'train', got {mode!r}")
+        if num_frames < 1:
+            raise ValueError(f"num_frames must be >= 1, got {num_frames}")
+        self.annotations = annotations if isinstance(annotations, Annotations) else None
+        self.items: list[VideoItem] = list(annotations.items if isinstance(annotations, Annotations)
+                                           else annotations)
+        self.num_frames = num_frames
+        self.mode = mode
+        self.transform = transform
+        self.seed = seed
+        self.backend = backend
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def plan(self, index: int) -> dict[str, Any]:
+        """Which frames item ``index`` uses (reads only the video's metadata).
+
+        Returns ``{"frame_indices", "start_frame", "end_frame", "num_frames", "fps", "duration",
+        "clip_end_past_video", "clip_start_past_video"}``.
+        """
+        from fitclip import video as V
+
+        item = self.items[index]
+        if not item.path.is_file():
+            raise V.VideoDecodeError(f"{item.path}: video file not found (item {item.key!r})")
+        info = V.video_info(item.path, backend=self.backend)
+        n = int(info["num_frames"])
+        if n <= 0:
+            raise V.VideoDecodeError(f"{item.path}: the video has no frames (item {item.key!r})")
+        duration = float(info.get("duration") or 0.0)
+        last = n - 1
+        start_frame = 0 if item.start is None else min(max(V.time_to_frame(info["frame_times"], item.start), 0), last)
+        end_frame = last if item.end is None else min(max(V.time_to_frame(info["frame_times"], item.end), 0), last)
+        end_frame = max(end_frame, start_frame)
+        generator = None
+        if self.mode == "train":
+            generator = torch.Generator().manual_seed(_item_seed(self.seed, self.epoch, index))
+        indices = [int(i) for i in V.frame_indices(start_frame, end_frame, num_frames=self.num_frames,
+                                                   mode=self.mode, generator=generator)]
+        return {
+            "frame_indices": indices,
+            "start_frame": start_frame,
+            "end_frame": end_frame,
+            "num_frames": n,
+            "fps": info.get("fps"),
+            "duration": duration,
+            "clip_end_past_video": item.end is not None and item.end > duration,
+            "clip_start_past_video": item.start is not None and item.start >= duration,
+        }
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        from fitclip import video as V
+
+        item = self.items[index]
+        plan = self.plan(index)
+        frames = V.read_frames(item.path, plan["frame_indices"], backend=self.backend)
+        if frames is None or len(frames) == 0:
+            raise V.VideoDecodeError(f"{item.path}: no frames decoded (item {item.key!r})")
+        tensor = torch.as_tensor(frames)
+        if tensor.dtype != torch.uint8 or tensor.ndim != 4 or tensor.shape[-1] != 3:
+            raise V.VideoDecodeError(f"{item.path}: decoder returned {tensor.dtype} {tuple(tensor.shape)}, "
+                                     "expected uint8 [T, H, W, 3]")
+        length = int(tensor.shape[0])
+        if self.transform is not None:
+            tensor = self.transform(tensor)
+        return {
+            "index": index,
+            "key": item.key,
+            "frames": tensor,
+            "length": length,
+            "frame_indices": plan["frame_indices"],
+            "clip_end_past_video": plan["clip_end_past_video"],
+        }
+
+
+def collate_clips(batch: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Batch ``VideoDataset`` samples: pad ``frames`` along time to the longest clip.
+
+    Returns ``{"frames": [B, T_max, ...], "lengths": LongTensor[B], "keys": list[str],
+    "indices": LongTensor[B]}`` plus any other per-sample field as a list. Padded steps are zeros
+    and must be masked with ``lengths`` (they are padding, not substituted video).
+    """
+    if not batch:
+        raise ValueError("collate_clips got an empty batch")
+    frames = [sample["frames"] for sample in batch]
+    shapes = {tuple(f.shape[1:]) for f in frames}
+    if len(shapes) != 1:
+        raise ValueError(f"cannot batch clips of different frame shapes {sorted(shapes)}; "
+                         "pass a transform that resizes them to one size")
+    t_max = max(f.shape[0] for f in frames)
+    out = frames[0].new_zeros((len(frames), t_max, *frames[0].shape[1:]))
+    for i, f in enumerate(frames):
+        out[i, : f.shape[0]] = f
+    result: dict[str, Any] = {
+        "frames": out,
+        "lengths": torch.tensor([int(sample["length"]) for sample in batch], dtype=torch.long),
+        "keys": [sample["key"] for sample in batch],
+        "indices": torch.tensor([int(sample["index"]) for sample in batch], dtype=torch.long),
+    }
+    for name in batch[0]:
+        if name not in ("frames", "length", "key", "index"):
+            result[name] = [sample[name] for sample in batch]
+    return result
+
+
+# ----------------------------------------------------------------------------------------------------
+# Published numbers
+# ----------------------------------------------------------------------------------------------------
+
+PUBLISHED_RESULTS_COLUMNS = ("source", "table", "model", "dataset", "split", "metric", "value", "protocol_note")
+
+
+def load_published_results() -> "pandas.DataFrame":  # noqa: F821
+    """The published numbers in ``fitclip/data/published_results.csv`` (columns
+    ``source,table,model,dataset,split,metric,value,protocol_note``), for overlays on our results.
+
+    Every row must name where its number was read (``source``) and the protocol behind it
+    (``protocol_note``). Only numbers read from a nameable source go in; the table is currently
+    empty because the paper's tables (arXiv 2203.13371, Tables 1-2 and the supplement) could not be
+    read from any stored copy when it was written -- fill it from the paper PDF, one row per number.
+    """
+    import pandas as pd
+    from importlib import resources
+
+    with resources.files("fitclip").joinpath("data/published_results.csv").open("r", encoding="utf-8") as f:
+        frame = pd.read_csv(f, dtype={"source": str, "table": str, "model": str, "dataset": str,
+                                      "split": str, "metric": str, "protocol_note": str})
+    if tuple(frame.columns) != PUBLISHED_RESULTS_COLUMNS:
+        raise AnnotationError(f"published_results.csv: columns {list(frame.columns)}, expected "
+                              f"{list(PUBLISHED_RESULTS_COLUMNS)}")
+    frame["value"] = frame["value"].astype(float)
+    return frame

@@ -1,0 +1,589 @@
+"""Annotation loaders against the real files in ../shared/benchmarks, malformed inputs, the seeded
+subset sampler, the published-results table and the generic VideoDataset on tiny synthetic mp4s.
+
+The real files are copied into a temporary copy of each benchmark's official layout (the shared
+folder is read-only and is never copied into the repo). Tests that need them skip, with the reason,
+when ../shared/benchmarks is absent (the ``shared_benchmarks`` fixture in conftest.py).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from fitclip.datasets import (
+    SPECS,
+    AnnotationError,
+    Annotations,
+    VideoDataset,
+    VideoItem,
+    collate_clips,
+    load_annotations,
+    load_published_results,
+    sample_labeled_subset,
+)
+from fitclip.prompts import UCF101_TEMPLATES, format_prompts, ucf101_class_name
+
+
+def _copy(src: Path, dst: Path, transform=None) -> Path:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    if transform is None:
+        shutil.copyfile(src, dst)
+    else:
+        dst.write_bytes(transform(src.read_bytes()))
+    return dst
+
+
+def _crlf(data: bytes) -> bytes:
+    return data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+
+
+def _bom(data: bytes) -> bytes:
+    return b"\xef\xbb\xbf" + data
+
+
+@pytest.fixture
+def ucf_root(tmp_path, shared_benchmarks):
+    for name in ("classInd.txt", "testlist01.txt", "trainlist01.txt"):
+        _copy(shared_benchmarks / "ucf101" / name, tmp_path / "ucf101" / "ucfTrainTestlist" / name)
+    return tmp_path
+
+
+# ----------------------------------------------------------------------------------------------------
+# UCF101
+# ----------------------------------------------------------------------------------------------------
+
+
+def test_ucf101_real_split1(ucf_root, shared_benchmarks):
+    ann = load_annotations("ucf101", ucf_root)
+    assert (ann.name, ann.split, ann.task) == ("ucf101", "test", "classification")
+    assert len(ann) == 3783
+    assert len(ann.classnames) == 101
+    assert len({item.key for item in ann}) == 3783
+    assert {item.target for item in ann} == set(range(101))
+    assert ann.classnames[0] == "Apply Eye Makeup"
+    assert ann.classnames[100] == "Yo Yo"
+    assert ann.classnames[36] == "Handstand Pushups"
+    # The official spelling quirk: folder HandstandPushups, files v_HandStandPushups_*; target from folder.
+    quirk = [item for item in ann if item.key.startswith("v_HandStandPushups_")]
+    assert quirk and all(item.target == 36 and item.path.parent.name == "HandstandPushups" for item in quirk)
+    first = ann.items[0]
+    assert first.path == ucf_root / "ucf101" / "UCF-101" / "ApplyEyeMakeup" / "v_ApplyEyeMakeup_g01_c01.avi"
+    assert first.text is None and first.start is None and first.end is None
+    # No videos in the temp layout: every item is reported missing (and still listed).
+    assert len(ann.missing) == 3783
+    assert [p.name for p in ann.annotation_files] == ["classInd.txt", "testlist01.txt"]
+    # The 48 templates equal openai/CLIP's UCF101 templates, and the prompts fill them in.
+    shared_templates = (shared_benchmarks / "prompts" / "openai_clip_ucf101_templates.txt").read_text().splitlines()
+    assert list(UCF101_TEMPLATES) == shared_templates == ann.templates
+    assert len(UCF101_TEMPLATES) == 48
+    prompts = ann.class_prompts()
+    assert len(prompts) == 101 and all(len(p) == 48 for p in prompts)
+    assert prompts[100][0] == "a photo of a person Yo Yo."
+
+
+def test_ucf101_class_name_rule(shared_benchmarks):
+    assert ucf101_class_name("ApplyEyeMakeup") == "Apply Eye Makeup"
+    assert ucf101_class_name("YoYo") == "Yo Yo"
+    assert ucf101_class_name("HandstandPushups") == "Handstand Pushups"
+    # Equal to CLIP's class list except the 5 documented positions (1 spelling, 2 swapped pairs).
+    folders = [line.split()[1] for line in (shared_benchmarks / "ucf101" / "classInd.txt").read_text().splitlines()]
+    ours = [ucf101_class_name(f) for f in folders]
+    clip = (shared_benchmarks / "prompts" / "openai_clip_ucf101_classes.txt").read_text().splitlines()
+    assert [i for i, (a, b) in enumerate(zip(ours, clip)) if a != b] == [34, 35, 36, 46, 47]
+    assert sorted(set(ours) ^ set(clip)) == ["Hand Stand Pushups", "Handstand Pushups"]
+
+
+def test_ucf101_train_list_with_label_column(ucf_root):
+    ann = load_annotations("ucf101", ucf_root, split="train")
+    assert len(ann) == 9537 and {item.target for item in ann} == set(range(101))
+
+
+@pytest.mark.parametrize("transform", [_crlf, _bom, lambda b: _bom(_crlf(b))], ids=["crlf", "bom", "bom+crlf"])
+def test_ucf101_crlf_and_bom(tmp_path, shared_benchmarks, transform):
+    for name in ("classInd.txt", "testlist01.txt"):
+        _copy(shared_benchmarks / "ucf101" / name, tmp_path / "ucf101" / "ucfTrainTestlist" / name, transform)
+    ann = load_annotations("ucf101", tmp_path)
+    assert len(ann) == 3783 and ann.classnames[100] == "Yo Yo" and ann.classnames[0] == "Apply Eye Makeup"
+    assert all("\r" not in item.key and "\ufeff" not in item.key for item in ann)
+
+
+def test_ucf101_unknown_class_and_duplicates(ucf_root):
+    split = ucf_root / "ucf101" / "ucfTrainTestlist" / "testlist01.txt"
+    lines = split.read_text().splitlines()
+    split.write_text("\n".join(lines[:5] + ["NotAClass/v_NotAClass_g01_c01.avi"] + lines[5:]) + "\n")
+    with pytest.raises(AnnotationError) as e:
+        load_annotations("ucf101", ucf_root)
+    message = str(e.value)
+    assert "testlist01.txt" in message and "line 6" in message and "'NotAClass'" in message
+    assert "classInd.txt" in message
+
+    split.write_text("\n".join(lines + [lines[10]]) + "\n")
+    duplicated = Path(lines[10]).stem
+    with pytest.raises(AnnotationError, match=rf"line 3784: duplicate video '{duplicated}' \(first seen at line 11\)"):
+        load_annotations("ucf101", ucf_root)
+
+
+def test_ucf101_malformed_class_file(ucf_root):
+    class_file = ucf_root / "ucf101" / "ucfTrainTestlist" / "classInd.txt"
+    class_file.write_text("1 ApplyEyeMakeup\nApplyLipstick\n")
+    with pytest.raises(AnnotationError, match=r"classInd.txt: line 2: 'ApplyLipstick' is not '<1-based id> <ClassFolder>'"):
+        load_annotations("ucf101", ucf_root)
+    class_file.write_text("")
+    with pytest.raises(AnnotationError, match=r"classInd.txt is empty"):
+        load_annotations("ucf101", ucf_root)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Moments in Time
+# ----------------------------------------------------------------------------------------------------
+
+
+def _mit_root(tmp_path, shared_benchmarks, rows: str) -> Path:
+    _copy(shared_benchmarks / "moments_in_time" / "moments_categories.RECONSTRUCTED_v1.txt",
+          tmp_path / "mit" / "moments_categories.txt")
+    (tmp_path / "mit" / "validationSet.csv").write_text(rows)
+    return tmp_path
+
+
+def test_mit_reconstructed_categories(tmp_path, shared_benchmarks):
+    rows = ("clapping/yt-abc_1.mp4,clapping,3,0\n"
+            "adult+female+singing/getty-xyz_2.mp4,adult+female+singing,2,1\r\n"
+            "typing/flickr-3-4-5_6.mp4,typing,3,0\n")
+    root = _mit_root(tmp_path, shared_benchmarks, rows)
+    (root / "mit" / "validation" / "typing").mkdir(parents=True)
+    (root / "mit" / "validation" / "typing" / "flickr-3-4-5_6.mp4").write_bytes(b"x")
+    ann = load_annotations("mit", root)
+    assert ann.task == "classification" and ann.split == "val"
+    assert len(ann.classnames) == 339
+    assert ann.classnames[:3] == ["clapping", "praying", "dropping"] and ann.classnames[338] == "typing"
+    assert ann.templates is None
+    prompts = ann.class_prompts()
+    assert prompts[ann.classnames.index("adult+female+singing")] == ["adult+female+singing"]
+    assert [item.target for item in ann] == [0, ann.classnames.index("adult+female+singing"), 338]
+    assert ann.items[1].key == "adult+female+singing/getty-xyz_2.mp4"
+    assert ann.items[1].path == root / "mit" / "validation" / "adult+female+singing" / "getty-xyz_2.mp4"
+    assert ann.missing == ["clapping/yt-abc_1.mp4", "adult+female+singing/getty-xyz_2.mp4"]
+    assert "rows" in ann.notes
+
+
+def test_mit_unknown_category_and_short_row(tmp_path, shared_benchmarks):
+    root = _mit_root(tmp_path, shared_benchmarks, "clapping/a.mp4,clapping,3,0\nx/b.mp4,skydiving,3,0\n")
+    with pytest.raises(AnnotationError, match=r"validationSet.csv: line 2, column 2: unknown category 'skydiving'"):
+        load_annotations("mit", root)
+    (root / "mit" / "validationSet.csv").write_text("clapping/a.mp4\n")
+    with pytest.raises(AnnotationError, match=r"line 1: 1 field\(s\), expected 2"):
+        load_annotations("mit", root)
+
+
+# ----------------------------------------------------------------------------------------------------
+# MSR-VTT
+# ----------------------------------------------------------------------------------------------------
+
+
+def test_msrvtt_jsfusion(tmp_path, shared_benchmarks):
+    _copy(shared_benchmarks / "msrvtt" / "MSRVTT_JSFUSION_test.csv", tmp_path / "msrvtt" / "MSRVTT_JSFUSION_test.csv")
+    ann = load_annotations("msrvtt", tmp_path)
+    assert ann.task == "retrieval" and len(ann) == 1000
+    assert len({item.video_id for item in ann}) == 1000
+    first = ann.items[0]
+    assert (first.key, first.video_id, first.text) == ("ret0", "video9770", "a person is connecting something to system")
+    assert first.path == tmp_path / "msrvtt" / "videos" / "all" / "video9770.mp4"
+
+
+def test_msrvtt_frozen_route_first_caption(tmp_path, shared_benchmarks):
+    list_file = _copy(shared_benchmarks / "msrvtt" / "val_list_jsfusion.txt",
+                      tmp_path / "msrvtt" / "structured-symlinks" / "val_list_jsfusion.txt")
+    ids = list_file.read_text().split()
+    annotations = [{"image_id": "video1", "caption": "not in the test list", "id": 0}]
+    for round_ in range(2):  # two captions per video, interleaved: the first in JSON order must win
+        for vid in reversed(ids):
+            annotations.append({"image_id": vid, "caption": f"{vid} caption {round_}", "id": len(annotations)})
+    json_path = tmp_path / "msrvtt" / "annotation" / "MSR_VTT.json"
+    json_path.parent.mkdir(parents=True)
+    json_path.write_text(json.dumps({"info": {}, "annotations": annotations}))
+    ann = load_annotations("msrvtt", tmp_path, source="frozen")
+    assert len(ann) == 1000
+    assert [item.video_id for item in ann] == ids
+    assert all(item.text == f"{item.video_id} caption 0" for item in ann)
+    assert "first caption" in ann.notes
+
+    json_path.write_text(json.dumps({"annotations": [a for a in annotations if a["image_id"] != ids[3]]}))
+    with pytest.raises(AnnotationError, match=rf"val_list_jsfusion.txt: line 4: video '{ids[3]}' has no caption"):
+        load_annotations("msrvtt", tmp_path, source="frozen")
+
+
+def test_msrvtt_missing_column_and_duplicate_key(tmp_path, shared_benchmarks):
+    src = shared_benchmarks / "msrvtt" / "MSRVTT_JSFUSION_test.csv"
+    dst = tmp_path / "msrvtt" / "MSRVTT_JSFUSION_test.csv"
+    _copy(src, dst, lambda b: b.replace(b"sentence", b"caption", 1))
+    with pytest.raises(AnnotationError) as e:
+        load_annotations("msrvtt", tmp_path)
+    assert "MSRVTT_JSFUSION_test.csv" in str(e.value) and "missing column(s) 'sentence'" in str(e.value)
+    assert "['key', 'vid_key', 'video_id', 'caption']" in str(e.value)
+
+    lines = src.read_text().splitlines()
+    dst.write_text("\n".join(lines + [lines[5]]) + "\n")
+    with pytest.raises(AnnotationError, match=r"line 1002: duplicate key 'ret4' \(first seen at line 6\)"):
+        load_annotations("msrvtt", tmp_path)
+
+
+# ----------------------------------------------------------------------------------------------------
+# YouCook2
+# ----------------------------------------------------------------------------------------------------
+
+
+def test_youcook2_real_clips(tmp_path, shared_benchmarks):
+    _copy(shared_benchmarks / "youcook2" / "validation_youcook.csv", tmp_path / "youcook2" / "validation_youcook.csv")
+    # One video present with a non-mp4 extension, next to a non-video file sharing its stem.
+    task_dir = tmp_path / "youcook2" / "validation" / "226"
+    task_dir.mkdir(parents=True)
+    (task_dir / "xHr8X2Wpmno.info.json").write_text("{}")
+    (task_dir / "xHr8X2Wpmno.mkv").write_bytes(b"x")
+    ann = load_annotations("youcook2", tmp_path)
+    assert ann.task == "retrieval" and len(ann) == 3350
+    assert len({item.key for item in ann}) == 3350
+    assert len({item.video_id for item in ann}) == 436
+    first = ann.items[0]
+    assert (first.key, first.video_id, first.start, first.end) == ("xHr8X2Wpmno_47_60", "xHr8X2Wpmno", 47.0, 60.0)
+    assert first.text == "pick the ends off the verdalago"
+    assert first.path == task_dir / "xHr8X2Wpmno.mkv"
+    assert all(item.start <= item.end for item in ann)
+    # The real file has one window with two captions: keys stay unique.
+    repeated = [item for item in ann if item.key.startswith("oJZUxU9szWA_120_252")]
+    assert [item.key for item in repeated] == ["oJZUxU9szWA_120_252", "oJZUxU9szWA_120_252_2"]
+    assert repeated[0].text != repeated[1].text
+    # Missing videos get the most likely path (<task>/<video_id>.mp4) and are listed.
+    n_present = sum(item.video_id == "xHr8X2Wpmno" for item in ann)
+    assert len(ann.missing) == 3350 - n_present
+    missing = ann.items[-1]
+    assert missing.path.suffix == ".mp4" and missing.path.parent.parent.name == "validation"
+
+
+def test_youcook2_bad_number(tmp_path):
+    path = tmp_path / "youcook2" / "validation_youcook.csv"
+    path.parent.mkdir(parents=True)
+    path.write_text("end,start,task,text,video_id\n60,47,226,a,b\n6O,47,226,a,c\n")
+    with pytest.raises(AnnotationError, match=r"line 3, column 'end': '6O' is not a number"):
+        load_annotations("youcook2", tmp_path)
+    path.write_text("end,start,task,text,video_id\n40,47,226,a,b\n")
+    with pytest.raises(AnnotationError, match=r"line 2: clip window start=47 end=40 is invalid"):
+        load_annotations("youcook2", tmp_path)
+
+
+# ----------------------------------------------------------------------------------------------------
+# DiDeMo
+# ----------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def didemo_root(tmp_path, shared_benchmarks):
+    for name in ("val_data.json", "test_data.json"):
+        _copy(shared_benchmarks / "didemo" / name, tmp_path / "didemo" / name)
+    return tmp_path
+
+
+def test_didemo_paragraphs(didemo_root, shared_benchmarks):
+    val = load_annotations("didemo", didemo_root)
+    test = load_annotations("didemo", didemo_root, split="test")
+    assert (val.split, len(val)) == ("val", 1094)
+    assert (test.split, len(test)) == ("test", 1037)
+    records = json.loads((shared_benchmarks / "didemo" / "val_data.json").read_text())
+    some_video = records[100]["video"]
+    expected = " ".join(r["description"].strip() for r in records if r["video"] == some_video)
+    item = next(item for item in val if item.key == some_video)
+    assert item.text == expected and item.text.count(" ") >= 2
+    assert item.start is None and item.end is None
+    assert item.video_id == some_video.rsplit(".", 1)[0]
+    # Same Flickr video under two extensions: 29 stems in val map to two queries each.
+    assert len({item.video_id for item in val}) == 1065
+    assert len(load_annotations("didemo", didemo_root, group_by="stem")) == 1065
+    assert "1065 distinct files" in val.notes
+
+
+def test_didemo_any_extension_and_trailing_dot(didemo_root):
+    records = json.loads((didemo_root / "didemo" / "test_data.json").read_text())
+    dotted = next(r["video"] for r in records if r["video"].endswith("."))
+    stem = dotted[:-1]
+    videos = didemo_root / "didemo" / "videos"
+    videos.mkdir()
+    (videos / f"{stem}.mp4").write_bytes(b"x")
+    ann = load_annotations("didemo", didemo_root, split="test")
+    item = next(item for item in ann if item.key == dotted)
+    assert item.path == videos / f"{stem}.mp4" and item.key not in ann.missing
+
+
+def test_didemo_bad_json_and_duplicate_record(didemo_root):
+    path = didemo_root / "didemo" / "val_data.json"
+    records = json.loads(path.read_text())
+    path.write_text(json.dumps(records, indent=1)[:5000])
+    with pytest.raises(AnnotationError) as e:
+        load_annotations("didemo", didemo_root)
+    assert "val_data.json: line" in str(e.value) and "column" in str(e.value) and "invalid JSON" in str(e.value)
+
+    path.write_text(json.dumps(records + [records[7]]))
+    with pytest.raises(AnnotationError, match=r"record \[4180\]: duplicate annotation_id .*record \[7\]"):
+        load_annotations("didemo", didemo_root)
+
+    path.write_text(json.dumps({"videos": records}))
+    with pytest.raises(AnnotationError, match=r"expected a JSON list"):
+        load_annotations("didemo", didemo_root)
+
+
+# ----------------------------------------------------------------------------------------------------
+# WebVid (synthetic rows in the genuine layout) and the folder corpus
+# ----------------------------------------------------------------------------------------------------
+
+
+def test_webvid_synthetic_quoting(tmp_path, shared_benchmarks):
+    _copy(shared_benchmarks / "webvid" / "SYNTHETIC_results_2M_val_format_example.csv",
+          tmp_path / "webvid" / "results_2M_val.csv")
+    ann = load_annotations("webvid", tmp_path)
+    assert ann.task == "retrieval" and len(ann) == 5
+    assert [item.key for item in ann] == ["1000000001", "2000002", "1000000003", "4000004", "1000000005"]
+    assert ann.items[2].text == "SYNTHETIC city street at night, cars passing by"
+    assert ann.items[3].text == 'SYNTHETIC "quoted" word and a comma, inside the caption'
+    # page_dir is used as given (2000002 is not in the 50-page bucket of its page_idx).
+    assert ann.items[1].path == tmp_path / "webvid" / "videos" / "028601_028650" / "2000002.mp4"
+
+
+def test_webvid_layouts_and_minimal_columns(tmp_path):
+    root = tmp_path / "webvid"
+    (root / "videos" / "000001_000050").mkdir(parents=True)
+    (root / "videos" / "000001_000050" / "0042.mp4").write_bytes(b"x")
+    (root / "videos" / "0043.mp4").write_bytes(b"x")
+    (root / "results_2M_train.csv").write_bytes(
+        b'\xef\xbb\xbfvideoid,name,page_dir\r\n0042,"a, b",000001_000050\r\n0043,c,000001_000050\r\n0044,d,000001_000050\r\n')
+    ann = load_annotations("webvid", tmp_path, split="train")
+    assert [item.key for item in ann] == ["0042", "0043", "0044"]
+    assert ann.items[0].path == root / "videos" / "000001_000050" / "0042.mp4"  # nested exists
+    assert ann.items[1].path == root / "videos" / "0043.mp4"  # only the flat one exists
+    assert ann.items[2].path == root / "videos" / "000001_000050" / "0044.mp4"  # neither: nested
+    assert ann.missing == ["0044"]
+    (root / "results_2M_val.csv").write_text("name,videoid\nx,7\n")  # only the needed columns, any order
+    flat = load_annotations("webvid", tmp_path)
+    assert flat.items[0].path == root / "videos" / "7.mp4" and flat.items[0].text == "x"
+    forced = load_annotations("webvid", tmp_path, split="train", layout="flat")
+    assert all(item.path.parent == root / "videos" for item in forced)
+
+
+def test_webvid_malformed_rows(tmp_path):
+    path = tmp_path / "webvid" / "results_2M_val.csv"
+    path.parent.mkdir(parents=True)
+    path.write_text("videoid,name,page_dir\n1,a, b,000001_000050\n")
+    with pytest.raises(AnnotationError, match=r"line 2: 4 fields, but the header has 3.*must be quoted"):
+        load_annotations("webvid", tmp_path)
+    path.write_text("videoid,name\n1,a\n2,b\n1,c\n")
+    with pytest.raises(AnnotationError, match=r"line 4: duplicate videoid '1' \(first seen at line 2\)"):
+        load_annotations("webvid", tmp_path)
+    path.write_text("videoid,caption\n1,a\n")
+    with pytest.raises(AnnotationError, match=r"missing column\(s\) 'name'"):
+        load_annotations("webvid", tmp_path)
+
+
+def test_folder_corpus_with_partial_captions(tmp_path):
+    root = tmp_path / "my_videos"
+    (root / "sub").mkdir(parents=True)
+    for name in ("b.mp4", "a.MOV", "sub/c.avi", "notes.txt", ".hidden.mp4"):
+        (root / name).write_bytes(b"x")
+    (root / "captions.csv").write_text('video_id,caption\nsub/c,"a cat, sleeping"\nb,a bird\nzzz,nobody\n')
+    ann = load_annotations("folder", root)
+    assert [item.key for item in ann] == ["a.MOV", "b.mp4", "sub/c.avi"]
+    assert [item.text for item in ann] == [None, "a bird", "a cat, sleeping"]
+    assert ann.task == "unlabeled" and ann.missing == []
+    assert "1 caption rows matched no video" in ann.notes
+    uncaptioned = load_annotations("folder", root, captions=None, recursive=False)
+    assert [item.key for item in uncaptioned] == ["a.MOV", "b.mp4"]
+
+
+# ----------------------------------------------------------------------------------------------------
+# API errors
+# ----------------------------------------------------------------------------------------------------
+
+
+def test_unknown_name_split_option_and_missing_file(tmp_path):
+    with pytest.raises(ValueError, match=r"unknown dataset 'kinetics'; known datasets: ucf101, mit, msrvtt, "
+                                         r"youcook2, didemo, webvid, folder"):
+        load_annotations("kinetics", tmp_path)
+    with pytest.raises(ValueError, match=r"unknown split 'validation' for didemo; valid splits: val, test"):
+        load_annotations("didemo", tmp_path, split="validation")
+    with pytest.raises(ValueError, match=r"unknown option 'captions' for msrvtt; accepted options: source"):
+        load_annotations("msrvtt", tmp_path, captions="first")
+    with pytest.raises(ValueError, match=r"source='first' is not one of 'jsfusion', 'frozen'"):
+        load_annotations("msrvtt", tmp_path, source="first")
+    with pytest.raises(AnnotationError) as e:
+        load_annotations("ucf101", tmp_path)
+    message = str(e.value)
+    assert str(tmp_path / "ucf101" / "ucfTrainTestlist" / "classInd.txt") in message
+    assert "UCF101TrainTestSplits-RecognitionTask.zip" in message
+    with pytest.raises(AnnotationError, match=r"MIL-NCE_HowTo100M"):
+        load_annotations("youcook2", tmp_path)
+
+
+def test_spec_table_is_complete():
+    assert set(SPECS) == {"ucf101", "mit", "msrvtt", "youcook2", "didemo", "webvid", "folder"}
+    for name, spec in SPECS.items():
+        assert spec.name == name and spec.default_split in spec.splits and spec.video_layout
+
+
+# ----------------------------------------------------------------------------------------------------
+# Seeded labeled subset
+# ----------------------------------------------------------------------------------------------------
+
+
+def test_sample_labeled_subset_reproducible_and_reloadable(tmp_path):
+    root = tmp_path / "webvid"
+    root.mkdir()
+    with open(root / "results_2M_train.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["videoid", "name", "page_idx", "page_dir", "duration", "contentUrl"])
+        for i in range(100):
+            writer.writerow([f"{i:07d}", f'caption {i}, with "quotes"', i, "000001_000050", "PT00H00M10S", "u"])
+    ann = load_annotations("webvid", tmp_path, split="train")
+    out = tmp_path / "subsets" / "labeled.csv"
+    chosen = sample_labeled_subset(ann, n=45, seed=3, out_csv=out)
+    again = sample_labeled_subset(ann.items, n=45, seed=3)
+    other = sample_labeled_subset(ann, n=45, seed=4)
+    assert [i.key for i in chosen] == [i.key for i in again] != [i.key for i in other]
+    assert len({i.key for i in chosen}) == 45
+    order = {item.key: k for k, item in enumerate(ann)}
+    assert [order[i.key] for i in chosen] == sorted(order[i.key] for i in chosen)
+    assert sorted(p.name for p in out.parent.iterdir()) == ["labeled.csv"]  # no temp file left
+    reloaded = load_annotations("webvid", tmp_path, split="train", csv=out)
+    assert [(i.key, i.text, i.path) for i in reloaded] == [(i.key, i.text, i.path) for i in chosen]
+    assert reloaded.items[0].key.startswith("00")  # leading zeros survive the round trip
+    with pytest.raises(ValueError, match=r"cannot sample 101 items: only 100 are available"):
+        sample_labeled_subset(ann, n=101)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Published numbers
+# ----------------------------------------------------------------------------------------------------
+
+
+def test_published_results_table():
+    frame = load_published_results()
+    assert list(frame.columns) == ["source", "table", "model", "dataset", "split", "metric", "value",
+                                   "protocol_note"]
+    assert frame["value"].dtype == float
+    if len(frame):
+        assert frame["dataset"].isin(set(SPECS) - {"folder"}).all()
+        assert frame["source"].str.len().gt(0).all() and frame["protocol_note"].str.len().gt(0).all()
+
+
+# ----------------------------------------------------------------------------------------------------
+# VideoDataset on tiny synthetic videos
+# ----------------------------------------------------------------------------------------------------
+
+FPS = 10.0
+N_FRAMES = 20
+
+
+def _level(i: int) -> int:
+    return 10 + 12 * i  # frame i is a flat grey of this level, so decoded frames reveal their index
+
+
+@pytest.fixture(scope="module")
+def tiny_videos(tmp_path_factory):
+    from fitclip.video import write_video
+
+    root = tmp_path_factory.mktemp("videos")
+    frames = np.stack([np.full((48, 64, 3), _level(i), np.uint8) for i in range(N_FRAMES)])
+    good = write_video(root / "good.mp4", frames, fps=FPS)
+    short = write_video(root / "short.mp4", frames[:3], fps=FPS)
+    corrupt = root / "corrupt.mp4"
+    corrupt.write_bytes(good.read_bytes()[: 200] + bytes(range(256)) * 8)
+    empty = root / "empty.mp4"
+    empty.write_bytes(b"")
+    return {"good": good, "short": short, "corrupt": corrupt, "empty": empty, "missing": root / "missing.mp4"}
+
+
+def _frame_ids(frames: torch.Tensor) -> list[int]:
+    return [int(round((float(f.float().mean()) - 10) / 12)) for f in frames]
+
+
+def test_video_dataset_eval_whole_video_and_clip(tiny_videos):
+    from fitclip.video import frame_indices
+
+    items = [
+        VideoItem(key="whole", video_id="good", path=tiny_videos["good"]),
+        VideoItem(key="clip", video_id="good", path=tiny_videos["good"], text="q", start=0.52, end=1.52),
+        VideoItem(key="past_end", video_id="good", path=tiny_videos["good"], start=1.0, end=5.0),
+        VideoItem(key="short", video_id="short", path=tiny_videos["short"]),
+    ]
+    ds = VideoDataset(items)
+    whole = ds[0]
+    assert whole["frames"].dtype == torch.uint8 and tuple(whole["frames"].shape) == (4, 48, 64, 3)
+    assert whole["length"] == 4 and whole["key"] == "whole" and whole["index"] == 0
+    assert whole["frame_indices"] == frame_indices(0, N_FRAMES - 1) == [2, 6, 12, 16]  # FitCLIP's eval sampler
+    assert _frame_ids(whole["frames"]) == whole["frame_indices"]
+    assert not whole["clip_end_past_video"]
+
+    clip = ds[1]  # 0.52 s .. 1.52 s at 10 fps (frame centres at 0.05 + 0.1 k) -> frames 5..15
+    plan = ds.plan(1)
+    assert (plan["start_frame"], plan["end_frame"]) == (5, 15)
+    assert all(5 <= i <= 15 for i in clip["frame_indices"])
+    assert _frame_ids(clip["frames"]) == clip["frame_indices"]
+
+    past = ds[2]
+    assert past["clip_end_past_video"] and ds.plan(2)["end_frame"] == N_FRAMES - 1
+    assert all(10 <= i <= 19 for i in past["frame_indices"])
+
+    short = ds[3]  # 3 frames: at most 3 picks
+    assert short["length"] == len(short["frame_indices"]) <= 3
+
+    batch = collate_clips([ds[0], short, clip])
+    assert tuple(batch["frames"].shape) == (3, 4, 48, 64, 3)
+    assert batch["lengths"].tolist() == [4, short["length"], 4]
+    assert batch["keys"] == ["whole", "short", "clip"] and batch["indices"].tolist() == [0, 3, 1]
+    assert batch["frames"][1, short["length"]:].abs().sum() == 0  # padding, masked by lengths
+
+
+def test_video_dataset_transform_and_dataloader(tiny_videos):
+    def transform(frames: torch.Tensor) -> torch.Tensor:
+        assert frames.dtype == torch.uint8 and frames.shape[-1] == 3
+        return frames.permute(0, 3, 1, 2).float() / 255
+
+    ann = Annotations(name="folder", split="all", task="unlabeled",
+                      items=[VideoItem(key=f"k{i}", video_id="good", path=tiny_videos["good"]) for i in range(3)])
+    loader = torch.utils.data.DataLoader(VideoDataset(ann, transform=transform), batch_size=2,
+                                         collate_fn=collate_clips)
+    batches = list(loader)
+    assert [tuple(b["frames"].shape) for b in batches] == [(2, 4, 3, 48, 64), (1, 4, 3, 48, 64)]
+    assert batches[0]["frames"].dtype == torch.float32
+    assert batches[1]["keys"] == ["k2"]
+
+
+def test_video_dataset_train_mode_is_seeded(tiny_videos):
+    items = [VideoItem(key=f"k{i}", video_id="good", path=tiny_videos["good"]) for i in range(6)]
+    a = VideoDataset(items, mode="train", seed=1)
+    b = VideoDataset(items, mode="train", seed=1)
+    picks_a = [a.plan(i)["frame_indices"] for i in range(6)]
+    assert picks_a == [b.plan(i)["frame_indices"] for i in range(6)]
+    a.set_epoch(1)
+    picks_epoch1 = [a.plan(i)["frame_indices"] for i in range(6)]
+    assert picks_epoch1 != picks_a
+    assert len({tuple(p) for p in picks_a}) > 1  # items differ from each other
+    sample = a[2]
+    assert sample["frame_indices"] == picks_epoch1[2] and _frame_ids(sample["frames"]) == picks_epoch1[2]
+
+
+@pytest.mark.parametrize("which", ["corrupt", "empty", "missing"])
+def test_video_dataset_broken_file_raises(tiny_videos, which):
+    from fitclip.video import VideoDecodeError
+
+    ds = VideoDataset([VideoItem(key=which, video_id=which, path=tiny_videos[which])])
+    with pytest.raises(VideoDecodeError) as e:
+        ds[0]
+    assert str(tiny_videos[which]) in str(e.value)
+
+
+def test_format_prompts_without_templates():
+    assert format_prompts(None, "adult+female+singing") == ["adult+female+singing"]
+    assert format_prompts(["a {}.", "b {}"], "x") == ["a x.", "b x"]
