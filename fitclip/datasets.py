@@ -1054,7 +1054,13 @@ class VideoDataset(Dataset):
             raise V.VideoDecodeError(f"{item.path}: decoder returned {tensor.dtype} {tuple(tensor.shape)}, "
                                      "expected uint8 [T, H, W, 3]")
         length = int(tensor.shape[0])
-        if self.transform is not None:
+        if self.transform is not None and self.mode == "train":
+            # Random crops/flips draw from torch's global RNG; seed it per (seed, epoch, index) so a
+            # resumed or re-run training sees the same augmentations, whatever the worker layout.
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(_item_seed(self.seed + 1, self.epoch, index))
+                tensor = self.transform(tensor)
+        elif self.transform is not None:
             tensor = self.transform(tensor)
         return {
             "index": index,
