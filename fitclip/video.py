@@ -142,7 +142,10 @@ def time_to_frame(frame_times: Sequence[float] | np.ndarray, seconds: float) -> 
     if i == len(centres):
         return len(centres) - 1
     # Nearest of the two neighbouring centres; ties go to the later frame (see Returns).
-    return i if centres[i] - seconds <= seconds - centres[i - 1] else i - 1
+    # Nearest of the two neighbouring centres; ties go to the later frame (see Returns). The 1 µs
+    # tolerance keeps exact boundaries (8.0 s between centres 7.95 and 8.05) from being decided by
+    # floating-point error in the timestamps.
+    return i if (centres[i] - seconds) - (seconds - centres[i - 1]) <= 1e-6 else i - 1
 
 
 # --------------------------------------------------------------------------------------------------
@@ -277,7 +280,12 @@ def _decord_info(path: str) -> dict[str, Any]:
     # decord has no width/height API; the decoded frame shape is also what read_frames returns
     # (decord applies a rotation tag, so this can be the transposed coded size).
     height, width = _decord_get(vr, path, np.zeros(1, dtype=np.int64)).shape[1:3]
-    return _info_dict(n, fps, bounds[:, 0], width, height)
+    starts = bounds[:, 0] if n else bounds.reshape(-1)
+    if n and fps > 0 and (not np.all(np.isfinite(starts)) or starts.min() < 0 or np.any(np.diff(starts) < 0)):
+        # decord reports garbage timestamps for some containers (h264 in AVI: about -9.2e17 s for
+        # every frame); fall back to index / fps, which is what such constant-rate files mean.
+        starts = np.arange(n, dtype=np.float64) / fps
+    return _info_dict(n, fps, starts, width, height)
 
 
 def _info_dict(n: int, fps: float, starts: np.ndarray, width: int, height: int) -> dict[str, Any]:

@@ -432,3 +432,28 @@ def test_decord_torch_bridge_is_tolerated(videos):
     finally:
         decord.bridge.set_bridge("native")
     assert isinstance(frames, np.ndarray) and np.array_equal(frames, expected)
+
+
+def test_time_to_frame_exact_boundary_is_not_decided_by_float_error():
+    # 10 fps centres 0.05, 0.15, ...: 8.0 s is the boundary between frames 79 and 80 and must go to
+    # the later frame, although float error makes 8.05 - 8.0 look slightly larger than 8.0 - 7.95.
+    centres = (np.arange(300) + 0.5) / 10.0
+    assert time_to_frame(centres, 8.0) == 80
+    assert time_to_frame(centres, 12.0) == 120
+
+
+def test_decord_info_falls_back_to_index_over_fps_for_h264_in_avi(tmp_path):
+    avi = tmp_path / "clip.avi"
+    with av.open(str(avi), "w", format="avi") as dst:
+        stream = dst.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 64, 32, "yuv420p"
+        for i in range(12):
+            frame = av.VideoFrame.from_ndarray(np.full((32, 64, 3), 10 * i, np.uint8), format="rgb24")
+            for packet in stream.encode(frame):
+                dst.mux(packet)
+        for packet in stream.encode():
+            dst.mux(packet)
+    info = video_info(avi, backend="decord")
+    assert info["num_frames"] == 12
+    assert np.all(np.diff(info["frame_times"]) > 0) and info["frame_times"][0] >= 0
+    assert 1.0 <= info["duration"] <= 1.3
