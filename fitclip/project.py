@@ -1,0 +1,98 @@
+"""Where a stage reads and writes: `<data_root>/<NN_stem>/` for artifacts, `figures/<NN_stem>/` for figures.
+
+Relative paths are resolved against the project root, not the process's working directory, so a notebook
+writes to the same place whether Papermill runs it from the repository root, `python -m fitclip.pipeline`
+runs it, or JupyterLab starts its kernel inside `notebooks/`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import fitclip
+
+STAGES: tuple[str, ...] = ("00_toy_teacher", "01_data_prep", "02_teacher_pseudo_labels", "03_train",
+                           "04_fusion", "05_benchmarks", "06_mit_per_class", "07_ranking_plots")
+
+
+def project_root() -> Path:
+    """The repository root: the first folder upward from the working directory that holds both
+    `fitclip/` and `notebooks/`; else the folder above the installed package; else the working dir."""
+    here = Path.cwd().resolve()
+    for folder in (here, *here.parents):
+        if (folder / "fitclip" / "__init__.py").is_file() and (folder / "notebooks").is_dir():
+            return folder
+    package_parent = Path(fitclip.__file__).resolve().parents[1]
+    if (package_parent / "notebooks").is_dir():
+        return package_parent
+    return here
+
+
+def resolve(path: str | os.PathLike) -> Path:
+    """An absolute path; relative ones are taken from the project root."""
+    path = Path(path).expanduser()
+    return path if path.is_absolute() else project_root() / path
+
+
+def stage_dir(data_root: str | os.PathLike, stem: str, create: bool = True) -> Path:
+    """`<data_root>/<stem>/`, the artifact folder of one stage."""
+    if stem not in STAGES:
+        raise ValueError(f"unknown stage {stem!r}; stages are {list(STAGES)}")
+    folder = resolve(data_root) / stem
+    if create:
+        folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def figure_dir(stem: str, create: bool = True) -> Path:
+    """`figures/<stem>/` under the project root."""
+    if stem not in STAGES:
+        raise ValueError(f"unknown stage {stem!r}; stages are {list(STAGES)}")
+    folder = project_root() / "figures" / stem
+    if create:
+        folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def require(path: Path, written_by: str) -> Path:
+    """Fail fast, naming the stage to run, when an input artifact is missing."""
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found: it is written by notebooks/{written_by}.ipynb; run that "
+                                f"stage first (python -m fitclip.pipeline {written_by})")
+    return path
+
+
+def resolve_pretrained(pretrained: str | None, data_root: str | os.PathLike) -> str | None:
+    """Model weights named in a notebook's parameters.
+
+    `"00_toy_teacher"` means the toy teacher that stage wrote (`<data_root>/00_toy_teacher/teacher.pt`);
+    an open_clip tag (e.g. "openai") or `"none"` pass through; other values are file paths.
+    """
+    if pretrained is None or str(pretrained).lower() == "none":
+        return None
+    if pretrained == "00_toy_teacher":
+        return str(require(stage_dir(data_root, "00_toy_teacher", create=False) / "teacher.pt", "00_toy_teacher"))
+    if os.sep in str(pretrained) or str(pretrained).endswith((".pt", ".pth", ".bin", ".safetensors")):
+        return str(resolve(pretrained))
+    return str(pretrained)
+
+
+def write_params(folder: Path, params: dict[str, Any]) -> Path:
+    """Record a stage's resolved parameters as `params.json` (atomic)."""
+    path = folder / "params.json"
+    tmp = path.with_name(".params.json.tmp")
+    tmp.write_text(json.dumps(params, indent=2, default=str) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+def save_figure(fig: Any, stem: str, name: str) -> list[Path]:
+    """Save a matplotlib figure as PNG and PDF under `figures/<stem>/`."""
+    folder = figure_dir(stem)
+    paths = [folder / f"{name}.png", folder / f"{name}.pdf"]
+    for p in paths:
+        fig.savefig(p, bbox_inches="tight", dpi=150 if p.suffix == ".png" else None)
+    return paths
