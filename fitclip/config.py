@@ -1,0 +1,492 @@
+"""The training configuration: ONE frozen dataclass, two presets, a JSON file + ``--key value`` CLI.
+
+Resolution order (later wins): the preset's values (``paper`` unless the file or ``--preset`` says
+otherwise) < the ``--config run.json`` file < ``--key value`` overrides. Unknown keys and values out of
+range are errors (:class:`ConfigError`, a ``ValueError``) that name the key, the value and the fix, raised
+by :func:`validate` BEFORE any model or data is loaded. The resolved config is saved with every checkpoint
+and as ``config.json`` in ``out_dir``; that file is itself a valid ``--config``.
+
+Presets (the issue's recipe table; every value can be overridden):
+
+==============================  =================================  =================================
+key                             ``paper`` (default)                ``reference-code``
+==============================  =================================  =================================
+``temperature`` (fixed τ)       0.05                               0.015
+``lam`` (λ, distillation)       1e-4                               1e-4
+``distill_scale``               ``inverse_temperature_squared``    same
+``lr`` (AdamW, no schedule,     3e-5                               3e-6
+no clipping)
+``weight_decay`` / ``betas``    0.01 / (0.9, 0.999)                same
+batch per process               8 labeled + 8 unlabeled            same
+``num_frames``                  4 (train sampler + transform)      same
+``val_every``                   30 steps, labeled val (WebVid val) same
+selection                       ``best_labeled.pt`` (lowest        same
+                                labeled val loss)
+==============================  =================================  =================================
+
+``max_steps`` (default 1000) is not part of the recipe table; set it for your budget.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import math
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Sequence
+
+__all__ = ["KEYS", "PRESETS", "RESUMABLE_CHANGES", "ConfigError", "TrainConfig", "config_from_dict", "load_config",
+           "parse_cli", "resolve_path", "validate"]
+
+TEACHER_MODES = ("cached", "online")
+DISTILL_SCALES = ("inverse_temperature_squared", "none")  # = fitclip.losses.DISTILLATION_SCALES
+DEVICES = ("auto", "cpu", "cuda")
+UNLABELED_DATASETS = ("webvid", "folder")
+
+
+class ConfigError(ValueError):
+    """A bad training configuration; the message names every offending key, its value and the fix."""
+
+
+def _default_unlabeled() -> dict[str, Any]:
+    return {"name": "webvid", "split": "train", "exclude_labeled": True}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a training run (and `fitclip.pseudo_labels`) depends on. See the module docstring.
+
+    Attributes:
+        preset: "paper" or "reference-code"; the base values the other keys override.
+        arch: open_clip architecture of teacher and student (e.g. "ViT-B-16", "fitclip-tiny").
+        pretrained: open_clip tag (e.g. "openai"), a weights file, or "none" (random init from `seed`).
+            Teacher and student both start from these weights.
+        temperature: fixed τ of both losses (> 0).
+        lam: λ in [0, 1]: total = λ·distill + (1−λ)·labeled. 0 = plain fine-tuning, no teacher work.
+        distill_scale: "inverse_temperature_squared" (c = 1/τ², original code) or "none" (c = 1).
+        lr, weight_decay, betas: AdamW; no schedule, no gradient clipping.
+        batch_size_labeled, batch_size_unlabeled: clips per PROCESS per step (global = × world size).
+        batch_size_eval: clips per forward in `fitclip.pseudo_labels` (no effect on results).
+        num_frames: frames per clip (train sampler + train transform; eval ones for val/pseudo labels).
+        max_steps: optimizer steps to run.
+        val_every: labeled-val loss every N steps (and at the last step); 0 disables validation (and
+            `best_labeled.pt`).
+        save_every: write `last.pt` every N steps (always at the end); 0 = only at the end.
+        teacher_mode: "cached" (read `pseudo_labels`) or "online" (run the frozen teacher each step on
+            its own independently sampled frames and crops, as the original code did).
+        pseudo_labels: folder written by `python -m fitclip.pseudo_labels` (needed for "cached", λ > 0).
+        pseudo_label_shard_size: videos per pseudo-label shard file (the unit of resumption).
+        data_root: folder holding `webvid/` (results_2M_{train,val}.csv + videos/).
+        labeled_csv: the seeded labeled subset (WebVid columns videoid,name,page_dir), e.g. written by
+            `fitclip.datasets.sample_labeled_subset(..., n=4500, seed=0, out_csv=...)`. Relative paths
+            are relative to `<data_root>/webvid/`.
+        val_csv: optional subset of WebVid val for validation (default: all of results_2M_val.csv).
+        unlabeled: the unlabeled pool: {"name": "webvid", "split": "train", "exclude_labeled": true,
+            ...webvid options} or {"name": "folder", "path": DIR, "captions": CSV, ...folder options}.
+            "exclude_labeled" drops the labeled subset's videos from the pool.
+        unlabeled_text: "captions" (each unlabeled video paired with its own caption, as the original)
+            or the path of a prompts file (one prompt per line; n videos × m prompts, shared by ranks).
+        out_dir: where metrics.jsonl, config.json, run_info.json, last.pt, best_labeled.pt go.
+        seed: seeds data order, frame picks, crops, random init ("none" weights) and RNGs.
+        num_workers: DataLoader workers per stream (results do not depend on it).
+        device: "auto" (CUDA if available), "cpu" or "cuda".
+        bf16: bf16 autocast for the forward passes on CUDA; an ERROR on CPU (fp32 is the default).
+        collective_timeout_s: a collective waiting longer than this (a dead or hung rank) raises and
+            the job exits non-zero instead of hanging.
+    """
+
+    preset: str = "paper"
+    arch: str = "ViT-B-16"
+    pretrained: str = "openai"
+    temperature: float = 0.05
+    lam: float = 1e-4
+    distill_scale: str = "inverse_temperature_squared"
+    lr: float = 3e-5
+    weight_decay: float = 0.01
+    betas: tuple[float, float] = (0.9, 0.999)
+    batch_size_labeled: int = 8
+    batch_size_unlabeled: int = 8
+    batch_size_eval: int = 32
+    num_frames: int = 4
+    max_steps: int = 1000
+    val_every: int = 30
+    save_every: int = 30
+    teacher_mode: str = "cached"
+    pseudo_labels: str | None = None
+    pseudo_label_shard_size: int = 4096
+    data_root: str = "data"
+    labeled_csv: str | None = None
+    val_csv: str | None = None
+    unlabeled: dict[str, Any] = field(default_factory=_default_unlabeled)
+    unlabeled_text: str = "captions"
+    out_dir: str = "runs/fitclip"
+    seed: int = 0
+    num_workers: int = 4
+    device: str = "auto"
+    bf16: bool = False
+    collective_timeout_s: float = 1800.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able dict (tuples become lists)."""
+        d = dataclasses.asdict(self)
+        d["betas"] = list(self.betas)
+        return d
+
+    def replace(self, **changes: Any) -> "TrainConfig":
+        return config_from_dict({**self.to_dict(), **changes}, base=None)
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "paper": {"temperature": 0.05, "lr": 3e-5},
+    "reference-code": {"temperature": 0.015, "lr": 3e-6},
+}
+
+KEYS: tuple[str, ...] = tuple(f.name for f in fields(TrainConfig))
+_TYPES: dict[str, str] = {
+    "preset": "str", "arch": "str", "pretrained": "str", "temperature": "float", "lam": "float",
+    "distill_scale": "str", "lr": "float", "weight_decay": "float", "betas": "pair",
+    "batch_size_labeled": "int", "batch_size_unlabeled": "int", "batch_size_eval": "int", "num_frames": "int",
+    "max_steps": "int", "val_every": "int", "save_every": "int", "teacher_mode": "str",
+    "pseudo_labels": "optstr", "pseudo_label_shard_size": "int", "data_root": "str", "labeled_csv": "optstr",
+    "val_csv": "optstr", "unlabeled": "dict", "unlabeled_text": "str", "out_dir": "str", "seed": "int",
+    "num_workers": "int", "device": "str", "bf16": "bool", "collective_timeout_s": "float",
+}
+assert set(_TYPES) == set(KEYS)
+
+
+def _unknown(key: str, where: str) -> str:
+    close = difflib.get_close_matches(key, KEYS, n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    return f"unknown config key {key!r} ({where}); {hint}valid keys: {', '.join(KEYS)}"
+
+
+def _coerce(key: str, value: Any) -> Any:
+    """Turn a JSON value or a CLI string into the key's type; ConfigError naming the key otherwise."""
+    kind = _TYPES[key]
+    bad = ConfigError(f"{key}={value!r} is not a valid {kind.replace('optstr', 'string or none')} "
+                      f"(e.g. {_example(key)})")
+    if kind == "str":
+        if not isinstance(value, str):
+            raise bad
+        return value
+    if kind == "optstr":
+        if value is None or (isinstance(value, str) and value.strip().lower() in ("none", "null", "")):
+            return None
+        if not isinstance(value, str):
+            raise bad
+        return value
+    if kind == "bool":
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in ("true", "1", "yes", "on"):
+            return True
+        if isinstance(value, str) and value.strip().lower() in ("false", "0", "no", "off"):
+            return False
+        raise bad
+    if kind == "int":
+        if isinstance(value, bool):
+            raise bad
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, str):
+            try:
+                return int(value.strip())
+            except ValueError:
+                try:
+                    f = float(value)
+                except ValueError:
+                    raise bad from None
+                if f.is_integer():
+                    return int(f)
+        raise bad
+    if kind == "float":
+        if isinstance(value, bool):
+            raise bad
+        if isinstance(value, (int, float)):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value.strip())
+            except ValueError:
+                raise bad from None
+        raise bad
+    if kind == "pair":
+        if isinstance(value, str):
+            text = value.strip()
+            try:
+                value = json.loads(text) if text.startswith("[") else [float(v) for v in text.split(",")]
+            except ValueError:
+                raise bad from None
+        if isinstance(value, (list, tuple)) and len(value) == 2 and all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+            return (float(value[0]), float(value[1]))
+        raise bad
+    if kind == "dict":
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("{"):
+                try:
+                    value = json.loads(text)
+                except json.JSONDecodeError as e:
+                    raise ConfigError(f"{key}={value!r} is not valid JSON ({e.msg}); e.g. {_example(key)}") from None
+            else:  # shorthand: "webvid" or "folder:/path/to/videos"
+                name, _, path = text.partition(":")
+                value = {"name": name} if not path else {"name": name, "path": path}
+        if not isinstance(value, dict):
+            raise bad
+        value = dict(value)
+        if value.get("name") == "webvid":
+            value = {**_default_unlabeled(), **value}
+        return value
+    raise AssertionError(kind)
+
+
+def _example(key: str) -> str:
+    return {
+        "betas": "[0.9, 0.999] or 0.9,0.999", "unlabeled": '{"name": "webvid", "split": "train"} or '
+        '{"name": "folder", "path": "/videos", "captions": "captions.csv"}', "bf16": "true/false",
+    }.get(key, repr(getattr(TrainConfig(), key)))
+
+
+def config_from_dict(values: dict[str, Any], base: str | None = "paper") -> TrainConfig:
+    """Build a TrainConfig from (preset values <) `values`. Checks keys and types, not ranges.
+
+    Args:
+        values: config keys → values (JSON types, or CLI strings: both are coerced to the key's type).
+        base: preset to start from when `values` has no "preset" (None: dataclass defaults only).
+    """
+    if not isinstance(values, dict):
+        raise ConfigError(f"a config must be a JSON object of key: value, got {type(values).__name__}")
+    errors = [_unknown(k, "config") for k in values if k not in KEYS]
+    if errors:
+        raise ConfigError("\n".join(errors))
+    out: dict[str, Any] = {}
+    for k, v in values.items():
+        try:
+            out[k] = _coerce(k, v)
+        except ConfigError as e:
+            errors.append(str(e))
+    if errors:
+        raise ConfigError("\n".join(errors))
+    preset = out.get("preset", base)
+    merged: dict[str, Any] = {}
+    if preset is not None:
+        if preset not in PRESETS:
+            raise ConfigError(f"preset={preset!r} is unknown; use one of {', '.join(PRESETS)}")
+        merged.update(PRESETS[preset])
+        merged["preset"] = preset
+    merged.update(out)
+    return TrainConfig(**merged)
+
+
+def load_config(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a JSON config file (a dict of keys; it may be a run's saved config.json)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {str(path)!r} does not exist")
+    try:
+        values = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"{path}: line {e.lineno}, column {e.colno}: invalid JSON ({e.msg})") from None
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path}: a config must be a JSON object of key: value")
+    return values
+
+
+def parse_cli(argv: Sequence[str], extra_flags: Sequence[str] = ()) -> tuple[TrainConfig, dict[str, Any]]:
+    """Parse ``--config FILE --preset NAME --key value ...`` (also ``--key=value``).
+
+    Args:
+        argv: the arguments (no program name).
+        extra_flags: program flags that are not config keys (e.g. "resume"); each takes an optional
+            value, returned in the second element (a flag given without value maps to True).
+
+    Returns:
+        (config, {flag: value}). Not validated: call :func:`validate`.
+    """
+    file_values: dict[str, Any] = {}
+    cli: dict[str, Any] = {}
+    flags: dict[str, Any] = {}
+    preset: str | None = None
+    args = list(argv)
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if not arg.startswith("--") or arg == "--":
+            raise ConfigError(f"unexpected argument {arg!r}; arguments are --config FILE, --preset NAME and "
+                              f"--key value pairs for config keys ({', '.join(KEYS)})")
+        name, eq, inline = arg[2:].partition("=")
+        name = name.replace("-", "_")
+        nxt = args[i + 1] if i + 1 < len(args) else None
+        takes_next = not eq and nxt is not None and not nxt.startswith("--")
+        value = inline if eq else (nxt if takes_next else None)
+        i += 1 + (1 if takes_next else 0)
+        if name in extra_flags:
+            flags[name] = True if value is None else value
+            continue
+        if value is None:
+            if name in KEYS and _TYPES[name] == "bool":
+                value = "true"  # --bf16 alone means true
+            else:
+                raise ConfigError(f"--{name} needs a value (--{name} VALUE)")
+        if name == "config":
+            file_values.update(load_config(value))
+        elif name == "preset":
+            preset = value
+        elif name in KEYS:
+            cli[name] = value
+        else:
+            raise ConfigError(_unknown(name, "command line"))
+    # preset < file < CLI; --preset overrides a preset named in the file.
+    values = dict(file_values)
+    if preset is not None:
+        values["preset"] = preset
+    values.update(cli)
+    return config_from_dict(values), flags
+
+
+def _is_pretrained_file(pretrained: str) -> bool:
+    return os.sep in pretrained or pretrained.endswith((".pt", ".pth", ".bin", ".safetensors")) \
+        or os.path.isfile(pretrained)
+
+
+def resolve_path(cfg: TrainConfig, value: str | None, relative_to: str = "webvid") -> Path | None:
+    """`labeled_csv` / `val_csv` relative paths are relative to `<data_root>/webvid/` (as the loader does)."""
+    if value is None:
+        return None
+    p = Path(value).expanduser()
+    return p if p.is_absolute() else Path(cfg.data_root).expanduser() / relative_to / p
+
+
+def validate(cfg: TrainConfig, *, resume: bool = False, check_files: bool = True,
+             for_pseudo_labels: bool = False) -> TrainConfig:
+    """Check every range and every file the run will need, before any work. Raises ConfigError listing
+    ALL problems (key, value and fix), else returns `cfg`.
+
+    Args:
+        resume: the run continues `out_dir` (otherwise an `out_dir` holding a run is an error).
+        check_files: also check that data files / folders exist.
+        for_pseudo_labels: validating for `python -m fitclip.pseudo_labels` (no out_dir/labeled checks
+            beyond what the unlabeled pool needs).
+    """
+    e: list[str] = []
+
+    def need(ok: bool, msg: str) -> None:
+        if not ok:
+            e.append(msg)
+
+    finite = lambda x: isinstance(x, (int, float)) and math.isfinite(x)  # noqa: E731
+    need(cfg.preset in PRESETS, f"preset={cfg.preset!r}: use one of {', '.join(PRESETS)}")
+    need(finite(cfg.lam) and 0.0 <= cfg.lam <= 1.0,
+         f"lam={cfg.lam!r} is out of range: λ must be in [0, 1] (0 = plain fine-tuning, paper: 1e-4)")
+    need(finite(cfg.temperature) and cfg.temperature > 0,
+         f"temperature={cfg.temperature!r} must be > 0 (paper: 0.05, reference-code: 0.015)")
+    need(finite(cfg.lr) and cfg.lr > 0, f"lr={cfg.lr!r} must be > 0 (paper: 3e-5, reference-code: 3e-6)")
+    need(finite(cfg.weight_decay) and cfg.weight_decay >= 0, f"weight_decay={cfg.weight_decay!r} must be >= 0 (paper: 0.01)")
+    need(all(finite(b) and 0.0 <= b < 1.0 for b in cfg.betas),
+         f"betas={list(cfg.betas)!r}: both must be in [0, 1) (paper: [0.9, 0.999])")
+    for key in ("batch_size_labeled", "batch_size_unlabeled", "batch_size_eval", "num_frames", "max_steps",
+                "pseudo_label_shard_size"):
+        v = getattr(cfg, key)
+        need(v >= 1, f"{key}={v!r} must be >= 1")
+    for key in ("val_every", "save_every", "num_workers", "seed"):
+        v = getattr(cfg, key)
+        need(v >= 0, f"{key}={v!r} must be >= 0")
+    need(finite(cfg.collective_timeout_s) and cfg.collective_timeout_s > 0,
+         f"collective_timeout_s={cfg.collective_timeout_s!r} must be > 0 seconds (e.g. 1800)")
+    need(cfg.distill_scale in DISTILL_SCALES, f"distill_scale={cfg.distill_scale!r}: use one of {', '.join(DISTILL_SCALES)}")
+    need(cfg.teacher_mode in TEACHER_MODES, f"teacher_mode={cfg.teacher_mode!r}: use one of {', '.join(TEACHER_MODES)}")
+    need(cfg.device in DEVICES, f"device={cfg.device!r}: use one of {', '.join(DEVICES)}")
+    if cfg.device in ("auto", "cuda") or cfg.bf16:
+        import torch  # cheap next to a model; only asked when it matters
+        has_cuda = torch.cuda.is_available()
+        need(not (cfg.device == "cuda" and not has_cuda), "device='cuda' but no CUDA GPU is visible; use device='auto' or 'cpu'")
+        need(not (cfg.bf16 and (cfg.device == "cpu" or not has_cuda)),
+             "bf16=true needs a CUDA GPU (bf16 autocast is GPU-only here); this process has none: set bf16=false")
+    # Unlabeled pool.
+    u = cfg.unlabeled
+    uses_unlabeled = cfg.lam > 0 or for_pseudo_labels
+    if not isinstance(u, dict) or u.get("name") not in UNLABELED_DATASETS:
+        e.append(f"unlabeled={u!r}: 'name' must be one of {', '.join(UNLABELED_DATASETS)} "
+                 f"(e.g. {_example('unlabeled')})")
+    else:
+        allowed = {"webvid": {"name", "split", "exclude_labeled", "layout", "csv"},
+                   "folder": {"name", "path", "exclude_labeled", "captions", "recursive", "extensions"}}[u["name"]]
+        extra = sorted(set(u) - allowed)
+        need(not extra, f"unlabeled: unknown option(s) {extra} for {u['name']!r}; allowed: {sorted(allowed)}")
+        if u["name"] == "webvid":
+            need(u.get("split", "train") in ("train", "val"), f"unlabeled.split={u.get('split')!r}: use 'train' or 'val'")
+        if u["name"] == "folder":
+            need(isinstance(u.get("path"), str), "unlabeled: a folder pool needs 'path' (the folder of videos), "
+                                                 'e.g. {"name": "folder", "path": "/videos"}')
+            if check_files and uses_unlabeled and isinstance(u.get("path"), str):
+                need(Path(u["path"]).expanduser().is_dir(), f"unlabeled.path={u['path']!r} is not a directory")
+    if cfg.unlabeled_text != "captions":
+        need(not check_files or not uses_unlabeled or Path(cfg.unlabeled_text).expanduser().is_file(),
+             f"unlabeled_text={cfg.unlabeled_text!r}: use 'captions' or an existing prompts file (one per line)")
+    # Teacher.
+    if uses_unlabeled and cfg.teacher_mode == "cached" and not for_pseudo_labels:
+        if cfg.pseudo_labels is None:
+            e.append("teacher_mode='cached' with lam > 0 needs pseudo_labels=DIR, made once by "
+                     "`python -m fitclip.pseudo_labels --config run.json`; or set teacher_mode='online'")
+        elif check_files and not (Path(cfg.pseudo_labels).expanduser() / "index.json").is_file():
+            e.append(f"pseudo_labels={cfg.pseudo_labels!r} has no index.json: run `python -m fitclip.pseudo_labels "
+                     f"--config run.json` first (it is resumable), or set teacher_mode='online'")
+    if for_pseudo_labels and cfg.pseudo_labels is None:
+        e.append("pseudo_labels=DIR is required: where to write the teacher's pseudo labels")
+    # Model.
+    try:
+        import open_clip  # noqa: F401  (registers nothing by itself)
+        import fitclip.models  # noqa: F401  registers fitclip-tiny / fitclip-toy
+        if cfg.arch not in open_clip.list_models():
+            e.append(f"arch={cfg.arch!r} is not an open_clip architecture; e.g. 'ViT-B-16' or 'fitclip-tiny'")
+        elif cfg.pretrained.lower() != "none":
+            if _is_pretrained_file(cfg.pretrained):
+                need(not check_files or Path(cfg.pretrained).expanduser().is_file(),
+                     f"pretrained={cfg.pretrained!r}: no such file; use an open_clip tag, 'none', or an existing file")
+            elif not open_clip.get_pretrained_cfg(cfg.arch, cfg.pretrained):
+                e.append(f"pretrained={cfg.pretrained!r} is not a tag of {cfg.arch!r} "
+                         f"({open_clip.list_pretrained_tags_by_model(cfg.arch)}); use 'none' for random weights")
+    except ImportError as exc:  # pragma: no cover
+        e.append(f"cannot import open_clip ({exc})")
+    # Data files.
+    if check_files:
+        root = Path(cfg.data_root).expanduser()
+        webvid_needed = not for_pseudo_labels or (isinstance(u, dict) and u.get("name") == "webvid")
+        if webvid_needed:
+            need((root / "webvid").is_dir(), f"data_root={cfg.data_root!r} has no webvid/ folder "
+                                             f"(expected {root / 'webvid'} with results_2M_*.csv and videos/)")
+        needs_labeled = not for_pseudo_labels or (isinstance(u, dict) and u.get("exclude_labeled"))
+        if needs_labeled:
+            if cfg.labeled_csv is None:
+                e.append("labeled_csv is required: the seeded labeled subset, e.g. from fitclip.datasets."
+                         "sample_labeled_subset(load_annotations('webvid', data_root, split='train'), n=4500, "
+                         "seed=0, out_csv='labeled_4500.csv')" + (" (or set unlabeled.exclude_labeled=false)"
+                                                                  if for_pseudo_labels else ""))
+            elif not resolve_path(cfg, cfg.labeled_csv).is_file():
+                e.append(f"labeled_csv={cfg.labeled_csv!r}: not found (looked at {resolve_path(cfg, cfg.labeled_csv)})")
+        if not for_pseudo_labels and cfg.val_every > 0:
+            if cfg.val_csv is not None:
+                need(resolve_path(cfg, cfg.val_csv).is_file(),
+                     f"val_csv={cfg.val_csv!r}: not found (looked at {resolve_path(cfg, cfg.val_csv)})")
+            else:
+                need((root / "webvid" / "results_2M_val.csv").is_file(),
+                     f"validation needs {root / 'webvid' / 'results_2M_val.csv'} (or val_csv=..., or val_every=0)")
+    if not for_pseudo_labels and check_files:
+        out = Path(cfg.out_dir).expanduser()
+        if not resume and ((out / "last.pt").exists() or (out / "metrics.jsonl").exists()):
+            e.append(f"out_dir={cfg.out_dir!r} already holds a run (last.pt / metrics.jsonl): pass --resume to "
+                     f"continue it, or choose another out_dir (nothing is overwritten)")
+    if e:
+        raise ConfigError("invalid training config:\n  - " + "\n  - ".join(e))
+    return cfg
+
+
+# Keys that may change when resuming (they do not change what is computed).
+RESUMABLE_CHANGES = ("max_steps", "val_every", "save_every", "num_workers", "collective_timeout_s", "out_dir",
+                     "pseudo_labels", "data_root", "batch_size_eval")

@@ -1,0 +1,250 @@
+"""The teacher's pseudo labels, computed once: what `teacher_mode="cached"` training reads.
+
+    python -m fitclip.pseudo_labels --config run.json [--key value ...]
+    torchrun --nproc_per_node=N -m fitclip.pseudo_labels --config run.json   # sharded across ranks
+
+It takes the same config as `fitclip.train` (the same `arch`, `pretrained`, `seed`, `unlabeled`,
+`unlabeled_text`, `num_frames`, `data_root`, `labeled_csv` define the same teacher and pool) and writes
+into `pseudo_labels`:
+
+* ``manifest.json``: what the labels are of (teacher weights identity, frames, the pool's keys hash,
+  shard size). A folder holding labels of another teacher/pool is an error, never silently mixed.
+* ``shard-00000.pt`` ...: ``{"keys": [video keys], "video": fp16 [n, D], "text": fp16 [n, D] | None}``
+  for consecutive runs of ``pseudo_label_shard_size`` pool videos: the teacher's embedding of the EVAL
+  frames (eval sampler + eval transform: deterministic) and of each video's own caption. Each rank writes
+  its own shard files atomically (temp + rename), so a file that exists is complete.
+* ``prompts.pt`` (when `unlabeled_text` is a prompts file): the prompts and their teacher embeddings.
+* ``index.json``: the shard list, written by rank 0 after every shard exists.
+
+Resumable: rerunning skips the shards already written; the missing ones are split evenly over the ranks
+of the new run (any world size). Shard files are read back with ``weights_only=True`` and memory-mapped,
+so N training ranks on a node share one copy in the page cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+import torch.distributed as dist
+from torch.utils.data import DataLoader
+
+from fitclip.checkpoint import save_state, sha256_file
+from fitclip.config import ConfigError, TrainConfig, _is_pretrained_file, parse_cli, validate
+from fitclip.datasets import VideoDataset, collate_clips
+from fitclip.train import (Dist, _write_json, autocast_for, load_start_weights, load_unlabeled, read_prompts,
+                           setup_distributed, teardown_distributed)
+from fitclip.transforms import transforms_for
+
+FORMAT = "fitclip-pseudo-labels-v1"
+FRAMES = "eval sampler + eval transform"
+
+
+def shard_name(i: int) -> str:
+    return f"shard-{i:05d}.pt"
+
+
+def teacher_fingerprint(cfg: TrainConfig) -> dict[str, Any]:
+    """What identifies the teacher's weights: arch + tag, + the init seed for random weights, + the
+    sha256 of a weights file."""
+    fp: dict[str, Any] = {"arch": cfg.arch, "pretrained": cfg.pretrained}
+    if cfg.pretrained.lower() == "none":
+        fp["init_seed"] = cfg.seed
+    elif _is_pretrained_file(cfg.pretrained):
+        fp["pretrained_sha256"] = sha256_file(Path(cfg.pretrained).expanduser())
+    return fp
+
+
+def _keys_sha(keys: Sequence[str]) -> str:
+    return hashlib.sha256("\n".join(keys).encode()).hexdigest()
+
+
+def manifest_for(cfg: TrainConfig, keys: Sequence[str], has_text: bool) -> dict[str, Any]:
+    return {"format": FORMAT, "teacher": teacher_fingerprint(cfg), "num_frames": cfg.num_frames, "frames": FRAMES,
+            "num_items": len(keys), "pool_sha256": _keys_sha(keys), "shard_size": cfg.pseudo_label_shard_size,
+            "text": "captions" if has_text else None}
+
+
+def _read_json(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _encode_texts(teacher: Any, texts: Sequence[str], batch: int, cfg: TrainConfig, device: torch.device) -> torch.Tensor:
+    out = []
+    for j in range(0, len(texts), batch):
+        with autocast_for(cfg, device):
+            out.append(teacher.encode_text(teacher.tokenize(texts[j:j + batch]).to(device)).float().half().cpu())
+    return torch.cat(out)
+
+
+@torch.no_grad()
+def compute_pseudo_labels(cfg: TrainConfig, d: Dist | None = None) -> Path:
+    """Write the missing shards of this rank, then (rank 0) the index. Returns the folder."""
+    d = d or setup_distributed(cfg)
+    out = Path(cfg.pseudo_labels).expanduser()
+    pool = load_unlabeled(cfg)
+    keys = [item.key for item in pool]
+    has_text = all(item.text is not None for item in pool)
+    prompts = None if cfg.unlabeled_text == "captions" else read_prompts(cfg.unlabeled_text)
+    manifest = manifest_for(cfg, keys, has_text)
+    if (out / "manifest.json").is_file():
+        old = _read_json(out / "manifest.json")
+        if old != manifest:
+            diff = sorted(k for k in set(old) | set(manifest) if old.get(k) != manifest.get(k))
+            raise ConfigError(f"pseudo_labels={str(out)!r} holds labels of another teacher/pool/setting (differs in "
+                              f"{diff}); use another pseudo_labels folder or delete this one")
+    elif d.main:
+        out.mkdir(parents=True, exist_ok=True)
+        _write_json(out / "manifest.json", manifest)
+
+    size = cfg.pseudo_label_shard_size
+    n_shards = math.ceil(len(pool) / size)
+    missing = [i for i in range(n_shards) if not (out / shard_name(i)).is_file()]
+    if d.world > 1:  # one list for everybody, then an even split of what is left
+        box = [missing]
+        dist.broadcast_object_list(box, src=0)
+        missing = box[0]
+    mine = missing[d.rank::d.world]
+
+    teacher = load_start_weights(cfg, device=d.device).eval()
+    teacher.requires_grad_(False)
+    _, eval_tf = transforms_for(teacher)
+    from tqdm import tqdm
+    for i in tqdm(mine, desc=f"pseudo labels (rank {d.rank})", disable=not d.main, dynamic_ncols=True):
+        items = pool[i * size:(i + 1) * size]
+        loader = DataLoader(VideoDataset(items, cfg.num_frames, "eval", eval_tf), batch_size=cfg.batch_size_eval,
+                            num_workers=cfg.num_workers, collate_fn=collate_clips)
+        video = []
+        for batch in loader:
+            with autocast_for(cfg, d.device):
+                emb = teacher.encode_video(batch["frames"].to(d.device), batch["lengths"].to(d.device))
+            video.append(emb.float().half().cpu())
+        text = _encode_texts(teacher, [it.text for it in items], cfg.batch_size_eval, cfg, d.device) if has_text else None
+        save_state({"format": FORMAT, "shard": i, "keys": [it.key for it in items], "video": torch.cat(video),
+                    "text": text}, out / shard_name(i))
+    if d.main and prompts is not None:
+        save_state({"prompts": prompts, "text": _encode_texts(teacher, prompts, cfg.batch_size_eval, cfg, d.device)},
+                   out / "prompts.pt")
+    if d.world > 1:
+        dist.barrier()
+    if d.main:
+        shards = []
+        for i in range(n_shards):
+            shard = torch.load(out / shard_name(i), map_location="cpu", weights_only=True, mmap=True)
+            expected = keys[i * size:(i + 1) * size]
+            if shard["keys"] != expected:
+                raise RuntimeError(f"{out / shard_name(i)} does not hold the expected videos (stale file?); delete it "
+                                   f"and rerun to recompute it")
+            shards.append({"file": shard_name(i), "start": i * size, "count": len(expected)})
+        dim = int(shard["video"].shape[1]) if n_shards else 0
+        _write_json(out / "index.json", {**manifest, "dim": dim, "shards": shards,
+                                         "prompts": "prompts.pt" if prompts is not None else None})
+    if d.world > 1:
+        dist.barrier()
+    return out
+
+
+class PseudoLabels:
+    """Read-only view of a pseudo-label folder: teacher embeddings by video key (fp16 on disk, mmap)."""
+
+    def __init__(self, directory: str | os.PathLike) -> None:
+        self.dir = Path(directory).expanduser()
+        path = self.dir / "index.json"
+        if not path.is_file():
+            raise ConfigError(f"{path} not found: run `python -m fitclip.pseudo_labels --config run.json` first")
+        self.index = _read_json(path)
+        if self.index.get("format") != FORMAT:
+            raise ConfigError(f"{path}: format {self.index.get('format')!r} is not {FORMAT!r}; recompute the labels")
+        self._shards = [torch.load(self.dir / s["file"], map_location="cpu", weights_only=True, mmap=True)
+                        for s in self.index["shards"]]
+        self._where = {key: (si, row) for si, shard in enumerate(self._shards) for row, key in enumerate(shard["keys"])}
+
+    def __len__(self) -> int:
+        return len(self._where)
+
+    @property
+    def has_text(self) -> bool:
+        return self.index.get("text") == "captions"
+
+    def check(self, cfg: TrainConfig, keys: Sequence[str], prompts: Sequence[str] | None) -> None:
+        """Raise ConfigError unless these labels are the config's teacher on the config's frames and cover
+        every key of the pool."""
+        problems = []
+        teacher = teacher_fingerprint(cfg)
+        if self.index["teacher"] != teacher:
+            problems.append(f"teacher {self.index['teacher']} != this run's {teacher}")
+        if self.index["num_frames"] != cfg.num_frames:
+            problems.append(f"num_frames {self.index['num_frames']} != this run's {cfg.num_frames}")
+        missing = [k for k in keys if k not in self._where]
+        if missing:
+            problems.append(f"{len(missing)} of the {len(keys)} pool videos have no labels (first: {missing[:3]})")
+        if prompts is None and not self.has_text:
+            problems.append("no caption embeddings (the pool had uncaptioned videos) but unlabeled_text='captions'")
+        if prompts is not None:
+            if not self.index.get("prompts"):
+                problems.append("no prompt embeddings: rerun pseudo_labels with this unlabeled_text")
+            elif list(self._prompts()["prompts"]) != list(prompts):
+                problems.append(f"the cached prompts differ from {cfg.unlabeled_text!r}")
+        if problems:
+            raise ConfigError(f"pseudo_labels={str(self.dir)!r} do not fit this run: " + "; ".join(problems) +
+                              ". Recompute them with `python -m fitclip.pseudo_labels --config run.json` and a new "
+                              "pseudo_labels folder (or use teacher_mode='online')")
+
+    def _prompts(self) -> dict[str, Any]:
+        return torch.load(self.dir / self.index["prompts"], map_location="cpu", weights_only=True)
+
+    def prompt_text(self) -> torch.Tensor:
+        """Teacher embeddings of the prompts, float32 [m, D]."""
+        return self._prompts()["text"].float()
+
+    def get(self, keys: Sequence[str], text: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Teacher (video [B, D], caption text [B, D] or None) embeddings, float32, for these keys."""
+        where = [self._where[k] for k in keys]
+        video = torch.stack([self._shards[s]["video"][r] for s, r in where]).float()
+        if not text:
+            return video, None
+        return video, torch.stack([self._shards[s]["text"][r] for s, r in where]).float()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if any(a in ("-h", "--help") for a in argv):
+        print(__doc__)
+        return 0
+    try:
+        cfg, _ = parse_cli(argv)
+        validate(cfg, for_pseudo_labels=True)
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    d = None
+    try:
+        d = setup_distributed(cfg)
+        path = compute_pseudo_labels(cfg, d)
+        if d.main:
+            print(json.dumps({"pseudo_labels": str(path)}))
+    except Exception as e:  # noqa: BLE001
+        if isinstance(e, ConfigError):
+            print(f"error: {e}", file=sys.stderr)
+        else:
+            import traceback
+            traceback.print_exc()
+        if d is not None and d.world > 1:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(1)
+        return 1
+    teardown_distributed()
+    return 0
+
+
+if __name__ == "__main__":
+    from fitclip.pseudo_labels import main as _main
+
+    sys.exit(_main())

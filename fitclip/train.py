@@ -1,0 +1,717 @@
+"""FitCLIP step (1): teacher–student fine-tuning of a CLIP model on videos, 1 CPU to N GPUs on M nodes.
+
+Each step the student (the whole CLIP model, trainable) sees 8 labeled clips (the seeded WebVid subset,
+cycled and reshuffled each pass) and 8 unlabeled clips (one epoch = one pass over the unlabeled pool);
+the loss is λ·distill + (1−λ)·labeled (`fitclip.losses`), with the frozen teacher's similarities as the
+distillation target. Teacher and student start from the same weights (`arch`, `pretrained`).
+
+Launch (the same module everywhere; see `fitclip/config.py` for every key and the two presets)::
+
+    # one process (CPU or one GPU), no process group
+    python -m fitclip.train --config run.json [--key value ...]
+    # N GPUs on one machine (nccl; gloo on CPU-only machines)
+    torchrun --nproc_per_node=N -m fitclip.train --config run.json
+    # two nodes with 8 GPUs each: run on both machines, node_rank 0 on HOST
+    torchrun --nnodes=2 --node_rank=0 --nproc_per_node=8 --rdzv_backend=c10d \
+        --rdzv_endpoint=HOST:29500 --rdzv_id=fitclip1 -m fitclip.train --config run.json
+    torchrun --nnodes=2 --node_rank=1 --nproc_per_node=8 --rdzv_backend=c10d \
+        --rdzv_endpoint=HOST:29500 --rdzv_id=fitclip1 -m fitclip.train --config run.json
+    # continue a run exactly where its last checkpoint left it (out_dir/last.pt, or a given file)
+    python -m fitclip.train --config run.json --resume [PATH]
+
+Batch sizes are per process (global batch = 8+8 × world size); losses all-gather across ranks, so every
+rank computes the loss of the global batch and DDP's gradient average equals one process on it.
+
+Teacher (`teacher_mode`):
+
+* ``cached`` (default): the teacher's video and text embeddings are computed ONCE with
+  ``python -m fitclip.pseudo_labels --config run.json`` (eval frames + eval transform, fp16 shards keyed
+  by video id, resumable, sharded across ranks under torchrun) and read each step; no teacher forward.
+* ``online``: the frozen teacher runs on the unlabeled half each step on its OWN independently sampled
+  frames and crops (train sampler + transform on another seed stream), as in the original code.
+
+The λ=0 baseline (plain fine-tuning on the labeled subset, the WiSE-FT / ViFi-CLIP-style baseline): pass
+``--lam 0``. Then no teacher is built, no pseudo labels are read and no unlabeled clip is loaded; only
+the labeled loss is trained (metrics log ``distill: null``). Fuse it with the teacher afterwards with
+``python -m fitclip fuse`` like any FitCLIP student.
+
+Outputs in ``out_dir`` (rank 0): ``config.json`` (the resolved config, itself a valid ``--config``),
+``run_info.json`` (versions, world size, device, command), ``metrics.jsonl`` (one line per step: step,
+epoch, the loss terms total / labeled / distill, lr, clips_per_s, time; plus val_labeled at validation
+steps), ``last.pt`` (every ``save_every`` steps and at the end) and ``best_labeled.pt`` (lowest labeled
+val loss). A checkpoint is a dict of state dicts and plain values, written atomically and read with
+``weights_only=True``: ``student`` (open_clip keys; ``fitclip.models.load_clip(arch, "best_labeled.pt")``
+loads it), ``optimizer``, ``step``, ``rng`` (python / numpy / torch / CUDA states of every rank, as
+tensors), ``data`` (epoch and batch position of the labeled and unlabeled streams), ``best`` (best val
+loss and its step), ``config``, ``world_size``, ``format``. ``--resume`` restores all of it: on CPU a run
+killed mid-way and resumed ends with the same weights as an uninterrupted one (tests/test_train.py).
+Only operational keys (max_steps, val_every, save_every, num_workers, ...) may change on resume.
+
+Failures: a non-finite loss stops the run with a message naming the step (exit code 3) before any weight
+changes, so ``last.pt`` stays the last good checkpoint (a checkpoint is also never written from
+non-finite weights). A dead or hung rank makes the others' next collective fail after
+``collective_timeout_s`` and the job exits non-zero (torchrun then stops the remaining workers).
+
+Test-only fault hook (documented so nobody trips on it): the environment variable
+``FITCLIP_FAULT=KIND:STEP[:RANK]`` with KIND ``nan`` (the loss of that step becomes NaN), ``exit`` (the
+process exits with code 17 mid-step) or ``hang`` (it sleeps forever mid-step, after backward and before
+the optimizer step). Without RANK it applies to every rank.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import gc
+import hashlib
+import json
+import os
+import platform
+import random
+import sys
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch.utils.data import DataLoader, Dataset
+
+from fitclip.checkpoint import load_state, save_state
+from fitclip.config import RESUMABLE_CHANGES, ConfigError, TrainConfig, parse_cli, resolve_path, validate
+from fitclip.datasets import VideoDataset, VideoItem, collate_clips, load_annotations
+from fitclip.losses import distillation_loss, fitclip_loss, labeled_loss
+from fitclip.models import VideoCLIP, load_clip
+from fitclip.transforms import transforms_for
+
+CHECKPOINT_FORMAT = "fitclip-train-v1"
+
+
+class NonFiniteLoss(RuntimeError):
+    """The loss of a step was NaN/inf; the run stops without touching the weights or last.pt."""
+
+
+# ----------------------------------------------------------------------------------------------------
+# Distributed setup (torchrun's env vars; no process group for a single process)
+# ----------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Dist:
+    rank: int = 0
+    local_rank: int = 0
+    world: int = 1
+    device: torch.device = torch.device("cpu")
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def setup_distributed(cfg: TrainConfig) -> Dist:
+    """Read RANK/LOCAL_RANK/WORLD_SIZE set by torchrun; init nccl (CUDA) or gloo (CPU) with a timeout."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank, local = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
+    cuda = cfg.device == "cuda" or (cfg.device == "auto" and torch.cuda.is_available())
+    device = torch.device(f"cuda:{local}") if cuda else torch.device("cpu")
+    if cuda:
+        torch.cuda.set_device(device)
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if cuda else "gloo", timeout=timedelta(seconds=cfg.collective_timeout_s),
+                                device_id=device if cuda else None)
+    return Dist(rank, local, world, device)
+
+
+def teardown_distributed() -> None:
+    """Clean shutdown: under gloo, free the DDP model (caller), collect, barrier, then destroy."""
+    gc.collect()
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
+# ----------------------------------------------------------------------------------------------------
+# Seeds and data
+# ----------------------------------------------------------------------------------------------------
+
+
+def derive_seed(*parts: Any) -> int:
+    """A stable seed (< 2**31) for one named random stream, e.g. derive_seed(seed, "labeled-order", epoch)."""
+    return int.from_bytes(hashlib.sha256(repr(parts).encode()).digest()[:4], "little") >> 1
+
+
+def load_start_weights(cfg: TrainConfig, device: torch.device | str = "cpu") -> VideoCLIP:
+    """The weights teacher and student start from (random ones are drawn from torch.manual_seed(seed))."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.seed)
+        return load_clip(cfg.arch, cfg.pretrained, device=device)
+
+
+def load_labeled(cfg: TrainConfig) -> list[VideoItem]:
+    """The seeded labeled subset (`labeled_csv`, WebVid columns)."""
+    ann = load_annotations("webvid", cfg.data_root, split="train", csv=str(resolve_path(cfg, cfg.labeled_csv)))
+    return _usable(ann, "labeled_csv", need_text=True)
+
+
+def load_val(cfg: TrainConfig) -> list[VideoItem]:
+    """The labeled validation set: WebVid val (or the `val_csv` subset of it)."""
+    options = {"csv": str(resolve_path(cfg, cfg.val_csv))} if cfg.val_csv else {}
+    return _usable(load_annotations("webvid", cfg.data_root, split="val", **options), "val", need_text=True)
+
+
+def load_unlabeled(cfg: TrainConfig, labeled: Sequence[VideoItem] | None = None) -> list[VideoItem]:
+    """The unlabeled pool (`unlabeled`), without the labeled subset's videos if `exclude_labeled`."""
+    options = dict(cfg.unlabeled)
+    name, exclude = options.pop("name"), options.pop("exclude_labeled", True)
+    if name == "webvid":
+        ann = load_annotations("webvid", cfg.data_root, split=options.pop("split", "train"), **options)
+    else:
+        ann = load_annotations("folder", Path(options.pop("path")).expanduser(), **options)
+    items = _usable(ann, "unlabeled", need_text=cfg.unlabeled_text == "captions")
+    if exclude:
+        if labeled is None:
+            labeled = load_labeled(cfg)
+        taken = {item.video_id for item in labeled}
+        items = [item for item in items if item.video_id not in taken]
+    return items
+
+
+def _usable(ann: Any, what: str, need_text: bool) -> list[VideoItem]:
+    if ann.missing:
+        raise FileNotFoundError(f"{what}: {len(ann.missing)} of {len(ann.items)} videos are missing (first: "
+                                f"{ann.missing[:3]}); download them or drop them from the csv")
+    if need_text and any(item.text is None for item in ann.items):
+        bad = [item.key for item in ann.items if item.text is None]
+        raise ValueError(f"{what}: {len(bad)} videos have no caption (first: {bad[:3]}); every {what} video "
+                         f"needs one" + (" (or set unlabeled_text to a prompts file)" if what == "unlabeled" else ""))
+    return list(ann.items)
+
+
+def read_prompts(path: str | os.PathLike) -> list[str]:
+    """A prompts file: one prompt per line, blank lines ignored."""
+    prompts = [line.strip() for line in Path(path).expanduser().read_text(encoding="utf-8").splitlines() if line.strip()]
+    if not prompts:
+        raise ValueError(f"prompts file {str(path)!r} has no prompts (one per line)")
+    return prompts
+
+
+class UnlabeledViews(Dataset):
+    """The unlabeled clip for the student, plus (online teacher) the teacher's own independent view."""
+
+    def __init__(self, student: VideoDataset, teacher: VideoDataset | None = None) -> None:
+        self.student, self.teacher = student, teacher
+
+    def set_epoch(self, epoch: int) -> None:
+        self.student.set_epoch(epoch)
+        if self.teacher is not None:
+            self.teacher.set_epoch(epoch)
+
+    def __len__(self) -> int:
+        return len(self.student)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        sample = self.student[index]
+        if self.teacher is not None:
+            view = self.teacher[index]
+            sample["teacher_frames"], sample["teacher_length"] = view["frames"], view["length"]
+        return sample
+
+
+def collate_views(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    own = [{k: v for k, v in s.items() if not k.startswith("teacher_")} for s in samples]
+    out = collate_clips(own)
+    if "teacher_frames" in samples[0]:
+        t = collate_clips([{"frames": s["teacher_frames"], "length": s["teacher_length"], "key": s["key"],
+                            "index": s["index"]} for s in samples])
+        out["teacher_frames"], out["teacher_lengths"] = t["frames"], t["lengths"]
+    return out
+
+
+class Stream:
+    """An endless, seeded, rank-sharded sequence of batches over a dataset.
+
+    Epoch e is the permutation `randperm(n, seed=derive_seed(seed, name, e))`; rank r takes every
+    world-th element from r (DistributedSampler-style, disjoint across ranks), the last incomplete
+    batch is dropped. The position (epoch, batch) is the whole state: a resumed run rebuilds the same
+    batches from it, whatever the number of workers.
+    """
+
+    def __init__(self, name: str, dataset: Dataset, batch_size: int, seed: int, d: Dist, num_workers: int,
+                 collate: Callable = collate_clips) -> None:
+        self.name, self.dataset, self.batch_size, self.seed = name, dataset, batch_size, seed
+        self.rank, self.world, self.num_workers, self.collate = d.rank, d.world, num_workers, collate
+        self.pin = d.device.type == "cuda"
+        self.n = len(dataset)
+        self.per_rank = self.n // self.world
+        self.per_epoch = self.per_rank // batch_size
+        if self.per_epoch < 1:
+            raise ValueError(f"{name}: {self.n} clips cannot fill one batch of {batch_size} on each of {self.world} "
+                             f"rank(s); lower the batch size or use more videos")
+        self.epoch, self.batch = 0, 0
+        self._it = None
+
+    def batches(self, epoch: int) -> list[list[int]]:
+        g = torch.Generator().manual_seed(derive_seed(self.seed, self.name, epoch))
+        mine = torch.randperm(self.n, generator=g).tolist()[self.rank::self.world][: self.per_rank]
+        b = self.batch_size
+        return [mine[i * b:(i + 1) * b] for i in range(self.per_epoch)]
+
+    def next(self) -> dict[str, Any]:
+        if self._it is None:
+            if self.batch >= self.per_epoch:
+                self.epoch, self.batch = self.epoch + 1, 0
+            self.dataset.set_epoch(self.epoch)
+            loader = DataLoader(self.dataset, batch_sampler=self.batches(self.epoch)[self.batch:],
+                                num_workers=self.num_workers, collate_fn=self.collate, pin_memory=self.pin,
+                                generator=torch.Generator().manual_seed(derive_seed(self.seed, "workers", self.epoch)))
+            self._it = iter(loader)
+        out = next(self._it)
+        self.batch += 1
+        if self.batch >= self.per_epoch:
+            self._it = None  # the epoch is done: let its workers go
+        return out
+
+    def state(self) -> dict[str, int]:
+        return {"epoch": self.epoch, "batch": self.batch}
+
+    def load_state(self, state: dict[str, int]) -> None:
+        self.epoch, self.batch, self._it = int(state["epoch"]), int(state["batch"]), None
+
+    @property
+    def epoch_float(self) -> float:
+        return self.epoch + self.batch / self.per_epoch
+
+
+# ----------------------------------------------------------------------------------------------------
+# The step
+# ----------------------------------------------------------------------------------------------------
+
+
+def _pad_cat(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Concatenate two clip batches [B, T, ...] along B, zero-padding the shorter T."""
+    t = max(a.shape[1], b.shape[1])
+    pad = lambda x: x if x.shape[1] == t else torch.cat([x, x.new_zeros((x.shape[0], t - x.shape[1], *x.shape[2:]))], 1)  # noqa: E731
+    return torch.cat([pad(a), pad(b)], 0)
+
+
+def autocast_for(cfg: TrainConfig, device: torch.device) -> contextlib.AbstractContextManager:
+    if cfg.bf16 and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def compute_losses(model: torch.nn.Module, cfg: TrainConfig, labeled: dict[str, torch.Tensor],
+                   unlabeled: dict[str, torch.Tensor] | None, teacher_video: torch.Tensor | None,
+                   teacher_text: torch.Tensor | None, shared_text: bool = False) -> dict[str, torch.Tensor]:
+    """One forward of the student (DDP-wrapped or not) on the labeled + unlabeled halves → the losses.
+
+    Args:
+        labeled / unlabeled: {"frames" [B,T,3,H,W], "lengths" [B], "tokens" [B or m, L]} on the device;
+            `unlabeled=None` for λ=0 (no unlabeled work). With `shared_text`, unlabeled["tokens"] are the
+            m prompts.
+        teacher_video, teacher_text: the teacher's embeddings of the unlabeled videos / texts.
+    """
+    device = labeled["frames"].device
+    if unlabeled is None:
+        frames, lengths, tokens = labeled["frames"], labeled["lengths"], labeled["tokens"]
+    else:
+        frames = _pad_cat(labeled["frames"], unlabeled["frames"])
+        lengths = torch.cat([labeled["lengths"], unlabeled["lengths"]])
+        tokens = torch.cat([labeled["tokens"], unlabeled["tokens"]])
+    with autocast_for(cfg, device):
+        video, text = model(frames, tokens, lengths)  # one DDP forward for the whole step
+    video, text = video.float(), text.float()
+    n = labeled["frames"].shape[0]
+    lab = labeled_loss(video[:n], text[:n], cfg.temperature)
+    if unlabeled is None:
+        distill = torch.zeros((), device=device)
+    else:
+        distill = distillation_loss(video[n:], text[n:], teacher_video, teacher_text, cfg.temperature,
+                                    scale=cfg.distill_scale, shared_text=shared_text)
+    return fitclip_loss(lab, distill, cfg.lam)
+
+
+def parse_fault(spec: str | None, rank: int) -> tuple[str, int] | None:
+    """FITCLIP_FAULT=KIND:STEP[:RANK] (test-only hook, see the module docstring) → (kind, step) or None."""
+    if not spec:
+        return None
+    parts = spec.split(":")
+    if len(parts) not in (2, 3) or parts[0] not in ("nan", "exit", "hang"):
+        raise ValueError(f"FITCLIP_FAULT={spec!r}: expected KIND:STEP[:RANK] with KIND nan, exit or hang")
+    if len(parts) == 3 and int(parts[2]) != rank:
+        return None
+    return parts[0], int(parts[1])
+
+
+# ----------------------------------------------------------------------------------------------------
+# Checkpoints
+# ----------------------------------------------------------------------------------------------------
+
+
+def rng_state() -> dict[str, Any]:
+    """This process's RNG states as tensors / plain values (what weights_only=True loads)."""
+    py = random.getstate()
+    npy = np.random.get_state()
+    return {
+        "python": {"version": int(py[0]), "state": torch.tensor(py[1], dtype=torch.int64), "gauss": py[2]},
+        "numpy": {"keys": torch.from_numpy(npy[1].astype(np.int64)), "pos": int(npy[2]),
+                  "has_gauss": int(npy[3]), "cached_gaussian": float(npy[4])},
+        "torch": torch.get_rng_state(),
+        "cuda": list(torch.cuda.get_rng_state_all()) if torch.cuda.is_available() else [],
+    }
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    py = state["python"]
+    random.setstate((py["version"], tuple(int(x) for x in py["state"].tolist()), py["gauss"]))
+    npy = state["numpy"]
+    np.random.set_state(("MT19937", npy["keys"].numpy().astype(np.uint32), npy["pos"], npy["has_gauss"],
+                         npy["cached_gaussian"]))
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def all_rng_states(d: Dist) -> list[dict[str, Any]]:
+    """Every rank's RNG states (collective under DDP: all ranks must call it)."""
+    mine = rng_state()
+    if d.world == 1:
+        return [mine]
+    out: list[Any] = [None] * d.world
+    dist.all_gather_object(out, mine)
+    return out
+
+
+def checkpoint_state(student: VideoCLIP, optimizer: torch.optim.Optimizer, step: int, rngs: list, streams: dict,
+                     best: dict, cfg: TrainConfig, world: int) -> dict[str, Any]:
+    return {"format": CHECKPOINT_FORMAT, "student": {k: v.detach().cpu() for k, v in student.clip.state_dict().items()},
+            "optimizer": optimizer.state_dict(), "step": step, "rng": rngs,
+            "data": {name: s.state() for name, s in streams.items()}, "best": dict(best),
+            "config": cfg.to_dict(), "world_size": world}
+
+
+def save_checkpoint(state: dict[str, Any], path: Path) -> None:
+    bad = [k for k, v in state["student"].items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:  # never replace a good checkpoint with broken weights
+        raise NonFiniteLoss(f"step {state['step']}: non-finite student weights ({bad[:3]}); not writing {path}, "
+                            f"the previous checkpoint is kept")
+    save_state(state, path)
+
+
+def check_resume_config(saved: dict[str, Any], cfg: TrainConfig, path: Path) -> None:
+    diff = [k for k, v in cfg.to_dict().items() if k not in RESUMABLE_CHANGES and saved.get(k) != v]
+    if diff:
+        detail = ", ".join(f"{k}: {saved.get(k)!r} in the checkpoint vs {getattr(cfg, k)!r} now" for k in diff)
+        raise ConfigError(f"--resume {path}: the config differs from the checkpoint's ({detail}); a resumed run "
+                          f"must compute the same thing (only {', '.join(RESUMABLE_CHANGES)} may change). "
+                          f"Use the run's config.json, or start a new out_dir")
+
+
+# ----------------------------------------------------------------------------------------------------
+# Validation
+# ----------------------------------------------------------------------------------------------------
+
+
+@torch.no_grad()
+def validate_labeled(student: VideoCLIP, val_ds: VideoDataset, cfg: TrainConfig, d: Dist) -> float:
+    """Mean labeled loss over full global batches of the val set (eval frames/transform; the leftover
+    len % (batch × world) videos are skipped so every batch has the training batch's negatives)."""
+    n, world = len(val_ds), d.world
+    b = min(cfg.batch_size_labeled, n // world)
+    g = b * world
+    batches = [list(range(j * g + d.rank * b, j * g + (d.rank + 1) * b)) for j in range(n // g)]
+    loader = DataLoader(val_ds, batch_sampler=batches, num_workers=cfg.num_workers, collate_fn=collate_clips)
+    was_training = student.training
+    student.eval()
+    total, count = 0.0, 0
+    for batch in loader:
+        tokens = student.tokenize([val_ds.items[i].text for i in batch["indices"].tolist()]).to(d.device)
+        with autocast_for(cfg, d.device):
+            video, text = student(batch["frames"].to(d.device), tokens, batch["lengths"].to(d.device))
+        total += float(labeled_loss(video.float(), text.float(), cfg.temperature))
+        count += 1
+    student.train(was_training)
+    return total / count
+
+
+# ----------------------------------------------------------------------------------------------------
+# Training
+# ----------------------------------------------------------------------------------------------------
+
+
+def build_teacher(student: VideoCLIP) -> VideoCLIP:
+    """The frozen teacher: a copy of the starting weights (never trained)."""
+    # Copy the open_clip model only: deep-copying the tokenizer's BPE tables costs ~1 s.
+    teacher = VideoCLIP(copy.deepcopy(student.clip), arch=student.arch, quick_gelu=student.quick_gelu).eval()
+    teacher.requires_grad_(False)
+    return teacher
+
+
+def versions() -> dict[str, Any]:
+    import open_clip
+    import torchvision
+
+    import fitclip
+    info = {"python": sys.version.split()[0], "platform": platform.platform(), "torch": torch.__version__,
+            "torchvision": torchvision.__version__, "open_clip": open_clip.__version__, "numpy": np.__version__,
+            "fitclip": fitclip.__version__, "cuda": torch.version.cuda,
+            "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None}
+    for mod in ("decord", "av"):
+        try:
+            info[mod] = __import__(mod).__version__
+        except Exception:  # noqa: BLE001 - optional
+            info[mod] = None
+    try:
+        import subprocess
+        info["git_commit"] = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                                            cwd=Path(__file__).parent).stdout.strip() or None
+    except Exception:  # noqa: BLE001
+        info["git_commit"] = None
+    return info
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(json.dumps(obj, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def train(cfg: TrainConfig, resume: str | os.PathLike | None = None, d: Dist | None = None) -> dict[str, Any]:
+    """Run (or resume) training. Call `validate(cfg)` first (`main` does). Returns a summary dict."""
+    d = d or setup_distributed(cfg)
+    out = Path(cfg.out_dir).expanduser()
+    use_unlabeled = cfg.lam > 0  # λ = 0: plain fine-tuning, no teacher, no pseudo labels, no unlabeled clips
+    prompts = None if cfg.unlabeled_text == "captions" else read_prompts(cfg.unlabeled_text)
+    ckpt = None
+    if resume is not None:  # read and check it first: a mismatching config fails before any other work
+        ckpt = load_state(resume)
+        if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+            raise ValueError(f"--resume {resume}: not a fitclip training checkpoint")
+        check_resume_config(ckpt["config"], cfg, Path(resume))
+
+    # Data (annotations only; clips are decoded by the loaders).
+    labeled_items = load_labeled(cfg)
+    pool = load_unlabeled(cfg, labeled_items) if use_unlabeled else []
+    val_items = load_val(cfg) if cfg.val_every > 0 else []
+    if cfg.val_every > 0 and len(val_items) < d.world:
+        raise ValueError(f"the val set has {len(val_items)} videos, fewer than the {d.world} ranks")
+    store = None
+    if use_unlabeled and cfg.teacher_mode == "cached":
+        from fitclip.pseudo_labels import PseudoLabels
+        store = PseudoLabels(cfg.pseudo_labels)
+        store.check(cfg, [item.key for item in pool], prompts)
+
+    # Models: the same start weights on every rank; the teacher is a frozen copy (online mode only).
+    student = load_start_weights(cfg)
+    teacher = build_teacher(student).to(d.device) if use_unlabeled and cfg.teacher_mode == "online" else None
+    student.clip.logit_scale.requires_grad_(False)  # unused: losses use the fixed τ
+    student.to(d.device).train()
+    train_tf, eval_tf = transforms_for(student)
+    params = [p for p in student.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+    model: torch.nn.Module = student
+    if d.world > 1:
+        model = torch.nn.parallel.DistributedDataParallel(
+            student, device_ids=[d.device.index] if d.device.type == "cuda" else None)
+
+    streams: dict[str, Stream] = {"labeled": Stream(
+        "labeled", VideoDataset(labeled_items, cfg.num_frames, "train", train_tf, derive_seed(cfg.seed, "labeled")),
+        cfg.batch_size_labeled, cfg.seed, d, cfg.num_workers)}
+    if use_unlabeled:
+        views = UnlabeledViews(
+            VideoDataset(pool, cfg.num_frames, "train", train_tf, derive_seed(cfg.seed, "unlabeled")),
+            VideoDataset(pool, cfg.num_frames, "train", train_tf, derive_seed(cfg.seed, "teacher"))
+            if teacher is not None else None)
+        streams["unlabeled"] = Stream("unlabeled", views, cfg.batch_size_unlabeled, cfg.seed, d, cfg.num_workers,
+                                      collate_views)
+    val_ds = VideoDataset(val_items, cfg.num_frames, "eval", eval_tf) if val_items else None
+
+    # Teacher side of prompts (n videos x m prompts): fixed for the whole run.
+    prompt_tokens = prompt_teacher_text = None
+    if use_unlabeled and prompts is not None:
+        prompt_tokens = student.tokenize(prompts).to(d.device)
+        if store is not None:
+            prompt_teacher_text = store.prompt_text().to(d.device)
+        else:
+            with torch.no_grad(), autocast_for(cfg, d.device):
+                prompt_teacher_text = teacher.encode_text(prompt_tokens).float()
+
+    # State: fresh, or everything from the checkpoint.
+    seed_everything(cfg.seed + d.rank)
+    step, best = 0, {"val_labeled": None, "step": None}
+    if ckpt is not None:
+        student.clip.load_state_dict(ckpt["student"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        step, best = int(ckpt["step"]), dict(ckpt["best"])
+        for name, s in streams.items():
+            s.load_state(ckpt["data"][name])
+        if ckpt["world_size"] == d.world:
+            set_rng_state(ckpt["rng"][d.rank])
+        elif d.main:
+            print(f"warning: resuming a {ckpt['world_size']}-process run with {d.world} processes: data shards and "
+                  f"RNG streams differ from the original run (not an exact continuation)", file=sys.stderr)
+        del ckpt
+
+    metrics_path = out / "metrics.jsonl"
+    if d.main:
+        out.mkdir(parents=True, exist_ok=True)
+        _write_json(out / "config.json", cfg.to_dict())
+        _write_json(out / "run_info.json", {**versions(), "world_size": d.world, "device": str(d.device),
+                                            "argv": sys.argv, "resumed_from_step": step if resume else None,
+                                            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+        if resume is not None and metrics_path.exists():  # drop lines past the checkpoint (they will be redone)
+            keep = [ln for ln in metrics_path.read_text(encoding="utf-8").splitlines()
+                    if ln.strip() and json.loads(ln).get("step", 0) <= step]
+            metrics_path.write_text("".join(ln + "\n" for ln in keep), encoding="utf-8")
+    fault = parse_fault(os.environ.get("FITCLIP_FAULT"), d.rank)
+
+    from tqdm import tqdm
+    bar = tqdm(total=cfg.max_steps, initial=step, disable=not d.main, desc="fitclip", dynamic_ncols=True)
+    metrics = open(metrics_path, "a", encoding="utf-8") if d.main else None
+    last_losses: dict[str, float] = {}
+    try:
+        while step < cfg.max_steps:
+            step += 1
+            t0 = time.perf_counter()
+            lab = streams["labeled"].next()
+            lab_in = {"frames": lab["frames"].to(d.device, non_blocking=True), "lengths": lab["lengths"].to(d.device),
+                      "tokens": student.tokenize([labeled_items[i].text for i in lab["indices"].tolist()]).to(d.device)}
+            unl_in = teacher_video = teacher_text = None
+            if use_unlabeled:
+                unl = streams["unlabeled"].next()
+                keys = unl["keys"]
+                unl_tokens = prompt_tokens if prompts is not None else \
+                    student.tokenize([pool[i].text for i in unl["indices"].tolist()]).to(d.device)
+                unl_in = {"frames": unl["frames"].to(d.device, non_blocking=True),
+                          "lengths": unl["lengths"].to(d.device), "tokens": unl_tokens}
+                if store is not None:
+                    teacher_video, teacher_text = store.get(keys, text=prompts is None)
+                    teacher_video = teacher_video.to(d.device)
+                    teacher_text = prompt_teacher_text if prompts is not None else teacher_text.to(d.device)
+                else:
+                    with torch.no_grad(), autocast_for(cfg, d.device):
+                        teacher_video = teacher.encode_video(unl["teacher_frames"].to(d.device),
+                                                             unl["teacher_lengths"].to(d.device)).float()
+                        teacher_text = prompt_teacher_text if prompts is not None else \
+                            teacher.encode_text(unl_tokens).float()
+            losses = compute_losses(model, cfg, lab_in, unl_in, teacher_video, teacher_text,
+                                    shared_text=prompts is not None)
+            if fault == ("nan", step):
+                losses["total"] = losses["total"] * float("nan")
+            if not bool(torch.isfinite(losses["total"])):
+                values = {k: float(v.detach()) for k, v in losses.items()}
+                raise NonFiniteLoss(f"non-finite loss at step {step} (total={values['total']}, labeled="
+                                    f"{values['labeled']}, distill={values['distill']}); stopping "
+                                    f"without updating the weights. The last good checkpoint is {out / 'last.pt'}"
+                                    f" (resume from it with a lower lr, or check the data of this step)")
+            optimizer.zero_grad(set_to_none=True)
+            losses["total"].backward()
+            if fault == ("exit", step):
+                os._exit(17)
+            if fault == ("hang", step):
+                time.sleep(10**6)
+            optimizer.step()
+            dt = time.perf_counter() - t0
+
+            last_losses = {k: float(v.detach()) for k, v in losses.items()}
+            record: dict[str, Any] = {
+                "step": step, "epoch": streams["unlabeled" if use_unlabeled else "labeled"].epoch_float,
+                "total": last_losses["total"], "labeled": last_losses["labeled"],
+                "distill": last_losses["distill"] if use_unlabeled else None, "lr": optimizer.param_groups[0]["lr"],
+                "clips_per_s": d.world * (cfg.batch_size_labeled + (cfg.batch_size_unlabeled if use_unlabeled else 0)) / dt,
+                "time": time.time()}
+            if val_ds is not None and (step % cfg.val_every == 0 or step == cfg.max_steps):
+                record["val_labeled"] = validate_labeled(student, val_ds, cfg, d)
+                improved = best["val_labeled"] is None or record["val_labeled"] < best["val_labeled"]
+                if improved:
+                    best = {"val_labeled": record["val_labeled"], "step": step}
+            else:
+                improved = False
+            save_last = step == cfg.max_steps or (cfg.save_every > 0 and step % cfg.save_every == 0)
+            if save_last or improved:
+                state = checkpoint_state(student, optimizer, step, all_rng_states(d), streams, best, cfg, d.world)
+                if d.main:
+                    if improved:
+                        save_checkpoint(state, out / "best_labeled.pt")
+                    if save_last:
+                        save_checkpoint(state, out / "last.pt")
+                del state
+            if metrics is not None:
+                metrics.write(json.dumps(record) + "\n")
+                metrics.flush()
+            bar.set_postfix(loss=f"{last_losses['total']:.4f}", refresh=False)
+            bar.update(1)
+    finally:
+        bar.close()
+        if metrics is not None:
+            metrics.close()
+    del model
+    return {"step": step, "best": best, "losses": last_losses, "out_dir": str(out)}
+
+
+HELP = """usage: python -m fitclip.train [--config run.json] [--preset paper|reference-code] [--KEY VALUE ...] [--resume [PATH]]
+       torchrun --nproc_per_node=N -m fitclip.train ...   (same arguments)
+
+Config keys (see fitclip/config.py for their meaning and the presets):
+  {keys}
+--resume [PATH]: continue from PATH (default: <out_dir>/last.pt) exactly where it stopped.
+"""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if any(a in ("-h", "--help") for a in argv):
+        from fitclip.config import KEYS
+        print(__doc__)
+        print(HELP.format(keys=", ".join(KEYS)))
+        return 0
+    d: Dist | None = None
+    try:
+        cfg, flags = parse_cli(argv, extra_flags=("resume",))
+        resume = flags.get("resume")
+        if resume is True:
+            resume = str(Path(cfg.out_dir).expanduser() / "last.pt")
+        validate(cfg, resume=resume is not None)
+        if resume is not None and not Path(resume).is_file():
+            raise ConfigError(f"--resume: no checkpoint at {resume}; drop --resume to start a new run")
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    code = 0
+    try:
+        d = setup_distributed(cfg)
+        summary = train(cfg, resume, d)
+        if d.main:
+            print(json.dumps({"done": summary}))
+    except NonFiniteLoss as e:
+        print(f"error (rank {d.rank if d else 0}): {e}", file=sys.stderr)
+        code = 3
+    except ConfigError as e:  # found once the data / pseudo labels are read (e.g. labels of another teacher)
+        print(f"error: {e}", file=sys.stderr)
+        code = 2
+    except Exception:  # noqa: BLE001 - report, then exit non-zero promptly (never hang in shutdown)
+        import traceback
+        traceback.print_exc()
+        code = 1
+    if code and d is not None and d.world > 1:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    if code == 0:
+        teardown_distributed()
+    return code
+
+
+if __name__ == "__main__":
+    from fitclip.train import main as _main  # run the importable module, not a second __main__ copy
+
+    sys.exit(_main())

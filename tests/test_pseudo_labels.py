@@ -1,0 +1,106 @@
+"""Cached teacher pseudo labels (fitclip.pseudo_labels): values, resumption, sharding across ranks, checks."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+import torch
+
+from fitclip.config import ConfigError, config_from_dict, validate
+from fitclip.datasets import VideoDataset, collate_clips
+from fitclip.pseudo_labels import PseudoLabels, compute_pseudo_labels, shard_name
+from fitclip.train import load_start_weights, load_unlabeled, train
+from fitclip.transforms import transforms_for
+from train_fixtures import REPO, make_webvid_corpus, subprocess_env, tiny_config, torchrun_cmd, write_config
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    return make_webvid_corpus(tmp_path_factory.mktemp("webvid"))
+
+
+def _cfg(corpus, labels, **kw):
+    return config_from_dict(tiny_config(corpus, labels.parent / "run", pseudo_labels=str(labels),
+                                        pseudo_label_shard_size=5, teacher_mode="cached", **kw))
+
+
+@pytest.fixture(scope="module")
+def labels(corpus, tmp_path_factory):
+    path = tmp_path_factory.mktemp("pl") / "labels"
+    compute_pseudo_labels(validate(_cfg(corpus, path), for_pseudo_labels=True))
+    return path
+
+
+def test_labels_are_the_teacher_on_eval_frames(corpus, labels):
+    cfg = _cfg(corpus, labels)
+    pool = load_unlabeled(cfg)
+    assert len(pool) == 16  # 24 train videos minus the 8 labeled ones (exclude_labeled)
+    index = json.loads((labels / "index.json").read_text())
+    assert [s["count"] for s in index["shards"]] == [5, 5, 5, 1] and index["dim"] == 32
+    store = PseudoLabels(labels)
+    store.check(cfg, [it.key for it in pool], None)
+    teacher = load_start_weights(cfg).eval()
+    batch = collate_clips([VideoDataset(pool, 4, "eval", transforms_for(teacher)[1])[i] for i in range(len(pool))])
+    with torch.no_grad():
+        video = teacher.encode_video(batch["frames"], batch["lengths"])
+        text = teacher.encode_text(teacher.tokenize([it.text for it in pool]))
+    keys = [it.key for it in pool][::-1]
+    got_video, got_text = store.get(keys)
+    assert got_video.dtype == torch.float32 and got_video.shape == (16, 32)
+    torch.testing.assert_close(got_video, video.flip(0), atol=2e-3, rtol=0)  # fp16 on disk
+    torch.testing.assert_close(got_text, text.flip(0), atol=2e-3, rtol=0)
+    shard = torch.load(labels / shard_name(0), weights_only=True)
+    assert shard["video"].dtype == torch.float16 and shard["keys"] == [it.key for it in pool[:5]]
+
+
+def test_rerun_skips_complete_shards(corpus, labels):
+    before = {p.name: p.stat().st_mtime_ns for p in labels.glob("shard-*.pt")}
+    data = (labels / shard_name(1)).read_bytes()
+    (labels / shard_name(1)).unlink()
+    compute_pseudo_labels(_cfg(corpus, labels))
+    after = {p.name: p.stat().st_mtime_ns for p in labels.glob("shard-*.pt")}
+    assert set(after) == set(before)
+    assert all(after[n] == before[n] for n in after if n != shard_name(1))  # untouched
+    assert (labels / shard_name(1)).read_bytes() != b"" and len(PseudoLabels(labels)) == 16
+    assert torch.equal(torch.load(labels / shard_name(1), weights_only=True)["video"],
+                       torch.load(__import__("io").BytesIO(data), weights_only=True)["video"])
+
+
+def test_labels_of_another_teacher_are_refused(corpus, labels):
+    other = _cfg(corpus, labels, seed=1)  # random init from another seed = another teacher
+    with pytest.raises(ConfigError, match="another teacher"):
+        compute_pseudo_labels(other)
+    with pytest.raises(ConfigError, match="teacher"):
+        PseudoLabels(labels).check(other, [], None)
+    with pytest.raises(ConfigError, match="num_frames"):
+        PseudoLabels(labels).check(_cfg(corpus, labels, num_frames=2), [], None)
+    with pytest.raises(ConfigError, match="have no labels"):
+        PseudoLabels(labels).check(_cfg(corpus, labels), ["no-such-video"], None)
+
+
+def test_prompts_are_cached_and_train(corpus, tmp_path):
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("a red thing\na blue thing\na black thing\n")
+    labels = tmp_path / "labels"
+    cfg = _cfg(corpus, labels, unlabeled_text=str(prompts), max_steps=2, val_every=0)
+    compute_pseudo_labels(validate(cfg, for_pseudo_labels=True))
+    store = PseudoLabels(labels)
+    assert store.prompt_text().shape == (3, 32)
+    train(validate(cfg))
+    rows = [json.loads(x) for x in (labels.parent / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert len(rows) == 2 and all(r["distill"] > 0 for r in rows)
+
+
+def test_torchrun_shards_across_ranks_like_one_process(corpus, labels, tmp_path):
+    out = tmp_path / "labels2"
+    cfg = tiny_config(corpus, tmp_path / "run", pseudo_labels=str(out), pseudo_label_shard_size=5)
+    f = write_config(tmp_path / "run.json", cfg)
+    subprocess.run(torchrun_cmd("fitclip.pseudo_labels", "--config", str(f)), cwd=REPO, env=subprocess_env(),
+                   check=True, timeout=150, capture_output=True)
+    assert json.loads((out / "index.json").read_text())["shards"] == json.loads((labels / "index.json").read_text())["shards"]
+    for i in range(4):
+        a = torch.load(labels / shard_name(i), weights_only=True)
+        b = torch.load(out / shard_name(i), weights_only=True)
+        assert a["keys"] == b["keys"] and torch.equal(a["video"], b["video"]) and torch.equal(a["text"], b["text"])
