@@ -30,6 +30,124 @@ def _cmd_fuse(args: argparse.Namespace) -> int:
     return 0
 
 
+def _dataset_options(pairs: list[str] | None) -> dict[str, object]:
+    """`--dataset-option KEY=VALUE` pairs; 'true'/'false' become booleans (e.g. recursive=false)."""
+    options: dict[str, object] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--dataset-option {pair!r} is not KEY=VALUE (e.g. source=frozen)")
+        options[key] = {"true": True, "false": False}.get(value.lower(), value)
+    return options
+
+
+def _fail(message: object, code: int) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return code
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    # Cheap checks first, before even importing torch/open_clip: nothing heavy runs on bad input.
+    if args.alpha is not None and args.student is None:
+        return _fail("--alpha needs --student (alpha mixes teacher and student weights: 0 = teacher, "
+                     "1 = student); to evaluate one model, drop --alpha", 2)
+    alphas = args.alpha if args.alpha is not None else [1.0]
+    bad = [a for a in alphas if not 0.0 <= a <= 1.0]
+    if bad:
+        return _fail(f"--alpha values must be in [0, 1] (0 = teacher, 1 = student), got {bad}", 2)
+    if len(set(alphas)) != len(alphas):
+        return _fail(f"--alpha has repeated values: {alphas}", 2)
+    if args.student is not None and not args.student.is_file():
+        return _fail(f"--student {str(args.student)!r} does not exist; pass a checkpoint file", 2)
+    if args.batch_size < 1 or args.num_workers < 0 or args.num_frames < 1:
+        return _fail("--batch-size and --num-frames must be >= 1 and --num-workers >= 0", 2)
+    if args.threads is not None and args.threads < 1:
+        return _fail(f"--threads must be >= 1, got {args.threads}", 2)
+    try:
+        options = _dataset_options(args.dataset_option)
+    except ValueError as e:
+        return _fail(e, 2)
+
+    import logging
+
+    import torch
+
+    from fitclip.datasets import load_annotations
+    from fitclip.evaluate import BrokenVideosError, EvalModel, check_videos, evaluate, format_table, fused_models
+    from fitclip.models import load_clip
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        device = torch.device(args.device)
+    except RuntimeError as e:
+        return _fail(f"--device {args.device!r}: {e}", 2)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        return _fail(f"--device {args.device!r} but CUDA is not available; use --device cpu", 2)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    try:
+        annotations = load_annotations(args.dataset, args.data_root, args.split, **options)
+    except ValueError as e:  # unknown dataset/split/option, AnnotationError
+        return _fail(e, 2)
+    if annotations.task not in ("retrieval", "classification"):
+        return _fail(f"{annotations.name}/{annotations.split} is a {annotations.task!r} corpus with nothing to "
+                     "score; give it a captions CSV with a caption for every video", 2)
+    failures = check_videos(annotations)
+    if failures and not args.skip_broken:
+        print(BrokenVideosError(failures, len(annotations), annotations.name, annotations.split, args.data_root),
+              file=sys.stderr)
+        return 1
+
+    pretrained = None if args.pretrained.lower() == "none" else args.pretrained
+    if pretrained is None:
+        torch.manual_seed(args.seed)  # random weights: reproducible from the seed
+    try:
+        teacher = load_clip(args.arch, pretrained, device=device)
+    except (ValueError, FileNotFoundError) as e:
+        return _fail(e, 2)
+    label = "random" if pretrained is None else Path(pretrained).name if Path(pretrained).suffix else pretrained
+    if args.student is None:
+        models = {f"{args.arch}/{label}": EvalModel(teacher, None, {"pretrained": args.pretrained})}
+    else:
+        try:
+            models = fused_models(teacher, args.student, alphas, name=args.name or "fused",
+                                  weights={"teacher": args.pretrained, "student": str(args.student)})
+        except (ValueError, FileNotFoundError) as e:
+            return _fail(e, 2)
+        for entry in models.values():
+            entry.model.to(device)
+    try:
+        rows = evaluate(models, annotations, args.data_root, args.split, num_frames=args.num_frames,
+                        batch_size=args.batch_size, num_workers=args.num_workers, skip_broken=args.skip_broken,
+                        embeddings_dir=args.embeddings_dir, out=args.out, backend=args.backend, device=device,
+                        dataset_options=options, progress=not args.no_progress)
+    except BrokenVideosError as e:
+        print(e, file=sys.stderr)
+        return 1
+    print(format_table(rows))
+    if args.out is not None:
+        from fitclip.evaluate import protocol_path
+
+        print(f"appended {len(rows)} rows to {args.out} (protocol: {protocol_path(args.out)})")
+    return 0
+
+
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    from fitclip.doctor import doctor
+
+    if args.num_workers < 0 or args.num_frames < 1:
+        return _fail("--num-workers must be >= 0 and --num-frames >= 1", 2)
+    try:
+        options = _dataset_options(args.dataset_option)
+        report = doctor(args.dataset, args.data_root, args.split, out_dir=args.out_dir, num_frames=args.num_frames,
+                        num_workers=args.num_workers, backend=args.backend, dataset_options=options,
+                        progress=not args.no_progress)
+    except ValueError as e:  # unknown dataset/split/option, AnnotationError
+        return _fail(e, 2)
+    print(report.format_summary())
+    return 0 if report.ok else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m fitclip", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -40,6 +158,54 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--alpha", type=float, required=True, help="0 = teacher, 1 = student")
     p.add_argument("--out", type=Path, required=True, help="output model file")
     p.set_defaults(func=_cmd_fuse)
+
+    p = sub.add_parser("evaluate", help="zero-shot evaluation on a benchmark (tidy JSON-lines metrics)",
+                       description="Zero-shot evaluation: decodes each video once, every model (one, or one per "
+                                   "--alpha) scores the same frames. Exit status: 0 ok, 1 broken videos, 2 bad input.")
+    p.add_argument("--dataset", required=True, help="ucf101, mit, msrvtt, youcook2, didemo, webvid or folder")
+    p.add_argument("--data-root", type=Path, required=True, help="folder that holds <dataset>/ in its official layout")
+    p.add_argument("--split", default=None, help="split (default: the dataset's evaluation split)")
+    p.add_argument("--arch", default="ViT-B-16", help="open_clip architecture (default ViT-B-16)")
+    p.add_argument("--pretrained", default="openai",
+                   help="open_clip tag (default openai), a checkpoint file, or 'none' for random weights")
+    p.add_argument("--student", type=Path, default=None,
+                   help="student checkpoint; with --alpha, fuse it with the teacher")
+    p.add_argument("--alpha", type=float, nargs="+", default=None,
+                   help="fusion weights in [0, 1] (0 = teacher, 1 = student; default 1); needs --student")
+    p.add_argument("--name", default=None, help="model-name prefix for fused models (default 'fused')")
+    p.add_argument("--out", type=Path, default=None,
+                   help="JSON-lines metrics file (appended; protocol records in <stem>.protocol.jsonl)")
+    p.add_argument("--skip-broken", action="store_true",
+                   help="exclude missing/broken videos (counted in n_failed, listed in the protocol record)")
+    p.add_argument("--embeddings-dir", type=Path, default=None, help="save per-model embeddings and ranks here")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--num-workers", type=int, default=2, help="decode workers (default 2)")
+    p.add_argument("--num-frames", type=int, default=4, help="frames per clip (FitCLIP: 4)")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--backend", choices=("decord", "pyav"), default="decord", help="video decoder")
+    p.add_argument("--dataset-option", action="append", metavar="KEY=VALUE",
+                   help="loader option, e.g. source=frozen (msrvtt) or group_by=stem (didemo); repeatable")
+    p.add_argument("--seed", type=int, default=0, help="torch seed for --pretrained none")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch intra-op threads of the model process (default: torch's default); on a small "
+                        "CPU box, leaving cores to the decode workers can be faster (benchmarks/bench_eval.py)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("doctor", help="check every video a benchmark references; exit 1 when anything is wrong",
+                       description="Checks every referenced video (present, opens, frames, fps, sampled frames decode, "
+                                   "clip times inside the video); writes manifest/quarantine CSVs. Exit status: 0 all "
+                                   "ok, 1 problems found, 2 bad input.")
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--data-root", type=Path, required=True)
+    p.add_argument("--split", default=None)
+    p.add_argument("--out-dir", type=Path, default=None, help="default: <data-root>/<dataset>/doctor/")
+    p.add_argument("--num-workers", type=int, default=2)
+    p.add_argument("--num-frames", type=int, default=4)
+    p.add_argument("--backend", choices=("decord", "pyav"), default="decord")
+    p.add_argument("--dataset-option", action="append", metavar="KEY=VALUE")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=_cmd_doctor)
 
     args = parser.parse_args(argv)
     return args.func(args)

@@ -1,0 +1,372 @@
+"""Dataset doctor: check every video a benchmark's annotations reference, before evaluating.
+
+For each annotation item it checks, in this order, and reports the first failing check as the cause:
+
+=========================  =====================================================================  =========
+cause                      meaning                                                                evaluable
+=========================  =====================================================================  =========
+``missing``                the file does not exist (or is not a regular file)                     no
+``empty_file``             the file has 0 bytes                                                   no
+``unreadable``             the decoder cannot open it (truncated, corrupt, not a video)          no
+``no_frames``              the video stream has no frames                                         no
+``bad_fps``                no usable frame rate (fps <= 0), so seconds cannot be mapped to frames  no
+``decode_failed``          the frames the eval sampler picks do not decode                        no
+``unexpected_error``       any other exception while checking (reported, never raised)            no
+``clip_start_past_video``  the clip's start time is at or past the video's end                    yes
+``clip_end_past_video``    the clip's end time is past the video's end                            yes
+=========================  =====================================================================  =========
+
+"evaluable" says what :func:`fitclip.evaluate.evaluate` does with the item. The two clip-time causes
+are problems for the doctor (the annotation and the video disagree: a shorter download, a re-encode)
+so it exits non-zero, but ``evaluate`` keeps such items: like the original FitCLIP code it clamps the
+window to the video's last frame (for YouCook2 an end a few seconds past the end is common and
+harmless) and lists them under ``clip_end_past_video`` in its protocol record. All the other causes
+make ``evaluate`` refuse to run unless ``skip_broken``.
+
+Outputs, written atomically under ``out_dir`` (default ``<data_root>/<name>/doctor/``; for the
+``folder`` corpus ``<data_root>/doctor/``):
+
+* ``manifest-<split>.csv``: one row per item: ``key, video_id, path, status (ok|problem), cause,
+  detail, evaluable, num_frames, fps, duration, width, height``;
+* ``quarantine-<split>.csv``: the problem items only: ``key, video_id, path, cause, detail, evaluable``;
+* ``summary-<split>.json``: counts by cause, the output paths, library versions.
+
+Each distinct video file is opened once (YouCook2 clips share videos) in DataLoader workers.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import platform
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from torch.utils.data import DataLoader, Dataset
+
+from fitclip.datasets import Annotations, VideoItem, clip_plan, load_annotations
+
+__all__ = ["CAUSES", "EVALUABLE_CAUSES", "DoctorReport", "MANIFEST_COLUMNS", "check_video_items", "doctor",
+           "library_versions", "preload_decoder"]
+
+#: cause -> one-line meaning, in the order the checks run.
+CAUSES: dict[str, str] = {
+    "missing": "the file does not exist",
+    "empty_file": "the file has 0 bytes",
+    "unreadable": "the decoder cannot open it (truncated, corrupt or not a video)",
+    "no_frames": "the video stream has no frames",
+    "bad_fps": "no usable frame rate (fps <= 0)",
+    "decode_failed": "the sampled frames do not decode",
+    "unexpected_error": "an unexpected error while checking",
+    "clip_start_past_video": "the clip starts at or after the video's end (evaluate clamps it)",
+    "clip_end_past_video": "the clip ends after the video's end (evaluate clamps it, as the original)",
+}
+#: Causes that `evaluate` still evaluates (clamped window); every other cause needs --skip-broken.
+EVALUABLE_CAUSES = frozenset({"clip_start_past_video", "clip_end_past_video"})
+MANIFEST_COLUMNS = ("key", "video_id", "path", "status", "cause", "detail", "evaluable", "num_frames", "fps",
+                    "duration", "width", "height")
+QUARANTINE_COLUMNS = ("key", "video_id", "path", "cause", "detail", "evaluable")
+
+
+@dataclass
+class DoctorReport:
+    """What the doctor found.
+
+    Attributes:
+        dataset, split: what was checked.
+        rows: one manifest row (dict with ``MANIFEST_COLUMNS``) per annotation item, in item order.
+        n_videos: distinct video files referenced.
+        manifest_path, quarantine_path, summary_path: the files written (None if not written).
+    """
+
+    dataset: str
+    split: str
+    rows: list[dict[str, Any]]
+    n_videos: int
+    manifest_path: Path | None = None
+    quarantine_path: Path | None = None
+    summary_path: Path | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def problems(self) -> list[dict[str, Any]]:
+        return [r for r in self.rows if r["status"] == "problem"]
+
+    @property
+    def ok(self) -> bool:
+        """True when every item passed every check (the CLI exits 0 only then)."""
+        return not self.problems
+
+    @property
+    def by_cause(self) -> dict[str, int]:
+        """Problem items per cause, in ``CAUSES`` order."""
+        counts = Counter(r["cause"] for r in self.problems)
+        return {cause: counts[cause] for cause in CAUSES if counts[cause]}
+
+    def format_summary(self, max_examples: int = 3) -> str:
+        """A human summary: totals, then one line per cause with a few example keys."""
+        n, bad = len(self.rows), self.problems
+        lines = [f"doctor {self.dataset}/{self.split}: {n} item(s) over {self.n_videos} video file(s): "
+                 f"{n - len(bad)} ok, {len(bad)} with a problem"]
+        for cause, count in self.by_cause.items():
+            examples = [r for r in bad if r["cause"] == cause][:max_examples]
+            tag = "evaluated, clamped" if cause in EVALUABLE_CAUSES else "needs --skip-broken"
+            lines.append(f"  {cause:<22} {count:>6}  ({CAUSES[cause]}; {tag})")
+            for r in examples:
+                lines.append(f"      {r['key']}: {r['detail']}")
+        for path in (self.manifest_path, self.quarantine_path, self.summary_path):
+            if path is not None:
+                lines.append(f"  wrote {path}")
+        return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Checks (run in DataLoader workers, one task per distinct video file)
+# ----------------------------------------------------------------------------------------------------
+
+
+def _row(item: VideoItem, cause: str | None, detail: str = "", info: Mapping[str, Any] | None = None) -> dict:
+    info = info or {}
+    return {
+        "key": item.key, "video_id": item.video_id, "path": str(item.path),
+        "status": "ok" if cause is None else "problem", "cause": cause or "", "detail": detail,
+        "evaluable": cause is None or cause in EVALUABLE_CAUSES,
+        "num_frames": info.get("num_frames"), "fps": info.get("fps"), "duration": info.get("duration"),
+        "width": info.get("width"), "height": info.get("height"),
+    }
+
+
+def check_video_items(items: Sequence[VideoItem], num_frames: int = 4, backend: str = "decord") -> list[dict]:
+    """Check the items that share ONE video file; returns one manifest row per item.
+
+    The file is opened once for its metadata, and the union of the items' sampled frames is decoded
+    in one call; only if that fails is each item decoded alone, to tell which ones are affected.
+    """
+    from fitclip import video as V
+
+    path = items[0].path
+    try:
+        if not path.exists() or not path.is_file():
+            return [_row(item, "missing", f"{path}: file does not exist") for item in items]
+        if path.stat().st_size == 0:
+            return [_row(item, "empty_file", f"{path}: file is empty (0 bytes)") for item in items]
+        try:
+            info = V.video_info(path, backend=backend)
+        except V.VideoDecodeError as e:
+            return [_row(item, "unreadable", str(e)) for item in items]
+        public = {k: info[k] for k in ("num_frames", "fps", "duration", "width", "height")}
+        if int(info["num_frames"]) <= 0:
+            return [_row(item, "no_frames", f"{path}: the video stream has no frames", public) for item in items]
+        bad_fps = not float(info["fps"]) > 0
+        plans = [clip_plan(item, info, num_frames=num_frames, mode="eval") for item in items]
+        wanted = sorted({i for plan in plans for i in plan["frame_indices"]})
+        decode_error: dict[int, str] = {}
+        try:
+            frames = V.read_frames(path, wanted, backend=backend)
+            if len(frames) != len(wanted):
+                raise V.VideoDecodeError(f"{path}: asked for {len(wanted)} frames, got {len(frames)}")
+        except (V.VideoDecodeError, IndexError):
+            for j, (item, plan) in enumerate(zip(items, plans)):
+                try:
+                    V.read_frames(path, plan["frame_indices"], backend=backend)
+                except (V.VideoDecodeError, IndexError) as e:
+                    decode_error[j] = str(e)
+        rows = []
+        for j, (item, plan) in enumerate(zip(items, plans)):
+            if bad_fps:
+                rows.append(_row(item, "bad_fps", f"{path}: fps={info['fps']} (no usable frame rate)", public))
+            elif j in decode_error:
+                rows.append(_row(item, "decode_failed", f"frames {plan['frame_indices']}: {decode_error[j]}",
+                                 public))
+            elif plan["clip_start_past_video"]:
+                rows.append(_row(item, "clip_start_past_video",
+                                 f"start {item.start:g} s >= video duration {plan['duration']:.3f} s; evaluate uses "
+                                 f"the last frame only", public))
+            elif plan["clip_end_past_video"]:
+                rows.append(_row(item, "clip_end_past_video",
+                                 f"end {item.end:g} s > video duration {plan['duration']:.3f} s "
+                                 f"(by {item.end - plan['duration']:.3f} s); evaluate clamps the window to "
+                                 f"frames {plan['start_frame']}..{plan['end_frame']}", public))
+            else:
+                rows.append(_row(item, None, "", public))
+        return rows
+    except Exception as e:  # noqa: BLE001 - a diagnostic tool reports every failure, one file never stops it
+        return [_row(item, "unexpected_error", f"{path}: {type(e).__name__}: {e}") for item in items]
+
+
+class _VideoGroups(Dataset):
+    """One task per distinct video file: the indices of the items that use it."""
+
+    def __init__(self, items: Sequence[VideoItem], num_frames: int, backend: str) -> None:
+        groups: dict[Path, list[int]] = {}
+        for i, item in enumerate(items):
+            groups.setdefault(item.path, []).append(i)
+        self.items = list(items)
+        self.groups = list(groups.values())
+        self.num_frames = num_frames
+        self.backend = backend
+
+    def __len__(self) -> int:
+        return len(self.groups)
+
+    def __getitem__(self, g: int) -> list[tuple[int, dict]]:
+        indices = self.groups[g]
+        rows = check_video_items([self.items[i] for i in indices], self.num_frames, self.backend)
+        return list(zip(indices, rows))
+
+
+def _identity(x: Any) -> Any:
+    return x
+
+
+def preload_decoder(backend: str) -> None:
+    """Import the decoder library here, so forked DataLoader workers inherit it instead of each paying
+    the import (1-2 s per worker on a cold disk)."""
+    if backend == "decord":
+        import decord  # noqa: F401
+    elif backend == "pyav":
+        import av  # noqa: F401
+    else:
+        raise ValueError(f"unknown video backend {backend!r}; use 'decord' or 'pyav'")
+
+
+def library_versions() -> dict[str, str | None]:
+    """Versions of python, fitclip and the libraries that decide the numbers (None: not installed)."""
+    from importlib import metadata
+
+    import fitclip
+
+    out: dict[str, str | None] = {"python": platform.python_version(), "fitclip": fitclip.__version__}
+    for dist in ("torch", "open_clip_torch", "decord", "av", "numpy", "torchvision"):
+        try:
+            out["open_clip" if dist == "open_clip_torch" else dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out["open_clip" if dist == "open_clip_torch" else dist] = None
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------
+# Writing
+# ----------------------------------------------------------------------------------------------------
+
+
+def _write_atomic(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        with open(tmp, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def _csv_text(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(columns), extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({c: "" if row.get(c) is None else row[c] for c in columns})
+    return buf.getvalue()
+
+
+def default_out_dir(dataset: str, data_root: str | os.PathLike) -> Path:
+    """``<data_root>/<dataset>/doctor`` (``<data_root>/doctor`` for the ``folder`` corpus)."""
+    root = Path(data_root).expanduser()
+    return (root if dataset == "folder" else root / dataset) / "doctor"
+
+
+# ----------------------------------------------------------------------------------------------------
+# Entry point
+# ----------------------------------------------------------------------------------------------------
+
+
+def doctor(
+    dataset: str | Annotations,
+    data_root: str | os.PathLike | None = None,
+    split: str | None = None,
+    out_dir: str | os.PathLike | None = None,
+    num_frames: int = 4,
+    num_workers: int = 2,
+    backend: str = "decord",
+    dataset_options: Mapping[str, Any] | None = None,
+    progress: bool = True,
+    write: bool = True,
+) -> DoctorReport:
+    """Check every video the annotations of one split reference.
+
+    Args:
+        dataset: a dataset name (``fitclip.datasets.SPECS``) or loaded :class:`Annotations`.
+        data_root: the folder holding ``<dataset>/`` (required with a name).
+        split: split name (default: the dataset's default split).
+        out_dir: where the manifest, quarantine list and summary go (default: :func:`default_out_dir`;
+            required when `dataset` is an ``Annotations`` and `write` is on).
+        num_frames: frames the eval sampler picks (checked to decode), as in ``evaluate``.
+        num_workers: DataLoader workers (0 = check in this process).
+        backend: ``"decord"`` or ``"pyav"``, as in ``evaluate``.
+        dataset_options: options for ``load_annotations``.
+        progress: show a tqdm progress bar (one step per video file).
+        write: write the files (off: only return the report).
+
+    Returns:
+        A :class:`DoctorReport`; ``report.ok`` is False when any item has a problem (see the module
+        docstring for the causes and which of them ``evaluate`` still evaluates).
+
+    Raises:
+        ValueError / AnnotationError: unknown dataset, split or option, or malformed annotations (the
+            doctor checks videos, it cannot work around unreadable annotation files).
+    """
+    from tqdm.auto import tqdm
+
+    if isinstance(dataset, Annotations):
+        annotations = dataset
+    else:
+        if data_root is None:
+            raise ValueError(f"data_root is required to load dataset {dataset!r}")
+        annotations = load_annotations(dataset, data_root, split, **dict(dataset_options or {}))
+    if write and out_dir is None:
+        if data_root is None:
+            raise ValueError("out_dir is required when dataset is an Annotations object (or pass write=False)")
+        out_dir = default_out_dir(annotations.name, data_root)
+
+    preload_decoder(backend)
+    groups = _VideoGroups(annotations.items, num_frames, backend)
+    loader = DataLoader(groups, batch_size=None, shuffle=False, num_workers=num_workers, collate_fn=_identity)
+    rows: list[dict | None] = [None] * len(annotations.items)
+    n_bad = 0
+    with tqdm(total=len(groups), unit="video", desc=f"doctor {annotations.name}/{annotations.split}",
+              disable=not progress, dynamic_ncols=True) as bar:
+        for pairs in loader:
+            for i, row in pairs:
+                rows[i] = row
+                n_bad += row["status"] == "problem"
+            bar.update(1)
+            if n_bad:
+                bar.set_postfix(problems=n_bad, refresh=False)
+    report = DoctorReport(dataset=annotations.name, split=annotations.split, rows=rows,  # type: ignore[arg-type]
+                          n_videos=len(groups))
+    if write:
+        out_dir = Path(out_dir)
+        split_name = annotations.split
+        report.manifest_path = _write_atomic(out_dir / f"manifest-{split_name}.csv", _csv_text(rows, MANIFEST_COLUMNS))
+        report.quarantine_path = _write_atomic(out_dir / f"quarantine-{split_name}.csv",
+                                               _csv_text(report.problems, QUARANTINE_COLUMNS))
+        summary = {"dataset": annotations.name, "split": split_name, "n_items": len(rows),
+                   "n_videos": report.n_videos, "n_ok": len(rows) - len(report.problems),
+                   "n_problems": len(report.problems), "by_cause": report.by_cause,
+                   "n_not_evaluable": sum(not r["evaluable"] for r in rows),
+                   "num_frames": num_frames, "backend": backend,
+                   "annotation_files": [str(p) for p in annotations.annotation_files],
+                   "manifest": str(report.manifest_path), "quarantine": str(report.quarantine_path),
+                   "versions": library_versions()}
+        report.summary_path = out_dir / f"summary-{split_name}.json"
+        _write_atomic(report.summary_path, json.dumps(summary, indent=2) + "\n")
+    return report

@@ -1,0 +1,748 @@
+"""Zero-shot evaluation harness: one decode pass per run, every model scores the same frames.
+
+Protocol (FitCLIP, bryant1410/fitclip @ a55ec2b8):
+
+* **Frames.** Each item is decoded ONCE per run: 4 frames (``num_frames``) picked by FitCLIP's eval
+  sampler (:func:`fitclip.video.frame_indices`, ``mode="eval"``) inside the item's clip window
+  (start/end seconds mapped to the nearest frames and clamped to the video), then the model's eval
+  transform (bicubic resize, center crop, CLIP mean/std). Every model of the run encodes that same
+  batch, which is how an α grid of fused models is evaluated without re-decoding.
+* **Scores** are plain dot products with NO temperature: text embeddings are L2-normalised, a video
+  embedding is the mean of its L2-normalised frame embeddings (not re-normalised, as in the original).
+  Retrieval is text→video (``T · Vᵀ``; query i's target is video i): ``R@1``, ``R@5``, ``R@10``
+  (percent), ``MdR``, ``MnR``. Classification scores ``video · class`` where a class embedding is the
+  MEAN of its L2-normalised template embeddings, NOT re-normalised (original code); with
+  ``templates=None`` the raw class name is the only prompt. Metrics: ``top1``, ``top5`` (percent) and
+  ``MdR`` (median rank of the target class; the original's ``mr``). Ranks count strictly higher
+  scores (ties resolved optimistically, :func:`fitclip.metrics.target_ranks`).
+* **Broken videos** are never replaced by black frames. Missing and zero-byte files are found before
+  any decoding; files that fail to decode are found during the pass. Without ``skip_broken`` either
+  case raises :class:`BrokenVideosError` and NO metric row is written. With ``skip_broken`` the broken
+  items are excluded from both sides (retrieval: the queries AND the gallery are the evaluated items;
+  classification: evaluated videos against all classes), counted in ``n_failed`` and listed in the
+  protocol record. A YouCook2 clip whose end is past the video's end is evaluated on the clamped
+  window (as the original did) and listed under ``clip_end_past_video`` in the protocol record.
+
+Output (``out``, JSON lines, always appended, never overwritten):
+
+* ``<out>``: one row per (model, metric), tidy for ``pandas.read_json(out, lines=True)``::
+
+      {"run_id", "model", "alpha", "dataset", "split", "metric", "value",
+       "n_expected", "n_evaluated", "n_failed"}
+
+  ``alpha`` is null for a model that is not a fusion; ``n_expected`` is the number of annotation
+  items and ``n_expected == n_evaluated + n_failed``.
+* ``<out stem>.protocol.jsonl`` (see :func:`protocol_path`): one record per (model, dataset) run with
+  the same ``run_id``: annotation file sha256s, frames and sampler, prompts, checkpoint sha256s,
+  decoder backend, library versions, failed items (key, path, reason) and more.
+
+Example::
+
+    from fitclip.evaluate import evaluate, fused_models
+    from fitclip.models import load_clip
+
+    teacher = load_clip("ViT-B-16", "openai")
+    models = fused_models(teacher, "student.pt", [i / 10 for i in range(11)])
+    rows = evaluate(models, "msrvtt", "data", out="results.jsonl")
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as _dt
+import json
+import logging
+import math
+import os
+import re
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Union
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from fitclip.checkpoint import load_state, save_state, sha256_file
+from fitclip.datasets import Annotations, VideoDataset, VideoItem, collate_clips, load_annotations
+from fitclip.doctor import library_versions, preload_decoder
+from fitclip.fusion import fuse
+from fitclip.metrics import metrics_from_ranks, retrieval_ranks_from_embeddings
+from fitclip.models import VideoCLIP
+from fitclip.transforms import clip_transform
+from fitclip.video import VideoDecodeError
+
+__all__ = [
+    "BrokenVideosError",
+    "EMBEDDINGS_FORMAT",
+    "EvalModel",
+    "check_videos",
+    "class_embeddings",
+    "encode_texts",
+    "evaluate",
+    "fused_models",
+    "load_embeddings",
+    "protocol_path",
+]
+
+log = logging.getLogger(__name__)
+
+EMBEDDINGS_FORMAT = "fitclip-embeddings-v1"
+CLASSIFICATION_METRICS = ("top1", "top5", "MdR")
+RETRIEVAL_METRICS = ("R@1", "R@5", "R@10", "MdR", "MnR")
+SAMPLER_RULE = (
+    "fitclip.video.frame_indices(start_frame, end_frame, num_frames, mode='eval'): k = min(num_frames, "
+    "end-start+1) bins with edges torch.linspace(start, end, k+1, dtype=int) (truncated), one frame at "
+    "each bin's midpoint rounded half-to-even; start/end seconds -> the frame whose centre is nearest "
+    "(fitclip.video.time_to_frame), clamped to the video; whole video when there is no window"
+)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Models
+# ----------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class EvalModel:
+    """A model to evaluate, and where it came from (for the protocol record).
+
+    Attributes:
+        model: a :class:`~fitclip.models.VideoCLIP` (or any object with its interface:
+            ``encode_video``, ``encode_text``, ``tokenize``, ``image_size``, ``mean``, ``std``).
+        alpha: the fusion weight α (0 = teacher, 1 = student) or ``None`` for a plain model.
+        weights: role → open_clip tag or checkpoint path, e.g. ``{"teacher": "openai", "student":
+            "runs/x/student.pt"}``; values that are existing files are hashed (sha256) into the record.
+    """
+
+    model: Any
+    alpha: float | None = None
+    weights: Mapping[str, str] = field(default_factory=dict)
+
+
+#: What :func:`evaluate` accepts as ``models``: one model, or ``{name: model | (model, alpha) | EvalModel}``.
+Models = Union[VideoCLIP, EvalModel, Mapping[str, Union[VideoCLIP, EvalModel, tuple]]]
+
+
+def _as_entries(models: Models) -> dict[str, EvalModel]:
+    if isinstance(models, EvalModel):
+        return {_default_name(models.model): models}
+    if not isinstance(models, Mapping):
+        return {_default_name(models): EvalModel(models)}
+    if not models:
+        raise ValueError("models is an empty mapping; pass a VideoCLIP or {name: model}")
+    entries: dict[str, EvalModel] = {}
+    for name, value in models.items():
+        if isinstance(value, EvalModel):
+            entry = value
+        elif isinstance(value, tuple):
+            if len(value) not in (2, 3):
+                raise ValueError(f"models[{name!r}] must be a model, (model, alpha), (model, alpha, weights) or "
+                                 f"an EvalModel; got a tuple of {len(value)}")
+            entry = EvalModel(*value)
+        else:
+            entry = EvalModel(value)
+        if entry.alpha is not None and not 0.0 <= float(entry.alpha) <= 1.0:
+            raise ValueError(f"models[{name!r}]: alpha must be in [0, 1] (0 = teacher, 1 = student), "
+                             f"got {entry.alpha}")
+        entries[str(name)] = entry
+    return entries
+
+
+def _default_name(model: Any) -> str:
+    return str(getattr(model, "arch", type(model).__name__))
+
+
+def fused_models(teacher: VideoCLIP, student: VideoCLIP | Mapping[str, torch.Tensor] | str | os.PathLike,
+                 alphas: Iterable[float], name: str = "fused",
+                 weights: Mapping[str, str] | None = None) -> dict[str, EvalModel]:
+    """Build the weight-space ensembles θ_α = α·θ_student + (1−α)·θ_teacher for an α grid.
+
+    Args:
+        teacher: the pretrained model (α=0 returns this very object, not a copy).
+        student: the fine-tuned model: a ``VideoCLIP``, an open_clip state dict with the teacher's keys,
+            or a checkpoint file (loaded with ``load_clip(teacher.arch, path)``, so every format
+            ``load_clip`` reads works, including the released FitCLIP student).
+        alphas: α values in [0, 1]; each gives one model (a deep copy of the teacher holding the fused
+            weights, so memory grows by one model per α ≠ 0: ~0.6 GB each for ViT-B/16 in float32).
+        name: prefix of the model names: ``f"{name}-alpha{α:g}"`` (e.g. ``fused-alpha0.3``).
+        weights: provenance for the protocol record; default ``{"student": <path>}`` when `student`
+            is a path.
+
+    Returns:
+        ``{name: EvalModel(model, alpha=α, weights)}`` in the order of `alphas`, ready for
+        :func:`evaluate`.
+
+    Raises:
+        ValueError: an α outside [0, 1], a repeated α, or student weights that do not match the teacher.
+    """
+    alphas = [float(a) for a in alphas]
+    bad = [a for a in alphas if not 0.0 <= a <= 1.0 or math.isnan(a)]
+    if bad:
+        raise ValueError(f"alpha must be in [0, 1] (0 = teacher, 1 = student), got {bad}")
+    if len(set(alphas)) != len(alphas):
+        raise ValueError(f"repeated alpha values in {alphas}")
+    if not alphas:
+        raise ValueError("alphas is empty; pass at least one value in [0, 1]")
+    provenance = dict(weights or {})
+    if isinstance(student, (str, os.PathLike)):
+        from fitclip.models import load_clip
+
+        provenance.setdefault("student", str(student))
+        student = load_clip(teacher.arch, student, device="cpu")
+    student_state = student.clip.state_dict() if isinstance(student, VideoCLIP) else dict(student)
+    teacher_state = {k: v.detach() for k, v in teacher.clip.state_dict().items()}
+    out: dict[str, EvalModel] = {}
+    for alpha in alphas:
+        if alpha == 0.0:
+            model = teacher
+        else:
+            fused = fuse(teacher_state, student_state, alpha)
+            model = copy.deepcopy(teacher)
+            model.clip.load_state_dict(fused, strict=True)
+            del fused
+            model.eval()
+        out[f"{name}-alpha{alpha:g}"] = EvalModel(model, alpha=alpha, weights=dict(provenance))
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------
+# Broken videos
+# ----------------------------------------------------------------------------------------------------
+
+
+class BrokenVideosError(ValueError):
+    """Some items have a missing, empty or undecodable video and ``skip_broken`` is off.
+
+    Attributes:
+        failures: ``[{"key", "path", "reason", "stage"}]`` (stage: "precheck" or "decode").
+    """
+
+    def __init__(self, failures: Sequence[Mapping[str, str]], n_items: int, dataset: str, split: str,
+                 data_root: str | os.PathLike | None = None, stage: str = "precheck") -> None:
+        self.failures = [dict(f) for f in failures]
+        when = "before decoding" if stage == "precheck" else "while decoding (no metrics were written)"
+        lines = [f"{dataset}/{split}: {len(self.failures)} of {n_items} item(s) have a missing or broken "
+                 f"video (found {when}):"]
+        for f in self.failures[:10]:
+            lines.append(f"  {f['key']}: {f['reason']}")
+        if len(self.failures) > 10:
+            lines.append(f"  ... and {len(self.failures) - 10} more")
+        root = data_root if data_root is not None else "DIR"
+        lines.append(f"Fix: run `python -m fitclip doctor --dataset {dataset} --data-root {root} --split {split}` "
+                     "for a full report, restore the files, or pass --skip-broken (skip_broken=True) to "
+                     "evaluate the rest: the skipped items are counted in n_failed and listed in the "
+                     "protocol record, never replaced by black frames.")
+        super().__init__("\n".join(lines))
+
+
+def check_videos(annotations: Annotations | Sequence[VideoItem]) -> list[dict[str, str]]:
+    """Cheap pre-check of every referenced video: present, a regular file, not 0 bytes.
+
+    Each distinct path is checked once (YouCook2 clips share videos). Decoding problems are not
+    found here; :func:`evaluate` finds them during its pass and ``python -m fitclip doctor`` checks
+    everything.
+
+    Returns:
+        ``[{"key", "path", "reason", "stage": "precheck"}]`` for each item whose video fails, in item
+        order.
+    """
+    items = annotations.items if isinstance(annotations, Annotations) else list(annotations)
+    reasons: dict[Path, str | None] = {}
+    failures = []
+    for item in items:
+        if item.path not in reasons:
+            try:
+                st = item.path.stat()
+                if not os.path.isfile(item.path):
+                    reasons[item.path] = "not a regular file"
+                else:
+                    reasons[item.path] = "file is empty (0 bytes)" if st.st_size == 0 else None
+            except FileNotFoundError:
+                reasons[item.path] = "file does not exist"
+            except OSError as e:
+                reasons[item.path] = f"cannot stat the file ({e})"
+        reason = reasons[item.path]
+        if reason is not None:
+            failures.append({"key": item.key, "path": str(item.path), "reason": f"{item.path}: {reason}",
+                             "stage": "precheck"})
+    return failures
+
+
+# ----------------------------------------------------------------------------------------------------
+# Decoding: a dataset wrapper that turns decode failures into records
+# ----------------------------------------------------------------------------------------------------
+
+
+class _GuardedDataset(Dataset):
+    """``VideoDataset`` restricted to some items; a ``VideoDecodeError`` becomes an error record.
+
+    Raising inside a DataLoader worker would kill the whole run; returning a record lets the main
+    loop collect every failure and decide (skip or refuse) once the pass is over.
+    """
+
+    def __init__(self, dataset: VideoDataset, indices: Sequence[int]) -> None:
+        self.dataset = dataset
+        self.indices = list(indices)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, j: int) -> dict[str, Any]:
+        i = self.indices[j]
+        try:
+            return self.dataset[i]
+        except VideoDecodeError as e:
+            item = self.dataset.items[i]
+            return {"index": i, "key": item.key, "path": str(item.path), "error": str(e)}
+
+
+def _collate_guarded(samples: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Split a list of samples into a ``collate_clips`` batch of the good ones plus error records."""
+    good = [s for s in samples if "error" not in s]
+    errors = [{"key": s["key"], "path": s["path"], "reason": s["error"], "stage": "decode", "index": s["index"]}
+              for s in samples if "error" in s]
+    return {"batch": collate_clips(good) if good else None, "errors": errors}
+
+
+def _shared_transform(entries: Mapping[str, EvalModel]):
+    """The one eval transform every model of the run uses (they must agree: they share the frames)."""
+    configs = {name: (int(e.model.image_size), tuple(map(float, e.model.mean)), tuple(map(float, e.model.std)))
+               for name, e in entries.items()}
+    distinct = set(configs.values())
+    if len(distinct) != 1:
+        raise ValueError("the models of one run share each decoded batch, so they need the same input size and "
+                         f"normalisation; got {configs}. Fix: evaluate them in separate runs")
+    size, mean, std = distinct.pop()
+    return clip_transform(size, mean, std, train=False), {"image_size": size, "mean": list(mean), "std": list(std)}
+
+
+def _encode_videos(entries: Mapping[str, EvalModel], annotations: Annotations, indices: Sequence[int], *,
+                   num_frames: int, batch_size: int, num_workers: int, backend: str, device: torch.device,
+                   transform: Any, progress: bool) -> tuple[dict[str, torch.Tensor], list[int], list[dict],
+                                                            list[str]]:
+    """One decode pass; every model encodes each batch.
+
+    Returns:
+        (video embeddings per model, float32 CPU ``[n_ok, D]`` in ``ok_indices`` order; ``ok_indices``
+        ascending; decode failure records; keys whose clip end is past the video's end).
+    """
+    from tqdm.auto import tqdm
+
+    preload_decoder(backend)
+    dataset = VideoDataset(annotations, num_frames=num_frames, mode="eval", transform=transform, backend=backend)
+    guarded = _GuardedDataset(dataset, indices)
+    loader = DataLoader(guarded, batch_size=batch_size, shuffle=False, num_workers=num_workers,
+                        collate_fn=_collate_guarded, pin_memory=device.type == "cuda",
+                        persistent_workers=False)
+    chunks: dict[str, list[torch.Tensor]] = {name: [] for name in entries}
+    ok_indices: list[int] = []
+    failures: list[dict] = []
+    past_end: list[str] = []
+    bar = tqdm(total=len(guarded), unit="clip", desc=f"{annotations.name}/{annotations.split}",
+               disable=not progress, dynamic_ncols=True)
+    try:
+        with torch.inference_mode():
+            for out in loader:
+                for record in out["errors"]:
+                    log.warning("decode failed for %s: %s", record["key"], record["reason"])
+                    failures.append(record)
+                batch = out["batch"]
+                if batch is not None:
+                    frames = batch["frames"].to(device, non_blocking=True)
+                    lengths = batch["lengths"].to(device)
+                    for name, entry in entries.items():
+                        chunks[name].append(entry.model.encode_video(frames, lengths).float().cpu())
+                    ok_indices.extend(batch["indices"].tolist())
+                    past_end.extend(k for k, flag in zip(batch["keys"], batch["clip_end_past_video"]) if flag)
+                bar.update(len(out["errors"]) + (0 if batch is None else len(batch["keys"])))
+                if failures:
+                    bar.set_postfix(failed=len(failures), refresh=False)
+    finally:
+        bar.close()
+    order = sorted(range(len(ok_indices)), key=ok_indices.__getitem__)
+    embeddings = {name: (torch.cat(c)[order] if c else torch.zeros(0)) for name, c in chunks.items()}
+    failures.sort(key=lambda r: r["index"])
+    for record in failures:
+        record.pop("index", None)
+    return embeddings, sorted(ok_indices), failures, past_end
+
+
+# ----------------------------------------------------------------------------------------------------
+# Text side
+# ----------------------------------------------------------------------------------------------------
+
+
+def encode_texts(model: Any, texts: Sequence[str], batch_size: int = 256,
+                 device: str | torch.device | None = None) -> torch.Tensor:
+    """L2-normalised text embeddings float32 CPU ``[len(texts), D]``, encoded in batches.
+
+    Texts longer than the model's context length are truncated by open_clip's tokenizer.
+    """
+    if isinstance(texts, str):
+        raise TypeError("texts must be a list of strings, got a single str")
+    device = torch.device(device) if device is not None else _model_device(model)
+    out = []
+    with torch.inference_mode():
+        for lo in range(0, len(texts), batch_size):
+            tokens = model.tokenize(list(texts[lo:lo + batch_size])).to(device)
+            out.append(model.encode_text(tokens).float().cpu())
+    if not out:
+        raise ValueError("no texts to encode")
+    return torch.cat(out)
+
+
+def class_embeddings(model: Any, prompts_per_class: Sequence[Sequence[str]], batch_size: int = 256,
+                     device: str | torch.device | None = None) -> torch.Tensor:
+    """Class embeddings float32 CPU ``[C, D]``: the MEAN of each class's L2-normalised prompt embeddings.
+
+    Deliberately NOT re-normalised (the original FitCLIP code), so a class whose templates disagree
+    has a shorter embedding. All prompts of all classes are encoded in batches of `batch_size`
+    (UCF101: 101 classes x 48 templates = 4,848 prompts).
+    """
+    flat: list[str] = []
+    bounds = []
+    for c, prompts in enumerate(prompts_per_class):
+        if not prompts:
+            raise ValueError(f"class {c} has no prompts")
+        bounds.append((len(flat), len(flat) + len(prompts)))
+        flat.extend(prompts)
+    emb = encode_texts(model, flat, batch_size=batch_size, device=device)
+    return torch.stack([emb[lo:hi].mean(dim=0) for lo, hi in bounds])
+
+
+def _model_device(model: Any) -> torch.device:
+    device = getattr(model, "device", None)
+    if isinstance(device, torch.device):
+        return device
+    try:
+        return next(model.parameters()).device
+    except (AttributeError, StopIteration, TypeError):
+        return torch.device("cpu")
+
+
+# ----------------------------------------------------------------------------------------------------
+# Scoring
+# ----------------------------------------------------------------------------------------------------
+
+
+def _score_retrieval(video: torch.Tensor, text: torch.Tensor) -> tuple[dict[str, float], dict[str, Any]]:
+    ranks = retrieval_ranks_from_embeddings(text, video)  # text -> video, query i's target is video i
+    return metrics_from_ranks(ranks), {"ranks": ranks}
+
+
+def _score_classification(video: torch.Tensor, classes: torch.Tensor,
+                          targets: torch.Tensor) -> tuple[dict[str, float], dict[str, Any]]:
+    from fitclip.metrics import classification_metrics
+
+    scores = video @ classes.t()  # [N, C]
+    metrics = classification_metrics(scores, targets)
+    target_score = scores.gather(1, targets[:, None])
+    ranks = (scores > target_score).sum(dim=1) + 1  # optimistic ties, as in fitclip.metrics
+    metrics["MdR"] = float(torch.median(ranks.double()))
+    topk = scores.topk(min(5, scores.shape[1]), dim=1).indices
+    return metrics, {"ranks": ranks, "predictions": topk, "scores": scores}
+
+
+# ----------------------------------------------------------------------------------------------------
+# Output
+# ----------------------------------------------------------------------------------------------------
+
+
+def protocol_path(out: str | os.PathLike) -> Path:
+    """Where the protocol records of a metrics file go: ``results.jsonl`` → ``results.protocol.jsonl``."""
+    out = Path(out)
+    stem = out.name[: -len(out.suffix)] if out.suffix else out.name
+    return out.with_name(f"{stem}.protocol.jsonl")
+
+
+def _append_jsonl(path: Path, records: Sequence[Mapping[str, Any]]) -> None:
+    """Append complete JSON lines in one write, then flush and fsync (never truncates the file).
+
+    If the file's last line was cut (a crash mid-write elsewhere), a newline is written first so the
+    new records stay parseable.
+    """
+    if not records:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in records).encode("utf-8")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        size = os.fstat(fd).st_size
+        if size:
+            with open(path, "rb") as f:
+                f.seek(size - 1)
+                if f.read(1) != b"\n":
+                    data = b"\n" + data
+        view = memoryview(data)
+        while view:  # one write call in practice; loop only on a short write
+            n = os.write(fd, view)
+            view = view[n:]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _model_info(entry: EvalModel, hashes: dict[str, str]) -> dict[str, Any]:
+    model = entry.model
+    info: dict[str, Any] = {"arch": getattr(model, "arch", None), "quick_gelu": getattr(model, "quick_gelu", None),
+                            "class": type(model).__name__}
+    try:
+        info["n_params"] = int(sum(p.numel() for p in model.parameters()))
+    except (AttributeError, TypeError):
+        pass
+    weights = {}
+    for role, value in dict(entry.weights).items():
+        value = str(value)
+        record: dict[str, Any] = {"source": value}
+        if os.path.isfile(value):
+            if value not in hashes:
+                hashes[value] = sha256_file(value)
+            record["sha256"] = hashes[value]
+        weights[role] = record
+    info["weights"] = weights
+    return info
+
+
+def _safe_name(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._=+-]+", "_", name).strip("_") or "model"
+
+
+def embeddings_path(embeddings_dir: str | os.PathLike, dataset: str, split: str, model: str) -> Path:
+    """``<embeddings_dir>/<dataset>-<split>-<model>.pt`` (model name made file-safe)."""
+    return Path(embeddings_dir) / f"{_safe_name(dataset)}-{_safe_name(split)}-{_safe_name(model)}.pt"
+
+
+def load_embeddings(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a file written by ``evaluate(..., embeddings_dir=...)`` (``weights_only=True``).
+
+    Keys: ``format``, ``run_id``, ``model``, ``alpha``, ``dataset``, ``split``, ``task``, ``keys``
+    (list[str], evaluated items in annotation order), ``failed_keys``, ``video`` float32 ``[N, D]``
+    (not re-normalised), ``metrics``; retrieval: ``text`` ``[N, D]`` (query i = item i), ``ranks`` int64
+    ``[N]`` (rank of each query's video); classification: ``class_embeddings`` ``[C, D]``,
+    ``classnames``, ``templates``, ``targets`` int64 ``[N]``, ``scores`` ``[N, C]``, ``ranks`` ``[N]`` (rank
+    of the target class), ``predictions`` int64 ``[N, min(5, C)]`` (top classes, best first).
+    """
+    obj = load_state(path)
+    if not isinstance(obj, dict) or obj.get("format") != EMBEDDINGS_FORMAT:
+        raise ValueError(f"{path} is not a fitclip embeddings file (format {EMBEDDINGS_FORMAT!r}); "
+                         "write one with evaluate(..., embeddings_dir=...)")
+    return obj
+
+
+# ----------------------------------------------------------------------------------------------------
+# The harness
+# ----------------------------------------------------------------------------------------------------
+
+
+def evaluate(
+    models: Models,
+    dataset: str | Annotations,
+    data_root: str | os.PathLike | None = None,
+    split: str | None = None,
+    *,
+    num_frames: int = 4,
+    batch_size: int = 16,
+    num_workers: int = 2,
+    skip_broken: bool = False,
+    embeddings_dir: str | os.PathLike | None = None,
+    out: str | os.PathLike | None = None,
+    backend: str = "decord",
+    device: str | torch.device = "cpu",
+    dataset_options: Mapping[str, Any] | None = None,
+    progress: bool = True,
+    text_batch_size: int = 256,
+) -> list[dict[str, Any]]:
+    """Zero-shot evaluation of one or more models on one benchmark split, decoding each video once.
+
+    Args:
+        models: a ``VideoCLIP``, an :class:`EvalModel`, or ``{name: VideoCLIP | (VideoCLIP, alpha) |
+            EvalModel}`` (e.g. :func:`fused_models`). All models must share the input size and
+            normalisation: they encode the same decoded batches. Models must already be on `device`.
+        dataset: a dataset name (``fitclip.datasets.SPECS``) or already loaded :class:`Annotations`.
+        data_root: the folder holding ``<dataset>/`` (unused when `dataset` is an ``Annotations``).
+        split: split name (default: the dataset's default split).
+        num_frames: frames per clip (FitCLIP: 4), sampled by the eval sampler.
+        batch_size: clips per batch (the same batch goes through every model).
+        num_workers: DataLoader decode workers (0 = decode in this process).
+        skip_broken: exclude items whose video is missing, empty or undecodable instead of raising;
+            they are counted in ``n_failed`` and listed in the protocol record.
+        embeddings_dir: if set, write one ``.pt`` per model (see :func:`load_embeddings`).
+        out: JSON-lines metrics file; rows are APPENDED (never overwritten), and protocol records go to
+            :func:`protocol_path` ``(out)``.
+        backend: video decoder, ``"decord"`` or ``"pyav"``.
+        device: where the frames go (the models' device).
+        dataset_options: options for ``load_annotations`` (e.g. ``{"source": "frozen"}`` for msrvtt);
+            when `dataset` is an ``Annotations``, the options it was loaded with (recorded only).
+        progress: show a tqdm progress bar.
+        text_batch_size: prompts per text-encoder batch.
+
+    Returns:
+        The metric rows written (one per model and metric; see the module docstring for the schema).
+
+    Raises:
+        BrokenVideosError: missing/empty videos (before decoding) or undecodable ones (after the pass,
+            with nothing written) while ``skip_broken`` is False.
+        ValueError: an unknown dataset/split/option, an unlabeled dataset, retrieval items without text,
+            models with different preprocessing, or nothing left to evaluate.
+    """
+    entries = _as_entries(models)
+    if isinstance(dataset, Annotations):
+        annotations = dataset  # dataset_options are then only recorded in the protocol record
+    else:
+        if data_root is None:
+            raise ValueError(f"data_root is required to load dataset {dataset!r}")
+        annotations = load_annotations(dataset, data_root, split, **dict(dataset_options or {}))
+    if split is not None and annotations.split != split:
+        raise ValueError(f"split={split!r} but the annotations are split {annotations.split!r}")
+    task = annotations.task
+    if task not in ("retrieval", "classification"):
+        raise ValueError(f"{annotations.name}/{annotations.split} is a {task!r} corpus: it has no captions or "
+                         "classes to score. Zero-shot evaluation needs a retrieval or classification dataset "
+                         "(give a folder corpus a captions CSV with a caption for every video)")
+    if task == "retrieval":
+        no_text = [item.key for item in annotations.items if not item.text]
+        if no_text:
+            raise ValueError(f"{annotations.name}/{annotations.split}: {len(no_text)} retrieval item(s) have no "
+                             f"text (e.g. {no_text[:5]}); every query needs a caption. Fix: drop those rows "
+                             "from the annotation file")
+    if num_frames < 1:
+        raise ValueError(f"num_frames must be >= 1, got {num_frames}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    device = torch.device(device)
+    transform, transform_info = _shared_transform(entries)
+    for entry in entries.values():
+        if hasattr(entry.model, "eval"):
+            entry.model.eval()
+
+    n_expected = len(annotations.items)
+    failures = check_videos(annotations)
+    if failures and not skip_broken:
+        raise BrokenVideosError(failures, n_expected, annotations.name, annotations.split, data_root,
+                                stage="precheck")
+    if failures:
+        log.warning("%s/%s: skipping %d item(s) with a missing or empty video (skip_broken=True)",
+                    annotations.name, annotations.split, len(failures))
+    skipped = {f["key"] for f in failures}
+    todo = [i for i, item in enumerate(annotations.items) if item.key not in skipped]
+
+    videos, ok_indices, decode_failures, past_end = _encode_videos(
+        entries, annotations, todo, num_frames=num_frames, batch_size=batch_size, num_workers=num_workers,
+        backend=backend, device=device, transform=transform, progress=progress)
+    if decode_failures and not skip_broken:
+        raise BrokenVideosError(decode_failures, n_expected, annotations.name, annotations.split, data_root,
+                                stage="decode")
+    if decode_failures:
+        log.warning("%s/%s: skipping %d item(s) whose video did not decode (skip_broken=True)",
+                    annotations.name, annotations.split, len(decode_failures))
+    position = {item.key: i for i, item in enumerate(annotations.items)}
+    failures = sorted(failures + decode_failures, key=lambda f: position[f["key"]])
+    if not ok_indices:
+        raise ValueError(f"{annotations.name}/{annotations.split}: none of the {n_expected} items could be "
+                         "evaluated (all videos are missing or broken); run the doctor")
+    n_ok, n_failed = len(ok_indices), n_expected - len(ok_indices)
+    evaluated = [annotations.items[i] for i in ok_indices]
+    keys = [item.key for item in evaluated]
+
+    run_id = uuid.uuid4().hex
+    started = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    hashes: dict[str, str] = {}
+    annotation_hashes = [{"path": str(p), "sha256": sha256_file(p)} for p in annotations.annotation_files]
+    versions = library_versions()
+    if task == "classification":
+        prompts = annotations.class_prompts()
+        targets = torch.tensor([item.target for item in evaluated], dtype=torch.long)
+        prompt_info = {"classnames": list(annotations.classnames or []),
+                       "templates": None if annotations.templates is None else list(annotations.templates),
+                       "n_prompts": sum(len(p) for p in prompts),
+                       "rule": "class embedding = mean of the L2-normalised prompt embeddings, not re-normalised; "
+                               "templates=None: the raw class name is the prompt"}
+    else:
+        texts = [item.text for item in evaluated]
+        prompt_info = {"query": "the item's annotation text, one query per evaluated item, truncated to the "
+                                "model's context length by open_clip's tokenizer"}
+
+    rows: list[dict[str, Any]] = []
+    protocols: list[dict[str, Any]] = []
+    for name, entry in entries.items():
+        video = videos[name]
+        if task == "classification":
+            classes = class_embeddings(entry.model, prompts, batch_size=text_batch_size, device=device)
+            metrics, extra = _score_classification(video, classes, targets)
+            text_side = {"class_embeddings": classes, "classnames": prompt_info["classnames"],
+                         "templates": prompt_info["templates"], "targets": targets}
+        else:
+            text = encode_texts(entry.model, texts, batch_size=text_batch_size, device=device)
+            metrics, extra = _score_retrieval(video, text)
+            text_side = {"text": text}
+        alpha = None if entry.alpha is None else float(entry.alpha)
+        for metric in (CLASSIFICATION_METRICS if task == "classification" else RETRIEVAL_METRICS):
+            rows.append({"run_id": run_id, "model": name, "alpha": alpha, "dataset": annotations.name,
+                         "split": annotations.split, "metric": metric, "value": float(metrics[metric]),
+                         "n_expected": n_expected, "n_evaluated": n_ok, "n_failed": n_failed})
+        emb_path = None
+        if embeddings_dir is not None:
+            emb_path = embeddings_path(embeddings_dir, annotations.name, annotations.split, name)
+            save_state({"format": EMBEDDINGS_FORMAT, "run_id": run_id, "model": name, "alpha": alpha,
+                        "dataset": annotations.name, "split": annotations.split, "task": task, "keys": keys,
+                        "failed_keys": [f["key"] for f in failures], "video": video, "metrics": metrics,
+                        **text_side, **extra}, emb_path)
+            log.info("wrote %s", emb_path)
+        protocols.append({
+            "record": "protocol", "run_id": run_id, "time": started, "model": name, "alpha": alpha,
+            "dataset": annotations.name, "split": annotations.split, "task": task,
+            "n_expected": n_expected, "n_evaluated": n_ok, "n_failed": n_failed,
+            "metrics": metrics,
+            "annotation_files": annotation_hashes,
+            "dataset_options": {k: str(v) for k, v in dict(dataset_options or {}).items()},
+            "dataset_notes": annotations.notes,
+            "frames": {"num_frames": num_frames, "mode": "eval", "sampler": SAMPLER_RULE,
+                       "transform": {"resize": "bicubic shorter side, antialias", "crop": "center",
+                                     **transform_info}},
+            "scoring": ("text->video, score = text_emb . video_emb, no temperature; text_emb L2-normalised, "
+                        "video_emb = mean of L2-normalised frame embeddings (not re-normalised); ranks with "
+                        "optimistic ties" if task == "retrieval" else
+                        "video_emb . class_emb, no temperature; ranks with optimistic ties"),
+            "prompts": prompt_info,
+            "model_info": _model_info(entry, hashes),
+            "decoder": {"backend": backend, "num_workers": num_workers, "batch_size": batch_size,
+                        "device": str(device)},
+            "versions": versions,
+            "failed": failures,
+            "clip_end_past_video": {"count": len(past_end), "keys": past_end,
+                                    "handling": "window clamped to the video's last frame (as the original)"},
+            "embeddings": None if emb_path is None else str(emb_path),
+            "metrics_file": None if out is None else str(out),
+        })
+    if out is not None:
+        out = Path(out)
+        if out.exists() and out.stat().st_size:
+            log.info("appending %d rows to existing %s", len(rows), out)
+        # Protocol first: a crash in between leaves a record without rows, never rows without a record.
+        _append_jsonl(protocol_path(out), protocols)
+        _append_jsonl(out, rows)
+    return rows
+
+
+def format_table(rows: Sequence[Mapping[str, Any]]) -> str:
+    """A small markdown table: one line per (model, dataset, split), one column per metric."""
+    groups: dict[tuple, dict[str, float]] = {}
+    metrics: list[str] = []
+    meta: dict[tuple, Mapping[str, Any]] = {}
+    for r in rows:
+        key = (r["model"], r["dataset"], r["split"])
+        groups.setdefault(key, {})[r["metric"]] = r["value"]
+        meta[key] = r
+        if r["metric"] not in metrics:
+            metrics.append(r["metric"])
+    header = ["model", "alpha", "dataset", "split", *metrics, "n_evaluated", "n_failed"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for key, values in groups.items():
+        r = meta[key]
+        alpha = "" if r["alpha"] is None else f"{r['alpha']:g}"
+        cells = [key[0], alpha, key[1], key[2], *(f"{values[m]:.2f}" if m in values else "" for m in metrics),
+                 str(r["n_evaluated"]), str(r["n_failed"])]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)

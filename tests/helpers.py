@@ -1,0 +1,289 @@
+"""Shared test utilities: small synthetic videos in the benchmarks' REAL on-disk layouts.
+
+Each ``make_<dataset>(data_root, shared, ...)`` copies a few genuine annotation rows from
+``../shared/benchmarks`` (the ``shared_benchmarks`` fixture) into ``<data_root>/<dataset>/`` exactly as
+the official archives lay them out, and renders a tiny video (PyAV/x264, 64x48 by default) for every
+referenced file, so ``fitclip.datasets.load_annotations(name, data_root)`` and everything built on it
+(evaluate, doctor, trainers) run end to end on them. Videos are mp4 bytes whatever the file's
+extension (UCF101's ``.avi``, DiDeMo's ``.mov``/``.3gp``): FFmpeg, hence decord and PyAV, detect the
+container from the content.
+
+Video content is deterministic: a seeded moving pattern by default, or a flat grey ``level`` (so a
+test can recognise a decoded frame from its mean). Breakage helpers (:func:`make_zero_byte`,
+:func:`truncate_file`, :func:`remove_file`) turn a rendered video into the broken files real
+downloads produce.
+
+Usage (pytest puts ``tests/`` on ``sys.path``, as the folder has no ``__init__.py``)::
+
+    from helpers import make_msrvtt, truncate_file
+
+    layout = make_msrvtt(tmp_path, shared_benchmarks, n=6)
+    truncate_file(layout.videos["video7020"])
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shutil
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+__all__ = [
+    "Layout",
+    "make_didemo",
+    "make_mit",
+    "make_msrvtt",
+    "make_ucf101",
+    "make_youcook2",
+    "make_zero_byte",
+    "remove_file",
+    "render_video",
+    "synthetic_frames",
+    "truncate_file",
+]
+
+
+@dataclass
+class Layout:
+    """A rendered benchmark.
+
+    Attributes:
+        name: dataset name for ``load_annotations``.
+        data_root: pass this as ``data_root`` (the dataset lives in ``data_root / name``).
+        videos: video id -> rendered file (several annotation items may share one file).
+        keys: the annotation item keys ``load_annotations`` will produce, in order.
+        info: dataset-specific extras (e.g. YouCook2's ``past_end_keys``, per-video durations).
+    """
+
+    name: str
+    data_root: Path
+    videos: dict[str, Path]
+    keys: list[str]
+    info: dict = field(default_factory=dict)
+
+    @property
+    def root(self) -> Path:
+        return self.data_root / self.name
+
+
+# ----------------------------------------------------------------------------------------------------
+# Videos
+# ----------------------------------------------------------------------------------------------------
+
+
+def synthetic_frames(num_frames: int = 16, height: int = 48, width: int = 64, seed: int = 0,
+                     level: int | None = None) -> np.ndarray:
+    """Deterministic uint8 RGB frames ``[T, H, W, 3]``.
+
+    Args:
+        level: if given, every pixel of every frame is this grey level (0-255); else a seeded colour
+            blob that moves across a seeded gradient, different per frame and per seed.
+    """
+    if level is not None:
+        return np.full((num_frames, height, width, 3), int(level), np.uint8)
+    rng = np.random.default_rng(seed)
+    base = rng.integers(40, 216, size=3)
+    yy, xx = np.mgrid[0:height, 0:width]
+    background = (np.stack([xx * 255 // max(width - 1, 1), yy * 255 // max(height - 1, 1),
+                            (xx + yy) * 255 // max(width + height - 2, 1)], -1) // 2 + base // 2)
+    frames = np.empty((num_frames, height, width, 3), np.uint8)
+    colour = rng.integers(0, 256, size=3)
+    for t in range(num_frames):
+        frame = background.copy()
+        cx = (t * 3 + seed * 7) % width
+        cy = height // 2 + int(height / 4 * np.sin(t / 3 + seed))
+        mask = (xx - cx) ** 2 + (yy - cy) ** 2 <= (min(height, width) // 6) ** 2
+        frame[mask] = colour
+        frames[t] = frame
+    return frames
+
+
+def render_video(path: str | os.PathLike, num_frames: int = 16, height: int = 48, width: int = 64,
+                 fps: float = 10.0, seed: int = 0, level: int | None = None,
+                 options: dict[str, str] | None = None) -> Path:
+    """Write a small h264 video (mp4 bytes, whatever `path`'s extension) with ``fitclip.video.write_video``.
+
+    Returns:
+        The path written. Duration is ``num_frames / fps`` seconds.
+    """
+    from fitclip.video import write_video
+
+    return write_video(path, synthetic_frames(num_frames, height, width, seed=seed, level=level), fps=fps,
+                       options=options)
+
+
+def make_zero_byte(path: str | os.PathLike) -> Path:
+    """Replace `path` with a 0-byte file (an interrupted download)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"")
+    return path
+
+
+def truncate_file(path: str | os.PathLike, keep: float = 0.5) -> Path:
+    """Keep only the first `keep` fraction of `path`'s bytes (a cut download: an mp4 written by PyAV
+    has its index at the end, so neither decoder can open it)."""
+    path = Path(path)
+    data = path.read_bytes()
+    path.write_bytes(data[: max(1, int(len(data) * keep))])
+    return path
+
+
+def remove_file(path: str | os.PathLike) -> Path:
+    """Delete `path` (a video the annotations list but the download lacks)."""
+    path = Path(path)
+    path.unlink()
+    return path
+
+
+# ----------------------------------------------------------------------------------------------------
+# Layouts
+# ----------------------------------------------------------------------------------------------------
+
+
+def _render_all(paths: dict[str, Path], render: bool | Callable[[str, Path, int], None], **video_kw) -> None:
+    for i, (video_id, path) in enumerate(paths.items()):
+        if render is True:
+            render_video(path, seed=i, **video_kw)
+        elif callable(render):
+            render(video_id, path, i)
+
+
+def make_msrvtt(data_root: str | os.PathLike, shared: Path, n: int = 6,
+                render: bool | Callable[[str, Path, int], None] = True, **video_kw) -> Layout:
+    """MSR-VTT 1k-A: the header and first `n` rows of the real ``MSRVTT_JSFUSION_test.csv`` and
+    ``videos/all/<video_id>.mp4``.
+
+    Args:
+        render: True renders every video (seed = row index; `video_kw` go to :func:`render_video`),
+            False renders none, or a callable ``render(video_id, path, i)`` does it.
+    """
+    data_root = Path(data_root)
+    root = data_root / "msrvtt"
+    lines = (shared / "msrvtt" / "MSRVTT_JSFUSION_test.csv").read_text().splitlines()[: n + 1]
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "MSRVTT_JSFUSION_test.csv").write_text("\n".join(lines) + "\n")
+    rows = list(csv.DictReader(io.StringIO("\n".join(lines))))
+    videos = {r["video_id"]: root / "videos" / "all" / f"{r['video_id']}.mp4" for r in rows}
+    _render_all(videos, render, **video_kw)
+    return Layout("msrvtt", data_root, videos, [r["key"] for r in rows],
+                  info={"texts": [r["sentence"] for r in rows]})
+
+
+def make_youcook2(data_root: str | os.PathLike, shared: Path, n_videos: int = 2, rows_per_video: int = 3,
+                  fps: float = 1.0, past_end: bool = True, **video_kw) -> Layout:
+    """YouCook2: real rows of MIL-NCE's ``validation_youcook.csv`` for its first `n_videos` videos
+    (`rows_per_video` clips each, real start/end seconds) and ``validation/<task>/<video_id>.mp4``.
+
+    Each video lasts just past its last clip's end (at `fps`, default 1 fps to keep real multi-minute
+    timings cheap), except, with ``past_end``, the LAST video, which stops in the middle of its last
+    clip: that clip's end lies past the video's end (``info["past_end_keys"]``).
+    """
+    data_root = Path(data_root)
+    root = data_root / "youcook2"
+    src = (shared / "youcook2" / "validation_youcook.csv").read_text().splitlines()
+    header, body = src[0], src[1:]
+    chosen: dict[str, list[dict]] = {}
+    for row in csv.DictReader(io.StringIO("\n".join([header, *body]))):
+        if row["video_id"] not in chosen and len(chosen) == n_videos:
+            break
+        rows = chosen.setdefault(row["video_id"], [])
+        if len(rows) < rows_per_video:
+            rows.append(row)
+    out_rows = [r for rows in chosen.values() for r in rows]
+    root.mkdir(parents=True, exist_ok=True)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=header.split(","), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(out_rows)
+    (root / "validation_youcook.csv").write_text(buf.getvalue())
+    videos, durations, past_end_keys = {}, {}, []
+    for i, (video_id, rows) in enumerate(chosen.items()):
+        last = max(rows, key=lambda r: float(r["end"]))
+        end = float(last["end"])
+        if past_end and i == len(chosen) - 1:
+            seconds = (float(last["start"]) + end) / 2  # mid-clip: the start is inside, the end is not
+            past_end_keys = [f"{video_id}_{r['start']}_{r['end']}" for r in rows if float(r["end"]) > seconds]
+        else:
+            seconds = end + 2
+        n_frames = max(2, int(round(seconds * fps)))
+        path = root / "validation" / rows[0]["task"] / f"{video_id}.mp4"
+        render_video(path, num_frames=n_frames, fps=fps, seed=i, **video_kw)
+        videos[video_id] = path
+        durations[video_id] = n_frames / fps
+    keys = [f"{r['video_id']}_{r['start']}_{r['end']}" for r in out_rows]
+    return Layout("youcook2", data_root, videos, keys,
+                  info={"past_end_keys": past_end_keys, "durations": durations, "texts": [r["text"] for r in out_rows]})
+
+
+def make_didemo(data_root: str | os.PathLike, shared: Path, n_videos: int = 2, split: str = "val",
+                **video_kw) -> Layout:
+    """DiDeMo: every record of the first `n_videos` videos of the real ``<split>_data.json``, and
+    ``videos/<stem>.<original extension>`` (mp4 bytes under Flickr's .mov/.3gp/... names)."""
+    data_root = Path(data_root)
+    root = data_root / "didemo"
+    records = json.loads((shared / "didemo" / f"{split}_data.json").read_text())
+    wanted: list[str] = []
+    for record in records:
+        if record["video"] not in wanted:
+            if len(wanted) == n_videos:
+                continue
+            wanted.append(record["video"])
+    kept = [r for r in records if r["video"] in wanted]
+    root.mkdir(parents=True, exist_ok=True)
+    (root / f"{split}_data.json").write_text(json.dumps(kept))
+    videos = {os.path.splitext(v)[0]: root / "videos" / v for v in wanted}
+    _render_all(videos, True, **video_kw)
+    texts = [" ".join(r["description"].strip() for r in kept if r["video"] == v) for v in wanted]
+    return Layout("didemo", data_root, videos, list(wanted), info={"texts": texts})
+
+
+def make_ucf101(data_root: str | os.PathLike, shared: Path, n_classes: int = 3, per_class: int = 2,
+                **video_kw) -> Layout:
+    """UCF101 split 1: the first `n_classes` lines of the real ``classInd.txt``, the first `per_class`
+    ``testlist01.txt`` lines of each, and ``UCF-101/<Class>/v_*.avi`` (mp4 bytes under .avi names)."""
+    data_root = Path(data_root)
+    root = data_root / "ucf101"
+    classes = (shared / "ucf101" / "classInd.txt").read_text().splitlines()[:n_classes]
+    folders = [line.split()[1] for line in classes]
+    lines: list[str] = []
+    for folder in folders:
+        lines += [line for line in (shared / "ucf101" / "testlist01.txt").read_text().splitlines()
+                  if line.startswith(folder + "/")][:per_class]
+    lists = root / "ucfTrainTestlist"
+    lists.mkdir(parents=True, exist_ok=True)
+    (lists / "classInd.txt").write_text("\n".join(classes) + "\n")
+    (lists / "testlist01.txt").write_text("\n".join(lines) + "\n")
+    videos = {Path(line).stem: root / "UCF-101" / line for line in lines}
+    _render_all(videos, True, **video_kw)
+    targets = [folders.index(line.split("/")[0]) for line in lines]
+    return Layout("ucf101", data_root, videos, list(videos), info={"folders": folders, "targets": targets})
+
+
+def make_mit(data_root: str | os.PathLike, shared: Path,
+             rows: Sequence[tuple[str, str]] = (("clapping", "yt-aaaaaaaaaaa_10.mp4"),
+                                                ("praying", "yt-bbbbbbbbbbb_3.mp4"),
+                                                ("adult+female+singing", "getty-singer-video-id1_2.mp4"),
+                                                ("clapping", "flickr-0-1-2_5.mp4")),
+             **video_kw) -> Layout:
+    """Moments in Time v1: the RECONSTRUCTED ``moments_categories.txt`` (all 339 ``name,index`` lines)
+    and a small ``validationSet.csv`` (no header: path, category, agree, disagree) of `rows`
+    (category, file name) -- made-up file names, since no genuine validationSet.csv is public -- with
+    ``validation/<category>/<file>``."""
+    data_root = Path(data_root)
+    root = data_root / "mit"
+    root.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(shared / "moments_in_time" / "moments_categories.RECONSTRUCTED_v1.txt",
+                    root / "moments_categories.txt")
+    names = [line.rsplit(",", 1)[0] for line in (root / "moments_categories.txt").read_text().splitlines()]
+    csv_lines = [f"{category}/{filename},{category},3,0" for category, filename in rows]
+    (root / "validationSet.csv").write_text("\n".join(csv_lines) + "\n")
+    videos = {f"{c}/{f}": root / "validation" / c / f for c, f in rows}
+    _render_all(videos, True, **video_kw)
+    return Layout("mit", data_root, videos, list(videos), info={"targets": [names.index(c) for c, _ in rows]})

@@ -1,0 +1,344 @@
+"""fitclip.evaluate end to end: tiny synthetic videos in the real layouts, real annotation rows."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+import torch.nn.functional as F
+from helpers import (make_didemo, make_mit, make_msrvtt, make_ucf101, make_youcook2, make_zero_byte, remove_file,
+                     render_video, truncate_file)
+
+from fitclip.datasets import Annotations, VideoDataset, load_annotations
+from fitclip.evaluate import (BrokenVideosError, EvalModel, _append_jsonl, class_embeddings, evaluate,
+                              fused_models, load_embeddings, protocol_path)
+from fitclip.models import load_clip
+from fitclip.prompts import format_prompts
+
+REPO = Path(__file__).resolve().parents[1]
+ROW_COLUMNS = ["run_id", "model", "alpha", "dataset", "split", "metric", "value", "n_expected", "n_evaluated",
+               "n_failed"]
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    torch.manual_seed(0)
+    return load_clip("fitclip-tiny", None)
+
+
+class MatchingStub(torch.nn.Module):
+    """The VideoCLIP interface with embeddings that agree by construction.
+
+    A video's embedding is the unit vector at angle = its mean normalised pixel value; a text's is the
+    unit vector at the angle of the grey level the test rendered for it. So text i is closest to
+    video i, whatever the pipeline does, as long as it pairs them correctly.
+    """
+
+    arch = "stub"
+    image_size = 32
+    mean = (0.5, 0.5, 0.5)
+    std = (0.5, 0.5, 0.5)
+
+    def __init__(self, text_levels: dict[str, int]) -> None:
+        super().__init__()
+        self.texts = list(text_levels)
+        self.levels = torch.tensor([text_levels[t] for t in self.texts], dtype=torch.float32)
+        self.dummy = torch.nn.Parameter(torch.zeros(1))
+
+    def tokenize(self, texts):
+        return torch.tensor([[self.texts.index(t)] for t in texts])
+
+    @staticmethod
+    def _unit(angle: torch.Tensor) -> torch.Tensor:
+        return torch.stack([angle.cos(), angle.sin()], dim=-1)
+
+    def encode_video(self, frames, lengths=None):
+        per_frame = frames.mean(dim=(2, 3, 4))  # [B, T]
+        mask = torch.arange(frames.shape[1])[None] < lengths[:, None]
+        return self._unit((per_frame * mask).sum(1) / mask.sum(1))
+
+    def encode_text(self, tokens):
+        return self._unit((self.levels[tokens[:, 0]] / 255 - 0.5) / 0.5)
+
+
+def _level(i: int) -> int:
+    return 30 + 30 * i
+
+
+def _stub_msrvtt(tmp_path, shared):
+    layout = make_msrvtt(tmp_path, shared, n=6, render=lambda vid, path, i: render_video(path, level=_level(i)))
+    stub = MatchingStub({text: _level(i) for i, text in enumerate(layout.info["texts"])})
+    return layout, stub
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+# ----------------------------------------------------------------------------------------------------
+
+
+def test_retrieval_wiring_r1_is_100_and_skip_restricts_both_sides(tmp_path, shared_benchmarks):
+    layout, stub = _stub_msrvtt(tmp_path, shared_benchmarks)
+    out = tmp_path / "results.jsonl"
+    rows = evaluate({"stub": stub}, "msrvtt", layout.data_root, num_workers=0, progress=False, out=out)
+    values = {r["metric"]: r["value"] for r in rows}
+    assert values == {"R@1": 100.0, "R@5": 100.0, "R@10": 100.0, "MdR": 1.0, "MnR": 1.0}
+    assert all((r["n_expected"], r["n_evaluated"], r["n_failed"]) == (6, 6, 0) for r in rows)
+
+    # Without video 3 the query AND the gallery lose item 3: every remaining query still finds its video.
+    remove_file(layout.videos["video7020"])
+    rows = evaluate({"stub": stub}, "msrvtt", layout.data_root, num_workers=0, progress=False, out=out,
+                    skip_broken=True)
+    assert {r["metric"]: r["value"] for r in rows}["R@1"] == 100.0
+    assert all((r["n_evaluated"], r["n_failed"]) == (5, 1) for r in rows)
+
+    frame = pd.read_json(out, lines=True)  # tidy: one row per metric, both runs appended
+    assert list(frame.columns) == ROW_COLUMNS and len(frame) == 10 and frame["run_id"].nunique() == 2
+    assert frame["alpha"].isna().all()
+    protocols = _read_jsonl(protocol_path(out))
+    assert [p["n_failed"] for p in protocols] == [0, 1]
+    assert protocols[1]["failed"][0]["key"] == "ret2" and "does not exist" in protocols[1]["failed"][0]["reason"]
+
+
+def test_broken_videos_refused_then_skipped_and_appended(tmp_path, shared_benchmarks, tiny):
+    layout = make_msrvtt(tmp_path, shared_benchmarks, n=6)
+    make_zero_byte(layout.videos["video9771"])      # ret1
+    truncate_file(layout.videos["video7020"])       # ret2: fails only when decoded
+    remove_file(layout.videos[list(layout.videos)[3]])  # ret3
+    out = tmp_path / "results.jsonl"
+
+    with pytest.raises(BrokenVideosError) as e:
+        evaluate(tiny, "msrvtt", layout.data_root, out=out, progress=False, num_workers=0)
+    message = str(e.value)
+    assert "2 of 6 item(s)" in message and "ret1" in message and "ret3" in message
+    assert "0 bytes" in message and "does not exist" in message
+    assert "python -m fitclip doctor --dataset msrvtt" in message and "--skip-broken" in message
+    assert not out.exists()
+
+    for run in range(2):  # decode failures inside the 2 workers become records, not a crash
+        rows = evaluate({"tiny": tiny}, "msrvtt", layout.data_root, out=out, progress=False, num_workers=2,
+                        batch_size=2, skip_broken=True)
+        assert [r["metric"] for r in rows] == ["R@1", "R@5", "R@10", "MdR", "MnR"]
+        assert all((r["n_expected"], r["n_evaluated"], r["n_failed"]) == (6, 3, 3) for r in rows)
+    lines = _read_jsonl(out)
+    assert len(lines) == 10 and lines[0]["run_id"] != lines[5]["run_id"]
+    assert [r["value"] for r in lines[:5]] == [r["value"] for r in lines[5:]]  # deterministic, appended
+    protocols = _read_jsonl(protocol_path(out))
+    assert len(protocols) == 2 and protocols[0]["run_id"] == lines[0]["run_id"]
+    failed = protocols[0]["failed"]
+    assert [f["key"] for f in failed] == ["ret1", "ret2", "ret3"]
+    assert [f["stage"] for f in failed] == ["precheck", "decode", "precheck"]
+    assert "decord could not open" in failed[1]["reason"]
+    p = protocols[0]
+    assert p["frames"]["num_frames"] == 4 and p["frames"]["mode"] == "eval" and "linspace" in p["frames"]["sampler"]
+    assert p["annotation_files"][0]["path"].endswith("MSRVTT_JSFUSION_test.csv")
+    assert len(p["annotation_files"][0]["sha256"]) == 64
+    assert {"torch", "open_clip", "decord", "av", "fitclip"} <= set(p["versions"])
+    assert p["decoder"]["backend"] == "decord" and p["model_info"]["arch"] == "fitclip-tiny"
+
+
+def test_decode_failure_found_during_the_pass_writes_nothing(tmp_path, shared_benchmarks, tiny):
+    layout = make_msrvtt(tmp_path, shared_benchmarks, n=4)
+    truncate_file(layout.videos["video7020"], keep=0.3)
+    out = tmp_path / "results.jsonl"
+    with pytest.raises(BrokenVideosError) as e:
+        evaluate(tiny, "msrvtt", layout.data_root, out=out, progress=False, num_workers=0)
+    assert "while decoding (no metrics were written)" in str(e.value) and "ret2" in str(e.value)
+    assert e.value.failures[0]["stage"] == "decode"
+    assert not out.exists() and not protocol_path(out).exists()
+
+
+def test_youcook2_clip_past_end_is_evaluated_and_listed(tmp_path, shared_benchmarks, tiny):
+    layout = make_youcook2(tmp_path, shared_benchmarks)
+    assert layout.info["past_end_keys"] == ["V53XmPeyjIU_46_53"]
+    out = tmp_path / "r.jsonl"
+    rows = evaluate(tiny, "youcook2", layout.data_root, out=out, progress=False, num_workers=0,
+                    embeddings_dir=tmp_path / "emb")
+    assert all((r["n_expected"], r["n_evaluated"], r["n_failed"]) == (6, 6, 0) for r in rows)
+    protocol = _read_jsonl(protocol_path(out))[0]
+    assert protocol["clip_end_past_video"]["keys"] == ["V53XmPeyjIU_46_53"]
+    saved = load_embeddings(protocol["embeddings"])
+    assert saved["keys"] == layout.keys and saved["video"].shape == (6, 32) and saved["text"].shape == (6, 32)
+    # The saved ranks are text->video ranks of T·Vᵀ with no temperature.
+    scores = saved["text"] @ saved["video"].t()
+    expected = (scores > scores.diagonal()[:, None]).sum(1) + 1
+    assert saved["ranks"].tolist() == expected.tolist()
+
+
+def test_classification_class_embedding_is_unrenormalised_template_mean(tmp_path, shared_benchmarks, tiny):
+    layout = make_ucf101(tmp_path, shared_benchmarks, n_classes=3, per_class=2)  # mp4 bytes under .avi names
+    rows = evaluate(tiny, "ucf101", layout.data_root, progress=False, num_workers=0, embeddings_dir=tmp_path / "e",
+                    text_batch_size=50)  # 3 x 48 prompts over several text batches
+    values = {r["metric"]: r["value"] for r in rows}
+    assert set(values) == {"top1", "top5", "MdR"} and rows[0]["n_evaluated"] == 6
+    saved = load_embeddings(next((tmp_path / "e").glob("ucf101-test-*.pt")))
+    assert saved["classnames"] == ["Apply Eye Makeup", "Apply Lipstick", "Archery"]
+    assert len(saved["templates"]) == 48 and saved["targets"].tolist() == layout.info["targets"]
+    with torch.no_grad():
+        for c, name in enumerate(saved["classnames"]):
+            prompts = format_prompts(saved["templates"], name)
+            each = F.normalize(tiny.clip.encode_text(tiny.tokenize(prompts)), dim=-1)
+            assert torch.allclose(saved["class_embeddings"][c], each.mean(0), atol=1e-5)
+    norms = saved["class_embeddings"].norm(dim=-1)
+    assert (norms < 1 - 1e-3).all()  # the mean of unit vectors, deliberately not re-normalised
+    scores = saved["video"] @ saved["class_embeddings"].t()
+    top1 = (scores.argmax(1) == saved["targets"]).double().mean().item() * 100
+    assert values["top1"] == pytest.approx(top1)
+    ranks = (scores > scores.gather(1, saved["targets"][:, None])).sum(1) + 1
+    assert values["MdR"] == float(ranks.double().median()) and saved["ranks"].tolist() == ranks.tolist()
+    assert saved["predictions"].shape == (6, 3)
+
+    # The public helper: ragged prompt lists, several text batches, un-renormalised means.
+    prompts = [["a video of archery.", "a photo of archery.", "archery"], ["yo yo"]]
+    got = class_embeddings(tiny, prompts, batch_size=2)
+    with torch.no_grad():
+        first = F.normalize(tiny.clip.encode_text(tiny.tokenize(prompts[0])), dim=-1).mean(0)
+    assert torch.allclose(got[0], first, atol=1e-5) and got[1].norm() == pytest.approx(1.0, abs=1e-5)
+
+
+def test_mit_raw_names_and_didemo_paragraphs(tmp_path, shared_benchmarks, tiny):
+    mit = make_mit(tmp_path, shared_benchmarks)
+    emb = tmp_path / "emb"
+    rows = evaluate(tiny, "mit", mit.data_root, progress=False, num_workers=0, embeddings_dir=emb)
+    assert rows[0]["n_expected"] == 4 and {r["metric"] for r in rows} == {"top1", "top5", "MdR"}
+    saved = load_embeddings(emb / "mit-val-fitclip-tiny.pt")
+    assert saved["templates"] is None and len(saved["classnames"]) == 339
+    with torch.no_grad():  # no templates: the raw name ('+' kept) is the only prompt
+        raw = tiny.encode_text(tiny.tokenize(["adult+female+singing"]))[0]
+    assert torch.allclose(saved["class_embeddings"][saved["classnames"].index("adult+female+singing")], raw, atol=1e-5)
+    assert saved["targets"].tolist() == mit.info["targets"]
+
+    didemo = make_didemo(tmp_path, shared_benchmarks, n_videos=2)
+    rows = evaluate(tiny, "didemo", didemo.data_root, progress=False, num_workers=0, embeddings_dir=emb)
+    assert rows[0]["n_expected"] == 2 and rows[0]["split"] == "val"
+
+
+def test_alpha_grid_decodes_each_video_once_and_alpha0_is_the_teacher(tmp_path, shared_benchmarks, tiny,
+                                                                      monkeypatch):
+    layout = make_youcook2(tmp_path, shared_benchmarks)
+    torch.manual_seed(1)
+    student = load_clip("fitclip-tiny", None)
+    grid = fused_models(tiny, student.clip.state_dict(), [0.0, 0.5, 1.0])
+    assert list(grid) == ["fused-alpha0", "fused-alpha0.5", "fused-alpha1"]
+    assert grid["fused-alpha0"].model is tiny and grid["fused-alpha0.5"].alpha == 0.5
+    w = "visual.conv1.weight"
+    mixed = grid["fused-alpha0.5"].model.clip.state_dict()[w]
+    assert torch.allclose(mixed, (tiny.clip.state_dict()[w] + student.clip.state_dict()[w]) / 2, atol=1e-6)
+
+    decodes = []
+    real_getitem = VideoDataset.__getitem__
+
+    def counting_getitem(self, index):
+        decodes.append(index)
+        return real_getitem(self, index)
+
+    monkeypatch.setattr(VideoDataset, "__getitem__", counting_getitem)
+    models = {"teacher": tiny, **grid, "student": EvalModel(student, None, {"note": "not a file"})}
+    rows = evaluate(models, "youcook2", layout.data_root, progress=False, num_workers=0, batch_size=4)
+    assert sorted(decodes) == list(range(6))  # 6 clips, 5 models, one decode each
+    by_model = {}
+    for r in rows:
+        by_model.setdefault(r["model"], {})[r["metric"]] = r["value"]
+    assert by_model["fused-alpha0"] == by_model["teacher"]
+    assert by_model["fused-alpha1"] == pytest.approx(by_model["student"])
+    assert {r["alpha"] for r in rows if r["model"].startswith("fused")} == {0.0, 0.5, 1.0}
+
+
+def test_fused_models_rejects_bad_alphas(tiny):
+    with pytest.raises(ValueError, match=r"alpha must be in \[0, 1\]"):
+        fused_models(tiny, tiny.clip.state_dict(), [0.5, 1.5])
+    with pytest.raises(ValueError, match="repeated"):
+        fused_models(tiny, tiny.clip.state_dict(), [0.5, 0.5])
+
+
+def test_single_open_decord_path_matches_the_two_call_path(tmp_path, shared_benchmarks):
+    from fitclip.video import read_frames
+
+    layout = make_youcook2(tmp_path, shared_benchmarks, fps=2.0)
+    ds = VideoDataset(load_annotations("youcook2", layout.data_root))
+    for i in range(len(ds)):
+        plan, frames = ds._plan_and_read(i)
+        assert plan == ds.plan(i)
+        assert (frames == read_frames(ds.items[i].path, plan["frame_indices"])).all()
+
+
+def test_refuses_unlabeled_corpus_mismatched_models_and_missing_text(tmp_path, tiny):
+    render_video(tmp_path / "corpus" / "a.mp4")
+    with pytest.raises(ValueError, match="unlabeled"):
+        evaluate(tiny, "folder", tmp_path / "corpus", progress=False)
+    ann = load_annotations("folder", tmp_path / "corpus")
+    no_text = Annotations(name="folder", split="all", task="retrieval", items=ann.items)
+    with pytest.raises(ValueError, match="have no text"):
+        evaluate(tiny, no_text, progress=False)
+    captioned = Annotations(name="folder", split="all", task="retrieval",
+                            items=[dataclasses.replace(item, text="a video") for item in ann.items])
+    toy = load_clip("fitclip-toy", None)
+    with pytest.raises(ValueError, match="same input size"):
+        evaluate({"a": tiny, "b": toy}, captioned, progress=False)
+    with pytest.raises(ValueError, match="alpha must be in"):
+        evaluate({"a": (tiny, 2.0)}, captioned, progress=False)
+
+
+def test_append_jsonl_never_truncates_and_repairs_a_cut_line(tmp_path):
+    path = tmp_path / "r.jsonl"
+    path.write_text('{"a": 1}\n{"b": ')  # a previous writer died mid-line
+    _append_jsonl(path, [{"c": 3}, {"d": 4}])
+    lines = path.read_text().splitlines()
+    assert lines[0] == '{"a": 1}' and [json.loads(x) for x in lines[2:]] == [{"c": 3}, {"d": 4}]
+    assert protocol_path(tmp_path / "results.jsonl") == tmp_path / "results.protocol.jsonl"
+    assert protocol_path(tmp_path / "results") == tmp_path / "results.protocol.jsonl"
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO)}
+    return subprocess.run([sys.executable, "-m", "fitclip", *args], cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=120)
+
+
+def test_cli_evaluate(tmp_path, shared_benchmarks, capsys):
+    from fitclip.__main__ import main
+    from fitclip.checkpoint import save_state, sha256_file
+    from fitclip.models import model_file_state
+
+    layout = make_msrvtt(tmp_path, shared_benchmarks, n=5)
+    make_zero_byte(layout.videos["video9771"])
+    out = tmp_path / "results.jsonl"
+    base = ["evaluate", "--dataset", "msrvtt", "--data-root", str(layout.data_root), "--arch", "fitclip-tiny",
+            "--pretrained", "none", "--out", str(out), "--no-progress", "--num-workers", "1"]
+
+    # In-process for the refusals (each subprocess pays ~5 s of imports); they happen before any model loads.
+    assert main(base) == 1
+    err = capsys.readouterr().err
+    assert "ret1" in err and "--skip-broken" in err and "python -m fitclip doctor" in err
+    assert not out.exists()
+    assert main(["evaluate", "--dataset", "msrvtt", "--data-root", str(layout.data_root), "--alpha", "0.5"]) == 2
+    assert "--alpha needs --student" in capsys.readouterr().err
+    student = tmp_path / "student.pt"
+    torch.manual_seed(3)
+    save_state(model_file_state(load_clip("fitclip-tiny", None)), student)
+    assert main([*base, "--student", str(student), "--alpha", "0.5", "1.5"]) == 2
+    assert "[0, 1]" in capsys.readouterr().err
+    assert main(["evaluate", "--dataset", "nope", "--data-root", str(layout.data_root)]) == 2
+    assert "unknown dataset 'nope'" in capsys.readouterr().err
+    assert main([*base, "--split", "val"]) == 2
+    assert "unknown split 'val'" in capsys.readouterr().err
+
+    # One real run through `python -m fitclip`.
+    ok = _cli(*base, "--skip-broken", "--student", str(student), "--alpha", "0", "1")
+    assert ok.returncode == 0, ok.stderr
+    assert "| fused-alpha0 | 0 | msrvtt | test |" in ok.stdout and "fused-alpha1" in ok.stdout
+    frame = pd.read_json(out, lines=True)
+    assert len(frame) == 10 and set(frame["alpha"]) == {0.0, 1.0}
+    assert (frame["n_failed"] == 1).all() and (frame["n_evaluated"] == 4).all()
+    protocol = _read_jsonl(protocol_path(out))[0]
+    assert protocol["model_info"]["weights"]["student"]["sha256"] == sha256_file(student)
+    assert protocol["model_info"]["weights"]["teacher"] == {"source": "none"}
+    assert protocol["failed"][0]["key"] == "ret1"
