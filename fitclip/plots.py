@@ -100,3 +100,15 @@ def plot_sorted_ranks(ranks: pd.DataFrame, title: str = "") -> plt.Figure:
     fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def plot_benchmark_bars(tidy: pd.DataFrame, title: str = "zero-shot benchmarks") -> plt.Figure:
+    """Grouped bars: one group per dataset, one bar per model (rows `{model, dataset, metric, value}`)."""
+    fig, ax = plt.subplots(figsize=(1.6 * tidy["dataset"].nunique() + 2, 3.4))
+    data = tidy.assign(label=tidy["dataset"] + "\n(" + tidy["metric"] + ")")
+    sns.barplot(data=data, x="label", y="value", hue="model", ax=ax)
+    ax.set_xlabel("")
+    ax.set_ylabel("metric (%)")
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig

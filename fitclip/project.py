@@ -48,10 +48,12 @@ def stage_dir(data_root: str | os.PathLike, stem: str, create: bool = True) -> P
 
 
 def figure_dir(stem: str, create: bool = True) -> Path:
-    """`figures/<stem>/` under the project root."""
+    """`figures/<stem>/` under the project root (or under `$FITCLIP_FIGURES`, which the smoke test
+    sets so that a CI run never overwrites the committed demo figures)."""
     if stem not in STAGES:
         raise ValueError(f"unknown stage {stem!r}; stages are {list(STAGES)}")
-    folder = project_root() / "figures" / stem
+    base = os.environ.get("FITCLIP_FIGURES")
+    folder = (resolve(base) if base else project_root() / "figures") / stem
     if create:
         folder.mkdir(parents=True, exist_ok=True)
     return folder

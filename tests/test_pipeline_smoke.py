@@ -1,0 +1,38 @@
+"""Every notebook, top to bottom, in smoke mode, through the pipeline runner (what `make demo` runs at
+full size). Artifacts, figures and executed notebooks go to a temp folder."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from fitclip.project import STAGES
+
+
+@pytest.mark.slow
+def test_all_notebooks_run_in_smoke_mode(tmp_path):
+    env = {**os.environ, "FITCLIP_FIGURES": str(tmp_path / "figures"), "OMP_NUM_THREADS": "2"}
+    data = tmp_path / "data"
+    subprocess.run([sys.executable, "-m", "fitclip.pipeline", "-p", "smoke", "True", "-p", "data_root", str(data),
+                    "--out-dir", str(tmp_path / "runs"), "--quiet"], check=True, timeout=1500, env=env)
+    for stem in STAGES:
+        executed = json.loads((tmp_path / "runs" / f"{stem}.ipynb").read_text())
+        assert all(not any(o.get("output_type") == "error" for o in c.get("outputs", [])) for c in executed["cells"])
+        assert (data / stem / "params.json").is_file(), stem
+    table = pd.read_csv(data / "05_benchmarks" / "table.csv", index_col=0)
+    assert {"Teacher", "Student", "FitCLIP", "WiSE-FT"} <= set(table.index)
+    assert {"ucf101", "mit", "msrvtt", "youcook2", "didemo", "average"} <= set(table.columns)
+    figures = {p.relative_to(tmp_path / "figures").as_posix() for p in (tmp_path / "figures").rglob("*.png")}
+    assert {"04_fusion/alpha_curves.png", "06_mit_per_class/per_class_difference.png",
+            "07_ranking_plots/sorted_ranks.png", "03_train/loss_curves.png"} <= figures
+    assert all((tmp_path / "figures" / f).with_suffix(".pdf").is_file() for f in figures)
+
+
+def test_pipeline_rejects_unknown_parameter_before_running(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "fitclip.pipeline", "03", "-p", "lamda", "1e-4",
+                          "--out-dir", str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert out.returncode != 0 and "unknown parameter(s) ['lamda']" in out.stderr
+    assert not any(tmp_path.iterdir())  # nothing ran
