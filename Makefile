@@ -6,7 +6,6 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 export HF_HUB_OFFLINE := 1
-export OMP_NUM_THREADS ?= 1
 
 .PHONY: demo test venv clean-venv bench
 
@@ -21,11 +20,14 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -c "import torch, torchvision, open_clip, decord, av, fitclip"
 	@touch $(STAMP)
 
+# The whole study on the embedded synthetic world: notebooks 00 → 07 (executed copies in runs/),
+# artifacts in data/, figures in figures/, then the results table.
 demo: $(STAMP)
-	$(PY) -m fitclip.demo
+	$(PY) -m fitclip.pipeline
+	@echo; echo "Teacher vs Student vs FitCLIP vs WiSE-FT (data/05_benchmarks/table.md):"; cat data/05_benchmarks/table.md
 
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=10
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_fusion.py

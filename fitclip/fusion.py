@@ -47,6 +47,7 @@ def fuse(teacher_state: Mapping[str, torch.Tensor], student_state: Mapping[str, 
         elif alpha == 1.0:
             fused[key] = s.to(device=t.device, dtype=t.dtype, copy=True)
         else:
-            mixed = torch.lerp(t.float(), s.to(t.device).float(), alpha)  # t + α(s − t), in float32
+            work = torch.promote_types(t.dtype, torch.float32)  # float32, or float64 for float64 weights
+            mixed = torch.lerp(t.to(work), s.to(device=t.device, dtype=work), alpha)  # t + α(s − t)
             fused[key] = mixed.to(t.dtype)
     return fused

@@ -13,7 +13,6 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 from typing import Sequence
 
 
@@ -28,7 +27,7 @@ class LaunchError(subprocess.CalledProcessError):
         errors = [line.strip() for line in (self.output or "").splitlines()
                   if re.match(r"^\w*(Error|Exception)\b.*:", line.strip()) and "ChildFailedError" not in line]
         cause = errors[-1] if errors else "see the log"
-        return (f"{' '.join(self.cmd[3:])} exited with status {self.returncode}: {cause}"
+        return (f"torchrun -m {' '.join(self.cmd[self.cmd.index('-m', 3) + 1:])} exited with status {self.returncode}: {cause}"
                 + (f" (full log: {self.log_file})" if self.log_file else ""))
 
 
@@ -55,7 +54,7 @@ def torchrun(module: str, args: Sequence[str], nproc_per_node: int = 1, log_file
     """
     if nproc_per_node < 1:
         raise ValueError(f"nproc_per_node must be >= 1, got {nproc_per_node}")
-    threads = threads_per_rank or max(1, (os.cpu_count() or 1) // nproc_per_node)
+    threads = threads_per_rank or max(1, len(os.sched_getaffinity(0)) // nproc_per_node)
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONUNBUFFERED": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc_per_node}",
            "-m", module, *map(str, args)]
@@ -82,11 +81,17 @@ def torchrun(module: str, args: Sequence[str], nproc_per_node: int = 1, log_file
         try:
             proc.wait(timeout=timeout_s)
         except BaseException:  # timeout or a notebook interrupt: never leave ranks behind
-            proc.kill()
-            proc.wait()
+            # torchrun starts its workers in their own sessions, so SIGKILL to the launcher alone
+            # would orphan them; SIGTERM lets it tear them down first.
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
             raise
         finally:
-            reader.join(timeout=10)
+            reader.join(timeout=30)
         if proc.returncode != 0:
             raise LaunchError(proc.returncode, cmd, "".join(tail), log_file)
     finally:

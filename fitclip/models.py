@@ -208,6 +208,13 @@ def load_clip(arch: str = "ViT-B-16", pretrained: str | os.PathLike | None = "op
     return model.to(device).eval()
 
 
+def resolve_device(device: str = "auto") -> str:
+    """"auto" → "cuda" when a GPU is visible, else "cpu"; other values pass through."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
 def model_file_state(model: VideoCLIP) -> dict[str, Any]:
     """What a fitclip model file holds: the open_clip state dict plus how to rebuild the model."""
     return {"format": "fitclip-clip", "arch": model.arch, "quick_gelu": model.quick_gelu,

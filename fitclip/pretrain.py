@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from fitclip.checkpoint import save_state
+from fitclip.checkpoint import save_state, write_json
 from fitclip.losses import labeled_loss
 from fitclip.metrics import classification_metrics
 from fitclip.models import VideoCLIP, load_clip, model_file_state
@@ -127,7 +127,5 @@ def pretrain_teacher(stills_dir: str | os.PathLike, out_dir: str | os.PathLike,
     save_state(model_file_state(model), out_dir / "teacher.pt")
     record = {"config": asdict(config), "n_train": n_train, "n_holdout": config.holdout, "classes": classes,
               "zero_shot_before": before, "zero_shot_after": after, "train_seconds": seconds}
-    tmp = out_dir / "pretrain.json.tmp"
-    tmp.write_text(json.dumps(record, indent=2))
-    os.replace(tmp, out_dir / "pretrain.json")
+    write_json(out_dir / "pretrain.json", record)
     return record

@@ -7,12 +7,12 @@ runs it, or JupyterLab starts its kernel inside `notebooks/`.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
 
 import fitclip
+from fitclip.checkpoint import write_json
 
 STAGES: tuple[str, ...] = ("00_toy_teacher", "01_data_prep", "02_teacher_pseudo_labels", "03_train",
                            "04_fusion", "05_benchmarks", "06_mit_per_class", "07_ranking_plots")
@@ -84,11 +84,7 @@ def resolve_pretrained(pretrained: str | None, data_root: str | os.PathLike) -> 
 
 def write_params(folder: Path, params: dict[str, Any]) -> Path:
     """Record a stage's resolved parameters as `params.json` (atomic)."""
-    path = folder / "params.json"
-    tmp = path.with_name(".params.json.tmp")
-    tmp.write_text(json.dumps(params, indent=2, default=str) + "\n")
-    os.replace(tmp, path)
-    return path
+    return write_json(folder / "params.json", params)
 
 
 def save_figure(fig: Any, stem: str, name: str) -> list[Path]:
@@ -97,4 +93,6 @@ def save_figure(fig: Any, stem: str, name: str) -> list[Path]:
     paths = [folder / f"{name}.png", folder / f"{name}.pdf"]
     for p in paths:
         fig.savefig(p, bbox_inches="tight", dpi=150 if p.suffix == ".png" else None)
+    import matplotlib.pyplot as plt
+    plt.close(fig)  # notebooks make many figures; the saved files are what is kept
     return paths

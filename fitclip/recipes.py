@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from fitclip.checkpoint import write_json
 from fitclip.config import config_from_dict, validate
 from fitclip.project import require, stage_dir
 
@@ -45,9 +46,4 @@ def write_config(config: dict[str, Any], path: str | os.PathLike, for_pseudo_lab
                  resume: bool = False) -> Path:
     """Validate (ranges and files) and write a config JSON atomically; returns its path."""
     validate(config_from_dict(config, base=None), resume=resume, for_pseudo_labels=for_pseudo_labels)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(config, indent=2) + "\n")
-    os.replace(tmp, path)
-    return path
+    return write_json(path, config)

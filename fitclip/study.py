@@ -10,7 +10,6 @@ fine-tuning then fusion, the WiSE-FT baseline). α = 0 is the teacher for both.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
@@ -18,6 +17,8 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 import torch
+
+from fitclip.checkpoint import write_json  # noqa: F401  (re-exported for the notebooks)
 
 BENCHMARKS: tuple[str, ...] = ("ucf101", "mit", "msrvtt", "youcook2", "didemo")
 #: The metric each dataset is summarised by (the paper's headline column).
@@ -28,14 +29,22 @@ ALPHA_GRID: tuple[float, ...] = tuple(round(i / 10, 1) for i in range(11))
 LOWER_IS_BETTER = frozenset({"MdR", "MnR", "mr"})
 
 
-def read_results(path: str | os.PathLike) -> pd.DataFrame:
-    """Metric rows of an `evaluate` JSON-lines file; a rerun's rows replace earlier ones (last wins)."""
+def read_results(path: str | os.PathLike, models: Iterable[str] | None = None) -> pd.DataFrame:
+    """Metric rows of an `evaluate` JSON-lines file; a rerun's rows replace earlier ones (last wins).
+
+    Args:
+        path: the file `evaluate(..., out=path)` appended to.
+        models: keep only these model names (e.g. the models of the latest α grid, so rows of models
+            an earlier run evaluated but this one did not can never leak into the tables).
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found; it is written by fitclip.evaluate.evaluate(..., out=...)")
     df = pd.read_json(path, lines=True, dtype={"model": str, "dataset": str, "split": str, "metric": str})
     if df.empty:
         raise ValueError(f"{path} holds no metric rows")
+    if models is not None:
+        df = df[df["model"].isin(list(models))]
     return df.drop_duplicates(["model", "dataset", "split", "metric"], keep="last").reset_index(drop=True)
 
 
@@ -55,7 +64,8 @@ def alpha_curves(results: pd.DataFrame, metric: str | Mapping[str, str] | None =
     return df[cols].sort_values(["student", "dataset", "alpha"]).reset_index(drop=True)
 
 
-def _average(curves: pd.DataFrame, datasets: Sequence[str]) -> pd.DataFrame:
+def average_curve(curves: pd.DataFrame, datasets: Sequence[str]) -> pd.DataFrame:
+    """Per student and α, the mean primary metric over `datasets` (all of them must be present)."""
     part = curves[curves["dataset"].isin(datasets)]
     missing = sorted(set(datasets) - set(part["dataset"]))
     if missing:
@@ -66,7 +76,7 @@ def _average(curves: pd.DataFrame, datasets: Sequence[str]) -> pd.DataFrame:
 def choose_alpha(curves: pd.DataFrame, select_on: Sequence[str] = ("webvid",)) -> dict[str, float]:
     """Per student, the α with the best mean primary metric on the selection datasets (ties: smaller α,
     i.e. closer to the teacher)."""
-    avg = _average(curves, select_on)
+    avg = average_curve(curves, select_on)
     best = avg.sort_values(["student", "value", "alpha"], ascending=[True, False, True]).groupby("student").head(1)
     return {row.student: float(row.alpha) for row in best.itertuples()}
 
@@ -150,16 +160,6 @@ def doctor_summary(reports: Mapping[str, Any]) -> pd.DataFrame:
                      "ok": len(report.rows) - len(report.problems), "problems": len(report.problems),
                      "causes": ", ".join(f"{c}: {n}" for c, n in report.by_cause.items()) or "-"})
     return pd.DataFrame(rows)
-
-
-def write_json(path: str | os.PathLike, obj: Any) -> Path:
-    """Atomic JSON write (tmp + rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=str) + "\n")
-    os.replace(tmp, path)
-    return path
 
 
 def per_class_difference(base: Mapping[str, Any], other: Mapping[str, Any]) -> pd.DataFrame:

@@ -1031,27 +1031,11 @@ def _write_avi(path: Path, frames: np.ndarray, fps: float = FPS) -> Path:
     both decord and PyAV report 0.0, 0.1, ... and a 2.1 s duration. The quantizer bottoms out at its
     minimum with this bit rate (~10 KB per clip, ~2.4 grey levels mean error vs ~1.6 for h264).
     """
-    import av
-    from fractions import Fraction
+    from fitclip.video import write_video
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}{path.suffix}")
-    try:
-        with av.open(str(tmp), mode="w", format="avi") as container:
-            stream = container.add_stream("mpeg4", rate=Fraction(fps).limit_denominator(1001))
-            stream.width, stream.height = frames.shape[2], frames.shape[1]
-            stream.pix_fmt = "yuv420p"
-            stream.bit_rate = 1_000_000
-            stream.options = {"threads": "1"}  # slices per thread would change the bytes by core count
-            for frame in frames:
-                for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
-                    container.mux(packet)
-            for packet in stream.encode():
-                container.mux(packet)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    # threads=1: slices per thread would change the bytes with the core count.
+    return write_video(path, frames, fps=fps, codec="mpeg4", container="avi", bit_rate=1_000_000,
+                       options={"threads": "1"})
 
 
 def write_job(root: str | os.PathLike, job: VideoJob) -> Path:

@@ -537,16 +537,20 @@ def read_frames(path: str | os.PathLike, indices: Sequence[int] | np.ndarray | t
 
 
 def write_video(path: str | os.PathLike, frames: np.ndarray, fps: float = 25.0, crf: int = 18,
-                options: dict[str, str] | None = None) -> Path:
-    """Write uint8 frames to an h264 mp4 with PyAV, atomically (tmp file + rename).
+                options: dict[str, str] | None = None, codec: str = "libx264", container: str = "mp4",
+                bit_rate: int | None = None) -> Path:
+    """Write uint8 frames to a video with PyAV (h264 in mp4 by default), atomically (tmp file + rename).
 
     Args:
         path: destination file (parent folders are created).
         frames: uint8 array `[T, H, W, 3]` (RGB), T >= 1; H and W must be even (yuv420p).
         fps: frame rate written into the container (29.97 is stored exactly as 30000/1001).
         crf: x264 quality (lower is better).
-        options: extra libx264 options, applied over ``{"crf": str(crf)}``, e.g.
+        options: extra encoder options, applied over ``{"crf": str(crf)}`` for libx264, e.g.
             ``{"bf": "3", "g": "12"}`` for up to 3 B-frames and a keyframe every 12 frames.
+        codec: PyAV encoder name (e.g. ``"mpeg4"`` for MPEG-4 Part 2, as in UCF101's xvid AVIs).
+        container: PyAV container format (``"mp4"``, ``"avi"``, ...).
+        bit_rate: target bit rate for encoders without crf (e.g. mpeg4).
 
     Returns:
         The path written.
@@ -564,17 +568,19 @@ def write_video(path: str | os.PathLike, frames: np.ndarray, fps: float = 25.0, 
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}{path.suffix}")
     try:
-        with av.open(str(tmp), mode="w", format="mp4") as container:
+        with av.open(str(tmp), mode="w", format=container) as out:
             # limit_denominator(1001) turns 29.97 into 30000/1001, the NTSC rate players expect.
-            stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
+            stream = out.add_stream(codec, rate=Fraction(fps).limit_denominator(1001))
             stream.width, stream.height = frames.shape[2], frames.shape[1]
             stream.pix_fmt = "yuv420p"
-            stream.options = {"crf": str(crf), **(options or {})}
+            if bit_rate:
+                stream.bit_rate = bit_rate
+            stream.options = {**({"crf": str(crf)} if codec == "libx264" else {}), **(options or {})}
             for frame in frames:
                 for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
-                    container.mux(packet)
+                    out.mux(packet)
             for packet in stream.encode():
-                container.mux(packet)
+                out.mux(packet)
         os.replace(tmp, path)
     finally:
         # Only left behind when writing failed; never leave half-written files next to real ones.
