@@ -69,7 +69,7 @@ def torchrun(module: str, args: Sequence[str], nproc_per_node: int = 1, log_file
                 log.write(line)
                 log.flush()
             tail.append(line)
-            del tail[:-30]
+            del tail[:-300]  # the child's own error line sits above torchrun's long report
 
     t0 = time.perf_counter()
     try:

@@ -61,6 +61,14 @@ def teacher_fingerprint(cfg: TrainConfig) -> dict[str, Any]:
     return fp
 
 
+def same_teacher(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Two fingerprints name the same weights. A weights file is identified by its sha256, not its path,
+    so moving or copying the data folder keeps the cache valid."""
+    if "pretrained_sha256" in a or "pretrained_sha256" in b:
+        return a.get("arch") == b.get("arch") and a.get("pretrained_sha256") == b.get("pretrained_sha256")
+    return a == b
+
+
 def _keys_sha(keys: Sequence[str]) -> str:
     return hashlib.sha256("\n".join(keys).encode()).hexdigest()
 
@@ -95,8 +103,9 @@ def compute_pseudo_labels(cfg: TrainConfig, d: Dist | None = None) -> Path:
     manifest = manifest_for(cfg, keys, has_text)
     if (out / "manifest.json").is_file():
         old = _read_json(out / "manifest.json")
-        if old != manifest:
-            diff = sorted(k for k in set(old) | set(manifest) if old.get(k) != manifest.get(k))
+        diff = sorted(k for k in set(old) | set(manifest) if old.get(k) != manifest.get(k)
+                      and not (k == "teacher" and same_teacher(old[k], manifest[k])))
+        if diff:
             raise ConfigError(f"pseudo_labels={str(out)!r} holds labels of another teacher/pool/setting (differs in "
                               f"{diff}); use another pseudo_labels folder or delete this one")
     elif d.main:
@@ -177,7 +186,7 @@ class PseudoLabels:
         every key of the pool."""
         problems = []
         teacher = teacher_fingerprint(cfg)
-        if self.index["teacher"] != teacher:
+        if not same_teacher(self.index["teacher"], teacher):
             problems.append(f"teacher {self.index['teacher']} != this run's {teacher}")
         if self.index["num_frames"] != cfg.num_frames:
             problems.append(f"num_frames {self.index['num_frames']} != this run's {cfg.num_frames}")

@@ -57,6 +57,7 @@ def alpha_curves(results: pd.DataFrame, metric: str | Mapping[str, str] | None =
     """
     df = results[results["model"].str.contains("-alpha", regex=False) & results["alpha"].notna()].copy()
     df["student"] = df["model"].str.rsplit("-alpha", n=1).str[0]
+    df["alpha"] = df["alpha"].astype(float).round(6)  # 0.30000000000000004 and 0.3 are one grid point
     wanted = metric if isinstance(metric, Mapping) else (
         {d: metric for d in df["dataset"].unique()} if metric else PRIMARY_METRIC)
     df = df[df["metric"] == df["dataset"].map(wanted)]

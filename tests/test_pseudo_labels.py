@@ -104,3 +104,13 @@ def test_torchrun_shards_across_ranks_like_one_process(corpus, labels, tmp_path)
         a = torch.load(labels / shard_name(i), weights_only=True)
         b = torch.load(out / shard_name(i), weights_only=True)
         assert a["keys"] == b["keys"] and torch.equal(a["video"], b["video"]) and torch.equal(a["text"], b["text"])
+
+
+def test_teacher_identity_is_the_weights_hash_not_the_path():
+    from fitclip.pseudo_labels import same_teacher
+    a = {"arch": "fitclip-toy", "pretrained": "/old/teacher.pt", "pretrained_sha256": "ab"}
+    assert same_teacher(a, {**a, "pretrained": "/moved/teacher.pt"})
+    assert not same_teacher(a, {**a, "pretrained_sha256": "cd"})
+    assert not same_teacher(a, {**a, "arch": "ViT-B-16"})
+    assert not same_teacher({"arch": "x", "pretrained": "none", "init_seed": 0},
+                            {"arch": "x", "pretrained": "none", "init_seed": 1})
