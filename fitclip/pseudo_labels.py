@@ -35,11 +35,11 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader
 
-from fitclip.checkpoint import save_state, sha256_file
+from fitclip.checkpoint import save_state, sha256_file, write_json
 from fitclip.config import ConfigError, TrainConfig, _is_pretrained_file, parse_cli, validate
 from fitclip.datasets import VideoDataset, collate_clips
-from fitclip.train import (Dist, _write_json, autocast_for, load_start_weights, load_unlabeled, read_prompts,
-                           setup_distributed, teardown_distributed)
+from fitclip.runtime import (Dist, autocast_for, load_start_weights, load_unlabeled, read_prompts,
+                             setup_distributed, teardown_distributed)
 from fitclip.transforms import transforms_for
 
 FORMAT = "fitclip-pseudo-labels-v1"
@@ -110,7 +110,7 @@ def compute_pseudo_labels(cfg: TrainConfig, d: Dist | None = None) -> Path:
                               f"{diff}); use another pseudo_labels folder or delete this one")
     elif d.main:
         out.mkdir(parents=True, exist_ok=True)
-        _write_json(out / "manifest.json", manifest)
+        write_json(out / "manifest.json", manifest)
 
     size = cfg.pseudo_label_shard_size
     n_shards = math.ceil(len(pool) / size)
@@ -152,7 +152,7 @@ def compute_pseudo_labels(cfg: TrainConfig, d: Dist | None = None) -> Path:
                                    f"and rerun to recompute it")
             shards.append({"file": shard_name(i), "start": i * size, "count": len(expected)})
         dim = int(shard["video"].shape[1]) if n_shards else 0
-        _write_json(out / "index.json", {**manifest, "dim": dim, "shards": shards,
+        write_json(out / "index.json", {**manifest, "dim": dim, "shards": shards,
                                          "prompts": "prompts.pt" if prompts is not None else None})
     if d.world > 1:
         dist.barrier()

@@ -60,9 +60,7 @@ the optimizer step). Without RANK it applies to every rank.
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import gc
 import hashlib
 import json
 import os
@@ -70,8 +68,6 @@ import platform
 import random
 import sys
 import time
-from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -80,11 +76,13 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader, Dataset
 
-from fitclip.checkpoint import load_state, save_state
-from fitclip.config import RESUMABLE_CHANGES, ConfigError, TrainConfig, parse_cli, resolve_path, validate
-from fitclip.datasets import VideoDataset, VideoItem, collate_clips, load_annotations
+from fitclip.checkpoint import load_state, save_state, write_json
+from fitclip.config import RESUMABLE_CHANGES, ConfigError, TrainConfig, parse_cli, validate
+from fitclip.datasets import VideoDataset, collate_clips
 from fitclip.losses import distillation_loss, fitclip_loss, labeled_loss
-from fitclip.models import VideoCLIP, load_clip
+from fitclip.models import VideoCLIP
+from fitclip.runtime import (Dist, autocast_for, load_labeled, load_start_weights, load_unlabeled, load_val,
+                             read_prompts, setup_distributed, teardown_distributed)
 from fitclip.transforms import transforms_for
 
 CHECKPOINT_FORMAT = "fitclip-train-v1"
@@ -95,45 +93,6 @@ class NonFiniteLoss(RuntimeError):
 
 
 # ----------------------------------------------------------------------------------------------------
-# Distributed setup (torchrun's env vars; no process group for a single process)
-# ----------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Dist:
-    rank: int = 0
-    local_rank: int = 0
-    world: int = 1
-    device: torch.device = torch.device("cpu")
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-
-def setup_distributed(cfg: TrainConfig) -> Dist:
-    """Read RANK/LOCAL_RANK/WORLD_SIZE set by torchrun; init nccl (CUDA) or gloo (CPU) with a timeout."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank, local = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
-    cuda = cfg.device == "cuda" or (cfg.device == "auto" and torch.cuda.is_available())
-    device = torch.device(f"cuda:{local}") if cuda else torch.device("cpu")
-    if cuda:
-        torch.cuda.set_device(device)
-    if world > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if cuda else "gloo", timeout=timedelta(seconds=cfg.collective_timeout_s),
-                                device_id=device if cuda else None)
-    return Dist(rank, local, world, device)
-
-
-def teardown_distributed() -> None:
-    """Clean shutdown: under gloo, free the DDP model (caller), collect, barrier, then destroy."""
-    gc.collect()
-    if dist.is_available() and dist.is_initialized():
-        dist.barrier()
-        dist.destroy_process_group()
-
-
-# ----------------------------------------------------------------------------------------------------
 # Seeds and data
 # ----------------------------------------------------------------------------------------------------
 
@@ -141,61 +100,6 @@ def teardown_distributed() -> None:
 def derive_seed(*parts: Any) -> int:
     """A stable seed (< 2**31) for one named random stream, e.g. derive_seed(seed, "labeled-order", epoch)."""
     return int.from_bytes(hashlib.sha256(repr(parts).encode()).digest()[:4], "little") >> 1
-
-
-def load_start_weights(cfg: TrainConfig, device: torch.device | str = "cpu") -> VideoCLIP:
-    """The weights teacher and student start from (random ones are drawn from torch.manual_seed(seed))."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(cfg.seed)
-        return load_clip(cfg.arch, cfg.pretrained, device=device)
-
-
-def load_labeled(cfg: TrainConfig) -> list[VideoItem]:
-    """The seeded labeled subset (`labeled_csv`, WebVid columns)."""
-    ann = load_annotations("webvid", cfg.data_root, split="train", csv=str(resolve_path(cfg, cfg.labeled_csv)))
-    return _usable(ann, "labeled_csv", need_text=True)
-
-
-def load_val(cfg: TrainConfig) -> list[VideoItem]:
-    """The labeled validation set: WebVid val (or the `val_csv` subset of it)."""
-    options = {"csv": str(resolve_path(cfg, cfg.val_csv))} if cfg.val_csv else {}
-    return _usable(load_annotations("webvid", cfg.data_root, split="val", **options), "val", need_text=True)
-
-
-def load_unlabeled(cfg: TrainConfig, labeled: Sequence[VideoItem] | None = None) -> list[VideoItem]:
-    """The unlabeled pool (`unlabeled`), without the labeled subset's videos if `exclude_labeled`."""
-    options = dict(cfg.unlabeled)
-    name, exclude = options.pop("name"), options.pop("exclude_labeled", True)
-    if name == "webvid":
-        ann = load_annotations("webvid", cfg.data_root, split=options.pop("split", "train"), **options)
-    else:
-        ann = load_annotations("folder", Path(options.pop("path")).expanduser(), **options)
-    items = _usable(ann, "unlabeled", need_text=cfg.unlabeled_text == "captions")
-    if exclude:
-        if labeled is None:
-            labeled = load_labeled(cfg)
-        taken = {item.video_id for item in labeled}
-        items = [item for item in items if item.video_id not in taken]
-    return items
-
-
-def _usable(ann: Any, what: str, need_text: bool) -> list[VideoItem]:
-    if ann.missing:
-        raise FileNotFoundError(f"{what}: {len(ann.missing)} of {len(ann.items)} videos are missing (first: "
-                                f"{ann.missing[:3]}); download them or drop them from the csv")
-    if need_text and any(item.text is None for item in ann.items):
-        bad = [item.key for item in ann.items if item.text is None]
-        raise ValueError(f"{what}: {len(bad)} videos have no caption (first: {bad[:3]}); every {what} video "
-                         f"needs one" + (" (or set unlabeled_text to a prompts file)" if what == "unlabeled" else ""))
-    return list(ann.items)
-
-
-def read_prompts(path: str | os.PathLike) -> list[str]:
-    """A prompts file: one prompt per line, blank lines ignored."""
-    prompts = [line.strip() for line in Path(path).expanduser().read_text(encoding="utf-8").splitlines() if line.strip()]
-    if not prompts:
-        raise ValueError(f"prompts file {str(path)!r} has no prompts (one per line)")
-    return prompts
 
 
 class UnlabeledViews(Dataset):
@@ -295,12 +199,6 @@ def _pad_cat(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     t = max(a.shape[1], b.shape[1])
     pad = lambda x: x if x.shape[1] == t else torch.cat([x, x.new_zeros((x.shape[0], t - x.shape[1], *x.shape[2:]))], 1)  # noqa: E731
     return torch.cat([pad(a), pad(b)], 0)
-
-
-def autocast_for(cfg: TrainConfig, device: torch.device) -> contextlib.AbstractContextManager:
-    if cfg.bf16 and device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
 
 
 def compute_losses(model: torch.nn.Module, cfg: TrainConfig, labeled: dict[str, torch.Tensor],
@@ -479,12 +377,6 @@ def versions() -> dict[str, Any]:
     return info
 
 
-def _write_json(path: Path, obj: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(obj, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def train(cfg: TrainConfig, resume: str | os.PathLike | None = None, d: Dist | None = None) -> dict[str, Any]:
     """Run (or resume) training. Call `validate(cfg)` first (`main` does). Returns a summary dict."""
     d = d or setup_distributed(cfg)
@@ -564,8 +456,8 @@ def train(cfg: TrainConfig, resume: str | os.PathLike | None = None, d: Dist | N
     metrics_path = out / "metrics.jsonl"
     if d.main:
         out.mkdir(parents=True, exist_ok=True)
-        _write_json(out / "config.json", cfg.to_dict())
-        _write_json(out / "run_info.json", {**versions(), "world_size": d.world, "device": str(d.device),
+        write_json(out / "config.json", cfg.to_dict())
+        write_json(out / "run_info.json", {**versions(), "world_size": d.world, "device": str(d.device),
                                             "argv": sys.argv, "resumed_from_step": step if resume else None,
                                             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
         if resume is not None and metrics_path.exists():  # drop lines past the checkpoint (they will be redone)

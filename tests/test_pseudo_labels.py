@@ -11,7 +11,8 @@ import torch
 from fitclip.config import ConfigError, config_from_dict, validate
 from fitclip.datasets import VideoDataset, collate_clips
 from fitclip.pseudo_labels import PseudoLabels, compute_pseudo_labels, shard_name
-from fitclip.train import load_start_weights, load_unlabeled, train
+from fitclip.runtime import load_start_weights, load_unlabeled
+from fitclip.train import train
 from fitclip.transforms import transforms_for
 from train_fixtures import REPO, make_webvid_corpus, subprocess_env, tiny_config, torchrun_cmd, write_config
 

@@ -1,0 +1,116 @@
+"""What a training-side process needs at run time, shared by `fitclip.train` and `fitclip.pseudo_labels`:
+the torchrun/process-group setup, the start weights, the WebVid-format labeled / validation / unlabeled
+sets, prompt files and autocast. Neither module imports the other for these.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import os
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+import torch.distributed as dist
+
+from fitclip.config import TrainConfig, resolve_path
+from fitclip.datasets import VideoItem, load_annotations
+from fitclip.models import VideoCLIP, load_clip
+
+
+@dataclass
+class Dist:
+    rank: int = 0
+    local_rank: int = 0
+    world: int = 1
+    device: torch.device = torch.device("cpu")
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def setup_distributed(cfg: TrainConfig) -> Dist:
+    """Read RANK/LOCAL_RANK/WORLD_SIZE set by torchrun; init nccl (CUDA) or gloo (CPU) with a timeout."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank, local = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
+    cuda = cfg.device == "cuda" or (cfg.device == "auto" and torch.cuda.is_available())
+    device = torch.device(f"cuda:{local}") if cuda else torch.device("cpu")
+    if cuda:
+        torch.cuda.set_device(device)
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if cuda else "gloo", timeout=timedelta(seconds=cfg.collective_timeout_s),
+                                device_id=device if cuda else None)
+    return Dist(rank, local, world, device)
+
+
+def teardown_distributed() -> None:
+    """Clean shutdown: under gloo, free the DDP model (caller), collect, barrier, then destroy."""
+    gc.collect()
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
+def load_start_weights(cfg: TrainConfig, device: torch.device | str = "cpu") -> VideoCLIP:
+    """The weights teacher and student start from (random ones are drawn from torch.manual_seed(seed))."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.seed)
+        return load_clip(cfg.arch, cfg.pretrained, device=device)
+
+
+def load_labeled(cfg: TrainConfig) -> list[VideoItem]:
+    """The seeded labeled subset (`labeled_csv`, WebVid columns)."""
+    ann = load_annotations("webvid", cfg.data_root, split="train", csv=str(resolve_path(cfg, cfg.labeled_csv)))
+    return _usable(ann, "labeled_csv", need_text=True)
+
+
+def load_val(cfg: TrainConfig) -> list[VideoItem]:
+    """The labeled validation set: WebVid val (or the `val_csv` subset of it)."""
+    options = {"csv": str(resolve_path(cfg, cfg.val_csv))} if cfg.val_csv else {}
+    return _usable(load_annotations("webvid", cfg.data_root, split="val", **options), "val", need_text=True)
+
+
+def load_unlabeled(cfg: TrainConfig, labeled: Sequence[VideoItem] | None = None) -> list[VideoItem]:
+    """The unlabeled pool (`unlabeled`), without the labeled subset's videos if `exclude_labeled`."""
+    options = dict(cfg.unlabeled)
+    name, exclude = options.pop("name"), options.pop("exclude_labeled", True)
+    if name == "webvid":
+        ann = load_annotations("webvid", cfg.data_root, split=options.pop("split", "train"), **options)
+    else:
+        ann = load_annotations("folder", Path(options.pop("path")).expanduser(), **options)
+    items = _usable(ann, "unlabeled", need_text=cfg.unlabeled_text == "captions")
+    if exclude:
+        if labeled is None:
+            labeled = load_labeled(cfg)
+        taken = {item.video_id for item in labeled}
+        items = [item for item in items if item.video_id not in taken]
+    return items
+
+
+def _usable(ann: Any, what: str, need_text: bool) -> list[VideoItem]:
+    if ann.missing:
+        raise FileNotFoundError(f"{what}: {len(ann.missing)} of {len(ann.items)} videos are missing (first: "
+                                f"{ann.missing[:3]}); download them or drop them from the csv")
+    if need_text and any(item.text is None for item in ann.items):
+        bad = [item.key for item in ann.items if item.text is None]
+        raise ValueError(f"{what}: {len(bad)} videos have no caption (first: {bad[:3]}); every {what} video "
+                         f"needs one" + (" (or set unlabeled_text to a prompts file)" if what == "unlabeled" else ""))
+    return list(ann.items)
+
+
+def read_prompts(path: str | os.PathLike) -> list[str]:
+    """A prompts file: one prompt per line, blank lines ignored."""
+    prompts = [line.strip() for line in Path(path).expanduser().read_text(encoding="utf-8").splitlines() if line.strip()]
+    if not prompts:
+        raise ValueError(f"prompts file {str(path)!r} has no prompts (one per line)")
+    return prompts
+
+
+def autocast_for(cfg: TrainConfig, device: torch.device) -> contextlib.AbstractContextManager:
+    if cfg.bf16 and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
