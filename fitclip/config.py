@@ -350,11 +350,6 @@ def parse_cli(argv: Sequence[str], extra_flags: Sequence[str] = ()) -> tuple[Tra
     return config_from_dict(values), flags
 
 
-def _is_pretrained_file(pretrained: str) -> bool:
-    return os.sep in pretrained or pretrained.endswith((".pt", ".pth", ".bin", ".safetensors")) \
-        or os.path.isfile(pretrained)
-
-
 def resolve_path(cfg: TrainConfig, value: str | None, relative_to: str = "webvid") -> Path | None:
     """`labeled_csv` / `val_csv` relative paths are relative to `<data_root>/webvid/` (as the loader does)."""
     if value is None:
@@ -442,11 +437,11 @@ def validate(cfg: TrainConfig, *, resume: bool = False, check_files: bool = True
     # Model.
     try:
         import open_clip  # noqa: F401  (registers nothing by itself)
-        import fitclip.models  # noqa: F401  registers fitclip-tiny / fitclip-toy
+        from fitclip.models import is_weights_file  # also registers fitclip-tiny / fitclip-toy
         if cfg.arch not in open_clip.list_models():
             e.append(f"arch={cfg.arch!r} is not an open_clip architecture; e.g. 'ViT-B-16' or 'fitclip-tiny'")
         elif cfg.pretrained.lower() != "none":
-            if _is_pretrained_file(cfg.pretrained):
+            if is_weights_file(cfg.pretrained):
                 need(not check_files or Path(cfg.pretrained).expanduser().is_file(),
                      f"pretrained={cfg.pretrained!r}: no such file; use an open_clip tag, 'none', or an existing file")
             elif not open_clip.get_pretrained_cfg(cfg.arch, cfg.pretrained):

@@ -100,7 +100,9 @@ class VideoCLIP(nn.Module):
         return self.encode_video(frames, lengths), self.encode_text(tokens)
 
 
-def _is_file(pretrained: str) -> bool:
+def is_weights_file(pretrained: str) -> bool:
+    """Whether a `pretrained` value names a weights file (a path or a checkpoint suffix) rather than an
+    open_clip tag such as "openai"."""
     return os.sep in pretrained or pretrained.endswith((".pt", ".pth", ".bin", ".safetensors")) \
         or os.path.isfile(pretrained)
 
@@ -166,7 +168,7 @@ def load_clip(arch: str = "ViT-B-16", pretrained: str | os.PathLike | None = "op
         tag_cfg = open_clip.get_pretrained_cfg(arch, pretrained)
         qg = quick_gelu if quick_gelu is not None else bool(tag_cfg.get("quick_gelu", False))
         clip = open_clip.create_model(arch, pretrained=pretrained, force_quick_gelu=qg, device="cpu")
-    elif _is_file(str(pretrained)):
+    elif is_weights_file(str(pretrained)):
         path = Path(pretrained)
         if not path.is_file():
             raise FileNotFoundError(f"pretrained checkpoint {str(path)!r} does not exist; pass an open_clip "

@@ -77,7 +77,8 @@ def resolve_pretrained(pretrained: str | None, data_root: str | os.PathLike) -> 
         return None
     if pretrained == "00_toy_teacher":
         return str(require(stage_dir(data_root, "00_toy_teacher", create=False) / "teacher.pt", "00_toy_teacher"))
-    if os.sep in str(pretrained) or str(pretrained).endswith((".pt", ".pth", ".bin", ".safetensors")):
+    from fitclip.models import is_weights_file  # models imports open_clip: only when needed
+    if is_weights_file(str(pretrained)):
         return str(resolve(pretrained))
     return str(pretrained)
 

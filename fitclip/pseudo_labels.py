@@ -36,7 +36,8 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader
 
 from fitclip.checkpoint import save_state, sha256_file, write_json
-from fitclip.config import ConfigError, TrainConfig, _is_pretrained_file, parse_cli, validate
+from fitclip.config import ConfigError, TrainConfig, parse_cli, validate
+from fitclip.models import is_weights_file
 from fitclip.datasets import VideoDataset, collate_clips
 from fitclip.runtime import (Dist, autocast_for, load_start_weights, load_unlabeled, read_prompts,
                              setup_distributed, teardown_distributed)
@@ -56,7 +57,7 @@ def teacher_fingerprint(cfg: TrainConfig) -> dict[str, Any]:
     fp: dict[str, Any] = {"arch": cfg.arch, "pretrained": cfg.pretrained}
     if cfg.pretrained.lower() == "none":
         fp["init_seed"] = cfg.seed
-    elif _is_pretrained_file(cfg.pretrained):
+    elif is_weights_file(cfg.pretrained):
         fp["pretrained_sha256"] = sha256_file(Path(cfg.pretrained).expanduser())
     return fp
 
