@@ -100,8 +100,9 @@ def classification_metrics(scores: torch.Tensor, targets: torch.Tensor) -> dict[
         raise ValueError(f"need scores [N, C] and targets [N], got {tuple(scores.shape)} and {tuple(targets.shape)}")
     if scores.shape[0] == 0:
         raise ValueError("no samples to score")
-    if bool((targets < 0).any()) or bool((targets >= scores.shape[1]).any()):
-        raise ValueError(f"targets must be class indices in [0, {scores.shape[1]})")
+    bad = targets[(targets < 0) | (targets >= scores.shape[1])]
+    if bad.numel():
+        raise ValueError(f"targets must be class indices in [0, {scores.shape[1]}), got {bad[:5].tolist()}")
     topk = scores.topk(min(5, scores.shape[1]), dim=1).indices
     hit = topk == targets[:, None]
     return {"top1": float(hit[:, 0].double().mean() * 100), "top5": float(hit.any(dim=1).double().mean() * 100)}
@@ -111,6 +112,9 @@ def per_class_accuracy(scores: torch.Tensor, targets: torch.Tensor, num_classes:
     """Top-1 accuracy (percent) per class, float64 `[C]`; NaN for classes with no sample."""
     scores, targets = torch.as_tensor(scores), torch.as_tensor(targets)
     c = num_classes if num_classes is not None else scores.shape[1]
+    bad = targets[(targets < 0) | (targets >= c)]
+    if bad.numel():
+        raise ValueError(f"targets must be class indices in [0, {c}), got {bad[:5].tolist()}; pass num_classes")
     correct = (scores.argmax(dim=1) == targets).double()
     count = torch.bincount(targets, minlength=c).double()
     hits = torch.bincount(targets, weights=correct, minlength=c)

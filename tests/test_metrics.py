@@ -78,3 +78,8 @@ def test_classification_hand_computed():
 def test_classification_with_fewer_than_five_classes():
     m = classification_metrics(torch.tensor([[0.2, 0.8], [0.9, 0.1]]), torch.tensor([0, 0]))
     assert m == {"top1": 50.0, "top5": 100.0}
+
+
+def test_per_class_rejects_out_of_range_targets_naming_them():
+    with pytest.raises(ValueError, match=r"got \[7\]"):
+        per_class_accuracy(torch.zeros(2, 3), torch.tensor([0, 7]), num_classes=3)
