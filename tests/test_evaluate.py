@@ -342,3 +342,17 @@ def test_cli_evaluate(tmp_path, shared_benchmarks, capsys):
     assert protocol["model_info"]["weights"]["student"]["sha256"] == sha256_file(student)
     assert protocol["model_info"]["weights"]["teacher"] == {"source": "none"}
     assert protocol["failed"][0]["key"] == "ret1"
+
+
+def test_one_model_under_two_names_is_encoded_once(tmp_path, shared_benchmarks, tiny, monkeypatch):
+    """The teacher is α=0 of both students' grids: same object, so one forward per batch, same rows."""
+    layout = make_msrvtt(tmp_path, shared_benchmarks, n=4)
+    calls = {"video": 0, "text": 0}
+    real_video, real_text = tiny.encode_video, tiny.encode_text
+    monkeypatch.setattr(tiny, "encode_video", lambda *a, **k: calls.__setitem__("video", calls["video"] + 1) or real_video(*a, **k))
+    monkeypatch.setattr(tiny, "encode_text", lambda *a, **k: calls.__setitem__("text", calls["text"] + 1) or real_text(*a, **k))
+    rows = evaluate({"fitclip-alpha0": (tiny, 0.0), "wiseft-alpha0": (tiny, 0.0)}, "msrvtt", layout.data_root,
+                    progress=False, num_workers=0, batch_size=2)
+    assert calls == {"video": 2, "text": 1}  # 4 clips in batches of 2; 4 queries in one text batch
+    by_model = {m: {r["metric"]: r["value"] for r in rows if r["model"] == m} for m in ("fitclip-alpha0", "wiseft-alpha0")}
+    assert by_model["fitclip-alpha0"] == by_model["wiseft-alpha0"]
