@@ -44,6 +44,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from fitclip.checkpoint import atomic_write_text
 from fitclip.prompts import UCF101_TEMPLATES, format_prompts, ucf101_class_name
 
 __all__ = [
@@ -937,20 +938,14 @@ def sample_labeled_subset(
     subset = [items[i] for i in chosen]
     if out_csv is not None:
         out = Path(out_csv)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
-        try:
-            with open(tmp, "w", newline="", encoding="utf-8") as f:
-                writer = csv.writer(f, lineterminator="\n")
-                writer.writerow(["videoid", "name", "page_dir"])
-                for item in subset:
-                    parent = item.path.parent.name
-                    page_dir = parent if _WEBVID_PAGE_DIR.match(parent) else ""
-                    writer.writerow([item.video_id, item.text if item.text is not None else "", page_dir])
-            os.replace(tmp, out)
-        finally:
-            if tmp.exists():
-                tmp.unlink()
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(["videoid", "name", "page_dir"])
+        for item in subset:
+            parent = item.path.parent.name
+            page_dir = parent if _WEBVID_PAGE_DIR.match(parent) else ""
+            writer.writerow([item.video_id, item.text if item.text is not None else "", page_dir])
+        atomic_write_text(out, buf.getvalue())
     return subset
 
 

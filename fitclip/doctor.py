@@ -49,6 +49,7 @@ from typing import Any
 
 from torch.utils.data import DataLoader, Dataset
 
+from fitclip.checkpoint import atomic_write_text
 from fitclip.datasets import Annotations, VideoItem, clip_plan, load_annotations
 
 __all__ = ["CAUSES", "EVALUABLE_CAUSES", "DoctorReport", "MANIFEST_COLUMNS", "check_video_items", "doctor",
@@ -241,10 +242,15 @@ def library_versions() -> dict[str, str | None]:
 
     import fitclip
 
+    import torch
+
+    # torch's runtime version keeps the build tag (e.g. +cu130), which the package metadata drops.
     out: dict[str, str | None] = {"python": platform.python_version(), "fitclip": fitclip.__version__}
     for dist in ("torch", "open_clip_torch", "decord", "av", "numpy", "torchvision"):
         try:
             out["open_clip" if dist == "open_clip_torch" else dist] = metadata.version(dist)
+            if dist == "torch":
+                out["torch"] = torch.__version__
         except metadata.PackageNotFoundError:
             out["open_clip" if dist == "open_clip_torch" else dist] = None
     return out
@@ -253,20 +259,6 @@ def library_versions() -> dict[str, str | None]:
 # ----------------------------------------------------------------------------------------------------
 # Writing
 # ----------------------------------------------------------------------------------------------------
-
-
-def _write_atomic(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        with open(tmp, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
 
 
 def _csv_text(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
@@ -356,8 +348,8 @@ def doctor(
     if write:
         out_dir = Path(out_dir)
         split_name = annotations.split
-        report.manifest_path = _write_atomic(out_dir / f"manifest-{split_name}.csv", _csv_text(rows, MANIFEST_COLUMNS))
-        report.quarantine_path = _write_atomic(out_dir / f"quarantine-{split_name}.csv",
+        report.manifest_path = atomic_write_text(out_dir / f"manifest-{split_name}.csv", _csv_text(rows, MANIFEST_COLUMNS))
+        report.quarantine_path = atomic_write_text(out_dir / f"quarantine-{split_name}.csv",
                                                _csv_text(report.problems, QUARANTINE_COLUMNS))
         summary = {"dataset": annotations.name, "split": split_name, "n_items": len(rows),
                    "n_videos": report.n_videos, "n_ok": len(rows) - len(report.problems),
@@ -368,5 +360,5 @@ def doctor(
                    "manifest": str(report.manifest_path), "quarantine": str(report.quarantine_path),
                    "versions": library_versions()}
         report.summary_path = out_dir / f"summary-{split_name}.json"
-        _write_atomic(report.summary_path, json.dumps(summary, indent=2) + "\n")
+        atomic_write_text(report.summary_path, json.dumps(summary, indent=2) + "\n")
     return report

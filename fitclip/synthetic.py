@@ -111,6 +111,8 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from fitclip.checkpoint import atomic_write_text
+
 # --------------------------------------------------------------------------------------------------
 # The world's vocabulary (public: tests, notebooks and analyses read these)
 # --------------------------------------------------------------------------------------------------
@@ -1184,7 +1186,6 @@ def render_world(root: str | os.PathLike, seed: int = 0, smoke: bool = False, co
                         [c for s in starts for c in stills_parts[s][1]],
                         [lab for s in starts for lab in stills_parts[s][2]])
     manifest = _manifest(seed, cfg, plan)
-    tmp = manifest_path.with_name(f".{_MANIFEST}.tmp")
-    _write_text(tmp, json.dumps(manifest, indent=1) + "\n")
-    os.replace(tmp, manifest_path)  # written last: its presence means the world is complete
+    # Written last, atomically: its presence means the world is complete.
+    atomic_write_text(manifest_path, json.dumps(manifest, indent=1) + "\n")
     return {**manifest, "root": str(root), "skipped": False, "seconds": time.perf_counter() - t0}

@@ -355,19 +355,11 @@ def build_teacher(student: VideoCLIP) -> VideoCLIP:
 
 
 def versions() -> dict[str, Any]:
-    import open_clip
-    import torchvision
+    """The libraries that decide the numbers (as in evaluation records) plus platform, CUDA and git commit."""
+    from fitclip.doctor import library_versions
 
-    import fitclip
-    info = {"python": sys.version.split()[0], "platform": platform.platform(), "torch": torch.__version__,
-            "torchvision": torchvision.__version__, "open_clip": open_clip.__version__, "numpy": np.__version__,
-            "fitclip": fitclip.__version__, "cuda": torch.version.cuda,
-            "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None}
-    for mod in ("decord", "av"):
-        try:
-            info[mod] = __import__(mod).__version__
-        except Exception:  # noqa: BLE001 - optional
-            info[mod] = None
+    info: dict[str, Any] = {**library_versions(), "platform": platform.platform(), "cuda": torch.version.cuda,
+                            "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None}
     try:
         import subprocess
         info["git_commit"] = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
