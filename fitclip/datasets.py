@@ -31,7 +31,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 import os
 import random
 import re
@@ -40,7 +39,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch.utils.data import Dataset
 
@@ -1070,35 +1068,25 @@ class VideoDataset(Dataset):
         return clip_plan(self.items[index], info, num_frames=self.num_frames, mode=self.mode, generator=generator)
 
     def _plan_and_read(self, index: int) -> tuple[dict[str, Any], Any]:
-        """(plan, uint8 frames ``[T, H, W, 3]``), opening the video once with decord.
+        """(plan, uint8 frames ``[T, H, W, 3]``), opening the video once (``fitclip.video.read_planned``).
 
-        ``plan`` + ``read_frames`` would open the file twice (decord demuxes every packet on open) and
-        ``video_info`` also decodes frame 0 for the frame size, which the plan does not need; one
-        reader for both cuts the per-item decode time by 25-40% (benchmarks/bench_eval.py: 16.0 ->
-        11.9 ms for a 320x240 clip, 12.5 -> 7.7 ms for a 64x64 one). The frames and the plan are
-        exactly those of the two-call path (tests/test_evaluate.py). It uses fitclip.video's private
-        decord helpers; other backends take the two-call path.
+        ``plan`` + ``read_frames`` would open the file twice (decord demuxes every packet on open); one
+        open cuts the per-item decode time by 25-40% (benchmarks/bench_eval.py: 16.0 -> 11.9 ms for a
+        320x240 clip, 12.5 -> 7.7 ms for a 64x64 one), with exactly the same plan and frames
+        (tests/test_evaluate.py).
         """
         from fitclip import video as V
 
         item = self.items[index]
-        if self.backend != "decord":
-            plan = self.plan(index)
-            return plan, V.read_frames(item.path, plan["frame_indices"], backend=self.backend)
         if not item.path.is_file():
             raise V.VideoDecodeError(f"{item.path}: video file not found (item {item.key!r})")
-        path = V._check_file(item.path)
-        reader = V._decord_open(path)
-        n = len(reader)
-        if n <= 0:
-            raise V.VideoDecodeError(f"{item.path}: the video has no frames (item {item.key!r})")
-        # The same timing rule as video_info(backend="decord"): per-frame start times, average fps.
-        starts = np.asarray(reader.get_frame_timestamp(np.arange(n)), dtype=np.float64)[:, 0]
-        fps = float(reader.get_avg_fps())
-        fps = fps if math.isfinite(fps) and fps > 0 else 0.0
-        info = V._info_dict(n, fps, starts, 0, 0)  # width/height unknown here; the plan does not use them
-        plan = self._plan_from_info(index, info)
-        frames = V._decord_get(reader, path, V._check_indices(plan["frame_indices"], n, path))
+        plan: dict[str, Any] = {}
+
+        def choose(info: Mapping[str, Any]) -> list[int]:
+            plan.update(self._plan_from_info(index, info))
+            return plan["frame_indices"]
+
+        _, frames = V.read_planned(item.path, choose, backend=self.backend)
         return plan, frames
 
     def __getitem__(self, index: int) -> dict[str, Any]:

@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch  # (must be imported before decord)
@@ -270,21 +270,27 @@ def _decord_get(vr: Any, path: str, indices: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(frames[inverse])
 
 
-def _decord_info(path: str) -> dict[str, Any]:
-    vr = _decord_open(path)
+def _decord_timing(vr: Any) -> tuple[int, float, np.ndarray]:
+    """(frame count, average fps, per-frame start times in seconds) of an open decord reader."""
     n = len(vr)
     # Never pass a slice to get_frame_timestamp: decord 0.6 then decodes the whole video.
     bounds = np.asarray(vr.get_frame_timestamp(np.arange(n)), dtype=np.float64)
     fps = float(vr.get_avg_fps())
     fps = fps if math.isfinite(fps) and fps > 0 else 0.0
-    # decord has no width/height API; the decoded frame shape is also what read_frames returns
-    # (decord applies a rotation tag, so this can be the transposed coded size).
-    height, width = _decord_get(vr, path, np.zeros(1, dtype=np.int64)).shape[1:3]
     starts = bounds[:, 0] if n else bounds.reshape(-1)
     if n and fps > 0 and (not np.all(np.isfinite(starts)) or starts.min() < 0 or np.any(np.diff(starts) < 0)):
         # decord reports garbage timestamps for some containers (h264 in AVI: about -9.2e17 s for
         # every frame); fall back to index / fps, which is what such constant-rate files mean.
         starts = np.arange(n, dtype=np.float64) / fps
+    return n, fps, starts
+
+
+def _decord_info(path: str) -> dict[str, Any]:
+    vr = _decord_open(path)
+    n, fps, starts = _decord_timing(vr)
+    # decord has no width/height API; the decoded frame shape is also what read_frames returns
+    # (decord applies a rotation tag, so this can be the transposed coded size).
+    height, width = _decord_get(vr, path, np.zeros(1, dtype=np.int64)).shape[1:3]
     return _info_dict(n, fps, starts, width, height)
 
 
@@ -534,6 +540,35 @@ def read_frames(path: str | os.PathLike, indices: Sequence[int] | np.ndarray | t
 # --------------------------------------------------------------------------------------------------
 # Writing
 # --------------------------------------------------------------------------------------------------
+
+
+def read_planned(path: str | os.PathLike, choose: Callable[[dict[str, Any]], Sequence[int]],
+                 backend: str = "decord") -> tuple[dict[str, Any], np.ndarray]:
+    """Read a video's timing, let `choose` pick frame indices from it, and decode them — one open.
+
+    `video_info` + `read_frames` open the file twice (decord demuxes every packet on open) and
+    `video_info` decodes frame 0 for the frame size; this does neither for decord (the info's `width`
+    and `height` are then 0). PyAV takes the two-call path.
+
+    Args:
+        path: video file.
+        choose: `info -> indices`, e.g. a clip plan (see `fitclip.datasets.clip_plan`).
+        backend: "decord" or "pyav".
+
+    Returns:
+        `(info, frames)`: the `video_info` dict and uint8 `[T, H, W, 3]` frames in the order chosen.
+    """
+    _check_backend(backend)
+    if backend != "decord":
+        info = video_info(path, backend=backend)
+        return info, read_frames(path, choose(info), backend=backend)
+    path = _check_file(path)
+    vr = _decord_open(path)
+    n, fps, starts = _decord_timing(vr)
+    info = _info_dict(n, fps, starts, 0, 0) if n else {"num_frames": 0, "fps": fps, "duration": 0.0,
+                                                       "frame_times": starts, "width": 0, "height": 0}
+    indices = choose(info)
+    return info, _decord_get(vr, path, _check_indices(indices, n, path))
 
 
 def write_video(path: str | os.PathLike, frames: np.ndarray, fps: float = 25.0, crf: int = 18,

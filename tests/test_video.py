@@ -457,3 +457,20 @@ def test_decord_info_falls_back_to_index_over_fps_for_h264_in_avi(tmp_path):
     assert info["num_frames"] == 12
     assert np.all(np.diff(info["frame_times"]) > 0) and info["frame_times"][0] >= 0
     assert 1.0 <= info["duration"] <= 1.3
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_read_planned_opens_once_with_the_same_timing_and_frames(tmp_path, backend):
+    frames = np.stack([np.full((32, 64, 3), 8 * i, np.uint8) for i in range(21)])
+    path = write_video(tmp_path / "clip.mp4", frames, fps=10)
+    seen = {}
+
+    def choose(info):
+        seen.update(info)
+        return frame_indices(0, info["num_frames"] - 1)
+
+    info, got = V.read_planned(path, choose, backend=backend)
+    ref = video_info(path, backend=backend)
+    assert info["num_frames"] == ref["num_frames"] == 21 and info["fps"] == pytest.approx(ref["fps"])
+    assert np.allclose(info["frame_times"], ref["frame_times"]) and seen["num_frames"] == 21
+    assert np.array_equal(got, read_frames(path, frame_indices(0, 20), backend=backend))
