@@ -37,7 +37,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from torch.utils.data import Dataset
@@ -349,6 +349,9 @@ class _DirCache:
         return directory / min(candidates, key=rank)
 
 
+_P = TypeVar("_P", Path, str)
+
+
 class _Loader:
     """What a parse function gets: the spec, the dataset folder, the split and the options."""
 
@@ -360,6 +363,26 @@ class _Loader:
         self.files: list[Path] = []
         self.dirs = _DirCache()
         self.missing: list[str] = []
+        self._prefix = os.path.join(os.fspath(root), "")  # "<root>/": the fast path of `inside`
+
+    def inside(self, path: _P, source: Path, where: str, column: str, value: str) -> _P:
+        """``path`` (built from an annotation id), unchanged, if it stays inside the dataset folder; else an
+        AnnotationError naming the file, the line and the id.
+
+        The test is on the path as written (``..`` resolved lexically): an id with ``..`` or an absolute
+        id never leads out of the root, while a symlink the user placed inside the root is followed (the
+        user's choice). Paths under ``<root>/`` without ``..`` skip the normalisation (WebVid has 2.5M rows).
+        """
+        text = os.fspath(path)
+        if text.startswith(self._prefix) and text.find("..", len(self._prefix)) < 0:
+            return path
+        root, resolved = os.path.abspath(self.root), os.path.abspath(text)
+        if resolved == root or resolved.startswith(os.path.join(root, "")):
+            return path
+        raise AnnotationError(
+            f"{source}: {where}: {column} {value!r} points outside the dataset folder {self.root} (to {resolved}). "
+            f"Fix: ids must name files inside <data_root>/{self.spec.name}/; correct or remove this row."
+        )
 
     def file(self, relative: str) -> Path:
         path = self.root / relative
@@ -455,8 +478,8 @@ def _parse_ucf101(ld: _Loader) -> Annotations:
             )
         stem = Path(filename).stem
         _check_unique(split_file, seen, stem, line_no, "video")
-        items.append(VideoItem(key=stem, video_id=stem, path=ld.resolve(stem, video_root / folder / filename),
-                               target=target))
+        path = ld.inside(video_root / folder / filename, split_file, f"line {line_no}", "video", relative)
+        items.append(VideoItem(key=stem, video_id=stem, path=ld.resolve(stem, path), target=target))
     notes = (
         f"UCF101 {split_file.name}: all {len(items)} listed videos (FitCLIP evaluates every line; the "
         "'1794 test videos' figure was not found in any split file). Target = parent folder's classInd "
@@ -505,8 +528,8 @@ def _parse_mit(ld: _Loader) -> Annotations:
             )
         _check_unique(split_file, seen, relative, row.line, "video path")
         video_id = str(Path(relative).with_suffix("")) if Path(relative).suffix else relative
-        items.append(VideoItem(key=relative, video_id=video_id,
-                               path=ld.resolve(relative, ld.root / video_dir / relative),
+        path = ld.inside(ld.root / video_dir / relative, split_file, f"line {row.line}", "path", relative)
+        items.append(VideoItem(key=relative, video_id=video_id, path=ld.resolve(relative, path),
                                target=categories[category]))
     notes = (
         f"Moments in Time {split_file.name}: items = its rows (FitCLIP instead evaluates every file found "
@@ -529,8 +552,9 @@ def _parse_msrvtt(ld: _Loader) -> Annotations:
             _check_unique(path, seen, row["key"], row.line, "key")
             if not row["video_id"] or not row["sentence"]:
                 raise AnnotationError(f"{path}: line {row.line}: empty video_id or sentence.")
-            items.append(VideoItem(key=row["key"], video_id=row["video_id"],
-                                   path=ld.resolve(row["key"], video_dir / f"{row['video_id']}.mp4"),
+            video = ld.inside(video_dir / f"{row['video_id']}.mp4", path, f"line {row.line}", "video_id",
+                              row["video_id"])
+            items.append(VideoItem(key=row["key"], video_id=row["video_id"], path=ld.resolve(row["key"], video),
                                    text=row["sentence"]))
         notes = (
             f"MSR-VTT 1k-A ({path.name}): {len(items)} text->video queries, query = the 'sentence' column "
@@ -560,8 +584,8 @@ def _parse_msrvtt(ld: _Loader) -> Annotations:
                 raise AnnotationError(
                     f"{list_path}: line {line_no}: video {video_id!r} has no caption in {json_path.name}."
                 )
-            items.append(VideoItem(key=video_id, video_id=video_id,
-                                   path=ld.resolve(video_id, video_dir / f"{video_id}.mp4"),
+            video = ld.inside(video_dir / f"{video_id}.mp4", list_path, f"line {line_no}", "video id", video_id)
+            items.append(VideoItem(key=video_id, video_id=video_id, path=ld.resolve(video_id, video),
                                    text=first_caption[video_id]))
         notes = (
             f"MSR-VTT 1k-A (frozen-in-time files): the {len(items)} videos of {list_path.name}, query = the "
@@ -590,8 +614,9 @@ def _parse_youcook2(ld: _Loader) -> Annotations:
         base = f"{video_id}_{_fmt_seconds(start)}_{_fmt_seconds(end)}"
         occurrences[base] = occurrences.get(base, 0) + 1
         key = base if occurrences[base] == 1 else f"{base}_{occurrences[base]}"
-        items.append(VideoItem(key=key, video_id=video_id,
-                               path=ld.resolve_any_ext(key, video_root / task, video_id),
+        task_dir = ld.inside(video_root / task, path, f"line {row.line}", "task", task)
+        ld.inside(task_dir / video_id, path, f"line {row.line}", "video_id", video_id)
+        items.append(VideoItem(key=key, video_id=video_id, path=ld.resolve_any_ext(key, task_dir, video_id),
                                text=row["text"], start=start, end=end))
     duplicated = sum(1 for n in occurrences.values() if n > 1)
     notes = (
@@ -615,6 +640,7 @@ def _parse_didemo(ld: _Loader) -> Annotations:
             f"format), got a JSON {type(data).__name__}."
         )
     groups: dict[str, list[str]] = {}
+    first_record: dict[str, int] = {}
     seen_ids: dict[str, int] = {}
     for i, record in enumerate(data):
         if not isinstance(record, dict) or "video" not in record or "description" not in record:
@@ -633,11 +659,14 @@ def _parse_didemo(ld: _Loader) -> Annotations:
             seen_ids[annotation_id] = i
         video = str(record["video"])
         stem = os.path.splitext(video)[0]
-        groups.setdefault(video if group_by == "video" else stem, []).append(str(record["description"]).strip())
+        group = video if group_by == "video" else stem
+        groups.setdefault(group, []).append(str(record["description"]).strip())
+        first_record.setdefault(group, i)
     items = []
     video_root = ld.root / "videos"
     for key, descriptions in groups.items():
         stem = os.path.splitext(key)[0]
+        ld.inside(video_root / stem, path, f"record [{first_record[key]}]", "video", key)
         items.append(VideoItem(key=key, video_id=stem, path=ld.resolve_any_ext(key, video_root, stem),
                                text=" ".join(descriptions)))
     n_stems = len({item.video_id for item in items})
@@ -687,6 +716,8 @@ def _parse_webvid(ld: _Loader) -> Annotations:
         _check_unique(path, seen, videoid, row.line, "videoid")
         filename = f"{videoid}.mp4"
         nested_dir = os.path.join(video_root, page_dir) if page_dir else None
+        if nested_dir is not None:  # checked before the directory is even listed
+            ld.inside(nested_dir, path, f"line {row.line}", "page_dir", page_dir)
         if layout == "flat" or nested_dir is None:
             directory = video_root
         elif layout == "page_dir" or has(nested_dir, filename) or not has(video_root, filename):
@@ -694,6 +725,7 @@ def _parse_webvid(ld: _Loader) -> Annotations:
         else:
             directory = video_root
         counts["flat" if directory is video_root else "page_dir"] += 1
+        ld.inside(os.path.join(directory, filename), path, f"line {row.line}", "videoid", videoid)
         if not has(directory, filename):
             ld.missing.append(videoid)
         dir_path = dir_paths.get(directory)

@@ -403,6 +403,106 @@ def test_folder_corpus_with_partial_captions(tmp_path):
 
 
 # ----------------------------------------------------------------------------------------------------
+# Video paths from annotation ids never leave the dataset folder
+# ----------------------------------------------------------------------------------------------------
+
+
+def _write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _ucf101(root: Path, bad: str):
+    _write(root / "ucf101/ucfTrainTestlist/classInd.txt", "1 ApplyEyeMakeup\n")
+    return _write(root / "ucf101/ucfTrainTestlist/testlist01.txt",
+                  f"ApplyEyeMakeup/v_ApplyEyeMakeup_g01_c01.avi\n{bad}\n"), "line 2", {}
+
+
+def _mit(root: Path, bad: str):
+    _write(root / "mit/moments_categories.txt", "clapping,0\n")
+    return _write(root / "mit/validationSet.csv", f"clapping/ok.mp4,clapping\n{bad},clapping\n"), "line 2", {}
+
+
+def _msrvtt(root: Path, bad: str):
+    return _write(root / "msrvtt/MSRVTT_JSFUSION_test.csv",
+                  f"key,vid_key,video_id,sentence\nret0,msr0,video0,a man\nret1,msr1,{bad},a dog\n"), "line 3", {}
+
+
+def _msrvtt_frozen(root: Path, bad: str):
+    _write(root / "msrvtt/annotation/MSR_VTT.json", json.dumps(
+        {"annotations": [{"image_id": "video0", "caption": "a"}, {"image_id": bad, "caption": "b"}]}))
+    return (_write(root / "msrvtt/structured-symlinks/val_list_jsfusion.txt", f"video0\n{bad}\n"), "line 2",
+            {"source": "frozen"})
+
+
+def _youcook2(column: str):
+    def write(root: Path, bad: str):
+        task, video_id = (bad, "vid1") if column == "task" else ("101", bad)
+        return _write(root / "youcook2/validation_youcook.csv",
+                      f"end,start,task,text,video_id\n10,0,101,a,vid0\n10,0,{task},b,{video_id}\n"), "line 3", {}
+    return write
+
+
+def _didemo(root: Path, bad: str):
+    return _write(root / "didemo/val_data.json", json.dumps(
+        [{"video": "ok.mp4", "description": "a"}, {"video": f"{bad}.mp4", "description": "b"}])), "record [1]", {}
+
+
+def _webvid(column: str):
+    def write(root: Path, bad: str):
+        videoid, page_dir = (bad, "000001_000050") if column == "videoid" else ("2", bad)
+        return _write(root / "webvid/results_2M_val.csv",
+                      f"videoid,name,page_dir\n1,a,000001_000050\n{videoid},b,{page_dir}\n"), "line 3", {}
+    return write
+
+
+CONTAINMENT_CASES = {"ucf101": ("ucf101", _ucf101), "mit": ("mit", _mit), "msrvtt": ("msrvtt", _msrvtt),
+                     "msrvtt-frozen": ("msrvtt", _msrvtt_frozen), "youcook2-task": ("youcook2", _youcook2("task")),
+                     "youcook2-video_id": ("youcook2", _youcook2("video_id")), "didemo": ("didemo", _didemo),
+                     "webvid-videoid": ("webvid", _webvid("videoid")),
+                     "webvid-page_dir": ("webvid", _webvid("page_dir"))}
+
+
+@pytest.mark.parametrize("kind", ["dotdot", "absolute"])
+@pytest.mark.parametrize("case", list(CONTAINMENT_CASES))
+def test_annotation_ids_never_lead_outside_the_dataset_folder(case, kind, tmp_path, monkeypatch):
+    """A `..` id or an absolute id is an annotation error naming the file, the line and the id; the video
+    path it points at (which exists, outside the root) is never even looked at."""
+    name, write = CONTAINMENT_CASES[case]
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "x.mp4").write_bytes(b"not yours")
+    data_root = tmp_path / "data"
+    bad = "../../../../../../../../x" if kind == "dotdot" else str(outside / "x")
+    annotation_file, where, options = write(data_root, bad)
+    seen = []
+    real_scandir = __import__("os").scandir
+    monkeypatch.setattr("fitclip.datasets.os.scandir", lambda p: seen.append(str(p)) or real_scandir(p))
+    with pytest.raises(AnnotationError) as e:
+        load_annotations(name, data_root, **options)
+    message = str(e.value)
+    assert str(annotation_file) in message and where in message and bad in message and "\n" not in message
+    if name != "ucf101":  # UCF101's split lines are '<Class>/<file>': such a line already fails that format
+        assert "points outside the dataset folder" in message
+    assert not any(str(outside) in p or not p.startswith(str(data_root)) for p in seen), seen
+
+
+def test_a_symlink_inside_the_root_is_the_users_choice(tmp_path):
+    """The test is on the id, not on where the user's own symlinks lead: videos/all -> another disk is fine."""
+    elsewhere = tmp_path / "other_disk"
+    elsewhere.mkdir()
+    (elsewhere / "video0.mp4").write_bytes(b"x")
+    data_root = tmp_path / "data"
+    _msrvtt(data_root, "video1")
+    (data_root / "msrvtt" / "videos").mkdir(parents=True)
+    (data_root / "msrvtt" / "videos" / "all").symlink_to(elsewhere)
+    ann = load_annotations("msrvtt", data_root)
+    assert ann.items[0].path == data_root / "msrvtt" / "videos" / "all" / "video0.mp4"
+    assert ann.items[0].path.is_file() and ann.missing == ["ret1"]
+
+
+# ----------------------------------------------------------------------------------------------------
 # API errors
 # ----------------------------------------------------------------------------------------------------
 
