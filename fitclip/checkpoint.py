@@ -5,10 +5,15 @@ from __future__ import annotations
 
 import hashlib
 import os
+import pickle
 from pathlib import Path
 from typing import Any
 
 import torch
+
+
+class CheckpointDamaged(ValueError):
+    """A checkpoint file exists but cannot be read: truncated (a copy or a disk that filled up) or corrupt."""
 
 
 def save_state(obj: dict[str, Any], path: str | os.PathLike) -> Path:
@@ -30,18 +35,38 @@ def save_state(obj: dict[str, Any], path: str | os.PathLike) -> Path:
 
 
 def load_state(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> Any:
-    """Load a checkpoint with `weights_only=True` (no arbitrary code runs). Safetensors files work too."""
+    """Load a checkpoint with `weights_only=True` (no arbitrary code runs). Safetensors files work too.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: the file holds pickled Python objects (a saved module, not a state dict).
+        CheckpointDamaged: the file cannot be read at all (truncated or corrupt); a ``ValueError``.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-        return load_file(str(path), device=str(map_location))
     try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+            return load_file(str(path), device=str(map_location))
         return torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as e:  # a pickled module or a corrupt file
-        raise ValueError(f"could not load checkpoint {str(path)!r} with weights_only=True ({e}); "
-                         f"fitclip reads state dicts only — re-save it as a state dict") from e
+    except Exception as e:  # a pickled module (refused on purpose) or a damaged file (truncated, corrupt)
+        text = str(e).strip()
+        first_line = f"{type(e).__name__}: {text.splitlines()[0].split('. ')[0] if text else ''}".rstrip(": ")
+        if isinstance(e, pickle.UnpicklingError) and "GLOBAL" in str(e):
+            raise ValueError(f"could not load checkpoint {str(path)!r} with weights_only=True: it holds pickled "
+                             f"Python objects ({_refused_global(e)}); fitclip reads state dicts only — re-save "
+                             f"it as a state dict") from e
+        raise CheckpointDamaged(f"checkpoint {str(path)!r} is damaged (truncated or corrupt: {first_line}); "
+                                f"it cannot be read — use another copy or an earlier checkpoint") from e
+
+
+def _refused_global(error: BaseException) -> str:
+    """The 'unsupported GLOBAL x.y' sentence of torch's weights_only refusal, on one line."""
+    for line in str(error).splitlines():
+        if "GLOBAL" in line:
+            return line.strip().rstrip(".")
+    return "a class or function the safe loader refuses"
 
 
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:

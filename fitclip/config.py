@@ -364,7 +364,7 @@ def validate(cfg: TrainConfig, *, resume: bool = False, check_files: bool = True
     ALL problems (key, value and fix), else returns `cfg`.
 
     Args:
-        resume: the run continues `out_dir` (otherwise an `out_dir` holding a run is an error).
+        resume: the run continues `out_dir` (otherwise an `out_dir` holding a checkpoint is an error).
         check_files: also check that data files / folders exist.
         for_pseudo_labels: validating for `python -m fitclip.pseudo_labels` (no out_dir/labeled checks
             beyond what the unlabeled pool needs).
@@ -474,9 +474,14 @@ def validate(cfg: TrainConfig, *, resume: bool = False, check_files: bool = True
                      f"validation needs {root / 'webvid' / 'results_2M_val.csv'} (or val_csv=..., or val_every=0)")
     if not for_pseudo_labels and check_files:
         out = Path(cfg.out_dir).expanduser()
-        if not resume and ((out / "last.pt").exists() or (out / "metrics.jsonl").exists()):
-            e.append(f"out_dir={cfg.out_dir!r} already holds a run (last.pt / metrics.jsonl): pass --resume to "
-                     f"continue it, or choose another out_dir (nothing is overwritten)")
+        # A folder with a checkpoint holds a run; one without (a run that died before its first checkpoint
+        # left only metrics.jsonl) is a fresh start.
+        if not resume and (out / "last.pt").exists():
+            e.append(f"out_dir={cfg.out_dir!r} already holds a run (last.pt): pass --resume to continue it, or "
+                     f"choose another out_dir (nothing is overwritten)")
+        elif not resume and (out / "best_labeled.pt").exists():
+            e.append(f"out_dir={cfg.out_dir!r} already holds a run (best_labeled.pt, no last.pt): pass --resume "
+                     f"{out / 'best_labeled.pt'} to continue it, or choose another out_dir (nothing is overwritten)")
     if e:
         raise ConfigError("invalid training config:\n  - " + "\n  - ".join(e))
     return cfg

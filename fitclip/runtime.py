@@ -16,7 +16,7 @@ from typing import Any, Sequence
 import torch
 import torch.distributed as dist
 
-from fitclip.config import TrainConfig, resolve_path
+from fitclip.config import ConfigError, TrainConfig, resolve_path
 from fitclip.datasets import VideoItem, load_annotations
 from fitclip.models import VideoCLIP, load_clip
 
@@ -65,13 +65,14 @@ def load_start_weights(cfg: TrainConfig, device: torch.device | str = "cpu") -> 
 def load_labeled(cfg: TrainConfig) -> list[VideoItem]:
     """The seeded labeled subset (`labeled_csv`, WebVid columns)."""
     ann = load_annotations("webvid", cfg.data_root, split="train", csv=str(resolve_path(cfg, cfg.labeled_csv)))
-    return _usable(ann, "labeled_csv", need_text=True)
+    return _usable(ann, "labeled_csv", need_text=True, doctor=doctor_command(cfg, "labeled"))
 
 
 def load_val(cfg: TrainConfig) -> list[VideoItem]:
     """The labeled validation set: WebVid val (or the `val_csv` subset of it)."""
     options = {"csv": str(resolve_path(cfg, cfg.val_csv))} if cfg.val_csv else {}
-    return _usable(load_annotations("webvid", cfg.data_root, split="val", **options), "val", need_text=True)
+    return _usable(load_annotations("webvid", cfg.data_root, split="val", **options), "val", need_text=True,
+                   doctor=doctor_command(cfg, "val"))
 
 
 def load_unlabeled(cfg: TrainConfig, labeled: Sequence[VideoItem] | None = None) -> list[VideoItem]:
@@ -82,7 +83,8 @@ def load_unlabeled(cfg: TrainConfig, labeled: Sequence[VideoItem] | None = None)
         ann = load_annotations("webvid", cfg.data_root, split=options.pop("split", "train"), **options)
     else:
         ann = load_annotations("folder", Path(options.pop("path")).expanduser(), **options)
-    items = _usable(ann, "unlabeled", need_text=cfg.unlabeled_text == "captions")
+    items = _usable(ann, "unlabeled", need_text=cfg.unlabeled_text == "captions",
+                    doctor=doctor_command(cfg, "unlabeled"))
     if exclude:
         if labeled is None:
             labeled = load_labeled(cfg)
@@ -91,14 +93,25 @@ def load_unlabeled(cfg: TrainConfig, labeled: Sequence[VideoItem] | None = None)
     return items
 
 
-def _usable(ann: Any, what: str, need_text: bool) -> list[VideoItem]:
+def doctor_command(cfg: TrainConfig, stream: str) -> str:
+    """The `python -m fitclip doctor` command that checks every video of a stream (labeled, unlabeled, val)."""
+    if stream == "unlabeled" and cfg.unlabeled.get("name") == "folder":
+        return f"python -m fitclip doctor --dataset folder --data-root {cfg.unlabeled['path']}"
+    csv = {"labeled": cfg.labeled_csv, "val": cfg.val_csv}.get(stream, cfg.unlabeled.get("csv"))
+    split = {"labeled": "train", "val": "val"}.get(stream, cfg.unlabeled.get("split", "train"))
+    option = f" --dataset-option csv={resolve_path(cfg, csv)}" if csv else ""
+    return f"python -m fitclip doctor --dataset webvid --data-root {cfg.data_root} --split {split}{option}"
+
+
+def _usable(ann: Any, what: str, need_text: bool, doctor: str) -> list[VideoItem]:
+    """The items, or a one-line ConfigError (missing videos, missing captions) before any training work."""
     if ann.missing:
-        raise FileNotFoundError(f"{what}: {len(ann.missing)} of {len(ann.items)} videos are missing (first: "
-                                f"{ann.missing[:3]}); download them or drop them from the csv")
+        raise ConfigError(f"{what}: {len(ann.missing)} of {len(ann.items)} videos are missing (first: "
+                          f"{ann.missing[:3]}); download them or drop them from the csv (`{doctor}` lists them)")
     if need_text and any(item.text is None for item in ann.items):
         bad = [item.key for item in ann.items if item.text is None]
-        raise ValueError(f"{what}: {len(bad)} videos have no caption (first: {bad[:3]}); every {what} video "
-                         f"needs one" + (" (or set unlabeled_text to a prompts file)" if what == "unlabeled" else ""))
+        raise ConfigError(f"{what}: {len(bad)} videos have no caption (first: {bad[:3]}); every {what} video "
+                          f"needs one" + (" (or set unlabeled_text to a prompts file)" if what == "unlabeled" else ""))
     return list(ann.items)
 
 

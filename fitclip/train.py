@@ -46,11 +46,22 @@ tensors), ``data`` (epoch and batch position of the labeled and unlabeled stream
 loss and its step), ``config``, ``world_size``, ``format``. ``--resume`` restores all of it: on CPU a run
 killed mid-way and resumed ends with the same weights as an uninterrupted one (tests/test_train.py).
 Only operational keys (max_steps, val_every, save_every, num_workers, ...) may change on resume.
+A step's ``metrics.jsonl`` line is on disk before its checkpoint, and resume keeps the lines up to the
+checkpoint's step (a torn final line is dropped), so after any kill and resume the log holds every step
+exactly once. An ``out_dir`` without a checkpoint (a run that died before its first one) is a fresh start,
+with or without ``--resume``.
+
+One run per folder: rank 0 holds an exclusive ``fcntl.flock`` on ``out_dir/.lock`` for the whole run (the
+OS releases it when the process dies, so there are no stale locks); a second writer, plain or ``--resume``,
+is refused with a message naming the holder's PID (from ``out_dir/.lock.json``).
 
 Failures: a non-finite loss stops the run with a message naming the step (exit code 3) before any weight
 changes, so ``last.pt`` stays the last good checkpoint (a checkpoint is also never written from
-non-finite weights). A dead or hung rank makes the others' next collective fail after
-``collective_timeout_s`` and the job exits non-zero (torchrun then stops the remaining workers).
+non-finite weights); the message names the newest checkpoint, if any, and what to do. A bad config or
+data set is exit code 2; a folder in use or not writable, a damaged checkpoint or log, or a training
+video that does not decode (named, with the doctor command that checks them all) is a one-line error,
+exit code 1. A dead or hung rank makes the others' next collective fail after ``collective_timeout_s``
+and the job exits non-zero (torchrun then stops the remaining workers).
 
 Test-only fault hook (documented so nobody trips on it): the environment variable
 ``FITCLIP_FAULT=KIND:STEP[:RANK]`` with KIND ``nan`` (the loss of that step becomes NaN), ``exit`` (the
@@ -60,12 +71,16 @@ the optimizer step). Without RANK it applies to every rank.
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import errno
+import fcntl
 import hashlib
 import json
 import os
 import platform
 import random
+import socket
 import sys
 import time
 from pathlib import Path
@@ -76,20 +91,89 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader, Dataset
 
-from fitclip.checkpoint import load_state, save_state, write_json
+from fitclip.checkpoint import CheckpointDamaged, atomic_write_text, load_state, save_state, write_json
 from fitclip.config import RESUMABLE_CHANGES, ConfigError, TrainConfig, parse_cli, validate
-from fitclip.datasets import VideoDataset, collate_clips
+from fitclip.datasets import AnnotationError, VideoDataset, collate_clips
 from fitclip.losses import distillation_loss, fitclip_loss, labeled_loss
 from fitclip.models import VideoCLIP
-from fitclip.runtime import (Dist, autocast_for, load_labeled, load_start_weights, load_unlabeled, load_val,
-                             read_prompts, setup_distributed, teardown_distributed)
+from fitclip.runtime import (Dist, autocast_for, doctor_command, load_labeled, load_start_weights, load_unlabeled,
+                             load_val, read_prompts, setup_distributed, teardown_distributed)
 from fitclip.transforms import transforms_for
+from fitclip.video import VideoDecodeError
 
 CHECKPOINT_FORMAT = "fitclip-train-v1"
 
 
 class NonFiniteLoss(RuntimeError):
     """The loss of a step was NaN/inf; the run stops without touching the weights or last.pt."""
+
+
+class RunError(RuntimeError):
+    """The run cannot start or go on for a reason the user can fix (folder in use or not writable, damaged
+    checkpoint or log, a video that does not decode); `main` prints the one-line message, no traceback."""
+
+
+# ----------------------------------------------------------------------------------------------------
+# The run folder: one writer at a time
+# ----------------------------------------------------------------------------------------------------
+
+LOCK_FILE, LOCK_OWNER_FILE = ".lock", ".lock.json"
+
+
+class RunFolderLock:
+    """Exclusive ownership of `out_dir` for the lifetime of one training run (taken by rank 0).
+
+    `fcntl.flock(LOCK_EX | LOCK_NB)` on `<out_dir>/.lock`, an empty file that is never rewritten (so every
+    process locks the same inode). The OS drops the lock when the holder exits or is killed, so a dead run
+    never leaves a stale lock. A second writer — a plain start or a `--resume` — is refused with a RunError
+    naming the holder's PID, read from `.lock.json` (written atomically right after the lock is taken,
+    removed on release; it only names the holder, the lock itself is the flock).
+    """
+
+    def __init__(self, out_dir: str | os.PathLike) -> None:
+        self.out = Path(out_dir)
+        self.fd: int | None = None
+
+    def __enter__(self) -> "RunFolderLock":
+        try:
+            self.out.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.out / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as e:
+            raise RunError(f"out_dir {str(self.out)!r} is not writable ({e.strerror or e}): fix its permissions "
+                           f"or choose another out_dir") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            os.close(fd)
+            if e.errno in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES):
+                raise RunError(f"out_dir {str(self.out)!r} is in use by another training run ({self.holder()}); "
+                               f"wait for it to end or stop it, or choose another out_dir") from None
+            raise RunError(f"cannot lock {self.out / LOCK_FILE} ({e.strerror}): put out_dir on a file system "
+                           f"that supports flock") from None
+        self.fd = fd
+        try:
+            write_json(self.out / LOCK_OWNER_FILE, {"pid": os.getpid(), "host": socket.gethostname(),
+                                                    "since": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "argv": sys.argv})
+        except OSError as e:
+            self.__exit__()
+            raise RunError(f"out_dir {str(self.out)!r} is not writable ({e.strerror or e}): fix its permissions "
+                           f"or choose another out_dir") from None
+        return self
+
+    def holder(self) -> str:
+        """'PID n on host, since t' from the holder's `.lock.json` (best effort: it is informational)."""
+        try:
+            info = json.loads((self.out / LOCK_OWNER_FILE).read_text(encoding="utf-8"))
+            return f"PID {info['pid']} on {info['host']}, since {info['since']}"
+        except (OSError, ValueError, KeyError, TypeError):
+            return "PID unknown: its .lock.json is not written yet"
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.fd is not None:
+            with contextlib.suppress(OSError):  # still holding the lock: this is our own owner file
+                (self.out / LOCK_OWNER_FILE).unlink(missing_ok=True)
+            os.close(self.fd)  # releases the flock
+            self.fd = None
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -134,6 +218,43 @@ def collate_views(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+class _Guarded(Dataset):
+    """A dataset whose decode failures come back as records: raised inside a DataLoader worker, the error
+    would reach the trainer wrapped in the worker's traceback; `check_batch` turns it into one line instead."""
+
+    def __init__(self, dataset: Dataset) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        try:
+            return self.dataset[index]
+        except VideoDecodeError as e:
+            return {"broken": " ".join(str(e).split())}
+
+
+class _GuardedCollate:
+    """`collate` of the good samples, or `{"broken": [reasons]}` when any sample of the batch failed."""
+
+    def __init__(self, collate: Callable) -> None:
+        self.collate = collate
+
+    def __call__(self, samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        broken = [s["broken"] for s in samples if "broken" in s]
+        return {"broken": broken} if broken else self.collate(samples)
+
+
+def check_batch(batch: dict[str, Any], stream: str, doctor: str) -> dict[str, Any]:
+    """The batch, or a RunError naming the video that did not decode and the doctor command to run."""
+    if "broken" in batch:
+        more = f" (and {len(batch['broken']) - 1} more in this batch)" if len(batch["broken"]) > 1 else ""
+        raise RunError(f"a {stream} video does not decode: {batch['broken'][0]}{more}. Check them all with "
+                       f"`{doctor}`, then restore the file or drop its row")
+    return batch
+
+
 class Stream:
     """An endless, seeded, rank-sharded sequence of batches over a dataset.
 
@@ -144,8 +265,9 @@ class Stream:
     """
 
     def __init__(self, name: str, dataset: Dataset, batch_size: int, seed: int, d: Dist, num_workers: int,
-                 collate: Callable = collate_clips) -> None:
+                 collate: Callable = collate_clips, doctor: str = "python -m fitclip doctor") -> None:
         self.name, self.dataset, self.batch_size, self.seed = name, dataset, batch_size, seed
+        self.doctor = doctor  # the command that checks this stream's videos, named when one does not decode
         self.rank, self.world, self.num_workers, self.collate = d.rank, d.world, num_workers, collate
         self.pin = d.device.type == "cuda"
         self.n = len(dataset)
@@ -168,11 +290,12 @@ class Stream:
             if self.batch >= self.per_epoch:
                 self.epoch, self.batch = self.epoch + 1, 0
             self.dataset.set_epoch(self.epoch)
-            loader = DataLoader(self.dataset, batch_sampler=self.batches(self.epoch)[self.batch:],
-                                num_workers=self.num_workers, collate_fn=self.collate, pin_memory=self.pin,
+            loader = DataLoader(_Guarded(self.dataset), batch_sampler=self.batches(self.epoch)[self.batch:],
+                                num_workers=self.num_workers, collate_fn=_GuardedCollate(self.collate),
+                                pin_memory=self.pin,
                                 generator=torch.Generator().manual_seed(derive_seed(self.seed, "workers", self.epoch)))
             self._it = iter(loader)
-        out = next(self._it)
+        out = check_batch(next(self._it), self.name, self.doctor)
         self.batch += 1
         if self.batch >= self.per_epoch:
             self._it = None  # the epoch is done: let its workers go
@@ -305,6 +428,19 @@ def save_checkpoint(state: dict[str, Any], path: Path) -> None:
     save_state(state, path)
 
 
+def nonfinite_advice(cfg: TrainConfig, out: Path, saved: tuple[Path, int] | None) -> str:
+    """What to do after a non-finite loss, true for this folder: a resumed run keeps its recipe (lr
+    included), and a folder without a checkpoint is a fresh start."""
+    if saved is None:
+        return (f"No checkpoint was written before it, so {out} holds none: run the same command again with a "
+                f"lower lr (e.g. --lr {cfg.lr / 10:g}); a folder without a checkpoint is a fresh start")
+    path, step = saved
+    flag = "--resume" if path == out / "last.pt" else f"--resume {path}"
+    return (f"The last good checkpoint, {path} (step {step}), is kept: `{flag}` continues from it with the same "
+            f"recipe and data (the loss will diverge again unless the cause was transient); for a lower lr, "
+            f"start a new out_dir (a resumed run cannot change lr)")
+
+
 def check_resume_config(saved: dict[str, Any], cfg: TrainConfig, path: Path) -> None:
     diff = [k for k, v in cfg.to_dict().items() if k not in RESUMABLE_CHANGES and saved.get(k) != v]
     if diff:
@@ -327,11 +463,13 @@ def validate_labeled(student: VideoCLIP, val_ds: VideoDataset, cfg: TrainConfig,
     b = min(cfg.batch_size_labeled, n // world)
     g = b * world
     batches = [list(range(j * g + d.rank * b, j * g + (d.rank + 1) * b)) for j in range(n // g)]
-    loader = DataLoader(val_ds, batch_sampler=batches, num_workers=cfg.num_workers, collate_fn=collate_clips)
+    loader = DataLoader(_Guarded(val_ds), batch_sampler=batches, num_workers=cfg.num_workers,
+                        collate_fn=_GuardedCollate(collate_clips))
     was_training = student.training
     student.eval()
     total, count = 0.0, 0
     for batch in loader:
+        check_batch(batch, "val", doctor_command(cfg, "val"))
         tokens = student.tokenize([val_ds.items[i].text for i in batch["indices"].tolist()]).to(d.device)
         with autocast_for(cfg, d.device):
             video, text = student(batch["frames"].to(d.device), tokens, batch["lengths"].to(d.device))
@@ -369,18 +507,83 @@ def versions() -> dict[str, Any]:
     return info
 
 
+def trim_metrics(path: Path, step: int) -> list[str]:
+    """On resume: rewrite `metrics.jsonl` (atomically) with only the lines of steps <= `step`, the
+    checkpoint's; the resumed run redoes the later ones. Returns notes for the user.
+
+    A final line that is not JSON is what a kill in the middle of its write leaves; as a log reader should,
+    it is dropped (with a note): its step is past the checkpoint, since a step's line reaches the disk
+    before its checkpoint. An unreadable line anywhere else means the file is damaged: RunError naming it.
+    """
+    if not path.exists():
+        return []
+    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    keep, notes = [], []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            if not isinstance(record, dict):
+                raise ValueError("not a JSON object")
+        except ValueError:
+            if number == len(lines):
+                notes.append(f"{path}: dropped a torn final line (line {number}, {len(line)} characters) left by "
+                             f"an interrupted write; its step is redone")
+                continue
+            raise RunError(f"{path}: line {number} is not a JSON object ({line[:40]!r}): the log is damaged; "
+                           f"remove that line, then --resume again") from None
+        if int(record.get("step", 0)) <= step:
+            keep.append(line)
+    atomic_write_text(path, "".join(line + "\n" for line in keep))
+    return notes
+
+
+def _read_resume_checkpoint(resume: str | os.PathLike, cfg: TrainConfig, out: Path) -> dict[str, Any]:
+    """The `--resume` checkpoint, checked; a damaged or foreign file is a RunError naming what to fall back to."""
+    path = Path(resume)
+    best = out / "best_labeled.pt"
+    fallback = (f"fall back to the best checkpoint with --resume {best} (an earlier step; the steps after it are "
+                f"redone)" if best.is_file() and best.resolve() != path.resolve() else
+                f"{out} has no other checkpoint: start a new out_dir")
+    try:
+        ckpt = load_state(path)
+    except CheckpointDamaged as e:
+        raise RunError(f"--resume: {e}; {fallback}") from None
+    except (ValueError, FileNotFoundError) as e:
+        raise RunError(f"--resume: {e}") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise RunError(f"--resume {path}: not a fitclip training checkpoint (no format {CHECKPOINT_FORMAT!r}); "
+                       f"pass the last.pt or best_labeled.pt of a training run")
+    check_resume_config(ckpt["config"], cfg, path)
+    return ckpt
+
+
 def train(cfg: TrainConfig, resume: str | os.PathLike | None = None, d: Dist | None = None) -> dict[str, Any]:
-    """Run (or resume) training. Call `validate(cfg)` first (`main` does). Returns a summary dict."""
+    """Run (or resume) training. Call `validate(cfg)` first (`main` does). Returns a summary dict.
+
+    Rank 0 holds the run folder's lock (`RunFolderLock`) from before anything is read until the end, so
+    a second writer into the same `out_dir` is refused before it does any work.
+    """
     d = d or setup_distributed(cfg)
     out = Path(cfg.out_dir).expanduser()
+    with RunFolderLock(out) if d.main else contextlib.nullcontext():
+        return _train(cfg, resume, d, out)
+
+
+def _train(cfg: TrainConfig, resume: str | os.PathLike | None, d: Dist, out: Path) -> dict[str, Any]:
     use_unlabeled = cfg.lam > 0  # λ = 0: plain fine-tuning, no teacher, no pseudo labels, no unlabeled clips
     prompts = None if cfg.unlabeled_text == "captions" else read_prompts(cfg.unlabeled_text)
-    ckpt = None
-    if resume is not None:  # read and check it first: a mismatching config fails before any other work
-        ckpt = load_state(resume)
-        if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
-            raise ValueError(f"--resume {resume}: not a fitclip training checkpoint")
-        check_resume_config(ckpt["config"], cfg, Path(resume))
+    # Read and check the checkpoint first: a mismatching config fails before any other work.
+    ckpt = None if resume is None else _read_resume_checkpoint(resume, cfg, out)
+    metrics_path = out / "metrics.jsonl"
+    if d.main:  # the log next, so a damaged one is refused before any heavy work (the lock is held)
+        if ckpt is not None:  # drop lines past the checkpoint: they will be redone
+            for note in trim_metrics(metrics_path, int(ckpt["step"])):
+                print(f"note: {note}", file=sys.stderr)
+        elif metrics_path.exists():  # validate let it through: a run that died before its first checkpoint
+            print(f"note: {metrics_path} is from a run that wrote no checkpoint; starting over", file=sys.stderr)
+            atomic_write_text(metrics_path, "")
 
     # Data (annotations only; clips are decoded by the loaders).
     labeled_items = load_labeled(cfg)
@@ -409,14 +612,14 @@ def train(cfg: TrainConfig, resume: str | os.PathLike | None = None, d: Dist | N
 
     streams: dict[str, Stream] = {"labeled": Stream(
         "labeled", VideoDataset(labeled_items, cfg.num_frames, "train", train_tf, derive_seed(cfg.seed, "labeled")),
-        cfg.batch_size_labeled, cfg.seed, d, cfg.num_workers)}
+        cfg.batch_size_labeled, cfg.seed, d, cfg.num_workers, doctor=doctor_command(cfg, "labeled"))}
     if use_unlabeled:
         views = UnlabeledViews(
             VideoDataset(pool, cfg.num_frames, "train", train_tf, derive_seed(cfg.seed, "unlabeled")),
             VideoDataset(pool, cfg.num_frames, "train", train_tf, derive_seed(cfg.seed, "teacher"))
             if teacher is not None else None)
         streams["unlabeled"] = Stream("unlabeled", views, cfg.batch_size_unlabeled, cfg.seed, d, cfg.num_workers,
-                                      collate_views)
+                                      collate_views, doctor=doctor_command(cfg, "unlabeled"))
     val_ds = VideoDataset(val_items, cfg.num_frames, "eval", eval_tf) if val_items else None
 
     # Teacher side of prompts (n videos x m prompts): fixed for the whole run.
@@ -445,23 +648,19 @@ def train(cfg: TrainConfig, resume: str | os.PathLike | None = None, d: Dist | N
                   f"RNG streams differ from the original run (not an exact continuation)", file=sys.stderr)
         del ckpt
 
-    metrics_path = out / "metrics.jsonl"
     if d.main:
         out.mkdir(parents=True, exist_ok=True)
         write_json(out / "config.json", cfg.to_dict())
         write_json(out / "run_info.json", {**versions(), "world_size": d.world, "device": str(d.device),
                                             "argv": sys.argv, "resumed_from_step": step if resume else None,
                                             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
-        if resume is not None and metrics_path.exists():  # drop lines past the checkpoint (they will be redone)
-            keep = [ln for ln in metrics_path.read_text(encoding="utf-8").splitlines()
-                    if ln.strip() and json.loads(ln).get("step", 0) <= step]
-            metrics_path.write_text("".join(ln + "\n" for ln in keep), encoding="utf-8")
     fault = parse_fault(os.environ.get("FITCLIP_FAULT"), d.rank)
 
     from tqdm import tqdm
     bar = tqdm(total=cfg.max_steps, initial=step, disable=not d.main, desc="fitclip", dynamic_ncols=True)
     metrics = open(metrics_path, "a", encoding="utf-8") if d.main else None
     last_losses: dict[str, float] = {}
+    saved = (Path(resume), step) if resume is not None else None  # the newest checkpoint: (path, step)
     try:
         while step < cfg.max_steps:
             step += 1
@@ -494,9 +693,9 @@ def train(cfg: TrainConfig, resume: str | os.PathLike | None = None, d: Dist | N
             if not bool(torch.isfinite(losses["total"])):
                 values = {k: float(v.detach()) for k, v in losses.items()}
                 raise NonFiniteLoss(f"non-finite loss at step {step} (total={values['total']}, labeled="
-                                    f"{values['labeled']}, distill={values['distill']}); stopping "
-                                    f"without updating the weights. The last good checkpoint is {out / 'last.pt'}"
-                                    f" (resume from it with a lower lr, or check the data of this step)")
+                                    f"{values['labeled']}, distill={values['distill']}); stopping without "
+                                    f"updating the weights (check the data of this step). "
+                                    f"{nonfinite_advice(cfg, out, saved)}")
             optimizer.zero_grad(set_to_none=True)
             losses["total"].backward()
             if fault == ("exit", step):
@@ -521,6 +720,16 @@ def train(cfg: TrainConfig, resume: str | os.PathLike | None = None, d: Dist | N
             else:
                 improved = False
             save_last = step == cfg.max_steps or (cfg.save_every > 0 and step % cfg.save_every == 0)
+            if metrics is not None:
+                # The step's line reaches the disk BEFORE its checkpoint: a kill between the two leaves a line
+                # past the checkpoint, which resume drops and redoes (written after it, the line was lost for
+                # good). Appending is safe here (no atomic rewrite of the whole log each step): a torn line
+                # can only be the last one, past the checkpoint, and `trim_metrics` drops it. The fsync before
+                # a checkpoint also covers the lines of the steps since the previous one.
+                metrics.write(json.dumps(record) + "\n")
+                metrics.flush()
+                if save_last or improved:
+                    os.fsync(metrics.fileno())
             if save_last or improved:
                 state = checkpoint_state(student, optimizer, step, all_rng_states(d), streams, best, cfg, d.world)
                 if d.main:
@@ -528,10 +737,8 @@ def train(cfg: TrainConfig, resume: str | os.PathLike | None = None, d: Dist | N
                         save_checkpoint(state, out / "best_labeled.pt")
                     if save_last:
                         save_checkpoint(state, out / "last.pt")
+                saved = (out / ("last.pt" if save_last else "best_labeled.pt"), step)
                 del state
-            if metrics is not None:
-                metrics.write(json.dumps(record) + "\n")
-                metrics.flush()
             bar.set_postfix(loss=f"{last_losses['total']:.4f}", refresh=False)
             bar.update(1)
     finally:
@@ -551,6 +758,20 @@ Config keys (see fitclip/config.py for their meaning and the presets):
 """
 
 
+def default_resume(cfg: TrainConfig) -> str | None:
+    """`--resume` without a path: `<out_dir>/last.pt`, or None (a fresh start, with a note) when the folder
+    holds no checkpoint, e.g. a run that died before its first one."""
+    out = Path(cfg.out_dir).expanduser()
+    if (out / "last.pt").is_file():
+        return str(out / "last.pt")
+    if (out / "best_labeled.pt").is_file():
+        raise ConfigError(f"--resume: {out} has best_labeled.pt but no last.pt; continue from it with "
+                          f"--resume {out / 'best_labeled.pt'}, or choose another out_dir")
+    if os.environ.get("RANK", "0") == "0":
+        print(f"note: --resume: {out} holds no checkpoint; starting a new run there", file=sys.stderr)
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if any(a in ("-h", "--help") for a in argv):
@@ -563,7 +784,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         cfg, flags = parse_cli(argv, extra_flags=("resume",))
         resume = flags.get("resume")
         if resume is True:
-            resume = str(Path(cfg.out_dir).expanduser() / "last.pt")
+            resume = default_resume(cfg)
         validate(cfg, resume=resume is not None)
         if resume is not None and not Path(resume).is_file():
             raise ConfigError(f"--resume: no checkpoint at {resume}; drop --resume to start a new run")
@@ -579,9 +800,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except NonFiniteLoss as e:
         print(f"error (rank {d.rank if d else 0}): {e}", file=sys.stderr)
         code = 3
-    except ConfigError as e:  # found once the data / pseudo labels are read (e.g. labels of another teacher)
+    except (ConfigError, AnnotationError) as e:  # found once the data / pseudo labels are read
         print(f"error: {e}", file=sys.stderr)
         code = 2
+    except RunError as e:  # folder in use or not writable, damaged checkpoint or log, a broken video
+        print(f"error: {e}", file=sys.stderr)
+        code = 1
     except Exception:  # noqa: BLE001 - report, then exit non-zero promptly (never hang in shutdown)
         import traceback
         traceback.print_exc()

@@ -193,7 +193,8 @@ def test_nonfinite_loss_stops_and_keeps_last_good_checkpoint(corpus, tmp_path, m
     monkeypatch.setenv("FITCLIP_FAULT", "nan:3")
     assert T.main(["--config", str(f)]) == 3
     err = capsys.readouterr().err
-    assert "non-finite loss at step 3" in err and "last.pt" in err
+    assert "non-finite loss at step 3" in err and f"{out / 'last.pt'} (step 2), is kept" in err
+    assert "for a lower lr, start a new out_dir (a resumed run cannot change lr)" in err  # as checked below
     ckpt = load_state(out / "last.pt")
     assert ckpt["step"] == 2 and all(torch.isfinite(v).all() for v in ckpt["student"].values() if v.is_floating_point())
     assert [r["step"] for r in metrics(out)] == [1, 2]

@@ -103,3 +103,43 @@ def run_module(module: str, *args: str, timeout: float = 120, env: dict[str, str
     """python -m MODULE ARGS in a subprocess (1 BLAS thread)."""
     return subprocess.run([sys.executable, "-m", module, *args], cwd=REPO, env=env or subprocess_env(),
                           capture_output=True, text=True, timeout=timeout, check=check)
+
+
+# A `python -m fitclip.train` that SIGKILLs itself at an exact point of checkpoint writing:
+# KILL_AT=before:STEP (just before last.pt of STEP is written) or after:STEP (right after its rename).
+_KILL_WRAPPER = """
+import os, signal, sys
+import fitclip.train as T
+when, step = os.environ["KILL_AT"].split(":")
+real_save = T.save_state
+def save_state(obj, path):
+    at = obj["step"] == int(step) and path.name == "last.pt"
+    if at and when == "before":
+        os.kill(os.getpid(), signal.SIGKILL)
+    real_save(obj, path)
+    if at and when == "after":
+        os.kill(os.getpid(), signal.SIGKILL)
+T.save_state = save_state
+sys.exit(T.main(sys.argv[1:]))
+"""
+
+
+def killed_train_cmd(*args: str) -> list[str]:
+    """The trainer's command line, run under the KILL_AT wrapper (set KILL_AT in the env)."""
+    return [sys.executable, "-c", _KILL_WRAPPER, *args]
+
+
+def wait_for_checkpoint(path: Path, step: int, proc: subprocess.Popen, timeout: float = 120) -> None:
+    """Poll until `path` holds a checkpoint of `step` or later (a condition, not a guess at timing)."""
+    import time
+
+    import torch
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"the run ended (rc={proc.returncode}) before writing step {step}")
+        if path.exists() and torch.load(path, weights_only=True, map_location="cpu")["step"] >= step:
+            return  # written by os.replace: never half a file
+        time.sleep(0.1)
+    raise AssertionError(f"no checkpoint of step {step} at {path} after {timeout}s")
