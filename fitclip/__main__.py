@@ -8,24 +8,37 @@ from pathlib import Path
 
 
 def _cmd_fuse(args: argparse.Namespace) -> int:
+    """Exit status: 0 written, 2 bad input (alpha, unreadable or mismatched checkpoints), 1 cannot write --out."""
+    if not 0.0 <= args.alpha <= 1.0:
+        return _fail(f"--alpha must be in [0, 1] (0 = teacher, 1 = student), got {args.alpha}", 2)
+
     from fitclip.checkpoint import load_state, save_state
     from fitclip.fusion import fuse
     from fitclip.models import _clip_state_dict
 
-    if not 0.0 <= args.alpha <= 1.0:
-        raise SystemExit(f"--alpha must be in [0, 1] (0 = teacher, 1 = student), got {args.alpha}")
-    teacher, t_meta = _clip_state_dict(load_state(args.teacher))
-    student, s_meta = _clip_state_dict(load_state(args.student))
+    states = {}
+    for flag, path in (("--teacher", args.teacher), ("--student", args.student)):
+        try:
+            states[flag] = _clip_state_dict(load_state(path))
+        except (ValueError, FileNotFoundError) as e:
+            return _fail(f"{flag} {path}: {e}", 2)
+    (teacher, t_meta), (student, s_meta) = states["--teacher"], states["--student"]
     arch_t, arch_s = t_meta.get("arch"), s_meta.get("arch")
     if arch_t and arch_s and arch_t != arch_s:
-        raise SystemExit(f"teacher is {arch_t!r} but student is {arch_s!r}; fuse checkpoints of one architecture")
-    fused = fuse(teacher, student, args.alpha)
+        return _fail(f"teacher is {arch_t!r} but student is {arch_s!r}; fuse checkpoints of one architecture", 2)
+    try:
+        fused = fuse(teacher, student, args.alpha)
+    except ValueError as e:  # bare state dicts carry no arch: different keys or shapes show it
+        return _fail(f"cannot fuse {args.teacher} and {args.student}: {e}", 2)
     out = {"format": "fitclip-clip", "state_dict": fused, "alpha": args.alpha,
            "teacher": str(args.teacher), "student": str(args.student)}
     for key in ("arch", "quick_gelu"):
         if key in s_meta or key in t_meta:
             out[key] = s_meta.get(key, t_meta.get(key))
-    save_state(out, args.out)
+    try:
+        save_state(out, args.out)
+    except OSError as e:
+        return _fail(f"--out {args.out}: cannot write it ({e.strerror or e}); choose a writable path", 1)
     print(f"wrote {args.out} (alpha={args.alpha}, {len(fused)} tensors)")
     return 0
 

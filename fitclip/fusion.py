@@ -6,6 +6,9 @@ from typing import Mapping
 
 import torch
 
+_SAME_MODEL = ("they are not one architecture: fuse a student with the teacher it was fine-tuned from "
+               "(same arch, same weights file)")
+
 
 def fuse(teacher_state: Mapping[str, torch.Tensor], student_state: Mapping[str, torch.Tensor],
          alpha: float) -> dict[str, torch.Tensor]:
@@ -34,12 +37,14 @@ def fuse(teacher_state: Mapping[str, torch.Tensor], student_state: Mapping[str, 
         first = missing[0] if missing else extra[0]
         where = "student" if missing else "teacher"
         raise ValueError(f"teacher and student state dicts have different keys: {first!r} is missing from the "
-                         f"{where} ({len(missing)} missing from student, {len(extra)} missing from teacher)")
+                         f"{where} ({len(missing)} missing from student, {len(extra)} missing from teacher); "
+                         f"{_SAME_MODEL}")
     fused: dict[str, torch.Tensor] = {}
     for key, t in teacher_state.items():
         s = student_state[key]
         if t.shape != s.shape:
-            raise ValueError(f"shape mismatch at {key!r}: teacher {tuple(t.shape)} vs student {tuple(s.shape)}")
+            raise ValueError(f"shape mismatch at {key!r}: teacher {tuple(t.shape)} vs student {tuple(s.shape)}; "
+                             f"{_SAME_MODEL}")
         if not t.is_floating_point():
             fused[key] = t.clone()
         elif alpha == 0.0:

@@ -71,3 +71,54 @@ def test_cli_fuse_roundtrip(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "fitclip", "fuse", "--teacher", str(tp), "--student", str(sp),
                           "--alpha", "2", "--out", str(out)], capture_output=True, text=True, timeout=120)
     assert bad.returncode != 0 and "--alpha must be in [0, 1]" in bad.stderr
+
+
+def _run_fuse(capsys, *args) -> tuple[int, str]:
+    from fitclip.__main__ import main
+    code = main(["fuse", *map(str, args)])
+    return code, capsys.readouterr().err
+
+
+def _one_error_line(err: str) -> str:
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in err, err
+    return lines[0]
+
+
+def test_cli_fuse_mismatched_bare_state_dicts_is_one_line(tmp_path, capsys):
+    """Bare state dicts carry no arch: different architectures or shapes fail with one line, exit 2."""
+    tiny = load_clip("fitclip-tiny", None).clip.state_dict()
+    toy = load_clip("fitclip-toy", None).clip.state_dict()
+    tp = save_state(tiny, tmp_path / "tiny.pt")
+    out = tmp_path / "fused.pt"
+    code, err = _run_fuse(capsys, "--teacher", tp, "--student", save_state(toy, tmp_path / "toy.pt"),
+                          "--alpha", 0.5, "--out", out)
+    line = _one_error_line(err)
+    assert code == 2 and "cannot fuse" in line and "not one architecture" in line and not out.exists()
+    reshaped = {**tiny, "visual.conv1.weight": tiny["visual.conv1.weight"].flatten(1)}
+    code, err = _run_fuse(capsys, "--teacher", tp, "--student", save_state(reshaped, tmp_path / "reshaped.pt"),
+                          "--alpha", 0.5, "--out", out)
+    line = _one_error_line(err)
+    assert code == 2 and "shape mismatch at 'visual.conv1.weight'" in line and not out.exists()
+
+
+def test_cli_fuse_bad_files_and_unwritable_out_are_one_line(tmp_path, capsys, monkeypatch):
+    tp = save_state(load_clip("fitclip-tiny", None).clip.state_dict(), tmp_path / "teacher.pt")
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(tp.read_bytes()[:1000])
+    code, err = _run_fuse(capsys, "--teacher", tp, "--student", truncated, "--alpha", 0.5, "--out",
+                          tmp_path / "f.pt")
+    assert code == 2 and "--student" in _one_error_line(err) and "is damaged" in err
+    code, err = _run_fuse(capsys, "--teacher", tmp_path / "nope.pt", "--student", tp, "--alpha", 0.5, "--out",
+                          tmp_path / "f.pt")
+    assert code == 2 and "does not exist" in _one_error_line(err)
+    code, err = _run_fuse(capsys, "--teacher", tp, "--student", tp, "--alpha", 1.5, "--out", tmp_path / "f.pt")
+    assert code == 2 and "--alpha must be in [0, 1]" in _one_error_line(err)
+
+    def read_only(*args, **kwargs):  # a read-only folder (injected: the tests run as root)
+        import errno
+        import os
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+    monkeypatch.setattr("torch.save", read_only)
+    code, err = _run_fuse(capsys, "--teacher", tp, "--student", tp, "--alpha", 0.5, "--out", tmp_path / "f.pt")
+    assert code == 1 and "cannot write it (Read-only file system)" in _one_error_line(err)
