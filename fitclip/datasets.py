@@ -1048,7 +1048,8 @@ class VideoDataset(Dataset):
     and clamped to the video; ``clip_end_past_video`` records an end past the video's duration. In
     ``mode="train"`` frame picks are random with a generator seeded from ``(seed, epoch, index)``
     (call :meth:`set_epoch` each epoch), so runs are reproducible. A file that is missing or does not
-    decode raises ``fitclip.video.VideoDecodeError``: frames are never replaced by black ones.
+    decode, or a clip that starts at or after the video's end (none of its frames exists), raises
+    ``fitclip.video.VideoDecodeError``: frames are never replaced by black ones or by the last frame.
     """
 
     def __init__(
@@ -1116,6 +1117,10 @@ class VideoDataset(Dataset):
 
         def choose(info: Mapping[str, Any]) -> list[int]:
             plan.update(self._plan_from_info(index, info))
+            if plan["clip_start_past_video"]:  # refused before any frame is decoded
+                raise V.VideoDecodeError(
+                    f"{item.path}: clip {item.key!r} starts at {item.start:g} s, at or after the video's end "
+                    f"({plan['duration']:.3f} s): no frame of it exists (a shorter download or re-encode?)")
             return plan["frame_indices"]
 
         _, frames = V.read_planned(item.path, choose, backend=self.backend)

@@ -12,16 +12,17 @@ cause                      meaning                                              
 ``bad_fps``                no usable frame rate (fps <= 0), so seconds cannot be mapped to frames  no
 ``decode_failed``          the frames the eval sampler picks do not decode                        no
 ``unexpected_error``       any other exception while checking (reported, never raised)            no
-``clip_start_past_video``  the clip's start time is at or past the video's end                    yes
+``clip_start_past_video``  the clip's start time is at or past the video's end                    no
 ``clip_end_past_video``    the clip's end time is past the video's end                            yes
 =========================  =====================================================================  =========
 
 "evaluable" says what :func:`fitclip.evaluate.evaluate` does with the item. The two clip-time causes
 are problems for the doctor (the annotation and the video disagree: a shorter download, a re-encode)
-so it exits non-zero, but ``evaluate`` keeps such items: like the original FitCLIP code it clamps the
-window to the video's last frame (for YouCook2 an end a few seconds past the end is common and
-harmless) and lists them under ``clip_end_past_video`` in its protocol record. All the other causes
-make ``evaluate`` refuse to run unless ``skip_broken``.
+so it exits non-zero. A clip that ENDS past the video's end is still evaluated: like the original
+FitCLIP code ``evaluate`` clamps the window to the video's last frame (for YouCook2 an end a few seconds
+past the end is common and harmless) and lists it under ``clip_end_past_video`` in its protocol record.
+A clip that STARTS at or past the end has no frame of its own, so it is broken like the other causes:
+``evaluate`` refuses to run unless ``skip_broken`` (then it is counted in ``n_failed`` and listed).
 
 Outputs, written atomically under ``out_dir`` (default ``<data_root>/<name>/doctor/``; for the
 ``folder`` corpus ``<data_root>/doctor/``):
@@ -64,11 +65,11 @@ CAUSES: dict[str, str] = {
     "bad_fps": "no usable frame rate (fps <= 0)",
     "decode_failed": "the sampled frames do not decode",
     "unexpected_error": "an unexpected error while checking",
-    "clip_start_past_video": "the clip starts at or after the video's end (evaluate clamps it)",
+    "clip_start_past_video": "the clip starts at or after the video's end: none of its frames exists",
     "clip_end_past_video": "the clip ends after the video's end (evaluate clamps it, as the original)",
 }
 #: Causes that `evaluate` still evaluates (clamped window); every other cause needs --skip-broken.
-EVALUABLE_CAUSES = frozenset({"clip_start_past_video", "clip_end_past_video"})
+EVALUABLE_CAUSES = frozenset({"clip_end_past_video"})
 MANIFEST_COLUMNS = ("key", "video_id", "path", "status", "cause", "detail", "evaluable", "num_frames", "fps",
                     "duration", "width", "height")
 QUARANTINE_COLUMNS = ("key", "video_id", "path", "cause", "detail", "evaluable")
@@ -186,8 +187,8 @@ def check_video_items(items: Sequence[VideoItem], num_frames: int = 4, backend: 
                                  public))
             elif plan["clip_start_past_video"]:
                 rows.append(_row(item, "clip_start_past_video",
-                                 f"start {item.start:g} s >= video duration {plan['duration']:.3f} s; evaluate uses "
-                                 f"the last frame only", public))
+                                 f"start {item.start:g} s >= video duration {plan['duration']:.3f} s; no frame "
+                                 f"of the clip exists (evaluate needs --skip-broken)", public))
             elif plan["clip_end_past_video"]:
                 rows.append(_row(item, "clip_end_past_video",
                                  f"end {item.end:g} s > video duration {plan['duration']:.3f} s "

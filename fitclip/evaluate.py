@@ -21,7 +21,9 @@ Protocol (FitCLIP, bryant1410/fitclip @ a55ec2b8):
   items are excluded from both sides (retrieval: the queries AND the gallery are the evaluated items;
   classification: evaluated videos against all classes), counted in ``n_failed`` and listed in the
   protocol record. A YouCook2 clip whose end is past the video's end is evaluated on the clamped
-  window (as the original did) and listed under ``clip_end_past_video`` in the protocol record.
+  window (as the original did) and listed under ``clip_end_past_video`` in the protocol record; one
+  whose START is at or past the video's end has no frame of its own and is a broken item (found while
+  decoding, before any frame is read), never scored on the last frame.
 
 Output (``out``, JSON lines, always appended, never overwritten):
 

@@ -36,6 +36,7 @@ import numpy as np
 
 __all__ = [
     "Layout",
+    "add_youcook2_clip",
     "make_didemo",
     "make_mit",
     "make_msrvtt",
@@ -220,6 +221,16 @@ def make_youcook2(data_root: str | os.PathLike, shared: Path, n_videos: int = 2,
     keys = [f"{r['video_id']}_{r['start']}_{r['end']}" for r in out_rows]
     return Layout("youcook2", data_root, videos, keys,
                   info={"past_end_keys": past_end_keys, "durations": durations, "texts": [r["text"] for r in out_rows]})
+
+
+def add_youcook2_clip(layout: Layout, video_id: str, start: float, end: float, text: str = "an extra clip") -> str:
+    """Append a clip of an existing video to ``validation_youcook.csv``; returns its item key."""
+    task = layout.videos[video_id].parent.name
+    with open(layout.root / "validation_youcook.csv", "a", encoding="utf-8", newline="") as f:
+        csv.writer(f, lineterminator="\n").writerow([f"{end:g}", f"{start:g}", task, text, video_id])
+    key = f"{video_id}_{start:g}_{end:g}"
+    layout.keys.append(key)
+    return key
 
 
 def make_didemo(data_root: str | os.PathLike, shared: Path, n_videos: int = 2, split: str = "val",

@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
-from helpers import (make_didemo, make_mit, make_msrvtt, make_ucf101, make_youcook2, make_zero_byte, remove_file,
-                     render_video, truncate_file)
+from helpers import (add_youcook2_clip, make_didemo, make_mit, make_msrvtt, make_ucf101, make_youcook2, make_zero_byte,
+                     remove_file, render_video, truncate_file)
 
 from fitclip.datasets import Annotations, VideoDataset, load_annotations
 from fitclip.evaluate import (BrokenVideosError, EvalModel, _append_jsonl, class_embeddings, evaluate,
@@ -171,6 +171,33 @@ def test_youcook2_clip_past_end_is_evaluated_and_listed(tmp_path, shared_benchma
     scores = saved["text"] @ saved["video"].t()
     expected = (scores > scores.diagonal()[:, None]).sum(1) + 1
     assert saved["ranks"].tolist() == expected.tolist()
+
+
+def test_youcook2_clip_starting_past_the_end_is_broken(tmp_path, shared_benchmarks, tiny, capsys):
+    """No frame of such a clip exists: refused without skip_broken (the doctor agrees), counted and listed
+    with it -- never scored on the video's last frame."""
+    from fitclip.__main__ import main
+    from fitclip.doctor import doctor
+
+    layout = make_youcook2(tmp_path, shared_benchmarks)  # V53XmPeyjIU lasts 50 s
+    key = add_youcook2_clip(layout, "V53XmPeyjIU", start=60, end=65)
+    out = tmp_path / "r.jsonl"
+    with pytest.raises(BrokenVideosError) as e:
+        evaluate(tiny, "youcook2", layout.data_root, out=out, progress=False, num_workers=0)
+    assert [f["key"] for f in e.value.failures] == [key] and "starts at 60 s" in e.value.failures[0]["reason"]
+    assert not out.exists()
+    rows = evaluate(tiny, "youcook2", layout.data_root, out=out, progress=False, num_workers=0, skip_broken=True)
+    assert all((r["n_expected"], r["n_evaluated"], r["n_failed"]) == (7, 6, 1) for r in rows)
+    protocol = _read_jsonl(protocol_path(out))[0]
+    assert [f["key"] for f in protocol["failed"]] == [key]
+    assert key not in protocol["clip_end_past_video"]["keys"]
+    # The CLI refuses it (exit 1) without --skip-broken; the doctor marks it not evaluable.
+    assert main(["evaluate", "--dataset", "youcook2", "--data-root", str(layout.data_root), "--arch", "fitclip-tiny",
+                 "--pretrained", "none", "--num-workers", "0", "--no-progress"]) == 1
+    assert key in capsys.readouterr().err
+    report = doctor("youcook2", layout.data_root, num_workers=0, progress=False, write=False)
+    [problem] = [p for p in report.problems if p["key"] == key]
+    assert problem["cause"] == "clip_start_past_video" and problem["evaluable"] is False
 
 
 def test_classification_class_embedding_is_unrenormalised_template_mean(tmp_path, shared_benchmarks, tiny):
