@@ -1,4 +1,10 @@
-"""Where a stage reads and writes: `<data_root>/<NN_stem>/` for artifacts, `figures/<NN_stem>/` for figures.
+"""Where a stage reads and writes: `<data_root>/<NN_stem>/` for artifacts, `<figures root>/<NN_stem>/` for
+figures.
+
+The figures root is `$FITCLIP_FIGURES` when set; else `figures/` of the repository for the demo (the
+default `data_root`, "data": those figures are committed); else `<data_root>/figures/`, so a run on other
+data never overwrites the demo's figures. `python -m fitclip.pipeline -p data_root DIR` sets
+`FITCLIP_FIGURES` for its notebooks accordingly (notebooks call `save_figure(fig, stem, name)`).
 
 Relative paths are resolved against the project root, not the process's working directory, so a notebook
 writes to the same place whether Papermill runs it from the repository root, `python -m fitclip.pipeline`
@@ -13,6 +19,9 @@ from typing import Any
 
 import fitclip
 from fitclip.checkpoint import write_json
+
+#: The notebooks' default `data_root`: the demo, whose figures are the committed `figures/`.
+DEMO_DATA_ROOT = "data"
 
 STAGES: tuple[str, ...] = ("00_toy_teacher", "01_data_prep", "02_teacher_pseudo_labels", "03_train",
                            "04_fusion", "05_benchmarks", "06_mit_per_class", "07_ranking_plots")
@@ -47,13 +56,24 @@ def stage_dir(data_root: str | os.PathLike, stem: str, create: bool = True) -> P
     return folder
 
 
-def figure_dir(stem: str, create: bool = True) -> Path:
-    """`figures/<stem>/` under the project root (or under `$FITCLIP_FIGURES`, which the smoke test
-    sets so that a CI run never overwrites the committed demo figures)."""
+def is_demo(data_root: str | os.PathLike | None) -> bool:
+    """Whether `data_root` is the demo's (None means the notebooks' default, which is)."""
+    return data_root is None or resolve(data_root) == resolve(DEMO_DATA_ROOT)
+
+
+def figures_root(data_root: str | os.PathLike | None = None) -> Path:
+    """`$FITCLIP_FIGURES` if set; else `figures/` of the project for the demo; else `<data_root>/figures/`."""
+    base = os.environ.get("FITCLIP_FIGURES")
+    if base:
+        return resolve(base)
+    return project_root() / "figures" if is_demo(data_root) else resolve(data_root) / "figures"
+
+
+def figure_dir(stem: str, create: bool = True, data_root: str | os.PathLike | None = None) -> Path:
+    """`<figures root>/<stem>/` (see :func:`figures_root`)."""
     if stem not in STAGES:
         raise ValueError(f"unknown stage {stem!r}; stages are {list(STAGES)}")
-    base = os.environ.get("FITCLIP_FIGURES")
-    folder = (resolve(base) if base else project_root() / "figures") / stem
+    folder = figures_root(data_root) / stem
     if create:
         folder.mkdir(parents=True, exist_ok=True)
     return folder
@@ -88,9 +108,9 @@ def write_params(folder: Path, params: dict[str, Any]) -> Path:
     return write_json(folder / "params.json", params)
 
 
-def save_figure(fig: Any, stem: str, name: str) -> list[Path]:
-    """Save a matplotlib figure as PNG and PDF under `figures/<stem>/`."""
-    folder = figure_dir(stem)
+def save_figure(fig: Any, stem: str, name: str, data_root: str | os.PathLike | None = None) -> list[Path]:
+    """Save a matplotlib figure as PNG and PDF under `<figures root>/<stem>/` (see :func:`figures_root`)."""
+    folder = figure_dir(stem, data_root=data_root)
     paths = [folder / f"{name}.png", folder / f"{name}.pdf"]
     for p in paths:
         fig.savefig(p, bbox_inches="tight", dpi=150 if p.suffix == ".png" else None)

@@ -1,34 +1,40 @@
 """Every notebook, top to bottom, in smoke mode, through the pipeline runner (what `make demo` runs at
-full size). Artifacts, figures and executed notebooks go to a temp folder."""
+full size). With `data_root` in a temp folder, the artifacts, the figures and the executed notebooks all go
+there (the runner's default for a run that is not the demo; each file is written to one place only, so
+the repo's runs/ and figures/ are untouched)."""
 
 import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from fitclip.project import STAGES
 
+REPO = Path(__file__).resolve().parents[1]
+
 
 @pytest.mark.slow
 def test_all_notebooks_run_in_smoke_mode(tmp_path):
-    env = {**os.environ, "FITCLIP_FIGURES": str(tmp_path / "figures"), "OMP_NUM_THREADS": "2"}
+    env = {k: v for k, v in os.environ.items() if k != "FITCLIP_FIGURES"}
+    env["OMP_NUM_THREADS"] = "2"
     data = tmp_path / "data"
     subprocess.run([sys.executable, "-m", "fitclip.pipeline", "-p", "smoke", "True", "-p", "data_root", str(data),
-                    "--out-dir", str(tmp_path / "runs"), "--quiet"], check=True, timeout=1500, env=env)
+                    "--quiet"], check=True, timeout=1500, env=env, cwd=REPO)
     for stem in STAGES:
-        executed = json.loads((tmp_path / "runs" / f"{stem}.ipynb").read_text())
+        executed = json.loads((data / "runs" / f"{stem}.ipynb").read_text())
         assert all(not any(o.get("output_type") == "error" for o in c.get("outputs", [])) for c in executed["cells"])
         assert (data / stem / "params.json").is_file(), stem
     table = pd.read_csv(data / "05_benchmarks" / "table.csv", index_col=0)
     assert {"Teacher", "Student", "FitCLIP", "WiSE-FT"} <= set(table.index)
     assert {"ucf101", "mit", "msrvtt", "youcook2", "didemo", "average"} <= set(table.columns)
-    figures = {p.relative_to(tmp_path / "figures").as_posix() for p in (tmp_path / "figures").rglob("*.png")}
+    figures = {p.relative_to(data / "figures").as_posix() for p in (data / "figures").rglob("*.png")}
     assert {"04_fusion/alpha_curves.png", "06_mit_per_class/per_class_difference.png",
             "07_ranking_plots/sorted_ranks.png", "03_train/loss_curves.png"} <= figures
-    assert all((tmp_path / "figures" / f).with_suffix(".pdf").is_file() for f in figures)
+    assert all((data / "figures" / f).with_suffix(".pdf").is_file() for f in figures)
 
 
 def test_pipeline_rejects_unknown_parameter_before_running(tmp_path):
