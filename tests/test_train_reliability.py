@@ -149,6 +149,18 @@ def test_a_folder_without_a_checkpoint_is_a_fresh_start(corpus, tmp_path, monkey
     assert "holds no checkpoint; starting a new run" in capsys.readouterr().err and steps(out) == [1, 2, 3]
 
 
+def test_a_folder_with_only_best_labeled_names_it(corpus, tmp_path, monkeypatch, capsys):
+    """best_labeled.pt (a full training checkpoint) without last.pt: both starts name the file to resume."""
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "best_labeled.pt").write_bytes(b"")  # only its presence matters here
+    config = write_config(tmp_path / "run.json", tiny_config(corpus, out))
+    monkeypatch.setattr(T, "load_start_weights", boom)
+    for extra in ([], ["--resume"]):
+        assert T.main(["--config", str(config), *extra]) == 2
+        assert f"--resume {out / 'best_labeled.pt'}" in capsys.readouterr().err
+
+
 def test_a_nan_at_step_1_points_at_no_checkpoint(corpus, tmp_path, monkeypatch, capsys):
     out = tmp_path / "run"
     config = write_config(tmp_path / "run.json", tiny_config(corpus, out, max_steps=2, save_every=1, val_every=0,
