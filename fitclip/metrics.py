@@ -89,12 +89,9 @@ def retrieval_ranks_from_embeddings(queries: torch.Tensor, items: torch.Tensor, 
     return ranks
 
 
-def classification_metrics(scores: torch.Tensor, targets: torch.Tensor) -> dict[str, float]:
-    """`{"top1", "top5"}` accuracy in percent for scores `[N, C]` and int targets `[N]`.
-
-    A sample is correct at k when its target is among the k highest scores (`torch.topk`); with fewer
-    than 5 classes top-5 uses all classes.
-    """
+def class_target_ranks(scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """1-based rank of each sample's target class among its scores `[N, C]` (optimistic ties, as
+    :func:`target_ranks`): 1 + the number of classes scored strictly higher than the target."""
     scores, targets = torch.as_tensor(scores), torch.as_tensor(targets)
     if scores.ndim != 2 or targets.shape != scores.shape[:1]:
         raise ValueError(f"need scores [N, C] and targets [N], got {tuple(scores.shape)} and {tuple(targets.shape)}")
@@ -103,9 +100,68 @@ def classification_metrics(scores: torch.Tensor, targets: torch.Tensor) -> dict[
     bad = targets[(targets < 0) | (targets >= scores.shape[1])]
     if bad.numel():
         raise ValueError(f"targets must be class indices in [0, {scores.shape[1]}), got {bad[:5].tolist()}")
-    topk = scores.topk(min(5, scores.shape[1]), dim=1).indices
-    hit = topk == targets[:, None]
-    return {"top1": float(hit[:, 0].double().mean() * 100), "top5": float(hit.any(dim=1).double().mean() * 100)}
+    return (scores > scores.gather(1, targets[:, None].long())).sum(dim=1) + 1
+
+
+def classification_metrics(scores: torch.Tensor, targets: torch.Tensor) -> dict[str, float]:
+    """`{"top1", "top5"}` accuracy in percent for scores `[N, C]` and int targets `[N]`.
+
+    A sample is correct at k when its target's rank (:func:`class_target_ranks`, optimistic ties) is
+    at most k; with fewer than 5 classes every sample is correct at 5.
+    """
+    ranks = class_target_ranks(scores, targets)
+    return {f"top{k}": float((ranks <= k).double().mean() * 100) for k in (1, 5)}
+
+
+#: The rank threshold behind each "hit within k" metric (percent of items whose target rank is <= k).
+HIT_METRICS: dict[str, int] = {"top1": 1, "top5": 5, "R@1": 1, "R@5": 5, "R@10": 10}
+
+
+def hits(ranks: torch.Tensor, metric: str) -> torch.Tensor:
+    """Per-item 0/100 values of a hit metric (`HIT_METRICS`) from 1-based target ranks: their mean is the
+    metric, and they are what a bootstrap over items resamples (:func:`bootstrap_ci`)."""
+    if metric not in HIT_METRICS:
+        raise ValueError(f"{metric!r} is not a per-item hit metric; use one of {', '.join(HIT_METRICS)}")
+    return (torch.as_tensor(ranks) <= HIT_METRICS[metric]).double() * 100
+
+
+def bootstrap_ci(samples, level: float = 0.95, n_resamples: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap CI of the mean of per-sample means, each sample resampled independently.
+
+    One sample (a benchmark's per-item values, e.g. :func:`hits`) gives the CI of that metric. Several
+    samples (one per benchmark) give the CI of their average, resampling each benchmark's items on their
+    own (a stratified bootstrap). For a PAIRED CI of a difference between two models on the same items,
+    pass the per-item differences (model A − model B) of each benchmark: the same resampled items then
+    enter both models, and identical models give exactly (0, 0). `scipy.stats.bootstrap` does the
+    resampling (`method="percentile"`, seeded).
+
+    Args:
+        samples: one 1-D array-like, or a sequence of them.
+        level: confidence level.
+        n_resamples: bootstrap resamples.
+        seed: seed of the resampling.
+
+    Returns:
+        (low, high); (nan, nan) when a sample has fewer than 2 items (no spread to estimate).
+    """
+    import numpy as np
+    from scipy.stats import bootstrap
+
+    if isinstance(samples, (torch.Tensor, np.ndarray)) or (len(samples) and np.isscalar(samples[0])):
+        samples = [samples]
+    data = tuple(np.asarray(torch.as_tensor(s).double().cpu(), dtype=np.float64).ravel() for s in samples)
+    if not data or min(len(d) for d in data) < 2:
+        return float("nan"), float("nan")
+    if all(np.ptp(d) == 0 for d in data):  # no spread: every resample gives the same mean
+        value = float(np.mean([d.mean() for d in data]))
+        return value, value
+
+    def mean_of_means(*xs, axis=-1):
+        return np.mean([x.mean(axis=axis) for x in xs], axis=0)
+
+    res = bootstrap(data, mean_of_means, n_resamples=n_resamples, confidence_level=level, method="percentile",
+                    paired=False, vectorized=True, rng=np.random.default_rng(seed))
+    return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
 def per_class_accuracy(scores: torch.Tensor, targets: torch.Tensor, num_classes: int | None = None) -> torch.Tensor:

@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 from fitclip.checkpoint import save_state, write_json
 from fitclip.losses import labeled_loss
-from fitclip.metrics import classification_metrics
+from fitclip.metrics import bootstrap_ci, class_target_ranks, classification_metrics, hits
 from fitclip.models import VideoCLIP, load_clip, model_file_state
 from fitclip.transforms import transforms_for
 
@@ -36,13 +36,13 @@ class PretrainConfig:
 
     arch: str = "fitclip-toy"
     pretrained: str | None = None  # None: from scratch; or weights to continue from
-    steps: int = 220
+    steps: int = 240
     batch_size: int = 128
     lr: float = 1e-3
     weight_decay: float = 0.1
     warmup_steps: int = 20
     temperature: float = 0.07
-    holdout: int = 360
+    holdout: int = 500
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -70,12 +70,24 @@ def _read_stills(stills_dir: Path) -> tuple[np.ndarray, list[str], list[str]]:
 @torch.no_grad()
 def zero_shot_still_accuracy(model: VideoCLIP, images: torch.Tensor, labels: list[str],
                              classes: list[str]) -> dict[str, float]:
-    """Top-1/top-5 of "a photo of a {class}" prompts on normalised images `[N, 3, S, S]`."""
+    """Zero-shot accuracy of "a photo of a {class}." prompts on normalised images `[N, 3, S, S]`.
+
+    Returns `top1`, `top5` and `top1_ci_low`/`top1_ci_high` (95 % bootstrap CI over the images), plus
+    `colour` and `shape`: the share of images whose top-1 class has the right colour (resp. shape),
+    whatever its other half; each in percent.
+    """
     model.eval()
     text = model.encode_text(model.tokenize([f"a photo of a {c}." for c in classes]))
     image = torch.cat([model.encode_image(images[i:i + 256]) for i in range(0, len(images), 256)])
     targets = torch.tensor([classes.index(label) for label in labels])
-    return classification_metrics(image @ text.t(), targets)
+    scores = image @ text.t()
+    out = classification_metrics(scores, targets)
+    out["top1_ci_low"], out["top1_ci_high"] = bootstrap_ci(hits(class_target_ranks(scores, targets), "top1"))
+    predicted = [classes[i].split() for i in scores.argmax(dim=1).tolist()]
+    truth = [label.split() for label in labels]
+    for part, name in ((0, "colour"), (1, "shape")):
+        out[name] = 100.0 * sum(p[part] == t[part] for p, t in zip(predicted, truth)) / len(truth)
+    return out
 
 
 def pretrain_teacher(stills_dir: str | os.PathLike, out_dir: str | os.PathLike,

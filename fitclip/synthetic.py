@@ -42,7 +42,7 @@ spinning           the object rotates; an angular trail of ghosts at earlier ang
 shaking            the object jitters around a point; ghosts at the previous jitter positions (a
                    multi-directional shake blur).
 blinking           the object is on 2 frames, off 2 frames, from a random phase (flicker).
-growing/shrinking  the radius changes linearly by x1.9-2.3, crisp, no in-frame cue at all.
+growing/shrinking  the radius changes linearly by x1.9-2.2 (from 5-6 px), crisp, no in-frame cue at all.
 =================  ===============================================================================
 
 **Negative control** (:data:`ORDER_ONLY_PAIR`): ``("growing", "shrinking")``. With the same seed a
@@ -54,7 +54,7 @@ midpoints) picks time-symmetric indices exactly when the frame count is 1 mod 4 
 with 20 frames it would pick 2, 6, 12, 16 and leak a small size bias. Report this pair separately.
 
 **Teacher corpus** (stage 00): still frames of the same objects (all 5 background families, random
-size 3.5-11 px radius and rotation, so the frames of growing/spinning clips are in distribution),
+size 5-13 px radius and rotation, so the frames of growing/spinning clips are in distribution),
 with captions that never mention motion (see :data:`STILL_TEMPLATES`; :data:`MOTION_WORDS` lists the
 forbidden words). No trails, blur or ghosts: a tiny CLIP trained on them knows objects, not motion.
 
@@ -118,7 +118,7 @@ from fitclip.checkpoint import atomic_write_text
 # --------------------------------------------------------------------------------------------------
 
 #: Bumped whenever rendering changes, so an old rendered world is never mistaken for a current one.
-RENDERER_VERSION = 1
+RENDERER_VERSION = 2
 FRAME_SIZE = 64
 FPS = 10.0
 #: 1 mod 4, so FitCLIP's 4-frame eval sampler picks time-symmetric frames (see the module docstring).
@@ -506,8 +506,8 @@ def _render_segment(spec: ClipSpec, background: np.ndarray, rng: np.random.Gener
     u1, u2 = rng.uniform(0, 1, size=2)
     speed = rng.uniform(0.7, 1.0) if spec.speed == "slow" else rng.uniform(1.5, 1.9)  # px / frame
     spin = rng.uniform(0.12, 0.20) * rng.choice([-1.0, 1.0])  # rad / frame
-    grow = rng.uniform(1.9, 2.3)
-    r0 = rng.uniform(3.5, 5.0)
+    grow = rng.uniform(1.9, 2.2)
+    r0 = rng.uniform(5.0, 6.0)
     jitter = rng.uniform(-3, 3, size=(t_n + 3, 2))  # shaking: offsets for frames -3 .. T-1
     # Blinking: 2 frames on, 2 off (2.5 Hz at 10 fps) from a random phase, so any 4 frames spread
     # over the clip at FitCLIP's eval positions (2, 8, 12, 18 of 21) catch it on twice and off twice.
@@ -637,7 +637,7 @@ def _stills(start: int, stop: int, n: int, seed: int,
         colour, shape = STILL_CLASSES[int(classes[i])].split()
         bg = backgrounds[int(rng.integers(len(backgrounds)))]
         frame = make_background(bg, rng)
-        r = rng.uniform(3.5, 11.0)  # covers the whole range of sizes seen in growing/shrinking clips
+        r = rng.uniform(5.0, 13.0)  # covers the whole range of sizes seen in growing/shrinking clips
         cx, cy = r + 3 + (FRAME_SIZE - 2 * r - 6) * rng.uniform(0, 1, size=2)
         _paint(frame, shape_mask(shape, cx, cy, r, rng.uniform(0, 2 * math.pi)), _object_colour(colour, rng))
         images[j] = _to_uint8(frame)

@@ -21,6 +21,9 @@ Launch (the same module everywhere; see `fitclip/config.py` for every key and th
 
 Batch sizes are per process (global batch = 8+8 × world size); losses all-gather across ranks, so every
 rank computes the loss of the global batch and DDP's gradient average equals one process on it.
+BatchNorm layers (the toy convnet's; ViTs have none) keep the start weights' running statistics
+(`fitclip.models.freeze_batchnorm`): their affine parameters train, their statistics never update, so
+every rank and a single process compute the same thing.
 
 Teacher (`teacher_mode`):
 
@@ -95,7 +98,7 @@ from fitclip.checkpoint import CheckpointDamaged, atomic_write_text, load_state,
 from fitclip.config import RESUMABLE_CHANGES, ConfigError, TrainConfig, parse_cli, validate
 from fitclip.datasets import AnnotationError, VideoDataset, collate_clips
 from fitclip.losses import distillation_loss, fitclip_loss, labeled_loss
-from fitclip.models import VideoCLIP
+from fitclip.models import VideoCLIP, freeze_batchnorm
 from fitclip.runtime import (Dist, autocast_for, doctor_command, load_labeled, load_start_weights, load_unlabeled,
                              load_val, read_prompts, setup_distributed, teardown_distributed)
 from fitclip.transforms import transforms_for
@@ -475,7 +478,8 @@ def validate_labeled(student: VideoCLIP, val_ds: VideoDataset, cfg: TrainConfig,
             video, text = student(batch["frames"].to(d.device), tokens, batch["lengths"].to(d.device))
         total += float(labeled_loss(video.float(), text.float(), cfg.temperature))
         count += 1
-    student.train(was_training)
+    if was_training:
+        freeze_batchnorm(student.train())
     return total / count
 
 
@@ -601,7 +605,7 @@ def _train(cfg: TrainConfig, resume: str | os.PathLike | None, d: Dist, out: Pat
     student = load_start_weights(cfg)
     teacher = build_teacher(student).to(d.device) if use_unlabeled and cfg.teacher_mode == "online" else None
     student.clip.logit_scale.requires_grad_(False)  # unused: losses use the fixed τ
-    student.to(d.device).train()
+    freeze_batchnorm(student.to(d.device).train())  # BatchNorm keeps the start weights' statistics
     train_tf, eval_tf = transforms_for(student)
     params = [p for p in student.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)

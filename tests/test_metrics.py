@@ -5,8 +5,10 @@ import math
 import pytest
 import torch
 
-from fitclip.metrics import (classification_metrics, metrics_from_ranks, per_class_accuracy,
-                             retrieval_metrics, retrieval_ranks_from_embeddings, target_ranks)
+import numpy as np
+
+from fitclip.metrics import (bootstrap_ci, class_target_ranks, classification_metrics, hits, metrics_from_ranks,
+                             per_class_accuracy, retrieval_metrics, retrieval_ranks_from_embeddings, target_ranks)
 
 
 def test_ranks_hand_computed():
@@ -83,3 +85,49 @@ def test_classification_with_fewer_than_five_classes():
 def test_per_class_rejects_out_of_range_targets_naming_them():
     with pytest.raises(ValueError, match=r"got \[7\]"):
         per_class_accuracy(torch.zeros(2, 3), torch.tensor([0, 7]), num_classes=3)
+
+
+def test_hits_are_the_metric_per_item():
+    ranks = torch.tensor([1, 2, 5, 6, 11])
+    assert hits(ranks, "R@1").tolist() == [100, 0, 0, 0, 0]
+    assert hits(ranks, "R@5").tolist() == [100, 100, 100, 0, 0]
+    assert hits(ranks, "R@5").mean().item() == metrics_from_ranks(ranks)["R@5"]
+    scores = torch.tensor([[0.1, 0.9, 0.0], [0.8, 0.1, 0.3], [0.2, 0.3, 0.1]])
+    targets = torch.tensor([1, 2, 0])
+    assert class_target_ranks(scores, targets).tolist() == [1, 2, 2]
+    assert hits(class_target_ranks(scores, targets), "top1").mean().item() == \
+        pytest.approx(classification_metrics(scores, targets)["top1"])
+    with pytest.raises(ValueError, match="MdR"):
+        hits(ranks, "MdR")
+
+
+def test_bootstrap_hand_computed_two_items():
+    # Resampling two items {0, 100} gives a mean of 0, 50 or 100 with probabilities 1/4, 1/2, 1/4, so
+    # the 2.5th percentile is 0 and the 97.5th is 100.
+    assert bootstrap_ci([0.0, 100.0]) == (0.0, 100.0)
+    # An average over two benchmarks resamples each on its own: {0, 100} and a constant 100 → (50, 100).
+    assert bootstrap_ci([[0.0, 100.0], [100.0, 100.0, 100.0]]) == (50.0, 100.0)
+
+
+def test_bootstrap_matches_the_normal_approximation_and_is_seeded():
+    values = np.r_[np.zeros(300), np.full(300, 100.0)]  # 50 % on 600 items
+    low, high = bootstrap_ci(values, seed=1)
+    half = 1.96 * math.sqrt(0.25 / 600) * 100  # 4.0 points
+    assert low == pytest.approx(50 - half, abs=0.6) and high == pytest.approx(50 + half, abs=0.6)
+    assert bootstrap_ci(values, seed=1) == (low, high)
+    assert bootstrap_ci(values, level=0.5, seed=1)[1] < high
+
+
+def test_paired_bootstrap_of_identical_models_is_exactly_zero():
+    a = hits(torch.tensor([1, 3, 7, 1, 2, 9]), "R@5")
+    assert bootstrap_ci([a - a]) == (0.0, 0.0)
+    assert bootstrap_ci([a - a, a[:3] - a[:3]]) == (0.0, 0.0)
+    # A paired CI is narrower than treating the two models' items as independent when they agree mostly.
+    b = a.clone()
+    b[0] = 0.0
+    assert bootstrap_ci(a - b)[0] >= 0.0
+
+
+def test_bootstrap_with_fewer_than_two_items_has_no_interval():
+    low, high = bootstrap_ci([100.0])
+    assert math.isnan(low) and math.isnan(high)

@@ -3,12 +3,13 @@
 import math
 
 import open_clip
+import timm
 import pytest
 import torch
 import torch.nn.functional as F
 
 from fitclip.checkpoint import load_state, save_state
-from fitclip.models import load_clip, model_file_state
+from fitclip.models import ToyConvNet, freeze_batchnorm, load_clip, model_file_state
 from fitclip.transforms import clip_transform, transforms_for
 
 
@@ -22,7 +23,27 @@ def test_tiny_configs_are_registered_like_real_ones():
     assert {"fitclip-tiny", "fitclip-toy", "ViT-B-16"} <= set(open_clip.list_models())
     toy = load_clip("fitclip-toy", None)
     n = sum(p.numel() for p in toy.parameters())
-    assert 7e6 < n < 9e6 and toy.image_size == 64
+    assert 6e6 < n < 8e6 and toy.image_size == 64
+    # The toy's image tower is a timm model registered like timm's own, wrapped by open_clip's adapter.
+    assert "fitclip_toy_convnet" in timm.list_models("fitclip_*")
+    assert isinstance(toy.clip.visual.trunk, ToyConvNet) and toy.clip.visual.trunk.global_pool == "max"
+    with torch.no_grad():
+        assert toy.encode_video(torch.randn(2, 4, 3, 64, 64)).shape == (2, 128)
+
+
+def test_freeze_batchnorm_keeps_statistics_while_weights_train():
+    toy = load_clip("fitclip-toy", None).train()
+    freeze_batchnorm(toy)
+    bns = [m for m in toy.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert bns and not any(m.training for m in bns) and toy.clip.visual.trunk.features[0].training
+    before = {k: v.clone() for k, v in toy.clip.state_dict().items() if "running" in k}
+    opt = torch.optim.SGD(toy.parameters(), lr=0.1)
+    video, text = toy(torch.randn(2, 4, 3, 64, 64), toy.tokenize(["a red circle", "a blue square"]))
+    (video @ text.t()).sum().backward()
+    opt.step()
+    after = toy.clip.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)  # running statistics untouched
+    assert toy.clip.visual.trunk.features[1].weight.grad is not None  # BN affine parameters still train
 
 
 def test_encode_video_is_unrenormalised_mean_of_normalised_frames(tiny):
