@@ -1197,10 +1197,10 @@ def load_published_results() -> "pandas.DataFrame":  # noqa: F821
     """The published numbers in ``fitclip/data/published_results.csv`` (columns
     ``source,table,model,dataset,split,metric,value,protocol_note``), for overlays on our results.
 
-    Every row must name where its number was read (``source``) and the protocol behind it
-    (``protocol_note``). Only numbers read from a nameable source go in; the table is currently
-    empty because the paper's tables (arXiv 2203.13371, Tables 1-2 and the supplement) could not be
-    read from any stored copy when it was written -- fill it from the paper PDF, one row per number.
+    Every row names where its number was read (``source``) and the protocol behind it
+    (``protocol_note``): all 220 numbers of the paper's Tables 1a-3 and the supplement's Tables 2a-6,
+    one row per number, copied unchanged from the project's record of the paper. Metrics are percent
+    except ``MdR`` (a rank).
     """
     import pandas as pd
     from importlib import resources

@@ -572,9 +572,20 @@ def test_published_results_table():
     assert list(frame.columns) == ["source", "table", "model", "dataset", "split", "metric", "value",
                                    "protocol_note"]
     assert frame["value"].dtype == float
-    if len(frame):
-        assert frame["dataset"].isin(set(SPECS) - {"folder"}).all()
-        assert frame["source"].str.len().gt(0).all() and frame["protocol_note"].str.len().gt(0).all()
+    assert len(frame) == 220  # every number of the paper's and the supplement's tables
+    assert frame["dataset"].isin(set(SPECS) - {"folder"}).all()
+    assert frame["source"].str.len().gt(0).all() and frame["protocol_note"].str.len().gt(0).all()
+    assert not frame.duplicated(["table", "model", "dataset", "split", "metric"]).any()
+    table3 = frame[frame["table"] == "Table 3"].set_index(["model", "dataset"])["value"]
+    assert table3[("FitCLIP", "didemo")] == 53.7 and table3[("Teacher (CLIP)", "mit")] == 19.9
+
+
+def test_published_results_are_the_shared_copy_unchanged():
+    shared = Path(__file__).resolve().parents[2] / "shared" / "paper" / "published_results.csv"
+    if not shared.is_file():
+        pytest.skip(f"{shared} is absent (it exists in the project's CI and dev machines, not on a user's clone)")
+    bundled = Path(__file__).resolve().parents[1] / "fitclip" / "data" / "published_results.csv"
+    assert bundled.read_bytes() == shared.read_bytes()
 
 
 # ----------------------------------------------------------------------------------------------------
