@@ -102,13 +102,24 @@ def plot_sorted_ranks(ranks: pd.DataFrame, title: str = "") -> plt.Figure:
     return fig
 
 
-def plot_benchmark_bars(tidy: pd.DataFrame, title: str = "zero-shot benchmarks") -> plt.Figure:
-    """Grouped bars: one group per dataset, one bar per model (rows `{model, dataset, metric, value}`)."""
-    fig, ax = plt.subplots(figsize=(1.6 * tidy["dataset"].nunique() + 2, 3.4))
-    data = tidy.assign(label=tidy["dataset"] + "\n(" + tidy["metric"] + ")")
-    sns.barplot(data=data, x="label", y="value", hue="model", ax=ax)
-    ax.set_xlabel("")
+def plot_benchmark_bars(tidy: pd.DataFrame, title: str = "zero-shot benchmarks (95 % CI)") -> plt.Figure:
+    """Grouped bars: one group per dataset, one bar per model (rows `{model, dataset, metric, value}`), with
+    error bars from `ci_low`/`ci_high` when the rows carry them."""
+    datasets = list(dict.fromkeys(tidy["dataset"]))
+    models = list(dict.fromkeys(tidy["model"]))
+    fig, ax = plt.subplots(figsize=(1.6 * len(datasets) + 2, 3.4))
+    width = 0.8 / len(models)
+    metric = tidy.drop_duplicates("dataset").set_index("dataset")["metric"]
+    for j, model in enumerate(models):
+        part = tidy[tidy["model"] == model].set_index("dataset").reindex(datasets)
+        x = np.arange(len(datasets)) + (j - (len(models) - 1) / 2) * width
+        yerr = None
+        if {"ci_low", "ci_high"} <= set(part.columns):
+            yerr = np.vstack([part["value"] - part["ci_low"], part["ci_high"] - part["value"]])
+        ax.bar(x, part["value"], width, yerr=yerr, capsize=2, label=model)
+    ax.set_xticks(np.arange(len(datasets)), [f"{d}\n({metric[d]})" if d in metric else d for d in datasets])
     ax.set_ylabel("metric (%)")
     ax.set_title(title)
+    ax.legend(fontsize="small")
     fig.tight_layout()
     return fig

@@ -21,9 +21,10 @@ import torch
 from fitclip.checkpoint import write_json  # noqa: F401  (re-exported for the notebooks)
 
 BENCHMARKS: tuple[str, ...] = ("ucf101", "mit", "msrvtt", "youcook2", "didemo")
-#: The metric each dataset is summarised by (the paper's headline column).
-PRIMARY_METRIC: dict[str, str] = {"ucf101": "top1", "mit": "top1", "msrvtt": "R@1", "youcook2": "R@1",
-                                  "didemo": "R@1", "webvid": "R@1"}
+#: The metric each dataset is summarised by: the paper's headline column (Table 3, supp. Table 6 and
+#: supp. Fig. 3): top-1 for classification, R@5 for text→video retrieval; α is chosen on WebVid val R@5.
+PRIMARY_METRIC: dict[str, str] = {"ucf101": "top1", "mit": "top1", "msrvtt": "R@5", "youcook2": "R@5",
+                                  "didemo": "R@5", "webvid": "R@5"}
 ALPHA_GRID: tuple[float, ...] = tuple(round(i / 10, 1) for i in range(11))
 #: Metrics where lower is better (ranks); everything else is a percentage, higher is better.
 LOWER_IS_BETTER = frozenset({"MdR", "MnR", "mr"})
@@ -202,3 +203,387 @@ def tidy_table(table: pd.DataFrame) -> pd.DataFrame:
             rows.append({"model": model, "alpha": float(row.get("alpha", np.nan)), "dataset": dataset,
                          "metric": PRIMARY_METRIC.get(dataset, "average"), "value": float(value)})
     return pd.DataFrame(rows)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Uncertainty: bootstrap CIs over items, paired differences, verdicts
+# ----------------------------------------------------------------------------------------------------
+
+#: The comparison table's rows: label -> (student, which α). "chosen" = the α chosen on validation.
+TABLE_ROWS: dict[str, tuple[str, str | float]] = {"Teacher": ("fitclip", 0.0), "Student": ("fitclip", 1.0),
+                                                  "FitCLIP": ("fitclip", "chosen"), "WiSE-FT": ("wiseft", "chosen")}
+#: Paired differences reported beside the table (A − B on the same items).
+COMPARISONS: tuple[tuple[str, str], ...] = (("Student", "Teacher"), ("FitCLIP", "Teacher"), ("WiSE-FT", "Teacher"),
+                                            ("FitCLIP", "Student"), ("FitCLIP", "WiSE-FT"))
+
+
+def grid_model(student: str, alpha: float) -> str:
+    """The name `fitclip.evaluate.fused_models` gives student `student` fused at `alpha`."""
+    return f"{student}-alpha{float(alpha):g}"
+
+
+def item_hits(embeddings_dir: str | os.PathLike, dataset: str, split: str, model: str,
+              metric: str | None = None) -> tuple[list[str], np.ndarray]:
+    """Per-item 0/100 values of `metric` (default: the dataset's primary metric) for one evaluated model,
+    from the target ranks `evaluate` saved; returns (item keys, values). Their mean is the metric."""
+    from fitclip.evaluate import embeddings_path, load_embeddings
+    from fitclip.metrics import hits
+
+    emb = load_embeddings(embeddings_path(embeddings_dir, dataset, split, model))
+    return list(emb["keys"]), hits(emb["ranks"], metric or PRIMARY_METRIC[dataset]).numpy()
+
+
+def table_hits(embeddings_dir: str | os.PathLike, chosen: Mapping[str, float], splits: Mapping[str, str],
+               rows: Mapping[str, tuple[str, str | float]] = TABLE_ROWS) -> dict[str, dict[str, np.ndarray]]:
+    """`{row label: {dataset: per-item values}}` for the comparison table, all rows on the same items.
+
+    Args:
+        embeddings_dir: `04_fusion/embeddings`.
+        chosen: `{student: α}` chosen on validation (`choose_alpha`).
+        splits: `{dataset: split}` of the benchmarks (their order is the table's column order).
+        rows: see `TABLE_ROWS`; rows whose student was not evaluated are left out.
+    """
+    out: dict[str, dict[str, np.ndarray]] = {}
+    keys: dict[str, list[str]] = {}
+    for label, (student, alpha) in rows.items():
+        if alpha == "chosen":
+            if student not in chosen:
+                continue
+            alpha = chosen[student]
+        values = {}
+        for dataset, split in splits.items():
+            try:
+                item_keys, values[dataset] = item_hits(embeddings_dir, dataset, split, grid_model(student, alpha))
+            except FileNotFoundError:
+                if label in ("Teacher", "Student", "FitCLIP"):
+                    raise
+                break
+            if keys.setdefault(dataset, item_keys) != item_keys:
+                raise ValueError(f"{dataset}: {label} was evaluated on other items than {next(iter(out))}; evaluate "
+                                 f"every model of the grid in one run (notebooks/04_fusion.ipynb)")
+        else:
+            out[label] = values
+    return out
+
+
+def ci_table(hits_by_row: Mapping[str, Mapping[str, np.ndarray]], seed: int = 0, level: float = 0.95,
+             n_resamples: int = 2000) -> pd.DataFrame:
+    """Tidy `{model, dataset, metric, value, ci_low, ci_high, n}` with a bootstrap CI over items for every
+    cell, plus an `average` column (the mean of the benchmarks, each resampled on its own).
+    `n_resamples=0` gives the values only (CIs NaN)."""
+    from fitclip.metrics import bootstrap_ci as _bootstrap_ci
+
+    def bootstrap_ci(*args: Any, **kwargs: Any) -> tuple[float, float]:
+        return (float("nan"), float("nan")) if n_resamples == 0 else _bootstrap_ci(*args, **kwargs)
+
+    rows = []
+    for label, by_dataset in hits_by_row.items():
+        for dataset, values in by_dataset.items():
+            low, high = bootstrap_ci(values, level=level, n_resamples=n_resamples, seed=seed)
+            rows.append({"model": label, "dataset": dataset, "metric": PRIMARY_METRIC.get(dataset, "?"),
+                         "value": float(np.mean(values)), "ci_low": low, "ci_high": high, "n": len(values)})
+        low, high = bootstrap_ci(list(by_dataset.values()), level=level, n_resamples=n_resamples, seed=seed)
+        rows.append({"model": label, "dataset": "average", "metric": "mean",
+                     "value": float(np.mean([np.mean(v) for v in by_dataset.values()])), "ci_low": low,
+                     "ci_high": high, "n": int(sum(len(v) for v in by_dataset.values()))})
+    return pd.DataFrame(rows)
+
+
+def paired_differences(hits_by_row: Mapping[str, Mapping[str, np.ndarray]],
+                       comparisons: Sequence[tuple[str, str]] = COMPARISONS, seed: int = 0, level: float = 0.95,
+                       n_resamples: int = 2000) -> pd.DataFrame:
+    """Tidy `{comparison, a, b, dataset, delta, ci_low, ci_high, excludes_zero}`: A − B in points with a
+    PAIRED bootstrap CI (the same resampled items for both models), per benchmark and for the average."""
+    from fitclip.metrics import bootstrap_ci
+
+    rows = []
+    for a, b in comparisons:
+        if a not in hits_by_row or b not in hits_by_row:
+            continue
+        diffs = {d: hits_by_row[a][d] - hits_by_row[b][d] for d in hits_by_row[a]}
+        for dataset, values in [*diffs.items(), ("average", None)]:
+            sample = list(diffs.values()) if values is None else values
+            low, high = bootstrap_ci(sample, level=level, n_resamples=n_resamples, seed=seed)
+            delta = float(np.mean([np.mean(v) for v in diffs.values()])) if values is None else float(np.mean(values))
+            rows.append({"comparison": f"{a} − {b}", "a": a, "b": b, "dataset": dataset, "delta": delta,
+                         "ci_low": low, "ci_high": high, "excludes_zero": bool(low > 0 or high < 0)})
+    return pd.DataFrame(rows)
+
+
+def _cell(value: float, low: float, high: float, mark: str = "") -> str:
+    if np.isnan(low):
+        return f"{value:.1f}{mark}"
+    return f"{value:.1f} [{low:.1f}, {high:.1f}]{mark}"
+
+
+def format_ci_table(table: pd.DataFrame, alphas: Mapping[str, float] | None = None) -> pd.DataFrame:
+    """`ci_table` as a wide frame of "value [low, high]" strings (rows: models; columns: benchmarks,
+    average, and α when given)."""
+    wide = table.assign(cell=[_cell(v, lo, hi) for v, lo, hi in zip(table["value"], table["ci_low"], table["ci_high"])])
+    out = wide.pivot(index="model", columns="dataset", values="cell")
+    out = out.loc[list(dict.fromkeys(table["model"])), list(dict.fromkeys(table["dataset"]))]
+    if alphas is not None:
+        out["α"] = [f"{alphas[m]:g}" if m in alphas else "" for m in out.index]
+    out.index.name = None
+    out.columns.name = None
+    return out
+
+
+def format_differences(diffs: pd.DataFrame) -> pd.DataFrame:
+    """`paired_differences` as "Δ [low, high]" strings; `*` marks a CI that excludes 0."""
+    cells = [_cell(d, lo, hi, " *" if ex else "") for d, lo, hi, ex in
+             zip(diffs["delta"], diffs["ci_low"], diffs["ci_high"], diffs["excludes_zero"])]
+    out = diffs.assign(cell=cells).pivot(index="comparison", columns="dataset", values="cell")
+    out = out.loc[list(dict.fromkeys(diffs["comparison"])), list(dict.fromkeys(diffs["dataset"]))]
+    out.index.name = None
+    out.columns.name = None
+    return out
+
+
+def order_control(embeddings_dir: str | os.PathLike, models: Mapping[str, str], dataset: str, split: str,
+                  pairs: Sequence[tuple[str, str]], seed: int = 0) -> pd.DataFrame:
+    """The order-only negative control: for the videos of two classes that differ only in frame order
+    (e.g. growing / shrinking), how often a model scores the true class above its partner (ties count
+    half). An order-blind video embedding can only be at chance (50 %) here.
+
+    Args:
+        models: `{label: evaluated model name}`.
+        pairs: `(class, partner class)` name pairs of the dataset's classnames.
+
+    Returns:
+        `{model, dataset, pairwise_accuracy, ci_low, ci_high, n}`, one row per model.
+    """
+    from fitclip.evaluate import embeddings_path, load_embeddings
+    from fitclip.metrics import bootstrap_ci
+
+    rows = []
+    for label, model in models.items():
+        emb = load_embeddings(embeddings_path(embeddings_dir, dataset, split, model))
+        index = {name: i for i, name in enumerate(emb["classnames"])}
+        partner = {}
+        for a, b in pairs:
+            if a in index and b in index:
+                partner[index[a]], partner[index[b]] = index[b], index[a]
+        targets = torch.as_tensor(emb["targets"])
+        scores = torch.as_tensor(emb["scores"]).double()
+        values = []
+        for i, t in enumerate(targets.tolist()):
+            if t in partner:
+                own, other = float(scores[i, t]), float(scores[i, partner[t]])
+                values.append(100.0 if own > other else 50.0 if own == other else 0.0)
+        if not values:
+            raise ValueError(f"{dataset}: no evaluated video belongs to the pairs {list(pairs)[:3]}…")
+        low, high = bootstrap_ci(np.array(values), seed=seed)
+        rows.append({"model": label, "dataset": dataset, "pairwise_accuracy": float(np.mean(values)),
+                     "ci_low": low, "ci_high": high, "n": len(values)})
+    return pd.DataFrame(rows)
+
+
+def _delta_text(diffs: pd.DataFrame, comparison: str, dataset: str) -> str:
+    row = diffs[(diffs["comparison"] == comparison) & (diffs["dataset"] == dataset)].iloc[0]
+    return f"{row['delta']:+.1f} [{row['ci_low']:+.1f}, {row['ci_high']:+.1f}]"
+
+
+def _direction(diffs: pd.DataFrame, comparison: str, dataset: str) -> int:
+    """+1 / −1 when the paired CI of A − B lies above / below 0, else 0 (not resolved)."""
+    row = diffs[(diffs["comparison"] == comparison) & (diffs["dataset"] == dataset)].iloc[0]
+    return 1 if row["ci_low"] > 0 else -1 if row["ci_high"] < 0 else 0
+
+
+def verdicts(hits_by_row: Mapping[str, Mapping[str, np.ndarray]], diffs: pd.DataFrame,
+             domains: Mapping[str, str] | None = None, control: pd.DataFrame | None = None,
+             seed: int = 0) -> pd.DataFrame:
+    """One verdict per claim of the paper, read off the paired CIs (nothing is called an effect when its
+    CI includes 0): (a) the student learns video (Student − Teacher on in-domain benchmarks), (b) it
+    forgets (Student − Teacher on shifted ones), (c) fusion beats both ends (FitCLIP − Teacher and FitCLIP −
+    Student on the zero-shot average), (d) FitCLIP vs WiSE-FT, (e) the order-only negative control.
+
+    Args:
+        domains: `{benchmark: "in-domain" | "shifted" | ...}` (the synthetic world's); without it (a) and
+            (b) are reported as not defined.
+        control: `order_control` rows.
+
+    Returns:
+        `{claim, paper, ours, verdict}` rows.
+    """
+    rows = []
+    groups = {g: [d for d, dom in (domains or {}).items() if dom == g and d in hits_by_row["Teacher"]]
+              for g in ("in-domain", "shifted")}
+    for claim, group, paper, want in (
+            ("(a) the student learns video: Student − Teacher, in-domain", "in-domain",
+             "the student beats the teacher on WebVid-like data (its training domain)", 1),
+            ("(b) the student forgets: Student − Teacher, shifted domain", "shifted",
+             "the student falls below the teacher on every zero-shot benchmark (Table 3)", -1)):
+        names = groups[group]
+        if not names:
+            rows.append({"claim": claim, "paper": paper, "ours": "no such benchmark here", "verdict": "not defined"})
+            continue
+        sub = paired_differences({k: {d: v[d] for d in names} for k, v in hits_by_row.items()},
+                                 [("Student", "Teacher")], seed=seed)
+        per = ", ".join(f"{d} {_delta_text(sub, 'Student − Teacher', d)}" for d in names)
+        avg = _direction(sub, "Student − Teacher", "average")
+        ours = f"mean of {'/'.join(names)} {_delta_text(sub, 'Student − Teacher', 'average')} ({per})"
+        verdict = "supported" if avg == want else "contradicted" if avg == -want else "not supported (CI includes 0)"
+        rows.append({"claim": claim, "paper": paper, "ours": ours, "verdict": verdict})
+    if "FitCLIP" in hits_by_row:
+        d_t, d_s = _direction(diffs, "FitCLIP − Teacher", "average"), _direction(diffs, "FitCLIP − Student", "average")
+        ours = (f"FitCLIP − Teacher {_delta_text(diffs, 'FitCLIP − Teacher', 'average')}, FitCLIP − Student "
+                f"{_delta_text(diffs, 'FitCLIP − Student', 'average')} (zero-shot average)")
+        verdict = ("supported" if d_t == 1 and d_s == 1 else
+                   "contradicted" if d_t == -1 or d_s == -1 else "not supported (a CI includes 0)")
+        rows.append({"claim": "(c) fusion beats both ends (α chosen on validation)",
+                     "paper": "FitCLIP (α 0.4) above teacher and student on the zero-shot average (Table 3)",
+                     "ours": ours, "verdict": verdict})
+    if "WiSE-FT" in hits_by_row:
+        d = _direction(diffs, "FitCLIP − WiSE-FT", "average")
+        rows.append({"claim": "(d) FitCLIP vs WiSE-FT (λ = 0 student fused)",
+                     "paper": "close: average 44.8 vs 45.0 (supp. Table 6)",
+                     "ours": f"FitCLIP − WiSE-FT {_delta_text(diffs, 'FitCLIP − WiSE-FT', 'average')}",
+                     "verdict": "FitCLIP better" if d == 1 else "WiSE-FT better" if d == -1 else
+                     "no difference resolved (CI includes 0)"})
+    if control is not None and len(control):
+        at_chance = ((control["ci_low"] <= 50) & (control["ci_high"] >= 50)).all()
+        ours = "; ".join(f"{r.model} ({r.dataset}) {r.pairwise_accuracy:.1f} [{r.ci_low:.1f}, {r.ci_high:.1f}]"
+                         for r in control.itertuples())
+        rows.append({"claim": "(e) order-only negative control (growing vs shrinking, chance = 50)",
+                     "paper": "(not in the paper: a check of this world) an order-blind mean of frames cannot "
+                              "tell a clip from its reverse",
+                     "ours": ours, "verdict": "holds (every CI includes 50)" if at_chance else
+                     "FAILS: some model tells the order apart; look for a leak"})
+    return pd.DataFrame(rows)
+
+
+def benchmark_splits(datasets: Sequence[str] = BENCHMARKS) -> dict[str, str]:
+    """`{dataset: its default split}`: the splits `evaluate` uses when none is given (as 04 does)."""
+    from fitclip.datasets import SPECS
+
+    return {name: SPECS[name].default_split for name in datasets}
+
+
+def table_rows(fitclip: str = "fitclip", wiseft: str = "wiseft") -> dict[str, tuple[str, str | float]]:
+    """`TABLE_ROWS` for one training seed's pair of students."""
+    return {"Teacher": (fitclip, 0.0), "Student": (fitclip, 1.0), "FitCLIP": (fitclip, "chosen"),
+            "WiSE-FT": (wiseft, "chosen")}
+
+
+def seed_suffix(seed: int, first: int) -> str:
+    """The students of the first training seed are `fitclip`/`wiseft`; others `fitclip-seed<k>`/…."""
+    return "" if seed == first else f"-seed{seed}"
+
+
+def world_info(world_root: str | os.PathLike) -> dict[str, Any]:
+    """What the synthetic world's manifest (`<root>/world.json`) says about the study: each benchmark's
+    domain and the order-only class pairs of ucf101 and mit. `{}` for real data (no manifest)."""
+    import json
+
+    path = Path(world_root) / "world.json"
+    if not path.is_file():
+        return {}
+    world = json.loads(path.read_text(encoding="utf-8"))
+    pair = world["order_only_pair"]
+    ucf = dict(zip(world["classes"]["ucf101"]["folders"], world["classes"]["ucf101"]["names"]))
+    grow, shrink = pair["mit_suffix"]
+    mit = [(c, c[: -len(grow)] + shrink) for c in world["classes"]["mit"] if c.endswith(grow)]
+    return {"domains": dict(world["benchmark_domains"]),
+            "control": {"ucf101": [tuple(ucf[f] for f in pair["ucf101"])], "mit": mit}}
+
+
+def seeds_table(tables: Mapping[int, pd.DataFrame]) -> pd.DataFrame:
+    """Mean ± sd across training seeds of each cell of per-seed `ci_table`s (sd over seeds, ddof=1)."""
+    both = pd.concat([t.assign(seed=s) for s, t in tables.items()])
+    stats = both.groupby(["model", "dataset"], sort=False)["value"].agg(["mean", "std", "count"]).reset_index()
+    stats["cell"] = [f"{m:.1f} ± {s:.1f}" if c > 1 else f"{m:.1f}" for m, s, c in
+                     zip(stats["mean"], stats["std"].fillna(0), stats["count"])]
+    out = stats.pivot(index="model", columns="dataset", values="cell")
+    out = out.loc[list(dict.fromkeys(both["model"])), list(dict.fromkeys(both["dataset"]))]
+    out.index.name = None
+    out.columns.name = None
+    return out
+
+
+def published_table(tables: Sequence[str] = ("Table 3", "Supp. Table 6")) -> pd.DataFrame:
+    """The paper's headline comparison (real data, OpenAI ViT-B/16) in our table's shape: rows Teacher,
+    Student, FitCLIP, WiSE-FT; columns the five benchmarks' primary metrics and their average. For
+    reading effect directions beside ours, not for comparing values (different world and model)."""
+    from fitclip.datasets import load_published_results
+
+    pub = load_published_results()
+    pub = pub[pub["table"].isin(tables)]
+    names = {"Teacher (CLIP)": "Teacher", "CLIP": "Teacher", "Student": "Student", "FitCLIP": "FitCLIP",
+             "WiSE-FT": "WiSE-FT"}
+    pub = pub.assign(row=pub["model"].map(names)).dropna(subset=["row"])
+    pub = pub[pub["metric"] == pub["dataset"].map(PRIMARY_METRIC)]
+    wide = pub.drop_duplicates(["row", "dataset"]).pivot(index="row", columns="dataset", values="value")
+    wide = wide.loc[[r for r in TABLE_ROWS if r in wide.index], [d for d in BENCHMARKS if d in wide.columns]]
+    wide["average"] = wide.mean(axis=1)
+    wide.index.name = None
+    wide.columns.name = None
+    return wide
+
+
+def benchmark_report(embeddings_dir: str | os.PathLike, chosen: Mapping[str, float],
+                     world: Mapping[str, Any] | None = None, datasets: Sequence[str] = BENCHMARKS,
+                     seed: int = 0, n_resamples: int = 2000) -> dict[str, pd.DataFrame]:
+    """Everything `05_benchmarks` shows, from the α grid's saved per-item ranks (nothing is re-encoded).
+
+    Args:
+        embeddings_dir: `04_fusion/embeddings`.
+        chosen: `{student: α chosen on validation}` (04's `chosen_alpha.json`); students `fitclip`/`wiseft`
+            are the first training seed, `fitclip-seed<k>`/`wiseft-seed<k>` the others.
+        world: `world_info(...)` of the synthetic world (domains and control pairs), or None/{} for real data.
+        seed, n_resamples: of the bootstraps.
+
+    Returns:
+        `table` (tidy, with CIs), `differences` (paired), `verdicts`, `control` (may be empty),
+        `seeds` (mean ± sd over training seeds; one column per benchmark) and `alphas` (`{row: α}`).
+    """
+    world = world or {}
+    splits = benchmark_splits(datasets)
+    suffixes = sorted({k[len("fitclip"):] for k in chosen if k.startswith("fitclip")}, key=lambda s: (s != "", s))
+    if "" not in suffixes:
+        raise ValueError(f"no α chosen for the 'fitclip' student in {sorted(chosen)}; run notebooks/04_fusion.ipynb")
+    per_seed = {}
+    for sfx in suffixes:
+        rows = table_rows(f"fitclip{sfx}", f"wiseft{sfx}")
+        per_seed[sfx] = table_hits(embeddings_dir, chosen, splits, rows)
+    hits = per_seed[""]
+    table = ci_table(hits, seed=seed, n_resamples=n_resamples)
+    alphas = {label: (chosen[student] if alpha == "chosen" else alpha)
+              for label, (student, alpha) in TABLE_ROWS.items() if label in hits}
+    table.insert(1, "alpha", table["model"].map(alphas))
+    diffs = paired_differences(hits, seed=seed, n_resamples=n_resamples)
+    control = pd.DataFrame()
+    if world.get("control"):
+        models = {label: grid_model(student, alphas[label]) for label, (student, _) in TABLE_ROWS.items()
+                  if label in hits}
+        control = pd.concat([order_control(embeddings_dir, models, name, splits[name], pairs, seed=seed)
+                             for name, pairs in world["control"].items() if name in splits], ignore_index=True)
+    return {"table": table, "differences": diffs, "alphas": alphas, "control": control,
+            "verdicts": verdicts(hits, diffs, world.get("domains"), control, seed=seed),
+            "seeds": seeds_table({k: ci_table(v, n_resamples=0) for k, v in per_seed.items()}),
+            "n_seeds": len(per_seed)}
+
+
+def write_report(out_dir: str | os.PathLike, report: Mapping[str, Any]) -> dict[str, Path]:
+    """Write `benchmark_report` output under `out_dir` (atomically): `results.jsonl` (tidy rows with
+    `ci_low`/`ci_high`), `table.md` (values with CIs), `table.csv` (values: models × benchmarks),
+    `differences.md`/`.csv`, `verdicts.md`/`.csv`, `control.csv`, `seeds.md`."""
+    from fitclip.checkpoint import atomic_write_text
+
+    out = Path(out_dir)
+    table = format_ci_table(report["table"], report["alphas"])
+    diffs = format_differences(report["differences"])
+    files = {
+        "results.jsonl": report["table"].to_json(orient="records", lines=True),
+        "table.csv": report["table"].pivot(index="model", columns="dataset", values="value")
+        .loc[list(dict.fromkeys(report["table"]["model"])), list(dict.fromkeys(report["table"]["dataset"]))]
+        .to_csv(),
+        "table.md": table.to_markdown() + "\n",
+        "differences.csv": report["differences"].to_csv(index=False),
+        "differences.md": diffs.to_markdown() + "\n",
+        "verdicts.csv": report["verdicts"].to_csv(index=False),
+        "verdicts.md": report["verdicts"].to_markdown(index=False) + "\n",
+        "control.csv": report["control"].to_csv(index=False),
+        "seeds.md": report["seeds"].to_markdown() + "\n",
+    }
+    return {name: atomic_write_text(out / name, text) for name, text in files.items()}

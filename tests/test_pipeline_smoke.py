@@ -31,6 +31,13 @@ def test_all_notebooks_run_in_smoke_mode(tmp_path):
     table = pd.read_csv(data / "05_benchmarks" / "table.csv", index_col=0)
     assert {"Teacher", "Student", "FitCLIP", "WiSE-FT"} <= set(table.index)
     assert {"ucf101", "mit", "msrvtt", "youcook2", "didemo", "average"} <= set(table.columns)
+    rows = pd.read_json(data / "05_benchmarks" / "results.jsonl", lines=True)
+    assert {"value", "ci_low", "ci_high", "n"} <= set(rows.columns)
+    assert set(rows.loc[rows["dataset"].isin(["msrvtt", "youcook2", "didemo"]), "metric"]) == {"R@5"}
+    assert set(rows.loc[rows["dataset"].isin(["ucf101", "mit"]), "metric"]) == {"top1"}
+    assert (rows["ci_low"] <= rows["value"] + 1e-9).all() and (rows["value"] <= rows["ci_high"] + 1e-9).all()
+    verdicts = pd.read_csv(data / "05_benchmarks" / "verdicts.csv")
+    assert len(verdicts) == 5 and verdicts["verdict"].notna().all()
     figures = {p.relative_to(data / "figures").as_posix() for p in (data / "figures").rglob("*.png")}
     assert {"04_fusion/alpha_curves.png", "06_mit_per_class/per_class_difference.png",
             "07_ranking_plots/sorted_ranks.png", "03_train/loss_curves.png"} <= figures
