@@ -458,24 +458,44 @@ def check_resume_config(saved: dict[str, Any], cfg: TrainConfig, path: Path) -> 
 # ----------------------------------------------------------------------------------------------------
 
 
+#: Validation clips are decoded once and kept in memory (eval frames and the eval transform are
+#: deterministic) when they take at most this many bytes; larger validation sets are decoded each time.
+VAL_CACHE_BYTES = 512 * 2 ** 20
+
+
 @torch.no_grad()
-def validate_labeled(student: VideoCLIP, val_ds: VideoDataset, cfg: TrainConfig, d: Dist) -> float:
+def validate_labeled(student: VideoCLIP, val_ds: VideoDataset, cfg: TrainConfig, d: Dist,
+                     cache: list[dict[str, torch.Tensor]] | None = None) -> float:
     """Mean labeled loss over full global batches of the val set (eval frames/transform; the leftover
-    len % (batch × world) videos are skipped so every batch has the training batch's negatives)."""
+    len % (batch × world) videos are skipped so every batch has the training batch's negatives).
+
+    `cache`: a list owned by the caller; the first call fills it with this rank's decoded batches when they
+    fit in `VAL_CACHE_BYTES`, later calls read it instead of decoding the videos again.
+    """
     n, world = len(val_ds), d.world
     b = min(cfg.batch_size_labeled, n // world)
     g = b * world
     batches = [list(range(j * g + d.rank * b, j * g + (d.rank + 1) * b)) for j in range(n // g)]
-    loader = DataLoader(_Guarded(val_ds), batch_sampler=batches, num_workers=cfg.num_workers,
-                        collate_fn=_GuardedCollate(collate_clips))
+    keep = cache is not None and not cache and \
+        len(batches) * b * cfg.num_frames * 3 * student.image_size ** 2 * 4 <= VAL_CACHE_BYTES
+    if cache:
+        source = cache
+    else:
+        source = DataLoader(_Guarded(val_ds), batch_sampler=batches, num_workers=cfg.num_workers,
+                            collate_fn=_GuardedCollate(collate_clips))
     was_training = student.training
     student.eval()
     total, count = 0.0, 0
-    for batch in loader:
-        check_batch(batch, "val", doctor_command(cfg, "val"))
-        tokens = student.tokenize([val_ds.items[i].text for i in batch["indices"].tolist()]).to(d.device)
+    for batch in source:
+        if "tokens" not in batch:
+            check_batch(batch, "val", doctor_command(cfg, "val"))
+            batch = {"frames": batch["frames"], "lengths": batch["lengths"],
+                     "tokens": student.tokenize([val_ds.items[i].text for i in batch["indices"].tolist()])}
+            if keep:
+                cache.append(batch)
         with autocast_for(cfg, d.device):
-            video, text = student(batch["frames"].to(d.device), tokens, batch["lengths"].to(d.device))
+            video, text = student(batch["frames"].to(d.device), batch["tokens"].to(d.device),
+                                  batch["lengths"].to(d.device))
         total += float(labeled_loss(video.float(), text.float(), cfg.temperature))
         count += 1
     if was_training:
@@ -625,6 +645,7 @@ def _train(cfg: TrainConfig, resume: str | os.PathLike | None, d: Dist, out: Pat
         streams["unlabeled"] = Stream("unlabeled", views, cfg.batch_size_unlabeled, cfg.seed, d, cfg.num_workers,
                                       collate_views, doctor=doctor_command(cfg, "unlabeled"))
     val_ds = VideoDataset(val_items, cfg.num_frames, "eval", eval_tf) if val_items else None
+    val_cache: list[dict[str, torch.Tensor]] = []  # val clips decoded once (see VAL_CACHE_BYTES)
 
     # Teacher side of prompts (n videos x m prompts): fixed for the whole run.
     prompt_tokens = prompt_teacher_text = None
@@ -717,7 +738,7 @@ def _train(cfg: TrainConfig, resume: str | os.PathLike | None, d: Dist, out: Pat
                 "clips_per_s": d.world * (cfg.batch_size_labeled + (cfg.batch_size_unlabeled if use_unlabeled else 0)) / dt,
                 "time": time.time()}
             if val_ds is not None and (step % cfg.val_every == 0 or step == cfg.max_steps):
-                record["val_labeled"] = validate_labeled(student, val_ds, cfg, d)
+                record["val_labeled"] = validate_labeled(student, val_ds, cfg, d, val_cache)
                 improved = best["val_labeled"] is None or record["val_labeled"] < best["val_labeled"]
                 if improved:
                     best = {"val_labeled": record["val_labeled"], "step": step}

@@ -7,6 +7,7 @@ with random weights, 4 frames and 4+4 clips per process; one BLAS thread per pro
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import signal
@@ -232,6 +233,24 @@ def test_labeled_loss_decreases_when_captions_know_more_than_the_teacher(corpus,
     first, last = sum(r["labeled"] for r in rows[:4]) / 4, sum(r["labeled"] for r in rows[-4:]) / 4
     print(f"val labeled loss {before:.3f} -> {after:.3f}; train labeled (mean of 4) {first:.3f} -> {last:.3f}")
     assert after < 0.8 * before and last < first
+
+
+def test_validation_decodes_once_and_the_cache_gives_the_same_loss(corpus, tmp_path):
+    """The val clips are decoded on the first validation only; later ones read the in-memory cache."""
+    from fitclip.datasets import VideoDataset
+    from fitclip.transforms import transforms_for
+
+    cfg = validate(config_from_dict(tiny_config(corpus, tmp_path / "run", lam=0.0, max_steps=1)))
+    model = T.load_start_weights(cfg)
+    val_ds = VideoDataset(T.load_val(cfg), 4, "eval", transforms_for(model)[1])
+    plain = T.validate_labeled(model, val_ds, cfg, T.Dist())
+    cache: list = []
+    first = T.validate_labeled(model, val_ds, cfg, T.Dist(), cache)
+    assert cache and first == plain
+    val_ds.items = [dataclasses.replace(item, path=tmp_path / "gone.mp4") for item in val_ds.items]
+    assert T.validate_labeled(model, val_ds, cfg, T.Dist(), cache) == plain  # nothing decoded again
+    with pytest.raises(Exception):
+        T.validate_labeled(model, val_ds, cfg, T.Dist())  # without the cache the moved videos are needed
 
 
 # ----------------------------------------------------------------------------------------------------
