@@ -78,23 +78,29 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
-    """Write text via a temp file unique to this process in the same folder, fsync, then rename.
-
-    Newlines are written as given (CSV and JSON-lines files stay LF on every platform).
-    """
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write bytes via a temp file unique to this process in the same folder, fsync, then rename: a crash
+    never leaves half a file (PNG figures rendered to a buffer, copied videos)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
-        with open(tmp, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
+        with open(tmp, "wb") as f:
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write UTF-8 text atomically (:func:`atomic_write_bytes`).
+
+    Newlines are written as given (CSV and JSON-lines files stay LF on every platform).
+    """
+    return atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> Path:

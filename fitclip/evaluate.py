@@ -82,6 +82,7 @@ __all__ = [
     "check_videos",
     "class_embeddings",
     "encode_texts",
+    "encode_videos",
     "evaluate",
     "fused_models",
     "load_embeddings",
@@ -373,6 +374,33 @@ def _encode_videos(entries: Mapping[str, EvalModel], annotations: Annotations, i
     for record in failures:
         record.pop("index", None)
     return embeddings, sorted(ok_indices), failures, past_end
+
+
+def encode_videos(models: Models, annotations: Annotations, indices: Sequence[int] | None = None, *,
+                  num_frames: int = 4, batch_size: int = 16, num_workers: int = 2, backend: str = "decord",
+                  device: str | torch.device = "cpu",
+                  progress: bool = True) -> tuple[dict[str, torch.Tensor], list[int], list[dict], dict[str, Any]]:
+    """The harness's decode pass on its own: each item decoded once, every model encodes the same batch.
+
+    What :func:`evaluate` runs before scoring, for callers that score differently (``fitclip.search``).
+    `models` as in :func:`evaluate` (they must share the input size and normalisation); `indices` picks
+    items (default: all). A file that does not decode becomes a record, never black frames.
+
+    Returns:
+        (``{model name: float32 CPU [n_ok, D]}`` in ascending item order, the ok item indices ascending,
+        the decode failures ``[{"key", "path", "reason", "stage": "decode"}]``, the transform's
+        ``{"image_size", "mean", "std"}``).
+    """
+    entries = _as_entries(models)
+    transform, transform_info = _shared_transform(entries)
+    for entry in entries.values():
+        if hasattr(entry.model, "eval"):
+            entry.model.eval()
+    todo = range(len(annotations.items)) if indices is None else indices
+    videos, ok_indices, failures, _ = _encode_videos(
+        entries, annotations, list(todo), num_frames=num_frames, batch_size=batch_size, num_workers=num_workers,
+        backend=backend, device=torch.device(device), transform=transform, progress=progress)
+    return videos, ok_indices, failures, transform_info
 
 
 # ----------------------------------------------------------------------------------------------------
