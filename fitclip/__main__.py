@@ -1,4 +1,4 @@
-"""Command line: `python -m fitclip {fuse,evaluate,doctor} ...`."""
+"""Command line: `python -m fitclip {fuse,evaluate,doctor,search} ...`."""
 
 from __future__ import annotations
 
@@ -161,6 +161,83 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def _cmd_search(args: argparse.Namespace) -> int:
+    """Exit status: 0 searched (unreadable files are skipped and listed), 1 no video decoded or --out not writable,
+    2 bad input (found before any model is loaded or any video decoded)."""
+    if not (args.labels or args.labels_file or args.queries):
+        return _fail("nothing to search for: give --queries \"...\" (text->video) and/or --labels \"a,b,c\" or "
+                     "--labels-file FILE (zero-shot labels)", 2)
+    if args.alpha is not None and args.student is None:
+        return _fail("--alpha needs --student (alpha mixes teacher and student weights: 0 = teacher, 1 = student); "
+                     "to search with the teacher alone, drop --alpha", 2)
+    alphas = args.alpha if args.alpha is not None else [0.0, 0.5, 1.0]
+    bad = [a for a in alphas if not 0.0 <= a <= 1.0]
+    if bad:
+        return _fail(f"--alpha values must be in [0, 1] (0 = teacher, 1 = student), got {bad}", 2)
+    if len(set(alphas)) != len(alphas):
+        return _fail(f"--alpha has repeated values: {alphas}", 2)
+    if args.student is not None and not args.student.is_file():
+        return _fail(f"--student {str(args.student)!r} does not exist; pass a checkpoint file", 2)
+    if args.top_k < 1 or args.batch_size < 1 or args.num_workers < 0 or args.num_frames < 1:
+        return _fail("--top-k, --batch-size and --num-frames must be >= 1 and --num-workers >= 0", 2)
+    if any(not q.strip() for q in args.queries or []):
+        return _fail("--queries: an empty query; every query needs some text", 2)
+    if args.threads is not None and args.threads < 1:
+        return _fail(f"--threads must be >= 1, got {args.threads}", 2)
+
+    import logging
+
+    import torch
+
+    from fitclip.search import find_videos, parse_labels, ranking_table, resolve_templates, search, search_models
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        labels = parse_labels(args.labels, args.labels_file) if (args.labels or args.labels_file) else []
+        if labels:
+            resolve_templates(args.templates)
+        annotations, ignored = find_videos(args.videos, recursive=not args.no_recursive, extensions=args.extensions)
+    except ValueError as e:
+        return _fail(e, 2)
+    print(f"{len(annotations)} video file(s) under {args.videos}" + (f" ({len(ignored)} other file(s) ignored)"
+                                                                     if ignored else ""))
+    try:
+        device = torch.device(args.device)
+    except RuntimeError as e:
+        return _fail(f"--device {args.device!r}: {e}", 2)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        return _fail(f"--device {args.device!r} but CUDA is not available; use --device cpu", 2)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    pretrained = None if args.pretrained.lower() == "none" else args.pretrained
+    if pretrained is None:
+        torch.manual_seed(args.seed)  # random weights: reproducible from the seed
+    students = {args.name: args.student} if args.student is not None else {}
+    try:
+        models = search_models(args.arch, pretrained, students, alphas, device=device)
+    except (ValueError, FileNotFoundError) as e:  # unknown arch or tag, a student of another architecture
+        return _fail(e, 2)
+    try:
+        result = search(models, args.videos, queries=args.queries or [], labels=labels, templates=args.templates,
+                        top_k=args.top_k, out_dir=args.out, recursive=not args.no_recursive,
+                        extensions=args.extensions, num_frames=args.num_frames, batch_size=args.batch_size,
+                        num_workers=args.num_workers, backend=args.backend, device=device,
+                        progress=not args.no_progress)
+    except ValueError as e:  # no video could be decoded
+        return _fail(e, 1)
+    except OSError as e:
+        return _fail(f"--out {args.out}: cannot write it ({e.strerror or e}); choose a writable folder", 1)
+    import pandas as pd
+
+    with pd.option_context("display.max_colwidth", 60, "display.width", 200):
+        print(ranking_table(result).to_string())
+    for record in result.skipped.itertuples():
+        print(f"skipped {record.key}: {record.reason}")
+    print(f"searched {len(result.keys)} of {result.n_found} video(s) with {len(result.models)} model(s) in "
+          f"{result.seconds:.1f} s; {len(result.skipped)} file(s) skipped; wrote {', '.join(result.files)} to {args.out}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m fitclip", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -219,6 +296,44 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dataset-option", action="append", metavar="KEY=VALUE")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_cmd_doctor)
+
+    p = sub.add_parser("search", help="rank a folder of your videos with the teacher, fused models and the student",
+                       description="Search your own videos: every model (the teacher α=0, each fused --alpha, the student "
+                                   "α=1) ranks the folder's videos for each query (text->video) and labels each video "
+                                   "(zero-shot); each video is decoded once. Writes tidy CSV/JSON rows, the videos whose "
+                                   "rank moves most between the teacher and FitCLIP, a gallery (PNG and a self-contained "
+                                   "HTML page) and a protocol record to --out. Unreadable files are listed and skipped. "
+                                   "Exit status: 0 ok, 1 no video decoded or --out not writable, 2 bad input.")
+    p.add_argument("--videos", type=Path, required=True, help="folder of videos (nested folders and other files are fine)")
+    p.add_argument("--queries", nargs="+", default=None, metavar="TEXT", help="text queries (text->video ranking)")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--labels", default=None, help='zero-shot labels, comma-separated: "dancing,cooking,surfing"')
+    group.add_argument("--labels-file", type=Path, default=None, help="zero-shot labels, one per line")
+    p.add_argument("--templates", default="ucf101",
+                   help="prompt templates for labels: ucf101 (default, CLIP's 48), none (the label is the prompt) or a "
+                        "file with one template per line holding {} once")
+    p.add_argument("--arch", default="ViT-B-16", help="open_clip architecture (default ViT-B-16)")
+    p.add_argument("--pretrained", default="openai",
+                   help="the teacher: open_clip tag (default openai), a checkpoint file, or 'none' for random weights")
+    p.add_argument("--student", type=Path, default=None, help="student checkpoint, fused with the teacher at each --alpha")
+    p.add_argument("--alpha", type=float, nargs="+", default=None,
+                   help="fusion weights in [0, 1] (0 = teacher, 1 = student; default 0 0.5 1); the teacher (0) is "
+                        "always included; needs --student")
+    p.add_argument("--name", default="fitclip", help="the student's name in the outputs (default fitclip)")
+    p.add_argument("--top-k", type=int, default=5, help="videos per query and labels per video (default 5)")
+    p.add_argument("--out", type=Path, required=True, help="output folder (its files are rewritten)")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--num-workers", type=int, default=2, help="decode workers (default 2)")
+    p.add_argument("--num-frames", type=int, default=4, help="frames per video (FitCLIP: 4)")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--backend", choices=("decord", "pyav"), default="decord", help="video decoder")
+    p.add_argument("--extensions", nargs="+", default=None, metavar="EXT",
+                   help="which files are videos (default: the usual video extensions)")
+    p.add_argument("--no-recursive", action="store_true", help="only the folder's top level")
+    p.add_argument("--seed", type=int, default=0, help="torch seed for --pretrained none")
+    p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's default)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_search)
 
     args = parser.parse_args(argv)
     return args.func(args)

@@ -1,0 +1,700 @@
+"""Search your own videos: teacher, FitCLIP and student rankings of a folder, side by side, and a gallery.
+
+Point it at a folder of videos, give text queries and/or labels, and every model (the teacher α=0, each
+fused α, the student α=1) ranks the same videos::
+
+    python -m fitclip search --videos my_clips/ --queries "a dog catching a frisbee" "someone slicing bread" \\
+        --arch ViT-B-16 --pretrained openai --student fitclip.pt --alpha 0 0.4 1 --top-k 5 --out search_out/
+
+or, from Python (notebook ``08_your_videos`` does this)::
+
+    from fitclip.search import search, search_models
+    models = search_models("ViT-B-16", "openai", {"fitclip": "fitclip.pt"}, [0, 0.4, 1])
+    result = search(models, "my_clips/", queries=["a dog catching a frisbee"], out_dir="search_out")
+
+Protocol (the evaluation harness's, :mod:`fitclip.evaluate`):
+
+* **Videos** are the folder's video files as the ``folder`` corpus lists them (``fitclip.datasets``: any
+  depth, any of ``VIDEO_EXTENSIONS``, sorted by relative path, hidden files skipped; key = the path
+  relative to the folder). Other files are listed as ignored. Each video is decoded ONCE by the harness's
+  pass (:func:`fitclip.evaluate.encode_videos`: 4 frames by FitCLIP's eval sampler, the model's eval
+  transform) and every model encodes that same batch. The gallery shows those very frames (the centre
+  crop at the model's input size, de-normalised, at most ``thumb_size`` px): they ride along the pass as one
+  more "model" that keeps the frames instead of encoding them.
+* **Unreadable files** (missing, empty, undecodable, or not a video at all behind a video extension) are
+  listed with the reason (``skipped.csv``, the protocol record) and skipped, never replaced by black frames.
+* **Queries** (text→video): score = text · video, no temperature (text L2-normalised; video = mean of the
+  L2-normalised frame embeddings, not re-normalised), as in evaluate's retrieval.
+* **Labels** (zero-shot classification): a label's embedding is the mean of its L2-normalised prompt
+  embeddings (``templates``, default the 48 UCF101 ones; ``"none"``: the label is the prompt), not
+  re-normalised; score = video · label, as in evaluate's classification. Every video gets its top-k labels
+  (``labels.csv``); every label also ranks the videos (a gallery row, like a query).
+* **Ranks** are 1-based positions in the descending order of scores, ties broken by folder order.
+* **Movers**: per query (or label), the videos in the reference's (the teacher, α=0) or the compared
+  model's (FitCLIP: by default the first fused α strictly between 0 and 1) top-k whose rank changes most
+  between the two (``n_movers`` per query, changes of 0 excluded); they are starred in the gallery.
+
+Outputs in ``out_dir`` (rewritten by each run, every file written atomically; tidy tables for
+``pandas.read_csv``):
+
+* ``ranking.csv`` / ``ranking.jsonl``: the top-k videos per (query or label, model):
+  ``{run_id, kind, query_index, query, model, alpha, rank, video, path, score, reference_rank,
+  rank_change, mover}`` (``rank_change`` = reference_rank − rank: > 0 means higher than under the teacher);
+* ``labels.csv`` / ``labels.jsonl`` (with labels): the top-k labels per (video, model):
+  ``{run_id, model, alpha, video, path, rank, label, score, reference_rank}``;
+* ``movers.csv``: ``{run_id, kind, query_index, query, video, path, reference, compare, reference_rank,
+  compare_rank, rank_change, reference_score, compare_score}``;
+* ``skipped.csv``: ``{key, path, reason, stage}`` for every file not searched (stage ``precheck``,
+  ``decode`` or ``ignored``);
+* ``gallery.png`` and ``gallery.html`` (:mod:`fitclip.gallery`; the page embeds its images, so it opens
+  anywhere);
+* ``protocol.json``: the run's record, like evaluate's (folder, counts, skipped files, queries, labels and
+  templates, frames and sampler, scoring, each model's arch, α and weights with sha256, decoder, library
+  versions, files). Written last: its presence means the run completed.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import os
+import random
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from fitclip.checkpoint import atomic_write_bytes, atomic_write_text, sha256_file, write_json
+from fitclip.datasets import VIDEO_EXTENSIONS, Annotations, load_annotations
+from fitclip.evaluate import SAMPLER_RULE, EvalModel, check_videos, class_embeddings, encode_texts, encode_videos
+from fitclip.prompts import UCF101_TEMPLATES, format_prompts
+
+__all__ = [
+    "SearchResult",
+    "TEMPLATE_SETS",
+    "demo_folder",
+    "find_videos",
+    "model_label",
+    "parse_labels",
+    "ranking_table",
+    "resolve_templates",
+    "save_gallery_figure",
+    "search",
+    "search_models",
+    "stage_students",
+]
+
+#: Named template sets for labels: the 48 UCF101 ones (default), or none (the label itself is the prompt).
+TEMPLATE_SETS: dict[str, tuple[str, ...] | None] = {"ucf101": UCF101_TEMPLATES, "none": None}
+#: Display names of the students notebook 03 trains.
+STUDENT_NAMES = {"fitclip": "FitCLIP", "wiseft": "WiSE-FT"}
+_FRAMES = "__frames__"  # the frame keeper's name in the decode pass (never a real model name)
+DEMO_STAGE = "08_your_videos"
+
+
+# ----------------------------------------------------------------------------------------------------
+# Inputs: labels, templates, the folder
+# ----------------------------------------------------------------------------------------------------
+
+
+def parse_labels(text: str | None = None, file: str | os.PathLike | None = None) -> list[str]:
+    """Labels from a comma-separated string (``"dancing, cooking"``) or a file (one per line; blank lines
+    and lines starting with ``#`` skipped). Repeated labels are an error."""
+    if file is not None:
+        path = Path(file).expanduser()
+        if not path.is_file():
+            raise ValueError(f"labels file {str(path)!r} does not exist; give a text file with one label per line")
+        labels = [line.strip() for line in path.read_text(encoding="utf-8-sig").splitlines()]
+        labels = [label for label in labels if label and not label.startswith("#")]
+        where = f"labels file {path}"
+    else:
+        labels = [label.strip() for label in (text or "").split(",") if label.strip()]
+        where = "--labels"
+    repeated = sorted({label for label in labels if labels.count(label) > 1})
+    if repeated:
+        raise ValueError(f"{where}: repeated label(s) {repeated}; give each label once")
+    if (text is not None or file is not None) and not labels:
+        raise ValueError(f"{where} holds no label; e.g. --labels \"dancing,cooking\"")
+    return labels
+
+
+def resolve_templates(templates: str | os.PathLike | Sequence[str] | None = "ucf101") -> tuple[str, ...] | None:
+    """Prompt templates for labels: ``"ucf101"`` (default), ``"none"``/``None`` (the label is the prompt), a
+    file with one template per line, or a list; each template holds ``{}`` once, where the label goes."""
+    if templates is None:
+        return None
+    if isinstance(templates, (str, os.PathLike)):
+        name = str(templates)
+        if name.lower() in TEMPLATE_SETS:
+            return TEMPLATE_SETS[name.lower()]
+        path = Path(name).expanduser()
+        if not path.is_file():
+            raise ValueError(f"templates {name!r}: not one of {', '.join(TEMPLATE_SETS)} nor a file of templates "
+                             "(one per line, e.g. 'a video of {}.')")
+        lines = [line.strip() for line in path.read_text(encoding="utf-8-sig").splitlines()]
+        templates = [line for line in lines if line and not line.startswith("#")]
+    out = tuple(templates)
+    if not out:
+        raise ValueError("no templates given; use 'ucf101', 'none' or templates such as 'a video of {}.'")
+    bad = [t for t in out if t.count("{}") != 1]
+    if bad:
+        raise ValueError(f"each template must hold '{{}}' exactly once (where the label goes), e.g. "
+                         f"'a video of {{}}.'; got {bad[:3]}")
+    return out
+
+
+def find_videos(folder: str | os.PathLike, recursive: bool = True,
+                extensions: Sequence[str] | None = None) -> tuple[Annotations, list[dict[str, str]]]:
+    """The folder's videos (the ``folder`` corpus of :mod:`fitclip.datasets`) and the other files, ignored.
+
+    Returns:
+        (the annotations: one item per video file, key = its path relative to `folder`; the ignored files
+        ``[{"key", "path", "reason", "stage": "ignored"}]``).
+
+    Raises:
+        ValueError: `folder` is not a directory, or holds no video file (the message counts the others).
+    """
+    folder = Path(folder).expanduser()
+    if not folder.is_dir():
+        raise ValueError(f"videos folder {str(folder)!r} is not a directory; pass the folder that holds your videos")
+    exts = tuple(e.lower() if e.startswith(".") else f".{e.lower()}" for e in (extensions or VIDEO_EXTENSIONS))
+    ignored = []
+    for p in sorted(folder.glob("**/*" if recursive else "*"), key=lambda p: p.relative_to(folder).as_posix()):
+        relative = p.relative_to(folder)
+        if any(part.startswith(".") for part in relative.parts) or not p.is_file() or p.suffix.lower() in exts:
+            continue
+        ignored.append({"key": relative.as_posix(), "path": str(p), "stage": "ignored",
+                        "reason": f"not a video file: extension {p.suffix or '(none)'!r} is not one of {', '.join(exts)}"})
+    try:
+        annotations = load_annotations("folder", folder, recursive=recursive, extensions=list(exts))
+    except ValueError as e:
+        raise ValueError(f"{e} ({len(ignored)} other file(s) there, none with a video extension)"
+                         if ignored else str(e)) from None
+    return annotations, ignored
+
+
+# ----------------------------------------------------------------------------------------------------
+# Models
+# ----------------------------------------------------------------------------------------------------
+
+
+def search_models(arch: str, pretrained: str | os.PathLike | None,
+                  students: Mapping[str, str | os.PathLike] | None = None,
+                  alphas: Sequence[float] | Mapping[str, Sequence[float]] = (0.0, 0.5, 1.0),
+                  device: str | torch.device = "cpu") -> dict[str, EvalModel]:
+    """The teacher and, per student, its fused models: ``{"teacher": α=0, "<student>-alpha<α>": ...}``.
+
+    Args:
+        arch, pretrained: the teacher (``fitclip.models.load_clip``; "none" = random weights).
+        students: ``{name: checkpoint file}`` (e.g. ``{"fitclip": ".../best_labeled.pt"}``); none: the teacher only.
+        alphas: the α grid of every student, or ``{student: its grid}``; α=0 (the teacher) is always included,
+            once, as the reference of the comparison.
+        device: where the models go.
+
+    Raises:
+        ValueError: unknown arch, an α outside [0, 1], or a student that does not match the teacher.
+        FileNotFoundError: a missing checkpoint.
+    """
+    from fitclip.evaluate import fused_models
+    from fitclip.models import load_clip
+
+    students = dict(students or {})
+    grids = {s: [float(a) for a in (alphas[s] if isinstance(alphas, Mapping) else alphas)] for s in students}
+    bad = sorted({a for grid in grids.values() for a in grid if not 0.0 <= a <= 1.0 or math.isnan(a)})
+    if bad:
+        raise ValueError(f"alpha must be in [0, 1] (0 = teacher, 1 = student), got {bad}")
+    for name, path in students.items():
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"student {name!r}: checkpoint {str(path)!r} does not exist")
+    teacher = load_clip(arch, pretrained, device=device)
+    source = "none" if pretrained is None else str(pretrained)
+    models = {"teacher": EvalModel(teacher, alpha=0.0 if students else None, weights={"teacher": source})}
+    for name, path in students.items():
+        grid = list(dict.fromkeys(a for a in grids[name] if a != 0.0))
+        if not grid:
+            continue
+        fused = fused_models(teacher, path, grid, name=name, weights={"teacher": source, "student": str(path)})
+        for entry in fused.values():
+            entry.model.to(device)
+        models.update(fused)
+    return models
+
+
+def model_label(name: str, alpha: float | None) -> str:
+    """How a model is shown: ``teacher (α=0)``, ``FitCLIP α=0.4``, ``FitCLIP student (α=1)``."""
+    if name == "teacher" or alpha == 0.0:
+        return "teacher" if alpha is None else "teacher (α=0)"
+    student = name.rsplit("-alpha", 1)[0] if "-alpha" in name else name
+    shown = STUDENT_NAMES.get(student, student)
+    if alpha is None:
+        return shown
+    return f"{shown} student (α=1)" if alpha == 1.0 else f"{shown} α={alpha:g}"
+
+
+def _entries(models: Any) -> dict[str, EvalModel]:
+    if not isinstance(models, Mapping):
+        models = {"teacher": models}
+    if not models:
+        raise ValueError("no models to search with; pass {name: model} (see search_models)")
+    out = {}
+    for name, value in models.items():
+        if name == _FRAMES:
+            raise ValueError(f"{_FRAMES!r} is reserved; rename that model")
+        out[str(name)] = value if isinstance(value, EvalModel) else EvalModel(*value) if isinstance(value, tuple) \
+            else EvalModel(value)
+    return out
+
+
+def _default_pair(entries: Mapping[str, EvalModel], reference: str | None,
+                  compare: str | None) -> tuple[str, str | None]:
+    names = list(entries)
+    for given in (reference, compare):
+        if given is not None and given not in entries:
+            raise ValueError(f"model {given!r} is not one of {names}")
+    if reference is None:
+        reference = next((n for n, e in entries.items() if e.alpha == 0.0), names[0])
+    if compare is None:
+        inside = [n for n, e in entries.items() if e.alpha is not None and 0.0 < float(e.alpha) < 1.0]
+        others = [n for n in names if n != reference]
+        compare = inside[0] if inside else (others[-1] if others else None)
+    return reference, compare if compare != reference else None
+
+
+# ----------------------------------------------------------------------------------------------------
+# Frames for the gallery: one more "model" of the decode pass
+# ----------------------------------------------------------------------------------------------------
+
+
+class _FrameKeeper:
+    """Rides along the harness's decode pass as one more model: instead of encoding a clip it keeps its frames
+    (de-normalised uint8 ``[T, h, w, 3]``, the longer side at most `size` px) and returns the clip's sequence
+    number as its "embedding", which the pass puts back in item order like any embedding."""
+
+    arch = "frames"
+
+    def __init__(self, like: Any, size: int) -> None:
+        self.image_size = int(like.image_size)
+        self.mean = tuple(float(m) for m in like.mean)
+        self.std = tuple(float(s) for s in like.std)
+        self.size = int(size)
+        self.frames: list[np.ndarray] = []
+
+    def encode_video(self, frames: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        b, t, c, h, w = frames.shape
+        mean = torch.tensor(self.mean, device=frames.device).view(1, 1, c, 1, 1)
+        std = torch.tensor(self.std, device=frames.device).view(1, 1, c, 1, 1)
+        x = (frames.float() * std + mean).clamp(0, 1)
+        scale = self.size / max(h, w)
+        if scale < 1:
+            x = F.interpolate(x.flatten(0, 1), size=(max(1, round(h * scale)), max(1, round(w * scale))),
+                              mode="bilinear", antialias=True, align_corners=False).unflatten(0, (b, t))
+        x = (x * 255).round().to(torch.uint8).permute(0, 1, 3, 4, 2).cpu().numpy()
+        ids = []
+        for i in range(b):
+            ids.append(len(self.frames))
+            self.frames.append(x[i, : int(lengths[i]) if lengths is not None else t].copy())
+        return torch.tensor(ids, dtype=torch.float64)[:, None]
+
+
+# ----------------------------------------------------------------------------------------------------
+# The search
+# ----------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class SearchResult:
+    """What :func:`search` found; tables as in the module docstring.
+
+    Attributes:
+        keys, paths: the searched videos (folder order); ``frames[i]`` is video i's uint8 ``[T, h, w, 3]``.
+        models: model names in order; ``labels_shown`` their display names; ``alphas`` their α.
+        reference, compare: the two models whose ranks the movers compare (compare None: one model).
+        skipped: every file not searched, with the reason (``{key, path, reason, stage}``).
+        files: name → path of what was written (empty without ``out_dir``).
+    """
+
+    run_id: str
+    folder: Path
+    queries: list[str]
+    labels: list[str]
+    templates: tuple[str, ...] | None
+    top_k: int
+    models: list[str]
+    labels_shown: dict[str, str]
+    alphas: dict[str, float | None]
+    reference: str
+    compare: str | None
+    keys: list[str]
+    paths: list[str]
+    frames: list[np.ndarray]
+    ranking: pd.DataFrame
+    video_labels: pd.DataFrame
+    movers: pd.DataFrame
+    skipped: pd.DataFrame
+    n_found: int
+    protocol: dict[str, Any] = field(default_factory=dict)
+    files: dict[str, Path] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def _order_and_ranks(scores: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rows of `scores` sorted descending (stable: ties keep folder order) and each column's 1-based rank."""
+    order = torch.sort(scores, dim=1, descending=True, stable=True).indices
+    ranks = torch.empty_like(order)
+    ranks.scatter_(1, order, torch.arange(1, scores.shape[1] + 1).expand_as(order).contiguous())
+    return order, ranks
+
+
+def search(models: Any, videos: str | os.PathLike, *, queries: Sequence[str] = (), labels: Sequence[str] = (),
+           templates: str | os.PathLike | Sequence[str] | None = "ucf101", top_k: int = 5,
+           reference: str | None = None, compare: str | None = None, n_movers: int = 3,
+           out_dir: str | os.PathLike | None = None, recursive: bool = True, extensions: Sequence[str] | None = None,
+           num_frames: int = 4, batch_size: int = 16, num_workers: int = 2, backend: str = "decord",
+           device: str | torch.device = "cpu", progress: bool = True, thumb_size: int = 64,
+           gallery: bool = True) -> SearchResult:
+    """Rank a folder's videos for text queries and/or labels with every model, decoding each video once.
+
+    Args:
+        models: ``{name: EvalModel | VideoCLIP | (model, alpha)}`` (e.g. :func:`search_models`) or one model.
+        videos: the folder (nested folders, mixed extensions and other files are fine).
+        queries: text queries (text→video ranking).
+        labels: zero-shot labels (top-k labels per video; each label also ranks the videos).
+        templates: prompts for labels (:func:`resolve_templates`).
+        top_k: videos per query (and labels per video) kept and shown.
+        reference, compare: the models whose ranks the movers compare (default: the α=0 teacher and the
+            first fused α strictly inside (0, 1)).
+        n_movers: movers kept per query.
+        out_dir: where the tables, gallery and protocol record go (None: nothing written).
+        recursive, extensions: which files are videos (default: any depth, ``VIDEO_EXTENSIONS``).
+        num_frames, batch_size, num_workers, backend, device, progress: the decode pass (as ``evaluate``).
+        thumb_size: longest side of the frames kept for the gallery.
+        gallery: write gallery.png and gallery.html (with `out_dir`).
+
+    Raises:
+        ValueError: bad input (no queries nor labels, top_k < 1, bad templates, no video in the folder,
+            unknown model names), or no video could be decoded (the message lists why).
+    """
+    t0 = time.perf_counter()
+    if isinstance(queries, str) or isinstance(labels, str):
+        raise TypeError("queries and labels are lists of strings, not one string")
+    queries, labels = [str(q) for q in queries], [str(label) for label in labels]
+    if not (queries or labels):
+        raise ValueError("nothing to search for: give text queries and/or labels")
+    if any(not q.strip() for q in queries):
+        raise ValueError("empty query; every query needs some text")
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"repeated labels in {labels}")
+    if top_k < 1 or n_movers < 0 or num_frames < 1 or batch_size < 1 or thumb_size < 8:
+        raise ValueError("top_k, num_frames and batch_size must be >= 1, n_movers >= 0 and thumb_size >= 8")
+    template_set = resolve_templates(templates) if labels else None
+    entries = _entries(models)
+    reference, compare = _default_pair(entries, reference, compare)
+    annotations, ignored = find_videos(videos, recursive=recursive, extensions=extensions)
+    folder = Path(videos).expanduser()
+    device = torch.device(device)
+
+    n_found = len(annotations.items)
+    failed = check_videos(annotations)
+    bad = {f["key"] for f in failed}
+    todo = [i for i, item in enumerate(annotations.items) if item.key not in bad]
+    keeper = _FrameKeeper(next(iter(entries.values())).model, thumb_size)
+    embeddings, ok, decode_failed, transform_info = encode_videos(
+        {**entries, _FRAMES: EvalModel(keeper)}, annotations, todo, num_frames=num_frames, batch_size=batch_size,
+        num_workers=num_workers, backend=backend, device=device, progress=progress)
+    position = {item.key: i for i, item in enumerate(annotations.items)}
+    failed = sorted(failed + decode_failed, key=lambda f: position[f["key"]])
+    if not ok:
+        reasons = "; ".join(f["reason"] for f in failed[:3])
+        raise ValueError(f"none of the {n_found} video file(s) under {folder} could be decoded ({reasons}"
+                         f"{' ...' if len(failed) > 3 else ''})")
+    keys = [annotations.items[i].key for i in ok]
+    paths = [str(annotations.items[i].path) for i in ok]
+    frames = [keeper.frames[int(j)] for j in embeddings.pop(_FRAMES)[:, 0].tolist()]
+
+    # Text side and scores, per model object (the teacher is shared by every grid, as in evaluate).
+    prompts = [format_prompts(template_set, label) for label in labels]
+    text_cache: dict[int, tuple[torch.Tensor | None, torch.Tensor | None]] = {}
+    scores: dict[str, dict[str, torch.Tensor]] = {"query": {}, "label": {}}
+    for name, entry in entries.items():
+        if id(entry.model) not in text_cache:
+            text_cache[id(entry.model)] = (
+                encode_texts(entry.model, queries, device=device) if queries else None,
+                class_embeddings(entry.model, prompts, device=device) if labels else None)
+        text, classes = text_cache[id(entry.model)]
+        video = embeddings[name]
+        if text is not None:
+            scores["query"][name] = text @ video.t()  # [Q, N]
+        if classes is not None:
+            scores["label"][name] = (video @ classes.t()).t()  # [L, N]: each label ranks the videos
+
+    run_id = uuid.uuid4().hex
+    alphas = {n: None if e.alpha is None else float(e.alpha) for n, e in entries.items()}
+    ranking, movers = _ranking_tables(run_id, scores, {"query": queries, "label": labels}, keys, paths, alphas,
+                                      reference, compare, top_k, n_movers)
+    video_labels = _label_table(run_id, scores["label"], labels, keys, paths, alphas, reference, top_k)
+    skipped = pd.DataFrame([{k: f[k] for k in ("key", "path", "reason", "stage")} for f in failed + ignored],
+                           columns=["key", "path", "reason", "stage"])
+    result = SearchResult(
+        run_id=run_id, folder=folder, queries=queries, labels=labels, templates=template_set, top_k=top_k,
+        models=list(entries), labels_shown={n: model_label(n, a) for n, a in alphas.items()}, alphas=alphas,
+        reference=reference, compare=compare, keys=keys, paths=paths, frames=frames, ranking=ranking,
+        video_labels=video_labels, movers=movers, skipped=skipped, n_found=n_found)
+    result.protocol = _protocol(result, entries, failed, ignored, transform_info, num_frames=num_frames,
+                                recursive=recursive, extensions=extensions, decoder={
+                                    "backend": backend, "num_workers": num_workers, "batch_size": batch_size,
+                                    "device": str(device)}, n_movers=n_movers)
+    if out_dir is not None:
+        _write(result, Path(out_dir), gallery=gallery)
+    result.seconds = time.perf_counter() - t0
+    if out_dir is not None:  # the record's time covers the writes; it is the last file written
+        result.protocol["seconds"] = round(result.seconds, 3)
+        write_json(result.files["protocol.json"], result.protocol)
+    return result
+
+
+def _ranking_tables(run_id: str, scores: Mapping[str, Mapping[str, torch.Tensor]],
+                    texts: Mapping[str, Sequence[str]], keys: Sequence[str], paths: Sequence[str],
+                    alphas: Mapping[str, float | None], reference: str, compare: str | None, top_k: int,
+                    n_movers: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    rows, mover_rows = [], []
+    for kind, per_model in scores.items():
+        if not per_model:
+            continue
+        ordered = {name: _order_and_ranks(s) for name, s in per_model.items()}
+        ref_order, ref_ranks = ordered[reference]
+        k = min(top_k, len(keys))
+        for q, query in enumerate(texts[kind]):
+            moved: set[int] = set()
+            if compare is not None:
+                cmp_order, cmp_ranks = ordered[compare]
+                shown = dict.fromkeys(ref_order[q, :k].tolist() + cmp_order[q, :k].tolist())
+                change = {v: int(ref_ranks[q, v]) - int(cmp_ranks[q, v]) for v in shown}
+                top = sorted((v for v in shown if change[v]), key=lambda v: (-abs(change[v]), int(cmp_ranks[q, v])))
+                for v in top[:n_movers]:
+                    moved.add(v)
+                    mover_rows.append({
+                        "run_id": run_id, "kind": kind, "query_index": q, "query": query, "video": keys[v],
+                        "path": paths[v], "reference": reference, "compare": compare,
+                        "reference_rank": int(ref_ranks[q, v]), "compare_rank": int(cmp_ranks[q, v]),
+                        "rank_change": change[v], "reference_score": float(per_model[reference][q, v]),
+                        "compare_score": float(per_model[compare][q, v])})
+            for name, (order, ranks) in ordered.items():
+                for position, v in enumerate(order[q, :k].tolist(), start=1):
+                    rows.append({"run_id": run_id, "kind": kind, "query_index": q, "query": query, "model": name,
+                                 "alpha": alphas[name], "rank": position, "video": keys[v], "path": paths[v],
+                                 "score": float(per_model[name][q, v]), "reference_rank": int(ref_ranks[q, v]),
+                                 "rank_change": int(ref_ranks[q, v]) - position, "mover": v in moved})
+    ranking = pd.DataFrame(rows, columns=["run_id", "kind", "query_index", "query", "model", "alpha", "rank", "video",
+                                          "path", "score", "reference_rank", "rank_change", "mover"])
+    movers = pd.DataFrame(mover_rows, columns=["run_id", "kind", "query_index", "query", "video", "path", "reference",
+                                               "compare", "reference_rank", "compare_rank", "rank_change",
+                                               "reference_score", "compare_score"])
+    return ranking, movers
+
+
+def _label_table(run_id: str, scores: Mapping[str, torch.Tensor], labels: Sequence[str], keys: Sequence[str],
+                 paths: Sequence[str], alphas: Mapping[str, float | None], reference: str,
+                 top_k: int) -> pd.DataFrame:
+    rows = []
+    if scores:
+        _, ref_ranks = _order_and_ranks(scores[reference].t())  # [N, L]: each video ranks the labels
+        for name, s in scores.items():
+            order, _ = _order_and_ranks(s.t())
+            for v in range(len(keys)):
+                for position, c in enumerate(order[v, : min(top_k, len(labels))].tolist(), start=1):
+                    rows.append({"run_id": run_id, "model": name, "alpha": alphas[name], "video": keys[v],
+                                 "path": paths[v], "rank": position, "label": labels[c], "score": float(s[c, v]),
+                                 "reference_rank": int(ref_ranks[v, c])})
+    return pd.DataFrame(rows, columns=["run_id", "model", "alpha", "video", "path", "rank", "label", "score",
+                                       "reference_rank"])
+
+
+def _weights_info(weights: Mapping[str, str], hashes: dict[str, str]) -> dict[str, Any]:
+    out = {}
+    for role, value in weights.items():
+        record: dict[str, Any] = {"source": str(value)}
+        if os.path.isfile(str(value)):
+            hashes.setdefault(str(value), sha256_file(str(value)))
+            record["sha256"] = hashes[str(value)]
+        out[role] = record
+    return out
+
+
+def _protocol(result: SearchResult, entries: Mapping[str, EvalModel], failed: Sequence[Mapping[str, str]],
+              ignored: Sequence[Mapping[str, str]], transform_info: Mapping[str, Any], *, num_frames: int,
+              recursive: bool, extensions: Sequence[str] | None, decoder: Mapping[str, Any],
+              n_movers: int) -> dict[str, Any]:
+    from fitclip.doctor import library_versions
+
+    hashes: dict[str, str] = {}
+    models = []
+    for name, entry in entries.items():
+        model = entry.model
+        info: dict[str, Any] = {"name": name, "shown_as": result.labels_shown[name], "alpha": result.alphas[name],
+                                "arch": getattr(model, "arch", None), "quick_gelu": getattr(model, "quick_gelu", None),
+                                "class": type(model).__name__, "weights": _weights_info(entry.weights, hashes)}
+        try:
+            info["n_params"] = int(sum(p.numel() for p in model.parameters()))
+        except (AttributeError, TypeError):
+            pass
+        models.append(info)
+    return {
+        "record": "search-protocol", "run_id": result.run_id,
+        "time": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "folder": str(result.folder.resolve()), "recursive": recursive,
+        "extensions": list(extensions or VIDEO_EXTENSIONS),
+        "n_found": result.n_found, "n_searched": len(result.keys), "n_failed": len(failed), "n_ignored": len(ignored),
+        "failed": [dict(f) for f in failed], "ignored": [dict(f) for f in ignored],
+        "queries": result.queries, "labels": result.labels,
+        "prompts": {"templates": None if result.templates is None else list(result.templates),
+                    "rule": "label embedding = mean of the L2-normalised prompt embeddings (templates filled with the "
+                            "label), not re-normalised; templates=None: the label is the prompt"},
+        "top_k": result.top_k,
+        "frames": {"num_frames": num_frames, "mode": "eval", "sampler": SAMPLER_RULE,
+                   "transform": {"resize": "bicubic shorter side, antialias", "crop": "center", **transform_info},
+                   "decoded": "once per video for all models (fitclip.evaluate.encode_videos); the gallery shows "
+                              "the same frames, de-normalised"},
+        "scoring": "queries: text_emb . video_emb; labels: video_emb . label_emb; no temperature; text_emb "
+                   "L2-normalised, video_emb = mean of L2-normalised frame embeddings (not re-normalised); rank = "
+                   "1-based position in descending score order, ties broken by folder order",
+        "movers": {"reference": result.reference, "compare": result.compare, "per_query": n_movers,
+                   "rule": "among the videos in the reference's or the compared model's top-k of a query, those "
+                           "with the largest |reference_rank - compare_rank| (> 0)"},
+        "models": models, "decoder": dict(decoder), "versions": library_versions(),
+    }
+
+
+def _csv(df: pd.DataFrame) -> str:
+    return df.to_csv(index=False, lineterminator="\n")
+
+
+def _jsonl(df: pd.DataFrame) -> str:
+    return "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in df.to_dict(orient="records"))
+
+
+def _write(result: SearchResult, out: Path, gallery: bool = True) -> None:
+    from fitclip.gallery import figure_bytes, gallery_figure, gallery_html
+
+    files = {"ranking.csv": _csv(result.ranking), "ranking.jsonl": _jsonl(result.ranking),
+             "movers.csv": _csv(result.movers), "skipped.csv": _csv(result.skipped)}
+    if result.labels:
+        files.update({"labels.csv": _csv(result.video_labels), "labels.jsonl": _jsonl(result.video_labels)})
+    for name, text in files.items():
+        result.files[name] = atomic_write_text(out / name, text)
+    if gallery:
+        result.files["gallery.png"] = atomic_write_bytes(out / "gallery.png", figure_bytes(gallery_figure(result), "png"))
+        result.files["gallery.html"] = atomic_write_text(out / "gallery.html", gallery_html(result))
+    result.files["protocol.json"] = out / "protocol.json"
+    result.protocol["files"] = {name: str(path) for name, path in result.files.items()}
+
+
+# ----------------------------------------------------------------------------------------------------
+# For notebooks and the command line
+# ----------------------------------------------------------------------------------------------------
+
+
+def ranking_table(result: SearchResult, kind: str | None = None) -> pd.DataFrame:
+    """One row per (query, model), one column per rank: ``video (score)``, ``*`` on movers."""
+    df = result.ranking if kind is None else result.ranking[result.ranking["kind"] == kind]
+    cells = df.assign(cell=[f"{'*' if m else ''}{v} ({s:.3f})" for v, s, m in zip(df["video"], df["score"], df["mover"])],
+                      model=[result.labels_shown[m] for m in df["model"]])
+    table = cells.pivot_table(index=["kind", "query_index", "query", "model"], columns="rank", values="cell",
+                              aggfunc="first", sort=False)
+    table.columns = [f"#{c}" for c in table.columns]
+    return table.reset_index(["kind", "query_index"], drop=True)
+
+
+def save_gallery_figure(result: SearchResult, stem: str = DEMO_STAGE,
+                        data_root: str | os.PathLike | None = None) -> list[Path]:
+    """The gallery as a stage figure: ``<figures root>/<stem>/gallery.{png,pdf}`` (atomic writes)."""
+    from fitclip.gallery import figure_bytes, gallery_figure
+    from fitclip.project import figure_dir
+
+    folder = figure_dir(stem, data_root=data_root)
+    fig = gallery_figure(result)
+    png = result.files.get("gallery.png")  # search() already rendered it
+    return [atomic_write_bytes(folder / "gallery.png", png.read_bytes() if png else figure_bytes(fig, "png")),
+            atomic_write_bytes(folder / "gallery.pdf", figure_bytes(fig, "pdf"))]
+
+
+def gallery_image(result: SearchResult):
+    """The gallery PNG for inline display in a notebook (``IPython.display.Image``)."""
+    from IPython.display import Image
+
+    from fitclip.gallery import figure_bytes, gallery_figure
+
+    path = result.files.get("gallery.png")
+    return Image(data=path.read_bytes() if path is not None else figure_bytes(gallery_figure(result), "png"))
+
+
+def demo_folder(data_root: str | os.PathLike, n_videos: int = 36, seed: int = 0) -> Path:
+    """A small "your videos" folder for the demo: `n_videos` drawn (seeded) from the synthetic world's
+    UCF101-like (``.avi``, one folder per class) and MSR-VTT-like (``.mp4``) videos, half each, copied to
+    ``<data_root>/08_your_videos/videos/{ucf101/<Class>,msrvtt}/``. Nothing is rendered; files of an earlier
+    selection are removed."""
+    from fitclip.project import require, stage_dir
+
+    world = require(stage_dir(data_root, "01_data_prep", create=False) / "world", "01_data_prep")
+    pools = {"ucf101": sorted((world / "ucf101" / "UCF-101").glob("*/*.avi")),
+             "msrvtt": sorted((world / "msrvtt" / "videos" / "all").glob("*.mp4"))}
+    rng = random.Random(seed)
+    dest = stage_dir(data_root, DEMO_STAGE) / "videos"
+    wanted: dict[Path, Path] = {}
+    share = {"ucf101": n_videos - n_videos // 2, "msrvtt": n_videos // 2}
+    for name, files in pools.items():
+        for src in sorted(rng.sample(files, min(share[name], len(files)))):
+            relative = src.relative_to(world / "ucf101" / "UCF-101") if name == "ucf101" else Path(src.name)
+            wanted[dest / name / relative] = src
+    if not wanted:
+        raise FileNotFoundError(f"no UCF101-like or MSR-VTT-like video under {world}; rerun 01_data_prep")
+    for old in sorted(dest.rglob("*"), reverse=True):
+        if old.is_file() and old not in wanted:
+            old.unlink()
+        elif old.is_dir() and not any(old.iterdir()):
+            old.rmdir()
+    for target, src in wanted.items():
+        if not (target.is_file() and target.stat().st_size == src.stat().st_size):
+            atomic_write_bytes(target, src.read_bytes())
+    return dest
+
+
+def stage_students(data_root: str | os.PathLike, students: Sequence[str], checkpoint: str = "best_labeled",
+                   alpha: float = 0.5) -> tuple[dict[str, Path], dict[str, list[float]]]:
+    """The students and α grids of stage 08: each name 03 trained (``<data_root>/03_train/<name>/<checkpoint>.pt``)
+    or a checkpoint file; its fused α is the one 04 chose (``04_fusion/chosen_alpha.json``), else `alpha`.
+
+    Returns:
+        (``{student: checkpoint}``, ``{student: [0, α, 1]}``).
+    """
+    from fitclip.models import is_weights_file
+    from fitclip.project import resolve, stage_dir
+    from fitclip.recipes import trained_students
+
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha must be in [0, 1] (0 = teacher, 1 = student), got {alpha}")
+    train_dir = stage_dir(data_root, "03_train", create=False)
+    trained = trained_students(train_dir, checkpoint) if train_dir.is_dir() else {}
+    chosen_file = stage_dir(data_root, "04_fusion", create=False) / "chosen_alpha.json"
+    chosen = json.loads(chosen_file.read_text())["chosen"] if chosen_file.is_file() else {}
+    paths: dict[str, Path] = {}
+    grids: dict[str, list[float]] = {}
+    for student in students:
+        if student in trained:
+            name, path = student, trained[student]
+        elif is_weights_file(student) and resolve(student).is_file():
+            name, path = Path(student).stem, resolve(student)
+        else:
+            raise FileNotFoundError(f"student {student!r}: neither {train_dir / student / f'{checkpoint}.pt'} (run "
+                                    "python -m fitclip.pipeline 03_train) nor a checkpoint file")
+        a = float(chosen.get(student, alpha))
+        paths[name], grids[name] = path, list(dict.fromkeys([0.0, a, 1.0]))
+        print(f"{name}: {path} (α={a:g}, {'chosen by 04_fusion' if student in chosen else 'the alpha parameter'})")
+    return paths, grids
