@@ -24,7 +24,7 @@ from fitclip.checkpoint import write_json
 DEMO_DATA_ROOT = "data"
 
 STAGES: tuple[str, ...] = ("00_toy_teacher", "01_data_prep", "02_teacher_pseudo_labels", "03_train",
-                           "04_fusion", "05_benchmarks", "06_mit_per_class", "07_ranking_plots")
+                           "04_fusion", "05_benchmarks", "06_mit_per_class", "07_ranking_plots", "08_your_videos")
 
 
 def project_root() -> Path:
