@@ -117,7 +117,8 @@ def gallery_figure(result: "SearchResult", max_rows: int = 48) -> "Figure":
     n_heads = sum(r["first"] for r in shown)
     height = 0.9 + len(shown) * row_h + n_heads * head_h
     fig = Figure(figsize=(width, height))
-    title = (f"fitclip search: {result.folder.name or result.folder} — {len(result.keys)} videos, top {result.top_k}"
+    where = "/".join(result.folder.resolve().parts[-2:])
+    title = (f"fitclip search: {where} — {len(result.keys)} videos, top {result.top_k}"
              + (f" (first {len(shown)} of {len(rows)} rows; all in gallery.html)" if len(rows) > len(shown) else ""))
     fig.text(0.1 / width, 1 - 0.25 / height, title, fontsize=11, weight="bold", va="top")
     fig.text(0.1 / width, 1 - 0.55 / height, _legend(result), fontsize=8, va="top", color="#444444")
@@ -157,11 +158,12 @@ h1 { font-size: 1.3em; } h2 { font-size: 1.05em; margin: 1.4em 0 0.4em; }
 .legend, .meta { color: #555; font-size: 0.9em; }
 table { border-collapse: collapse; }
 th { text-align: left; font-weight: normal; padding: 0.3em 0.8em 0.3em 0; vertical-align: middle; white-space: nowrap; }
-td { padding: 0.2em; vertical-align: top; }
-figure { display: inline-block; margin: 0 0.35em 0.35em 0; padding: 3px; border: 1px solid #ccc; }
+td { padding: 0.2em; vertical-align: top; white-space: nowrap; }
+figure { display: inline-block; vertical-align: top; margin: 0 0.35em 0.35em 0; padding: 3px; border: 1px solid #ccc; }
 figure.mover { border: 3px solid #d62728; padding: 1px; }
-figure img { display: block; image-rendering: pixelated; height: 72px; }
-figcaption { font-size: 0.75em; max-width: 22em; overflow-wrap: anywhere; }
+figure img { display: block; image-rendering: pixelated; height: 64px; }
+figcaption { font-size: 0.75em; max-width: 20em; white-space: normal; overflow-wrap: anywhere; }
+table.list td { white-space: normal; }
 .mover figcaption b { color: #d62728; }
 table.list td, table.list th { border-bottom: 1px solid #eee; padding: 0.2em 0.8em 0.2em 0; font-size: 0.85em; }
 """
@@ -221,7 +223,7 @@ def gallery_html(result: "SearchResult") -> str:
             for m in result.models:
                 top = part[part["model"] == m].sort_values("rank")
                 columns.append("<td>" + "<br>".join(f"{e(r.label)} ({r.score:.3f})" for r in top.itertuples()) + "</td>")
-            parts.append(f"<tr><td>{_img(uri(v), key)}{e(key)}</td>{''.join(columns)}</tr>")
+            parts.append(f"<tr><td>{_img(uri(v), key)}<br>{e(key)}</td>{''.join(columns)}</tr>")
         parts.append("</table>")
     parts.append("<h2>Skipped files</h2>")
     if len(result.skipped):
