@@ -1,29 +1,21 @@
 """Every notebook, top to bottom, in smoke mode, through the pipeline runner (what `make demo` runs at
-full size). With `data_root` in a temp folder, the artifacts, the figures and the executed notebooks all go
-there (the runner's default for a run that is not the demo; each file is written to one place only, so
-the repo's runs/ and figures/ are untouched)."""
+full size). The run is the session fixture `smoke_run` (tests/conftest.py): with `data_root` in a temp folder,
+the artifacts, the figures and the executed notebooks all go there (the runner's default for a run that is
+not the demo; each file is written to one place only, so the repo's runs/ and figures/ are untouched)."""
 
 import json
-import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from fitclip.project import STAGES
 
-REPO = Path(__file__).resolve().parents[1]
-
 
 @pytest.mark.slow
-def test_all_notebooks_run_in_smoke_mode(tmp_path):
-    env = {k: v for k, v in os.environ.items() if k != "FITCLIP_FIGURES"}
-    env["OMP_NUM_THREADS"] = "2"
-    data = tmp_path / "data"
-    subprocess.run([sys.executable, "-m", "fitclip.pipeline", "-p", "smoke", "True", "-p", "data_root", str(data),
-                    "--quiet"], check=True, timeout=1500, env=env, cwd=REPO)
+def test_all_notebooks_run_in_smoke_mode(smoke_run):
+    data = smoke_run  # the session's one smoke run of every notebook (tests/conftest.py)
     for stem in STAGES:
         executed = json.loads((data / "runs" / f"{stem}.ipynb").read_text())
         assert all(not any(o.get("output_type") == "error" for o in c.get("outputs", [])) for c in executed["cells"])
