@@ -24,7 +24,9 @@ $(STAMP): requirements.txt pyproject.toml
 # artifacts in data/, figures in figures/, then the results table.
 demo: $(STAMP)
 	$(PY) -m fitclip.pipeline
-	@echo; echo "Teacher vs Student vs FitCLIP vs WiSE-FT (data/05_benchmarks/table.md):"; cat data/05_benchmarks/table.md
+	@echo; echo "Teacher vs Student vs FitCLIP vs WiSE-FT, 95% bootstrap CIs (data/05_benchmarks/table.md):"; cat data/05_benchmarks/table.md
+	@echo; echo "Paired differences, * = CI excludes 0 (data/05_benchmarks/differences.md):"; cat data/05_benchmarks/differences.md
+	@echo; echo "Verdicts (data/05_benchmarks/verdicts.md):"; cat data/05_benchmarks/verdicts.md
 
 test: $(STAMP)
 	$(PY) -m pytest -q --durations=10

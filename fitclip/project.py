@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import fitclip
-from fitclip.checkpoint import write_json
+from fitclip.checkpoint import atomic_write_bytes, write_json
 
 #: The notebooks' default `data_root`: the demo, whose figures are the committed `figures/`.
 DEMO_DATA_ROOT = "data"
@@ -110,10 +110,14 @@ def write_params(folder: Path, params: dict[str, Any]) -> Path:
 
 def save_figure(fig: Any, stem: str, name: str, data_root: str | os.PathLike | None = None) -> list[Path]:
     """Save a matplotlib figure as PNG and PDF under `<figures root>/<stem>/` (see :func:`figures_root`)."""
+    import io
+
     folder = figure_dir(stem, data_root=data_root)
     paths = [folder / f"{name}.png", folder / f"{name}.pdf"]
-    for p in paths:
-        fig.savefig(p, bbox_inches="tight", dpi=150 if p.suffix == ".png" else None)
+    for p in paths:  # rendered in memory, then written atomically: a killed run never leaves half a figure
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format=p.suffix[1:], bbox_inches="tight", dpi=150 if p.suffix == ".png" else None)
+        atomic_write_bytes(p, buffer.getvalue())
     import matplotlib.pyplot as plt
     plt.close(fig)  # notebooks make many figures; the saved files are what is kept
     return paths

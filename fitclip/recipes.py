@@ -7,10 +7,14 @@ validates (unknown keys and out-of-range values fail before any work) and that i
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
+import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
+
+import pandas as pd
 
 from fitclip.checkpoint import write_json
 from fitclip.config import config_from_dict, validate
@@ -47,3 +51,128 @@ def write_config(config: dict[str, Any], path: str | os.PathLike, for_pseudo_lab
     """Validate (ranges and files) and write a config JSON atomically; returns its path."""
     validate(config_from_dict(config, base=None), resume=resume, for_pseudo_labels=for_pseudo_labels)
     return write_json(path, config)
+
+
+def train_students(data_root: str | os.PathLike, out_dir: str | os.PathLike, runs: dict[str, float],
+                   seeds: Sequence[int] = (0,), *, resume: bool = True, nproc_per_node: int = 1,
+                   timeout_s: float = 7200, **keys: Any) -> dict[str, Path]:
+    """Train one student per (run, training seed) with `torchrun -m fitclip.train`, one after the other.
+
+    The students of the first seed are `<run>` (e.g. `fitclip`, `wiseft`), the others `<run>-seed<k>`
+    (`fitclip.study.seed_suffix`); each gets `<out_dir>/<student>/` (run.json, config.json, metrics.jsonl,
+    last.pt, best_labeled.pt, train.log). A folder holding a run is resumed when `resume` (a finished run
+    just reports its end again), never overwritten.
+
+    Args:
+        runs: `{run name: λ}`, e.g. `{"fitclip": 1e-4, "wiseft": 0.0}`.
+        seeds: training seeds (data order, crops, frame picks); the world and the labeled subset stay.
+        **keys: `fitclip.config.TrainConfig` keys shared by every run (None = the preset's).
+
+    Returns:
+        `{student: its folder}`.
+    """
+    from fitclip.launch import torchrun
+    from fitclip.study import seed_suffix
+
+    if not seeds:
+        raise ValueError("seeds is empty; give at least one training seed, e.g. [0]")
+    out: dict[str, Path] = {}
+    for seed in seeds:
+        for name, lam in runs.items():
+            student = name + seed_suffix(seed, seeds[0])
+            run_dir = Path(out_dir) / student
+            config = run_config(data_root, out_dir=run_dir, lam=lam, seed=seed, **keys)
+            again = resume and (run_dir / "last.pt").exists()
+            path = write_config(config, run_dir / "run.json", resume=again)
+            print(f"== {student}: λ={lam:g}, seed {seed}, {config['max_steps']} steps, lr {config['lr']:g}"
+                  f"{' (resuming)' if again else ''}", flush=True)
+            torchrun("fitclip.train", ["--config", path] + (["--resume"] if again else []),
+                     nproc_per_node=nproc_per_node, log_file=run_dir / "train.log", timeout_s=timeout_s, echo=False)
+            print((run_dir / "train.log").read_text().strip().splitlines()[-1], flush=True)
+            out[student] = run_dir
+    return out
+
+
+def trained_students(train_dir: str | os.PathLike, checkpoint: str = "best_labeled") -> dict[str, Path]:
+    """`{student: <train_dir>/<student>/<checkpoint>.pt}` for every student folder 03 trained (first seed
+    first: fitclip, wiseft, then fitclip-seed<k>, wiseft-seed<k>)."""
+    found = {p.parent.name: p for p in Path(train_dir).glob(f"*/{checkpoint}.pt")}
+    return dict(sorted(found.items(), key=lambda kv: ("-seed" in kv[0], kv[0].split("-seed")[-1], kv[0])))
+
+
+def sweep(data_root: str | os.PathLike, out_dir: str | os.PathLike, *, arch: str, pretrained: str,
+          labeled_sizes: Sequence[int] = (250, 500), lrs: Sequence[float] = (1e-4, 3e-4),
+          batch_sizes: Sequence[int] = (8, 32), samples: int = 3200, validations: int = 4, lam: float = 1e-4,
+          seed: int = 0, num_workers: int = 2, progress: bool = False) -> pd.DataFrame:
+    """Choose a fine-tuning recipe on the labeled corpus' VALIDATION split only (never a benchmark).
+
+    For each labeled-set size a seeded subset of WebVid-like train is drawn and the teacher's pseudo labels
+    of the rest (the unlabeled pool) are computed; for each learning rate and labeled batch size a FitCLIP
+    student (λ=`lam`) sees the same number of labeled clips (`samples`, so `samples // batch` steps: equal
+    labeled data, about equal compute), is validated `validations` times (labeled val loss;
+    `best_labeled.pt` = the lowest), and that checkpoint is evaluated on WebVid-like val (text→video
+    R@1/R@5 with 95 % bootstrap CIs; R@5 is the paper's selection metric). Runs already finished under
+    `out_dir` are reused, so an interrupted sweep continues.
+
+    Returns:
+        One row per (labeled, lr, batch): max_steps, best_step, best_val_loss, R@1, R@5, R@5_ci_low,
+        R@5_ci_high, seconds; also written to `<out_dir>/sweep.csv`.
+    """
+    from fitclip.checkpoint import atomic_write_text
+    from fitclip.config import validate
+    from fitclip.datasets import load_annotations, sample_labeled_subset
+    from fitclip.evaluate import evaluate, load_embeddings, embeddings_path
+    from fitclip.metrics import bootstrap_ci, hits
+    from fitclip.models import load_clip
+    from fitclip.pseudo_labels import compute_pseudo_labels
+    from fitclip.train import train
+
+    out_dir = Path(out_dir)
+    root = data_index(data_root)["root"]
+    webvid_train = load_annotations("webvid", root, split="train")
+    rows = []
+    for n in labeled_sizes:
+        labeled_csv = out_dir / f"labeled{n}" / "labeled_subset.csv"
+        if not labeled_csv.is_file():
+            sample_labeled_subset(webvid_train, n=n, seed=seed, out_csv=labeled_csv)
+        common = dict(arch=arch, pretrained=pretrained, labeled_csv=str(labeled_csv), seed=seed,
+                      num_workers=num_workers, device="auto", pseudo_labels=str(out_dir / f"labeled{n}" / "labels"))
+        pl_cfg = config_from_dict({**run_config(data_root, out_dir=out_dir / f"labeled{n}", **common)}, base=None)
+        if not (out_dir / f"labeled{n}" / "labels" / "index.json").is_file():
+            compute_pseudo_labels(validate(pl_cfg, for_pseudo_labels=True))
+        for lr, batch in itertools.product(lrs, batch_sizes):
+            max_steps = samples // batch
+            val_every = max(1, max_steps // validations)
+            run_dir = out_dir / f"labeled{n}" / f"lr{lr:g}-batch{batch}"
+            t0 = time.perf_counter()
+            if not (run_dir / "summary.json").is_file():
+                cfg = config_from_dict(run_config(data_root, out_dir=run_dir, lam=lam, lr=lr, max_steps=max_steps,
+                                                  val_every=val_every, save_every=max_steps,
+                                                  batch_size_labeled=batch, **common), base=None)
+                summary = train(validate(cfg, resume=(run_dir / "last.pt").exists()),
+                                resume=run_dir / "last.pt" if (run_dir / "last.pt").exists() else None)
+                student = load_clip(arch, run_dir / "best_labeled.pt")
+                evaluate({"student": student}, "webvid", root, "val", embeddings_dir=run_dir, progress=progress,
+                         num_workers=num_workers)
+                write_json(run_dir / "summary.json", {**{k: v for k, v in summary.items() if _jsonable(v)},
+                                                      "seconds": time.perf_counter() - t0})
+            log = pd.read_json(run_dir / "metrics.jsonl", lines=True)
+            val = log.dropna(subset=["val_labeled"])
+            best = val.loc[val["val_labeled"].idxmin()]
+            emb = load_embeddings(embeddings_path(run_dir, "webvid", "val", "student"))
+            r5 = hits(emb["ranks"], "R@5")
+            low, high = bootstrap_ci(r5)
+            rows.append({"labeled": n, "lr": lr, "batch": batch, "max_steps": max_steps, "best_step": int(best["step"]),
+                         "best_val_loss": float(best["val_labeled"]), "R@1": float(hits(emb["ranks"], "R@1").mean()),
+                         "R@5": float(r5.mean()), "R@5_ci_low": low, "R@5_ci_high": high,
+                         "seconds": json.loads((run_dir / "summary.json").read_text())["seconds"]})
+            atomic_write_text(out_dir / "sweep.csv", pd.DataFrame(rows).to_csv(index=False))
+    return pd.DataFrame(rows)
+
+
+def _jsonable(value: Any) -> bool:
+    try:
+        json.dumps(value)
+        return True
+    except TypeError:
+        return False

@@ -301,15 +301,15 @@ class WorldConfig:
     """
 
     n_stills: int = 5000
-    webvid_train: int = 360
-    webvid_val: int = 60
-    webvid_labeled: int = 120
+    webvid_train: int = 1000
+    webvid_val: int = 300
+    webvid_labeled: int = 500
     webvid_object_only: float = 0.1
-    ucf101_per_class: int = 10
-    mit_videos: int = 348
-    msrvtt_videos: int = 100
-    youcook2_videos: int = 30
-    didemo_videos: int = 60
+    ucf101_per_class: int = 60
+    mit_videos: int = 600
+    msrvtt_videos: int = 600
+    youcook2_videos: int = 172
+    didemo_videos: int = 600
 
     @classmethod
     def smoke(cls) -> "WorldConfig":
@@ -445,7 +445,8 @@ def make_background(family: str, rng: np.random.Generator) -> np.ndarray:
     return (c1 * (1 - t[..., None]) + c2 * t[..., None]).astype(np.float32)
 
 
-def shape_mask(shape: str, cx: float, cy: float, r: float, theta: float = 0.0) -> np.ndarray:
+def shape_mask(shape: str, cx: float, cy: float, r: float, theta: float = 0.0,
+               window: tuple[slice, slice] | None = None) -> np.ndarray:
     """Anti-aliased coverage mask of a shape (1 inside, 0 outside, a 1-px ramp at the edge).
 
     Args:
@@ -454,12 +455,14 @@ def shape_mask(shape: str, cx: float, cy: float, r: float, theta: float = 0.0) -
         r: size; shapes are scaled to comparable areas (square half-side 0.85 r, triangle
             circumradius 1.35 r).
         theta: rotation in radians (ignored for circles).
+        window: ``(rows, cols)`` slices: compute only that part of the frame (:func:`shape_window`).
 
     Returns:
-        float32 ``[64, 64]`` in [0, 1].
+        float32 ``[64, 64]`` in [0, 1] (the window's shape when one is given).
     """
-    x = _XX - np.float32(cx)
-    y = _YY - np.float32(cy)
+    xx, yy = (_XX, _YY) if window is None else (_XX[window], _YY[window])
+    x = xx - np.float32(cx)
+    y = yy - np.float32(cy)
     if shape == "circle":
         d = np.sqrt(x * x + y * y) - r
     else:
@@ -478,10 +481,23 @@ def shape_mask(shape: str, cx: float, cy: float, r: float, theta: float = 0.0) -
     return np.clip(0.5 - d, 0, 1).astype(np.float32)
 
 
-def _paint(frame: np.ndarray, mask: np.ndarray, colour: np.ndarray, alpha: float = 1.0) -> None:
-    """Alpha-composite a flat colour through a mask onto `frame`, in place."""
-    a = (alpha * mask)[..., None]
-    frame += a * (colour - frame)
+def shape_window(cx: float, cy: float, r: float) -> tuple[slice, slice]:
+    """The pixels a shape of size `r` centred at (cx, cy) can cover (its mask is exactly 0 elsewhere: every
+    shape lies within 1.35 r of its centre, plus the 1-px edge ramp)."""
+    reach = 1.35 * r + 2
+    rows = slice(max(0, math.floor(cy - reach)), min(FRAME_SIZE, math.ceil(cy + reach) + 1))
+    cols = slice(max(0, math.floor(cx - reach)), min(FRAME_SIZE, math.ceil(cx + reach) + 1))
+    return rows, cols
+
+
+def _paint(frame: np.ndarray, shape: str, cx: float, cy: float, r: float, theta: float, colour: np.ndarray,
+           alpha: float = 1.0) -> None:
+    """Alpha-composite a flat-coloured shape onto `frame`, in place, touching only the pixels it can cover
+    (the result is identical to compositing the full-frame mask: it is exactly 0 outside the window)."""
+    window = shape_window(cx, cy, r)
+    a = (alpha * shape_mask(shape, cx, cy, r, theta, window))[..., None]
+    part = frame[window]
+    part += a * (colour - part)
 
 
 def _object_colour(colour: str, rng: np.random.Generator) -> np.ndarray:
@@ -537,8 +553,8 @@ def _render_segment(spec: ClipSpec, background: np.ndarray, rng: np.random.Gener
                 cx, cy = (FRAME_SIZE - cx, cy) if dx else (cx, FRAME_SIZE - cy)
             for k, alpha in zip(ghost_k, ghost_alpha):  # the trail lies behind the object
                 back = trail * k / _N_GHOSTS
-                _paint(frames[t], shape_mask(spec.shape, cx - dx * back, cy - dy * back, r, theta0), col, alpha)
-            _paint(frames[t], shape_mask(spec.shape, cx, cy, r, theta0), col)
+                _paint(frames[t], spec.shape, cx - dx * back, cy - dy * back, r, theta0, col, alpha)
+            _paint(frames[t], spec.shape, cx, cy, r, theta0, col)
         return frames
 
     # Static centre for the in-place motions.
@@ -546,18 +562,18 @@ def _render_segment(spec: ClipSpec, background: np.ndarray, rng: np.random.Gener
     cy = r + 4 + (FRAME_SIZE - 2 * r - 8) * u2
     for t in range(t_n):
         if m == "staying still" or (m == "blinking" and visible[t]):
-            _paint(frames[t], shape_mask(spec.shape, cx, cy, r, theta0), col)
+            _paint(frames[t], spec.shape, cx, cy, r, theta0, col)
         elif m == "spinning":
             for k, alpha in zip(ghost_k, ghost_alpha):
                 back = spin * _TRAIL_FRAMES * k / _N_GHOSTS
-                _paint(frames[t], shape_mask(spec.shape, cx, cy, r, theta0 + spin * t - back), col, alpha)
-            _paint(frames[t], shape_mask(spec.shape, cx, cy, r, theta0 + spin * t), col)
+                _paint(frames[t], spec.shape, cx, cy, r, theta0 + spin * t - back, col, alpha)
+            _paint(frames[t], spec.shape, cx, cy, r, theta0 + spin * t, col)
         elif m == "shaking":
             for lag, alpha in ((3, 0.15), (2, 0.3), (1, 0.45)):  # where it was in the previous frames
                 jx, jy = jitter[t + 3 - lag]
-                _paint(frames[t], shape_mask(spec.shape, cx + jx, cy + jy, r, theta0), col, alpha)
+                _paint(frames[t], spec.shape, cx + jx, cy + jy, r, theta0, col, alpha)
             jx, jy = jitter[t + 3]
-            _paint(frames[t], shape_mask(spec.shape, cx + jx, cy + jy, r, theta0), col)
+            _paint(frames[t], spec.shape, cx + jx, cy + jy, r, theta0, col)
         elif m in ORDER_ONLY_PAIR:
             # Linear radius ramp; shrinking is the same ramp reversed, and nothing else varies in time.
             tt = t if m == "growing" else t_n - 1 - t
@@ -565,7 +581,7 @@ def _render_segment(spec: ClipSpec, background: np.ndarray, rng: np.random.Gener
             big = r0 * grow
             gx = big + 3 + (FRAME_SIZE - 2 * big - 6) * u1
             gy = big + 3 + (FRAME_SIZE - 2 * big - 6) * u2
-            _paint(frames[t], shape_mask(spec.shape, gx, gy, radius, theta0), col)
+            _paint(frames[t], spec.shape, gx, gy, radius, theta0, col)
     return frames
 
 
@@ -639,7 +655,7 @@ def _stills(start: int, stop: int, n: int, seed: int,
         frame = make_background(bg, rng)
         r = rng.uniform(5.0, 13.0)  # covers the whole range of sizes seen in growing/shrinking clips
         cx, cy = r + 3 + (FRAME_SIZE - 2 * r - 6) * rng.uniform(0, 1, size=2)
-        _paint(frame, shape_mask(shape, cx, cy, r, rng.uniform(0, 2 * math.pi)), _object_colour(colour, rng))
+        _paint(frame, shape, cx, cy, r, rng.uniform(0, 2 * math.pi), _object_colour(colour, rng))
         images[j] = _to_uint8(frame)
         captions.append(_still_caption(colour, shape, bg, r, rng))
         labels.append((colour, shape, bg))

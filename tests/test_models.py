@@ -31,6 +31,22 @@ def test_tiny_configs_are_registered_like_real_ones():
         assert toy.encode_video(torch.randn(2, 4, 3, 64, 64)).shape == (2, 128)
 
 
+def test_toy_convnet_folds_frozen_batchnorm_into_its_convolutions_exactly():
+    torch.manual_seed(0)
+    trunk = ToyConvNet()
+    with torch.no_grad():  # non-trivial statistics, as after pretraining
+        for m in trunk.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-1, 1), m.running_var.uniform_(0.5, 2), m.weight.uniform_(0.5, 2)
+    trunk.eval()
+    x = torch.randn(8, 3, 64, 64)
+    with torch.no_grad():
+        plain = trunk.features(x).amax(dim=(2, 3))  # conv, BatchNorm, ReLU one after the other
+        assert torch.allclose(trunk(x), plain, rtol=1e-4, atol=1e-5)
+    trunk.train()  # batch statistics: the plain modules run
+    assert torch.equal(trunk(x), trunk.features(x.contiguous(memory_format=torch.channels_last)).amax(dim=(2, 3)))
+
+
 def test_freeze_batchnorm_keeps_statistics_while_weights_train():
     toy = load_clip("fitclip-toy", None).train()
     freeze_batchnorm(toy)
