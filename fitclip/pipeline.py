@@ -3,7 +3,8 @@
 Unlike Papermill, which only warns about a parameter that a notebook does not declare and passes any
 value through, the runner checks every `-p` before anything runs: the name must be declared by a chosen
 stage's `parameters` cell and the value must have the type of that cell's literal (a number for
-`lam = 1e-4`, a list of numbers for `alphas = [0.0, ...]`, ...; a `None` literal takes anything). Values
+`lam = 1e-4`, a list of numbers for `alphas = [0.0, ...]`, ...; a `None` literal takes anything, or None
+and the type of Papermill's type comment: `max_steps = None  # type: int`). Values
 are parsed as Papermill's own `-p` does (`True`, `None`, `1e-4`, `3`, else text), and a value written
 as a list or mapping (`"[0, 0.5]"`) is read as YAML, as Papermill's `-y` does. For a text parameter the
 text is kept as typed (`-p data_root 2024` is the folder "2024").
@@ -74,8 +75,17 @@ def notebook_path(stem: str) -> Path:
 
 def declared_parameters(stem: str) -> dict[str, Any]:
     """Names and defaults (source text) of a notebook's `parameters` cell (via papermill.inspect_notebook)."""
+    return {name: info["default"] for name, info in _inspect(stem).items()}
+
+
+def _inspect(stem: str) -> dict[str, dict[str, str]]:
     import papermill
-    return {name: info["default"] for name, info in papermill.inspect_notebook(str(notebook_path(stem))).items()}
+    return papermill.inspect_notebook(str(notebook_path(stem)))
+
+
+# A `None` literal with Papermill's type comment (`max_steps = None  # type: int`) takes None or that type;
+# an example value of each type stands in for the literal in the checks below.
+_TYPE_COMMENTS = {"int": (0, "100"), "float": (0.0, "0.5"), "str": ("", "text"), "bool": (False, "True")}
 
 
 def _is_number(value: Any) -> bool:
@@ -123,7 +133,8 @@ def check_parameters(stages: Sequence[str], params: dict[str, Any],
         raw: the `-p` texts, if the values came from a command line: a text parameter keeps its text
             (`-p data_root 2024` stays "2024").
     """
-    declared = {s: declared_parameters(s) for s in stages}
+    inspected = {s: _inspect(s) for s in stages}
+    declared = {s: {name: info["default"] for name, info in found.items()} for s, found in inspected.items()}
     known = sorted(set().union(*declared.values()))
     unknown = sorted(set(params) - set(known))
     if unknown:
@@ -136,12 +147,16 @@ def check_parameters(stages: Sequence[str], params: dict[str, Any],
                 continue
             source = declared[stem][name]
             default = ast.literal_eval(source)
+            example = source
+            typed = inspected[stem][name].get("inferred_type_name")
+            if default is None and value is not None and typed in _TYPE_COMMENTS:
+                (default, example), source = _TYPE_COMMENTS[typed], f"None  # type: {typed}"
             if isinstance(default, str) and not isinstance(value, str) and raw is not None and name in raw:
                 value = params[name] = raw[name]
             if not _fits(value, default):
                 shown = raw[name] if raw is not None and name in raw else repr(value)
                 _fail(f"-p {name} {shown!r}: notebooks/{stem}.ipynb declares {name} = {source}, so the value must "
-                      f"be {_kind(default)}; e.g. -p {name} {_example(default, source)}")
+                      f"be {_kind(default)}; e.g. -p {name} {_example(default, example)}")
     return {s: {k: v for k, v in params.items() if k in declared[s]} for s in stages}
 
 

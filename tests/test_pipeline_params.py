@@ -43,7 +43,8 @@ def test_values_are_parsed_like_papermill_and_lists_like_its_yaml_option():
 @pytest.mark.parametrize("stage, name, text, kind", [
     ("03_train", "lam", "abc", "a number"),
     ("03_train", "smoke", "1", "True or False"),
-    ("03_train", "max_steps", "2.5", "an integer"),
+    ("03_train", "max_steps", "2.5", "an integer"),   # `max_steps = None  # type: int`
+    ("03_train", "lr", "fast", "a number"),           # `lr = None  # type: float`
     ("04_fusion", "alphas", "0.5", "a list of numbers"),
     ("04_fusion", "alphas", '["a", 0.5]', "a list of numbers"),
     ("04_fusion", "select_on", "[1, 2]", "a list of strings"),
@@ -62,6 +63,9 @@ def test_good_values_reach_the_notebooks_typed(executed, tmp_path):
     by_stage = {os.path.basename(c["output"]): c["parameters"] for c in executed}
     assert by_stage["03_train.ipynb"] == {"lam": 1e-3, "lr": 3e-4, "data_root": str(tmp_path), "smoke": True}
     assert by_stage["04_fusion.ipynb"] == {"alphas": [0, 0.5, 1], "data_root": str(tmp_path), "smoke": True}
+    # A typed None literal (`max_steps = None  # type: int`) takes None or its type.
+    assert check_parameters(["03_train"], {"max_steps": None, "val_every": 50})["03_train"] == \
+        {"max_steps": None, "val_every": 50}
     # A text parameter keeps its text, whatever Papermill's parsing makes of it.
     assert check_parameters(["03_train"], {"data_root": 2024}, raw={"data_root": "2024"})["03_train"] == \
         {"data_root": "2024"}
