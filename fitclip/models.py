@@ -12,6 +12,7 @@ for tests and CLIs, `fitclip-toy` (64x64 input; a small convnet image tower, reg
 
 from __future__ import annotations
 
+import collections
 import math
 import os
 from pathlib import Path
@@ -105,6 +106,9 @@ def freeze_batchnorm(model: nn.Module) -> nn.Module:
             module.eval()
     return model
 
+# (arch, texts) -> tokens, least recently used first; see VideoCLIP.tokenize.
+_TOKEN_CACHE: "collections.OrderedDict[tuple[str, tuple[str, ...]], torch.Tensor]" = collections.OrderedDict()
+
 # Keys of OpenAI's JIT archives that are buffers of the scripted module, not parameters.
 _OPENAI_EXTRA_KEYS = ("input_resolution", "context_length", "vocab_size")
 
@@ -137,10 +141,20 @@ class VideoCLIP(nn.Module):
         return next(self.clip.parameters()).device
 
     def tokenize(self, texts: Sequence[str]) -> torch.Tensor:
-        """Tokenise texts with the architecture's open_clip tokenizer → int64 `[B, L]`."""
+        """Tokenise texts with the architecture's open_clip tokenizer → int64 `[B, L]`.
+
+        The last few results are kept per architecture (an α grid of 20 models tokenises a benchmark's
+        texts once, not 20 times); treat the returned tensor as read-only."""
         if isinstance(texts, str):
             raise TypeError("tokenize takes a list of strings, got a single str; wrap it in a list")
-        return self._tokenizer(list(texts))
+        key = (self.arch, tuple(texts))
+        if key in _TOKEN_CACHE:
+            _TOKEN_CACHE.move_to_end(key)
+            return _TOKEN_CACHE[key]
+        tokens = _TOKEN_CACHE[key] = self._tokenizer(list(texts))
+        while len(_TOKEN_CACHE) > 32:
+            _TOKEN_CACHE.popitem(last=False)
+        return tokens
 
     def encode_image(self, images: torch.Tensor) -> torch.Tensor:
         """Images float `[N, 3, H, W]` (normalised) → L2-normalised embeddings `[N, D]`."""

@@ -96,6 +96,19 @@ def test_encode_text_normalised(tiny):
         tiny.tokenize("not a list")
 
 
+def test_tokens_are_computed_once_per_architecture_and_texts(tiny, monkeypatch):
+    """An α grid tokenises a benchmark's texts once: a second model of the same arch reuses the tokens."""
+    calls = []
+    texts = ["a green triangle spinning", "a yellow star growing"]
+    expected = tiny._tokenizer(texts)
+    other = load_clip("fitclip-tiny", pretrained=None)
+    monkeypatch.setattr(other, "_tokenizer", lambda t: calls.append(t) or expected)
+    first = other.tokenize(texts)
+    assert torch.equal(first, expected) and len(calls) == 1
+    assert torch.equal(tiny.tokenize(texts), expected) and tiny.tokenize(texts) is first and len(calls) == 1
+    assert torch.equal(other.tokenize(texts[:1]), expected) and len(calls) == 2  # other texts: tokenised anew
+
+
 def test_real_vit_b16_architecture_on_cpu():
     model = load_clip("ViT-B-16", pretrained=None)
     assert model.image_size == 224
