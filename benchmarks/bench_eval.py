@@ -65,7 +65,7 @@ class VideoSpec:
 
 
 VIDEO_SPECS = {
-    # The synthetic demo world's format (fitclip.synthetic: 64x64, 21 frames at 10 fps).
+    # The synthetic demo world's format (fitclip.toyworld: 64x64, 21 frames at 10 fps).
     "64px": VideoSpec("64px", 64, 64, 21, 10.0, 21),
     # Benchmark-like: UCF101/MSR-VTT-sized 320x240, 4 s at 25 fps, a keyframe every 2 s.
     "240p": VideoSpec("240p", 320, 240, 100, 25.0, 50),

@@ -26,7 +26,7 @@ selection                       ``best_labeled.pt`` (lowest      same           
 ==============================  ===============================  ==================  =========================
 
 ``toy`` is the recipe of the demo's tiny CLIP on the synthetic world (with a 500-video labeled subset),
-chosen by ``fitclip.recipes.sweep`` on the WebVid-like VALIDATION split only: the highest val R@5 of
+chosen by ``fitclip.study.recipes.sweep`` on the WebVid-like VALIDATION split only: the highest val R@5 of
 ``best_labeled.pt`` over labeled size × lr × labeled batch at equal labeled clips, ties to the cheaper run
 (README, "The toy recipe"). The real recipe keeps ``paper`` / ``reference-code``.
 """
@@ -148,7 +148,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "paper": {"temperature": 0.05, "lr": 3e-5},
     "reference-code": {"temperature": 0.015, "lr": 3e-6},
     # The synthetic world's recipe for fitclip-toy, chosen on the WebVid-like VALIDATION split only (never
-    # a benchmark) by `fitclip.recipes.sweep`; the table and the rule are in the README ("The toy recipe").
+    # a benchmark) by `fitclip.study.recipes.sweep`; the table and the rule are in the README ("The toy recipe").
     "toy": {"temperature": 0.05, "lr": 3e-4, "batch_size_labeled": 32, "max_steps": 100, "val_every": 25,
             "save_every": 25},
 }

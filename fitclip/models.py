@@ -90,7 +90,7 @@ class ToyConvNet(nn.Module):
 def fitclip_toy_convnet(pretrained: bool = False, **kwargs: Any) -> ToyConvNet:
     """timm entry point of :class:`ToyConvNet` (no pretrained weights exist: it is trained in stage 00)."""
     if pretrained:
-        raise ValueError("fitclip_toy_convnet has no pretrained weights; train it with fitclip.pretrain")
+        raise ValueError("fitclip_toy_convnet has no pretrained weights; train it with fitclip.toyworld.pretrain")
     for key in ("pretrained_cfg", "pretrained_cfg_overlay", "cache_dir"):
         kwargs.pop(key, None)
     return ToyConvNet(**kwargs)

@@ -616,7 +616,7 @@ def save_gallery_figure(result: SearchResult, stem: str = DEMO_STAGE,
                         data_root: str | os.PathLike | None = None) -> list[Path]:
     """The gallery as a stage figure: ``<figures root>/<stem>/gallery.{png,pdf}`` (atomic writes)."""
     from fitclip.gallery import figure_bytes, gallery_figure
-    from fitclip.project import figure_dir
+    from fitclip.study.project import figure_dir
 
     folder = figure_dir(stem, data_root=data_root)
     fig = gallery_figure(result)
@@ -640,7 +640,7 @@ def demo_folder(data_root: str | os.PathLike, n_videos: int = 36, seed: int = 0)
     UCF101-like (``.avi``, one folder per class) and MSR-VTT-like (``.mp4``) videos, half each, copied to
     ``<data_root>/08_your_videos/videos/{ucf101/<Class>,msrvtt}/``. Nothing is rendered; files of an earlier
     selection are removed."""
-    from fitclip.project import require, stage_dir
+    from fitclip.study.project import require, stage_dir
 
     world = require(stage_dir(data_root, "01_data_prep", create=False) / "world", "01_data_prep")
     pools = {"ucf101": sorted((world / "ucf101" / "UCF-101").glob("*/*.avi")),
@@ -675,8 +675,8 @@ def stage_students(data_root: str | os.PathLike, students: Sequence[str], checkp
         (``{student: checkpoint}``, ``{student: [0, α, 1]}``).
     """
     from fitclip.models import is_weights_file
-    from fitclip.project import resolve, stage_dir
-    from fitclip.recipes import trained_students
+    from fitclip.study.project import resolve, stage_dir
+    from fitclip.study.recipes import trained_students
 
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"alpha must be in [0, 1] (0 = teacher, 1 = student), got {alpha}")

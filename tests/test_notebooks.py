@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from fitclip.pipeline import check_parameters, declared_parameters, parse_value, resolve_stages
-from fitclip.project import STAGES
+from fitclip.study.pipeline import check_parameters, declared_parameters, parse_value, resolve_stages
+from fitclip.study.project import STAGES
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 

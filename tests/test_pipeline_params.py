@@ -9,8 +9,8 @@ import os
 import papermill
 import pytest
 
-from fitclip.pipeline import check_parameters, main, output_dirs, parse_value
-from fitclip.project import figure_dir, project_root, save_figure
+from fitclip.study.pipeline import check_parameters, main, output_dirs, parse_value
+from fitclip.study.project import figure_dir, project_root, save_figure
 
 
 @pytest.fixture

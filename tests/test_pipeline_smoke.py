@@ -10,7 +10,7 @@ import sys
 import pandas as pd
 import pytest
 
-from fitclip.project import STAGES
+from fitclip.study.project import STAGES
 
 
 @pytest.mark.slow

@@ -263,7 +263,7 @@ def test_a_nested_folder_with_a_broken_file_and_a_non_video_file(tmp_path):
 
 
 def test_search_on_the_synthetic_world(tmp_path, tiny):
-    from fitclip import synthetic as S
+    from fitclip import toyworld as S
     from fitclip.search import demo_folder, ranking_table
 
     world = tmp_path / "data" / "01_data_prep" / "world"

@@ -1,12 +1,12 @@
-"""fitclip.study: α curves, α selection, the comparison table, Δ and error-rate reduction."""
+"""fitclip.study.tables: α curves, α selection, the comparison table, Δ and error-rate reduction."""
 
 import json
 
 import pandas as pd
 import pytest
 
-from fitclip.study import (alpha_curves, alpha_table, benchmark_table, choose_alpha, improvement_table,
-                           read_results)
+from fitclip.study.tables import (alpha_curves, alpha_table, benchmark_table, choose_alpha, improvement_table,
+                                  read_results)
 
 
 def _rows():
@@ -77,7 +77,7 @@ def test_read_results_errors(tmp_path):
 
 def test_primary_metrics_are_the_papers_headline_metrics():
     from fitclip.datasets import load_published_results
-    from fitclip.study import PRIMARY_METRIC
+    from fitclip.study.tables import PRIMARY_METRIC
 
     table3 = load_published_results().query("table == 'Table 3'")
     assert dict(zip(table3["dataset"], table3["metric"])) == {d: PRIMARY_METRIC[d] for d in table3["dataset"]}
@@ -85,7 +85,7 @@ def test_primary_metrics_are_the_papers_headline_metrics():
 
 
 def test_published_table_has_the_papers_rows():
-    from fitclip.study import published_table
+    from fitclip.study.tables import published_table
 
     pub = published_table()
     assert list(pub.index) == ["Teacher", "Student", "FitCLIP", "WiSE-FT"]
@@ -114,7 +114,7 @@ def _write_grid(folder, ranks_by_model, dataset="msrvtt", split="test", targets=
 
 
 def test_table_cis_and_paired_differences_from_saved_ranks(tmp_path):
-    from fitclip.study import ci_table, paired_differences, table_hits
+    from fitclip.study.tables import ci_table, paired_differences, table_hits
 
     teacher = [1, 9, 9, 2, 7, 9, 1, 9]          # R@5 hits: 1 0 0 1 0 0 1 0 → 37.5
     student = [1, 2, 3, 9, 1, 2, 9, 9]          # 1 1 1 0 1 1 0 0 → 62.5
@@ -135,7 +135,7 @@ def test_table_cis_and_paired_differences_from_saved_ranks(tmp_path):
 def test_verdicts_follow_the_cis(tmp_path):
     import numpy as np
 
-    from fitclip.study import paired_differences, verdicts
+    from fitclip.study.tables import paired_differences, verdicts
 
     n = 400
     low, high, mid = np.zeros(n), np.full(n, 100.0), np.r_[np.zeros(n // 2), np.full(n // 2, 100.0)]
@@ -151,7 +151,7 @@ def test_verdicts_follow_the_cis(tmp_path):
 def test_order_control_pairwise_accuracy(tmp_path):
     import torch
 
-    from fitclip.study import order_control
+    from fitclip.study.tables import order_control
 
     classnames = ["Growing", "Moving Left", "Shrinking"]
     targets = [0, 0, 2, 2]

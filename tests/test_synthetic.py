@@ -17,7 +17,7 @@ import pytest
 import torch  # noqa: F401  (before decord)
 import decord  # noqa: E402
 
-from fitclip import synthetic as S
+from fitclip import toyworld as S
 from fitclip.video import frame_indices
 
 # The literal header lines of the real files (see ../shared/benchmarks/README.md).

@@ -18,7 +18,7 @@ import pandas as pd
 
 from fitclip.checkpoint import write_json
 from fitclip.config import config_from_dict, validate
-from fitclip.project import require, stage_dir
+from fitclip.study.project import require, stage_dir
 
 
 def data_index(data_root: str | os.PathLike) -> dict[str, Any]:
@@ -59,7 +59,7 @@ def train_students(data_root: str | os.PathLike, out_dir: str | os.PathLike, run
     """Train one student per (run, training seed) with `torchrun -m fitclip.train`, one after the other.
 
     The students of the first seed are `<run>` (e.g. `fitclip`, `wiseft`), the others `<run>-seed<k>`
-    (`fitclip.study.seed_suffix`); each gets `<out_dir>/<student>/` (run.json, config.json, metrics.jsonl,
+    (`fitclip.study.tables.seed_suffix`); each gets `<out_dir>/<student>/` (run.json, config.json, metrics.jsonl,
     last.pt, best_labeled.pt, train.log). A folder holding a run is resumed when `resume` (a finished run
     just reports its end again), never overwritten.
 
@@ -71,8 +71,8 @@ def train_students(data_root: str | os.PathLike, out_dir: str | os.PathLike, run
     Returns:
         `{student: its folder}`.
     """
-    from fitclip.launch import torchrun
-    from fitclip.study import seed_suffix
+    from fitclip.study.launch import torchrun
+    from fitclip.study.tables import seed_suffix
 
     if not seeds:
         raise ValueError("seeds is empty; give at least one training seed, e.g. [0]")

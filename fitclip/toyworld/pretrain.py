@@ -58,7 +58,7 @@ def _read_stills(stills_dir: Path) -> tuple[np.ndarray, list[str], list[str]]:
     images_path, captions_path = stills_dir / "images.npy", stills_dir / "captions.csv"
     for p in (images_path, captions_path):
         if not p.is_file():
-            raise FileNotFoundError(f"{p} not found; render the stills first (fitclip.synthetic.write_stills)")
+            raise FileNotFoundError(f"{p} not found; render the stills first (fitclip.toyworld.write_stills)")
     with open(captions_path, newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     images = np.load(images_path)

@@ -1085,9 +1085,11 @@ def _prepare_dirs(root: Path) -> None:
                 shutil.rmtree(folder)
             elif any(folder.iterdir()):
                 raise FileExistsError(
-                    f"{folder} exists and was not written by fitclip.synthetic (no {_MARKER} marker); "
+                    f"{folder} exists and was not written by fitclip.toyworld (no {_MARKER} marker); "
                     f"refusing to overwrite what may be real data. Render the synthetic world into another root.")
         folder.mkdir(parents=True, exist_ok=True)
+        # The marker's text still names the module's former path (fitclip.synthetic), so a re-rendered world
+        # stays byte-identical to earlier ones; only the marker's presence is ever checked.
         (folder / _MARKER).write_text("written by fitclip.synthetic.render_world; deleted on re-render\n")
 
 

@@ -1,5 +1,5 @@
 """Figures for the notebooks (matplotlib/seaborn). Each function returns a Figure; saving is the caller's
-(`fitclip.project.save_figure`). Nothing here computes results: inputs are tidy tables."""
+(`fitclip.study.project.save_figure`). Nothing here computes results: inputs are tidy tables."""
 
 from __future__ import annotations
 

@@ -1,0 +1,19 @@
+"""The study wing: the helpers the numbered notebooks call, and the runner that executes them.
+
+The method core (``fitclip/*.py``) never imports this package; it builds on the core only.
+
+==============  ====================================================================================
+module          what
+==============  ====================================================================================
+``project``     where a stage reads and writes (``<data_root>/<NN_stem>/``, figures, ``params.json``)
+``recipes``     the stages' training configs, the students' launches, the toy recipe's sweep
+``launch``      ``torchrun -m <module>`` from a notebook cell, as a subprocess streaming its log
+``tables``      α curves and selection, the comparison tables, bootstrap CIs, verdicts, per-class and
+                per-query views
+``plots``       the notebooks' figures (matplotlib/seaborn)
+``pipeline``    the runner: every notebook in order with Papermill (``python -m fitclip.pipeline``)
+==============  ====================================================================================
+
+Import from the module itself (``from fitclip.study.tables import choose_alpha``): importing this
+package costs nothing more.
+"""
