@@ -264,7 +264,8 @@ def test_a_nested_folder_with_a_broken_file_and_a_non_video_file(tmp_path):
 
 def test_search_on_the_synthetic_world(tmp_path, tiny):
     from fitclip import toyworld as S
-    from fitclip.search import demo_folder, ranking_table
+    from fitclip.search import ranking_table
+    from fitclip.study.your_videos import demo_folder
 
     world = tmp_path / "data" / "01_data_prep" / "world"
     S.render_world(world, seed=0, config=dataclasses.replace(S.WorldConfig.smoke(), n_stills=0), workers=1,

@@ -2,17 +2,19 @@
 
 The method core (``fitclip/*.py``) never imports this package; it builds on the core only.
 
-==============  ====================================================================================
-module          what
-==============  ====================================================================================
-``project``     where a stage reads and writes (``<data_root>/<NN_stem>/``, figures, ``params.json``)
-``recipes``     the stages' training configs, the students' launches, the toy recipe's sweep
-``launch``      ``torchrun -m <module>`` from a notebook cell, as a subprocess streaming its log
-``tables``      α curves and selection, the comparison tables, bootstrap CIs, verdicts, per-class and
-                per-query views
-``plots``       the notebooks' figures (matplotlib/seaborn)
-``pipeline``    the runner: every notebook in order with Papermill (``python -m fitclip.pipeline``)
-==============  ====================================================================================
+===============  ====================================================================================
+module           what
+===============  ====================================================================================
+``project``      where a stage reads and writes (``<data_root>/<NN_stem>/``, figures, ``params.json``)
+``recipes``      the stages' training configs, the students' launches, the toy recipe's sweep
+``launch``       ``torchrun -m <module>`` from a notebook cell, as a subprocess streaming its log
+``tables``       α curves and selection, the comparison tables, bootstrap CIs, verdicts, per-class and
+                 per-query views
+``plots``        the notebooks' figures (matplotlib/seaborn)
+``your_videos``  stage 08's side of :mod:`fitclip.search`: the demo's folder, the stages' students, the
+                 gallery as a figure
+``pipeline``     the runner: every notebook in order with Papermill (``python -m fitclip.pipeline``)
+===============  ====================================================================================
 
 Import from the module itself (``from fitclip.study.tables import choose_alpha``): importing this
 package costs nothing more.

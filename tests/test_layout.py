@@ -1,0 +1,65 @@
+"""The package's layering, read from the source with `ast` (every import, top-level or inside a function):
+the method core never imports the study wing or the toy world, and the library never imports the trainer."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "fitclip"
+
+#: The library: what a user of the method imports; it never reaches the trainer or the wings.
+LIBRARY = ("models", "transforms", "losses", "fusion", "metrics", "video", "distributed", "checkpoint", "prompts",
+           "datasets", "evaluate", "doctor")
+#: Pipelines built on the library (they may use the trainer, never the wings).
+PIPELINES = ("__init__", "__main__", "config", "train", "pseudo_labels", "runtime", "search", "gallery")
+#: `python -m fitclip.pipeline` keeps the documented command: a shim over fitclip.study.pipeline.
+SHIMS = ("pipeline",)
+WINGS = ("fitclip.study", "fitclip.toyworld")
+TRAINER = ("fitclip.train", "fitclip.pseudo_labels")
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Every module an import statement in `path` names (``from fitclip import video`` -> ``fitclip.video``)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            raise AssertionError(f"{path.name}: relative import of {node.module!r}; the package imports absolutely")
+    return found
+
+
+def _reaches(modules: set[str], packages: tuple[str, ...]) -> list[str]:
+    return sorted(m for m in modules if any(m == p or m.startswith(p + ".") for p in packages))
+
+
+def test_every_flat_module_has_its_place():
+    flat = {p.stem for p in PACKAGE.glob("*.py")}
+    assert flat == set(LIBRARY) | set(PIPELINES) | set(SHIMS), "place a new module in LIBRARY or PIPELINES"
+
+
+def test_the_parser_sees_nested_and_from_imports(tmp_path):
+    source = tmp_path / "m.py"
+    source.write_text("import os\nfrom fitclip import video as V\n\ndef f():\n    from fitclip.study.tables import x\n")
+    assert {"os", "fitclip.video", "fitclip.study.tables"} <= imported_modules(source)
+
+
+@pytest.mark.parametrize("stem", LIBRARY + PIPELINES)
+def test_the_core_never_imports_the_wings(stem):
+    assert _reaches(imported_modules(PACKAGE / f"{stem}.py"), WINGS) == []
+
+
+@pytest.mark.parametrize("stem", LIBRARY)
+def test_the_library_never_imports_the_trainer(stem):
+    assert _reaches(imported_modules(PACKAGE / f"{stem}.py"), TRAINER) == []
+
+
+def test_the_runner_shim_only_reaches_the_study_runner():
+    assert _reaches(imported_modules(PACKAGE / "pipeline.py"), ("fitclip",)) == ["fitclip.study.pipeline",
+                                                                                 "fitclip.study.pipeline.main"]
