@@ -85,7 +85,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
     import torch
 
-    from fitclip.datasets import load_annotations
+    from fitclip.annotations import load_annotations
     from fitclip.evaluate import BrokenVideosError, EvalModel, check_videos, evaluate, format_table, fused_models
     from fitclip.models import load_clip
 

@@ -86,7 +86,7 @@ class TrainConfig:
         pseudo_label_shard_size: videos per pseudo-label shard file (the unit of resumption).
         data_root: folder holding `webvid/` (results_2M_{train,val}.csv + videos/).
         labeled_csv: the seeded labeled subset (WebVid columns videoid,name,page_dir), e.g. written by
-            `fitclip.datasets.sample_labeled_subset(..., n=4500, seed=0, out_csv=...)`. Relative paths
+            `fitclip.annotations.sample_labeled_subset(..., n=4500, seed=0, out_csv=...)`. Relative paths
             are relative to `<data_root>/webvid/`.
         val_csv: optional subset of WebVid val for validation (default: all of results_2M_val.csv).
         unlabeled: the unlabeled pool: {"name": "webvid", "split": "train", "exclude_labeled": true,
@@ -468,7 +468,7 @@ def validate(cfg: TrainConfig, *, resume: bool = False, check_files: bool = True
         needs_labeled = not for_pseudo_labels or (isinstance(u, dict) and u.get("exclude_labeled"))
         if needs_labeled:
             if cfg.labeled_csv is None:
-                e.append("labeled_csv is required: the seeded labeled subset, e.g. from fitclip.datasets."
+                e.append("labeled_csv is required: the seeded labeled subset, e.g. from fitclip.annotations."
                          "sample_labeled_subset(load_annotations('webvid', data_root, split='train'), n=4500, "
                          "seed=0, out_csv='labeled_4500.csv')" + (" (or set unlabeled.exclude_labeled=false)"
                                                                   if for_pseudo_labels else ""))

@@ -51,7 +51,7 @@ from typing import Any
 from torch.utils.data import DataLoader, Dataset
 
 from fitclip.checkpoint import atomic_write_text
-from fitclip.datasets import Annotations, VideoItem, clip_plan, load_annotations
+from fitclip.annotations import Annotations, VideoItem, clip_plan, load_annotations
 
 __all__ = ["CAUSES", "EVALUABLE_CAUSES", "DoctorReport", "MANIFEST_COLUMNS", "check_video_items", "doctor",
            "library_versions", "preload_decoder"]
@@ -297,7 +297,7 @@ def doctor(
     """Check every video the annotations of one split reference.
 
     Args:
-        dataset: a dataset name (``fitclip.datasets.SPECS``) or loaded :class:`Annotations`.
+        dataset: a dataset name (``fitclip.annotations.SPECS``) or loaded :class:`Annotations`.
         data_root: the folder holding ``<dataset>/`` (required with a name).
         split: split name (default: the dataset's default split).
         out_dir: where the manifest, quarantine list and summary go (default: :func:`default_out_dir`;

@@ -67,7 +67,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from fitclip.checkpoint import load_state, save_state, sha256_file
-from fitclip.datasets import Annotations, VideoDataset, VideoItem, collate_clips, load_annotations
+from fitclip.annotations import Annotations, VideoDataset, VideoItem, collate_clips, load_annotations
 from fitclip.doctor import library_versions, preload_decoder
 from fitclip.fusion import fuse
 from fitclip.metrics import metrics_from_ranks, retrieval_ranks_from_embeddings
@@ -594,7 +594,7 @@ def evaluate(
         models: a ``VideoCLIP``, an :class:`EvalModel`, or ``{name: VideoCLIP | (VideoCLIP, alpha) |
             EvalModel}`` (e.g. :func:`fused_models`). All models must share the input size and
             normalisation: they encode the same decoded batches. Models must already be on `device`.
-        dataset: a dataset name (``fitclip.datasets.SPECS``) or already loaded :class:`Annotations`.
+        dataset: a dataset name (``fitclip.annotations.SPECS``) or already loaded :class:`Annotations`.
         data_root: the folder holding ``<dataset>/`` (unused when `dataset` is an ``Annotations``).
         split: split name (default: the dataset's default split).
         num_frames: frames per clip (FitCLIP: 4), sampled by the eval sampler.

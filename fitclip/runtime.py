@@ -17,7 +17,7 @@ import torch
 import torch.distributed as dist
 
 from fitclip.config import ConfigError, TrainConfig, resolve_path
-from fitclip.datasets import VideoItem, load_annotations
+from fitclip.annotations import VideoItem, load_annotations
 from fitclip.models import VideoCLIP, load_clip
 
 

@@ -14,7 +14,7 @@ or, from Python (notebook ``08_your_videos`` does this)::
 
 Protocol (the evaluation harness's, :mod:`fitclip.evaluate`):
 
-* **Videos** are the folder's video files as the ``folder`` corpus lists them (``fitclip.datasets``: any
+* **Videos** are the folder's video files as the ``folder`` corpus lists them (``fitclip.annotations``: any
   depth, any of ``VIDEO_EXTENSIONS``, sorted by relative path, hidden files skipped; key = the path
   relative to the folder). Other files are listed as ignored. Each video is decoded ONCE by the harness's
   pass (:func:`fitclip.evaluate.encode_videos`: 4 frames by FitCLIP's eval sampler, the model's eval
@@ -72,7 +72,7 @@ import torch
 import torch.nn.functional as F
 
 from fitclip.checkpoint import atomic_write_bytes, atomic_write_text, sha256_file, write_json
-from fitclip.datasets import VIDEO_EXTENSIONS, Annotations, load_annotations
+from fitclip.annotations import VIDEO_EXTENSIONS, Annotations, load_annotations
 from fitclip.evaluate import SAMPLER_RULE, EvalModel, check_videos, class_embeddings, encode_texts, encode_videos
 from fitclip.prompts import UCF101_TEMPLATES, format_prompts
 
@@ -151,7 +151,7 @@ def resolve_templates(templates: str | os.PathLike | Sequence[str] | None = "ucf
 
 def find_videos(folder: str | os.PathLike, recursive: bool = True,
                 extensions: Sequence[str] | None = None) -> tuple[Annotations, list[dict[str, str]]]:
-    """The folder's videos (the ``folder`` corpus of :mod:`fitclip.datasets`) and the other files, ignored.
+    """The folder's videos (the ``folder`` corpus of :mod:`fitclip.annotations`) and the other files, ignored.
 
     Returns:
         (the annotations: one item per video file, key = its path relative to `folder`; the ignored files

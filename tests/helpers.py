@@ -3,7 +3,7 @@
 Each ``make_<dataset>(data_root, shared, ...)`` copies a few genuine annotation rows from
 ``../shared/benchmarks`` (the ``shared_benchmarks`` fixture) into ``<data_root>/<dataset>/`` exactly as
 the official archives lay them out, and renders a tiny video (PyAV/x264, 64x48 by default) for every
-referenced file, so ``fitclip.datasets.load_annotations(name, data_root)`` and everything built on it
+referenced file, so ``fitclip.annotations.load_annotations(name, data_root)`` and everything built on it
 (evaluate, doctor, trainers) run end to end on them. Videos are mp4 bytes whatever the file's
 extension (UCF101's ``.avi``, DiDeMo's ``.mov``/``.3gp``): FFmpeg, hence decord and PyAV, detect the
 container from the content.

@@ -76,7 +76,7 @@ def test_read_results_errors(tmp_path):
 # ----------------------------------------------------------------------------------------------------
 
 def test_primary_metrics_are_the_papers_headline_metrics():
-    from fitclip.datasets import load_published_results
+    from fitclip.annotations import load_published_results
     from fitclip.study.tables import PRIMARY_METRIC
 
     table3 = load_published_results().query("table == 'Table 3'")

@@ -21,7 +21,7 @@ import pytest
 
 import fitclip.train as T
 from fitclip.checkpoint import load_state
-from fitclip.datasets import load_annotations
+from fitclip.annotations import load_annotations
 from train_fixtures import (REPO, killed_train_cmd, make_webvid_corpus, subprocess_env, tiny_config,
                             wait_for_checkpoint, write_config)
 

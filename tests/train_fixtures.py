@@ -4,7 +4,7 @@
 ``videoid,name,page_idx,page_dir,duration,contentUrl``), the videos at
 ``<root>/webvid/videos/<page_dir>/<videoid>.mp4`` (16 frames, sizes from 32x32 to 64x48, a coloured square
 moving over a noisy grey background, the colour named in the caption) and a seeded labeled subset
-``<root>/labeled.csv`` (``fitclip.datasets.sample_labeled_subset``). A random-init teacher knows nothing
+``<root>/labeled.csv`` (``fitclip.annotations.sample_labeled_subset``). A random-init teacher knows nothing
 about colours; the captions do — the labeled loss must go down.
 """
 
@@ -43,7 +43,7 @@ def _clip(colour: str, size: tuple[int, int], rng: np.random.Generator, frames: 
 def make_webvid_corpus(root: str | os.PathLike, n_train: int = 24, n_val: int = 8, n_labeled: int = 8,
                        seed: int = 0) -> dict[str, Any]:
     """Write the corpus (idempotent for a fresh root); returns {"data_root", "labeled_csv", "train", "val"}."""
-    from fitclip.datasets import load_annotations, sample_labeled_subset
+    from fitclip.annotations import load_annotations, sample_labeled_subset
     from fitclip.video import write_video
 
     root = Path(root)

@@ -120,7 +120,7 @@ def sweep(data_root: str | os.PathLike, out_dir: str | os.PathLike, *, arch: str
     """
     from fitclip.checkpoint import atomic_write_text
     from fitclip.config import validate
-    from fitclip.datasets import load_annotations, sample_labeled_subset
+    from fitclip.annotations import load_annotations, sample_labeled_subset
     from fitclip.evaluate import evaluate, load_embeddings, embeddings_path
     from fitclip.metrics import bootstrap_ci, hits
     from fitclip.models import load_clip

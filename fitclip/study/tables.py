@@ -455,7 +455,7 @@ def verdicts(hits_by_row: Mapping[str, Mapping[str, np.ndarray]], diffs: pd.Data
 
 def benchmark_splits(datasets: Sequence[str] = BENCHMARKS) -> dict[str, str]:
     """`{dataset: its default split}`: the splits `evaluate` uses when none is given (as 04 does)."""
-    from fitclip.datasets import SPECS
+    from fitclip.annotations import SPECS
 
     return {name: SPECS[name].default_split for name in datasets}
 
@@ -505,7 +505,7 @@ def published_table(tables: Sequence[str] = ("Table 3", "Supp. Table 6")) -> pd.
     """The paper's headline comparison (real data, OpenAI ViT-B/16) in our table's shape: rows Teacher,
     Student, FitCLIP, WiSE-FT; columns the five benchmarks' primary metrics and their average. For
     reading effect directions beside ours, not for comparing values (different world and model)."""
-    from fitclip.datasets import load_published_results
+    from fitclip.annotations import load_published_results
 
     pub = load_published_results()
     pub = pub[pub["table"].isin(tables)]

@@ -4,7 +4,7 @@ With no GPU, weights or datasets on hand, the demo runs the whole FitCLIP study 
 the very same loaders, trainer and notebooks as the real recipe. ``render_world(root)`` writes:
 
 ============  ===========================================================  ===========================
-folder        files (the real layout, see ``fitclip.datasets``)           plays the role of
+folder        files (the real layout, see ``fitclip.annotations``)         plays the role of
 ============  ===========================================================  ===========================
 ``stills``    ``images.npy`` uint8 ``[N,64,64,3]``, ``captions.csv``       CLIP's image-text corpus
 ``webvid``    ``results_2M_{train,val}.csv``, ``videos/<page_dir>/<id>.mp4``  WebVid (labeled + pool)

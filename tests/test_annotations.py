@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import torch
 
-from fitclip.datasets import (
+from fitclip.annotations import (
     SPECS,
     AnnotationError,
     Annotations,
@@ -478,7 +478,7 @@ def test_annotation_ids_never_lead_outside_the_dataset_folder(case, kind, tmp_pa
     annotation_file, where, options = write(data_root, bad)
     seen = []
     real_scandir = __import__("os").scandir
-    monkeypatch.setattr("fitclip.datasets.os.scandir", lambda p: seen.append(str(p)) or real_scandir(p))
+    monkeypatch.setattr("fitclip.annotations.os.scandir", lambda p: seen.append(str(p)) or real_scandir(p))
     with pytest.raises(AnnotationError) as e:
         load_annotations(name, data_root, **options)
     message = str(e.value)
