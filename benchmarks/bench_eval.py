@@ -46,7 +46,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from fitclip import video as V  # noqa: E402
-from fitclip.annotations import Annotations, VideoDataset, collate_clips, load_annotations  # noqa: E402
+from fitclip.annotations import Annotations, load_annotations  # noqa: E402
+from fitclip.datasets import VideoDataset, collate_clips  # noqa: E402
 from fitclip.doctor import library_versions  # noqa: E402
 from fitclip.evaluate import EvalModel, _encode_videos, _shared_transform, evaluate  # noqa: E402
 from fitclip.models import load_clip  # noqa: E402

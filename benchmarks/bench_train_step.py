@@ -37,8 +37,9 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from fitclip.annotations import VideoItem  # noqa: E402
 from fitclip.config import config_from_dict  # noqa: E402
-from fitclip.annotations import VideoDataset, VideoItem, collate_clips  # noqa: E402
+from fitclip.datasets import VideoDataset, collate_clips  # noqa: E402
 from fitclip.train import (UnlabeledViews, build_teacher, collate_views, compute_losses,  # noqa: E402
                            load_start_weights)
 from fitclip.transforms import transforms_for  # noqa: E402

@@ -50,8 +50,9 @@ from typing import Any
 
 from torch.utils.data import DataLoader, Dataset
 
+from fitclip.annotations import Annotations, VideoItem, load_annotations
 from fitclip.checkpoint import atomic_write_text
-from fitclip.annotations import Annotations, VideoItem, clip_plan, load_annotations
+from fitclip.datasets import clip_plan
 
 __all__ = ["CAUSES", "EVALUABLE_CAUSES", "DoctorReport", "MANIFEST_COLUMNS", "check_video_items", "doctor",
            "library_versions", "preload_decoder"]

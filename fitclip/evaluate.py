@@ -66,8 +66,9 @@ from typing import Any, Union
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from fitclip.annotations import Annotations, VideoItem, load_annotations
 from fitclip.checkpoint import load_state, save_state, sha256_file
-from fitclip.annotations import Annotations, VideoDataset, VideoItem, collate_clips, load_annotations
+from fitclip.datasets import VideoDataset, collate_clips
 from fitclip.doctor import library_versions, preload_decoder
 from fitclip.fusion import fuse
 from fitclip.metrics import metrics_from_ranks, retrieval_ranks_from_embeddings

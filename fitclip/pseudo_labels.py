@@ -37,8 +37,8 @@ from torch.utils.data import DataLoader
 
 from fitclip.checkpoint import save_state, sha256_file, write_json
 from fitclip.config import ConfigError, TrainConfig, parse_cli, validate
+from fitclip.datasets import VideoDataset, collate_clips
 from fitclip.models import is_weights_file
-from fitclip.annotations import VideoDataset, collate_clips
 from fitclip.runtime import (Dist, autocast_for, load_start_weights, load_unlabeled, read_prompts,
                              setup_distributed, teardown_distributed)
 from fitclip.transforms import transforms_for

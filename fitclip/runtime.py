@@ -16,8 +16,8 @@ from typing import Any, Sequence
 import torch
 import torch.distributed as dist
 
-from fitclip.config import ConfigError, TrainConfig, resolve_path
 from fitclip.annotations import VideoItem, load_annotations
+from fitclip.config import ConfigError, TrainConfig, resolve_path
 from fitclip.models import VideoCLIP, load_clip
 
 

@@ -71,8 +71,8 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from fitclip.checkpoint import atomic_write_bytes, atomic_write_text, sha256_file, write_json
 from fitclip.annotations import VIDEO_EXTENSIONS, Annotations, load_annotations
+from fitclip.checkpoint import atomic_write_bytes, atomic_write_text, sha256_file, write_json
 from fitclip.evaluate import SAMPLER_RULE, EvalModel, check_videos, class_embeddings, encode_texts, encode_videos
 from fitclip.prompts import UCF101_TEMPLATES, format_prompts
 

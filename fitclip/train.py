@@ -94,9 +94,10 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader, Dataset
 
+from fitclip.annotations import AnnotationError
 from fitclip.checkpoint import CheckpointDamaged, atomic_write_text, load_state, save_state, write_json
 from fitclip.config import RESUMABLE_CHANGES, ConfigError, TrainConfig, parse_cli, validate
-from fitclip.annotations import AnnotationError, VideoDataset, collate_clips
+from fitclip.datasets import VideoDataset, collate_clips
 from fitclip.losses import distillation_loss, fitclip_loss, labeled_loss
 from fitclip.models import VideoCLIP, freeze_batchnorm
 from fitclip.runtime import (Dist, autocast_for, doctor_command, load_labeled, load_start_weights, load_unlabeled,

@@ -552,7 +552,7 @@ def read_planned(path: str | os.PathLike, choose: Callable[[dict[str, Any]], Seq
 
     Args:
         path: video file.
-        choose: `info -> indices`, e.g. a clip plan (see `fitclip.annotations.clip_plan`).
+        choose: `info -> indices`, e.g. a clip plan (see `fitclip.datasets.clip_plan`).
         backend: "decord" or "pyav".
 
     Returns:

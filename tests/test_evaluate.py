@@ -16,7 +16,8 @@ import torch.nn.functional as F
 from helpers import (add_youcook2_clip, make_didemo, make_mit, make_msrvtt, make_ucf101, make_youcook2, make_zero_byte,
                      remove_file, render_video, truncate_file)
 
-from fitclip.annotations import Annotations, VideoDataset, load_annotations
+from fitclip.annotations import Annotations, load_annotations
+from fitclip.datasets import VideoDataset
 from fitclip.evaluate import (BrokenVideosError, EvalModel, _append_jsonl, class_embeddings, evaluate,
                               fused_models, load_embeddings, protocol_path)
 from fitclip.models import load_clip

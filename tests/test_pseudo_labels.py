@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from fitclip.config import ConfigError, config_from_dict, validate
-from fitclip.annotations import VideoDataset, collate_clips
+from fitclip.datasets import VideoDataset, collate_clips
 from fitclip.pseudo_labels import PseudoLabels, compute_pseudo_labels, shard_name
 from fitclip.runtime import load_start_weights, load_unlabeled
 from fitclip.train import train

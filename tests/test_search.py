@@ -21,7 +21,7 @@ from PIL import Image
 
 import fitclip.evaluate as E
 from fitclip.checkpoint import save_state
-from fitclip.annotations import VideoDataset
+from fitclip.datasets import VideoDataset
 from fitclip.evaluate import EvalModel, class_embeddings
 from fitclip.models import load_clip, model_file_state
 from fitclip.prompts import format_prompts

@@ -217,7 +217,8 @@ def test_labeled_loss_decreases_when_captions_know_more_than_the_teacher(corpus,
     12 steps at lr 3e-4, λ=1e-4 (paper), online teacher, 16 labeled videos. Measured on this corpus:
     val labeled loss 3.23 at the start (≈ chance, 2·ln 4 = 2.77 plus noise) → ~1.7 after 12 steps.
     """
-    from fitclip.annotations import VideoDataset, load_annotations, sample_labeled_subset
+    from fitclip.annotations import load_annotations, sample_labeled_subset
+    from fitclip.datasets import VideoDataset
     from fitclip.transforms import transforms_for
 
     labeled16 = tmp_path / "labeled16.csv"
@@ -239,7 +240,7 @@ def test_labeled_loss_decreases_when_captions_know_more_than_the_teacher(corpus,
 
 def test_validation_decodes_once_and_the_cache_gives_the_same_loss(corpus, tmp_path):
     """The val clips are decoded on the first validation only; later ones read the in-memory cache."""
-    from fitclip.annotations import VideoDataset
+    from fitclip.datasets import VideoDataset
     from fitclip.transforms import transforms_for
 
     cfg = validate(config_from_dict(tiny_config(corpus, tmp_path / "run", lam=0.0, max_steps=1)))

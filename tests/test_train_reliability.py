@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 
 import fitclip.train as T
-from fitclip.checkpoint import load_state
 from fitclip.annotations import load_annotations
+from fitclip.checkpoint import load_state
 from train_fixtures import (REPO, killed_train_cmd, make_webvid_corpus, subprocess_env, tiny_config,
                             wait_for_checkpoint, write_config)
 
