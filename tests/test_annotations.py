@@ -1,5 +1,5 @@
-"""Annotation loaders against the real files in ../shared/benchmarks, malformed inputs, the seeded
-subset sampler and the published-results table.
+"""Annotation loaders against the real files in ../shared/benchmarks, malformed inputs and the seeded
+subset sampler.
 
 The real files are copied into a temporary copy of each benchmark's official layout (the shared
 folder is read-only and is never copied into the repo). Tests that need them skip, with the reason,
@@ -21,7 +21,6 @@ from fitclip.annotations import (
     Annotations,
     VideoItem,
     load_annotations,
-    load_published_results,
     sample_labeled_subset,
 )
 from fitclip.prompts import UCF101_TEMPLATES, format_prompts, ucf101_class_name
@@ -556,32 +555,6 @@ def test_sample_labeled_subset_reproducible_and_reloadable(tmp_path):
     assert reloaded.items[0].key.startswith("00")  # leading zeros survive the round trip
     with pytest.raises(ValueError, match=r"cannot sample 101 items: only 100 are available"):
         sample_labeled_subset(ann, n=101)
-
-
-# ----------------------------------------------------------------------------------------------------
-# Published numbers
-# ----------------------------------------------------------------------------------------------------
-
-
-def test_published_results_table():
-    frame = load_published_results()
-    assert list(frame.columns) == ["source", "table", "model", "dataset", "split", "metric", "value",
-                                   "protocol_note"]
-    assert frame["value"].dtype == float
-    assert len(frame) == 220  # every number of the paper's and the supplement's tables
-    assert frame["dataset"].isin(set(SPECS) - {"folder"}).all()
-    assert frame["source"].str.len().gt(0).all() and frame["protocol_note"].str.len().gt(0).all()
-    assert not frame.duplicated(["table", "model", "dataset", "split", "metric"]).any()
-    table3 = frame[frame["table"] == "Table 3"].set_index(["model", "dataset"])["value"]
-    assert table3[("FitCLIP", "didemo")] == 53.7 and table3[("Teacher (CLIP)", "mit")] == 19.9
-
-
-def test_published_results_are_the_shared_copy_unchanged():
-    shared = Path(__file__).resolve().parents[2] / "shared" / "paper" / "published_results.csv"
-    if not shared.is_file():
-        pytest.skip(f"{shared} is absent (it exists in the project's CI and dev machines, not on a user's clone)")
-    bundled = Path(__file__).resolve().parents[1] / "fitclip" / "data" / "published_results.csv"
-    assert bundled.read_bytes() == shared.read_bytes()
 
 
 def test_format_prompts_without_templates():

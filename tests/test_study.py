@@ -1,6 +1,8 @@
-"""fitclip.study.tables: α curves, α selection, the comparison table, Δ and error-rate reduction."""
+"""fitclip.study.tables: α curves, α selection, the comparison table, Δ and error-rate reduction; the
+published numbers (fitclip.study.published)."""
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -76,12 +78,36 @@ def test_read_results_errors(tmp_path):
 # ----------------------------------------------------------------------------------------------------
 
 def test_primary_metrics_are_the_papers_headline_metrics():
-    from fitclip.annotations import load_published_results
+    from fitclip.study.published import load_published_results
     from fitclip.study.tables import PRIMARY_METRIC
 
     table3 = load_published_results().query("table == 'Table 3'")
     assert dict(zip(table3["dataset"], table3["metric"])) == {d: PRIMARY_METRIC[d] for d in table3["dataset"]}
     assert PRIMARY_METRIC["webvid"] == "R@5"  # α is chosen on WebVid val R@5 (supp. Fig. 3)
+
+
+def test_published_results_table():
+    from fitclip.annotations import SPECS
+    from fitclip.study.published import load_published_results
+
+    frame = load_published_results()
+    assert list(frame.columns) == ["source", "table", "model", "dataset", "split", "metric", "value",
+                                   "protocol_note"]
+    assert frame["value"].dtype == float
+    assert len(frame) == 220  # every number of the paper's and the supplement's tables
+    assert frame["dataset"].isin(set(SPECS) - {"folder"}).all()
+    assert frame["source"].str.len().gt(0).all() and frame["protocol_note"].str.len().gt(0).all()
+    assert not frame.duplicated(["table", "model", "dataset", "split", "metric"]).any()
+    table3 = frame[frame["table"] == "Table 3"].set_index(["model", "dataset"])["value"]
+    assert table3[("FitCLIP", "didemo")] == 53.7 and table3[("Teacher (CLIP)", "mit")] == 19.9
+
+
+def test_published_results_are_the_shared_copy_unchanged():
+    shared = Path(__file__).resolve().parents[2] / "shared" / "paper" / "published_results.csv"
+    if not shared.is_file():
+        pytest.skip(f"{shared} is absent (it exists in the project's CI and dev machines, not on a user's clone)")
+    bundled = Path(__file__).resolve().parents[1] / "fitclip" / "data" / "published_results.csv"
+    assert bundled.read_bytes() == shared.read_bytes()
 
 
 def test_published_table_has_the_papers_rows():

@@ -10,6 +10,7 @@ module           what
 ``launch``       ``torchrun -m <module>`` from a notebook cell, as a subprocess streaming its log
 ``tables``       α curves and selection, the comparison tables, bootstrap CIs, verdicts, per-class and
                  per-query views
+``published``    the paper's numbers, bundled as ``fitclip/data/published_results.csv``
 ``plots``        the notebooks' figures (matplotlib/seaborn)
 ``your_videos``  stage 08's side of :mod:`fitclip.search`: the demo's folder, the stages' students, the
                  gallery as a figure

@@ -505,7 +505,7 @@ def published_table(tables: Sequence[str] = ("Table 3", "Supp. Table 6")) -> pd.
     """The paper's headline comparison (real data, OpenAI ViT-B/16) in our table's shape: rows Teacher,
     Student, FitCLIP, WiSE-FT; columns the five benchmarks' primary metrics and their average. For
     reading effect directions beside ours, not for comparing values (different world and model)."""
-    from fitclip.annotations import load_published_results
+    from fitclip.study.published import load_published_results
 
     pub = load_published_results()
     pub = pub[pub["table"].isin(tables)]
