@@ -79,16 +79,13 @@ from fitclip.prompts import UCF101_TEMPLATES, format_prompts
 __all__ = [
     "SearchResult",
     "TEMPLATE_SETS",
-    "demo_folder",
     "find_videos",
     "model_label",
     "parse_labels",
     "ranking_table",
     "resolve_templates",
-    "save_gallery_figure",
     "search",
     "search_models",
-    "stage_students",
 ]
 
 #: Named template sets for labels: the 48 UCF101 ones (default), or none (the label itself is the prompt).

@@ -15,14 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from fitclip.annotations import (
-    SPECS,
-    AnnotationError,
-    Annotations,
-    VideoItem,
-    load_annotations,
-    sample_labeled_subset,
-)
+from fitclip.annotations import SPECS, AnnotationError, load_annotations, sample_labeled_subset
 from fitclip.prompts import UCF101_TEMPLATES, format_prompts, ucf101_class_name
 
 
