@@ -1,0 +1,382 @@
+"""Each dataset in its official format: the per-benchmark planners (every annotation file's text and every
+video job at its official path: WebVid, UCF101, MiT, MSR-VTT, YouCook2, DiDeMo), the stills' files, and the
+deterministic video writers (h264 mp4; MPEG-4 Part 2 in AVI for UCF101).
+
+The sizes come from :class:`fitclip.toyworld.world.WorldConfig`; :func:`fitclip.toyworld.world.plan_world`
+runs every planner and :func:`fitclip.toyworld.world.render_world` writes the plan.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
+
+import numpy as np
+
+from fitclip.toyworld.render import _STREAMS, ClipSpec, VideoJob, _stills, render_video
+from fitclip.toyworld.vocabulary import (BACKGROUND_WORDS, CLIP_FRAMES, COLOURS, DIDEMO_TEMPLATES, FPS, MOTIONS,
+                                         MSRVTT_TEMPLATES, SHAPES, SHIFTED_BACKGROUNDS, STILL_CLASSES,
+                                         TRAIN_BACKGROUNDS, UCF_FOLDERS, WEBVID_OBJECT_ONLY_TEMPLATES,
+                                         WEBVID_TEMPLATES, YOUCOOK2_TEMPLATES, _articles, _caption, _pick,
+                                         mit_categories, seen_in_training, ucf101_class_folders, valid_combo)
+
+if TYPE_CHECKING:  # the planners only read its sizes; world.py imports this module
+    from fitclip.toyworld.world import WorldConfig
+
+#: The literal header lines of the real files (tests compare against these).
+WEBVID_HEADER = "videoid,name,page_idx,page_dir,duration,contentUrl"
+MSRVTT_HEADER = "key,vid_key,video_id,sentence"
+YOUCOOK2_HEADER = "end,start,task,text,video_id"
+
+
+# --------------------------------------------------------------------------------------------------
+# Ids and small file helpers
+# --------------------------------------------------------------------------------------------------
+
+
+_ID_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"
+
+
+def _youtube_id(rng: np.random.Generator, used: set[str]) -> str:
+    """An 11-character YouTube-like id; it starts with a letter other than e/E, so pandas never reads
+    it as a number, and it holds no glob metacharacters (the YouCook2 loader globs ``<id>.*``)."""
+    letters = [c for c in _ID_CHARS[:52] if c not in "eE"]
+    while True:
+        s = _pick(rng, letters) + "".join(_ID_CHARS[int(i)] for i in rng.integers(len(_ID_CHARS), size=10))
+        if s not in used:
+            used.add(s)
+            return s
+
+
+def _csv_text(header: Sequence[str] | None, rows: Iterable[Sequence[Any]]) -> str:
+    """CSV with LF line endings and minimal quoting (quotes only captions with commas or quotes)."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    if header is not None:
+        writer.writerow(header)
+    writer.writerows(rows)
+    return buf.getvalue()
+
+
+def _write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        f.write(text)
+
+
+class _ComboPicker:
+    """Draws (colour, shape, motion) triples without repetition until the allowed pool is used up."""
+
+    def __init__(self, rng: np.random.Generator):
+        self.rng = rng
+        self.all = [(c, s, m) for c in COLOURS for s in SHAPES for m in MOTIONS if valid_combo(c, s, m)]
+        self.used: set[tuple[str, str, str]] = set()
+
+    def __call__(self, in_domain: bool) -> tuple[str, str, str]:
+        pool = [x for x in self.all if (not in_domain or seen_in_training(x[0], x[2]))]
+        fresh = [x for x in pool if x not in self.used]
+        if not fresh:  # pool exhausted: start another round
+            self.used -= set(pool)
+            fresh = pool
+        choice = fresh[int(self.rng.integers(len(fresh)))]
+        self.used.add(choice)
+        return choice
+
+
+# --------------------------------------------------------------------------------------------------
+# Planning: annotation files + video jobs, per dataset (all in the main process, cheap)
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class WorldPlan:
+    files: dict[str, str] = field(default_factory=dict)  # relpath -> text
+    jobs: list[VideoJob] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def _in_domain_triple(rng: np.random.Generator, motion: str | None = None) -> tuple[str, str, str]:
+    """A uniformly drawn (colour, shape, motion) the WebVid-like corpus can show."""
+    pool = [(c, s, m) for c in COLOURS for s in SHAPES for m in MOTIONS
+            if valid_combo(c, s, m) and seen_in_training(c, m) and (motion is None or m == motion)]
+    return pool[int(rng.integers(len(pool)))]
+
+
+def _plan_webvid(seed: int, cfg: WorldConfig, plan: WorldPlan) -> None:
+    used: set[str] = set()
+    labels = []
+    for split, n in (("train", cfg.webvid_train), ("val", cfg.webvid_val)):
+        code = _STREAMS[f"webvid_{split}"]
+        rng = np.random.default_rng([seed, code])
+        rows = []
+        for i in range(n):
+            colour, shape, motion = _in_domain_triple(rng)
+            speed = _pick(rng, ("slow", "fast"))
+            bg = _pick(rng, TRAIN_BACKGROUNDS)
+            while True:  # Shutterstock-like integer ids, 6 to 10 digits, unique over both splits
+                digits = int(rng.integers(6, 11))
+                videoid = str(int(rng.integers(10 ** (digits - 1), 10 ** digits)))
+                if videoid not in used:
+                    used.add(videoid)
+                    break
+            page_idx = int(rng.integers(1, 60000))
+            lo = (page_idx - 1) // 50 * 50 + 1
+            if split == "val" and i == 2:
+                lo += 50 * 900  # as in one genuine row, page_dir need not be page_idx's bucket
+            page_dir = f"{lo:06d}_{lo + 49:06d}"
+            if i < 2:  # the first two rows of each file exercise CSV quoting (a comma; double quotes)
+                name = _caption(WEBVID_TEMPLATES, colour, shape, motion, speed, bg, rng, template=3 if i == 0 else 6)
+            elif rng.random() < cfg.webvid_object_only:
+                name = _articles(_pick(rng, WEBVID_OBJECT_ONLY_TEMPLATES).format(
+                    colour=colour, shape=shape, bg=BACKGROUND_WORDS[bg]))
+            else:
+                name = _caption(WEBVID_TEMPLATES, colour, shape, motion, speed, bg, rng)
+            seconds = round(CLIP_FRAMES / FPS)
+            rows.append((videoid, name, page_idx, page_dir, f"PT00H00M{seconds:02d}S",
+                         f"https://example.invalid/webvid/{videoid}.mp4"))
+            labels.append((videoid, split, colour, shape, motion, speed, bg))
+            plan.jobs.append(VideoJob(f"webvid/videos/{page_dir}/{videoid}.mp4", bg,
+                                      (ClipSpec(colour, shape, motion, speed),),
+                                      seed=(seed, code, i), bg_seed=(seed, code, i, 1)))
+        plan.files[f"webvid/results_2M_{split}.csv"] = _csv_text(WEBVID_HEADER.split(","), rows)
+        plan.counts[f"webvid_{split}"] = n
+    plan.files["webvid/synthetic_labels.csv"] = _csv_text(
+        ("videoid", "split", "colour", "shape", "motion", "speed", "background"), labels)
+
+
+def _plan_ucf101(seed: int, cfg: WorldConfig, plan: WorldPlan) -> None:
+    code = _STREAMS["ucf101"]
+    rng = np.random.default_rng([seed, code])
+    folders = ucf101_class_folders()
+    motion_of = {f: m for m, f in UCF_FOLDERS.items()}
+    plan.files["ucf101/ucfTrainTestlist/classInd.txt"] = "".join(f"{i + 1} {f}\n" for i, f in enumerate(folders))
+    lines = []
+    for ci, folder in enumerate(folders):
+        motion = motion_of[folder]
+        # Split 1 of the real UCF101 tests groups 1-7; the clips of one group share a scene (background).
+        group_bg = {g: _pick(rng, TRAIN_BACKGROUNDS) for g in range(1, 8)}
+        names = []
+        for j in range(cfg.ucf101_per_class):
+            g, c = j % 7 + 1, j // 7 + 1
+            colour, shape, _ = _in_domain_triple(rng, motion)
+            speed = _pick(rng, ("slow", "fast"))
+            name = f"v_{folder}_g{g:02d}_c{c:02d}.avi"
+            names.append((g, c, name))
+            plan.jobs.append(VideoJob(f"ucf101/UCF-101/{folder}/{name}", group_bg[g],
+                                      (ClipSpec(colour, shape, motion, speed),),
+                                      seed=(seed, code, ci, j), bg_seed=(seed, code, ci, g, 1)))
+        lines += [f"{folder}/{name}\n" for _, _, name in sorted(names)]
+    plan.files["ucf101/ucfTrainTestlist/testlist01.txt"] = "".join(lines)
+    plan.counts["ucf101"] = len(lines)
+
+
+def _plan_mit(seed: int, cfg: WorldConfig, plan: WorldPlan) -> None:
+    code = _STREAMS["mit"]
+    rng = np.random.default_rng([seed, code])
+    cats = mit_categories()
+    plan.files["mit/moments_categories.txt"] = "".join(f"{c},{i}\n" for i, c in enumerate(cats))
+    order = rng.permutation(len(cats))  # spread the videos evenly over the categories
+    used: set[str] = set()
+    rows = []
+    for i in range(cfg.mit_videos):
+        cat = cats[int(order[i % len(cats)])]
+        colour, shape, *words = cat.split("+")
+        motion = " ".join(words)
+        file = f"yt-{_youtube_id(rng, used)}_{int(rng.integers(0, 300))}.mp4"
+        bg = _pick(rng, SHIFTED_BACKGROUNDS)
+        rows.append((f"{cat}/{file}", cat, int(rng.integers(2, 4)), int(rng.integers(0, 2))))
+        plan.jobs.append(VideoJob(f"mit/validation/{cat}/{file}", bg,
+                                  (ClipSpec(colour, shape, motion, _pick(rng, ("slow", "fast"))),),
+                                  seed=(seed, code, i), bg_seed=(seed, code, i, 1), domain="shifted"))
+    plan.files["mit/validationSet.csv"] = _csv_text(None, sorted(rows))
+    plan.counts["mit"] = len(rows)
+    plan.counts["mit_categories"] = len(cats)
+
+
+def _plan_msrvtt(seed: int, cfg: WorldConfig, plan: WorldPlan) -> None:
+    code = _STREAMS["msrvtt"]
+    rng = np.random.default_rng([seed, code])
+    picker = _ComboPicker(rng)
+    nums = rng.choice(np.arange(7010, 10000), size=cfg.msrvtt_videos, replace=False)
+    rows = []
+    for i, num in enumerate(nums):
+        domain = "in-domain" if i % 2 == 0 else "shifted"  # mixed: alternate, recorded per video
+        colour, shape, motion = picker(in_domain=domain == "in-domain")
+        speed = _pick(rng, ("slow", "fast"))
+        bg = _pick(rng, TRAIN_BACKGROUNDS if domain == "in-domain" else SHIFTED_BACKGROUNDS)
+        sentence = _caption(MSRVTT_TEMPLATES, colour, shape, motion, speed, bg, rng).lower()
+        rows.append((f"ret{i}", f"msr{num}", f"video{num}", sentence))
+        plan.jobs.append(VideoJob(f"msrvtt/videos/all/video{num}.mp4", bg, (ClipSpec(colour, shape, motion, speed),),
+                                  seed=(seed, code, i), bg_seed=(seed, code, i, 1), domain=domain))
+    plan.files["msrvtt/MSRVTT_JSFUSION_test.csv"] = _csv_text(MSRVTT_HEADER.split(","), rows)
+    plan.counts["msrvtt"] = len(rows)
+
+
+def _plan_youcook2(seed: int, cfg: WorldConfig, plan: WorldPlan) -> None:
+    code = _STREAMS["youcook2"]
+    rng = np.random.default_rng([seed, code])
+    fps = int(FPS)
+    seg_seconds = round((CLIP_FRAMES - 1) / FPS)  # a segment [start, end] s spans frames start*fps..end*fps
+    used: set[str] = set()
+    rows = []
+    for v in range(cfg.youcook2_videos):
+        # One object per video (its "recipe"), doing 3-4 different motions with empty gaps between.
+        colour, shape = _pick(rng, STILL_CLASSES).split()
+        task = str(101 + STILL_CLASSES.index(f"{colour} {shape}"))
+        allowed = [m for m in MOTIONS if valid_combo(colour, shape, m) and seen_in_training(colour, m)]
+        n_seg = int(rng.integers(3, 5))
+        motions = [allowed[int(k)] for k in rng.choice(len(allowed), size=n_seg, replace=False)]
+        video_id = _youtube_id(rng, used)
+        bg = _pick(rng, TRAIN_BACKGROUNDS)
+        clips: list[ClipSpec] = []
+        frame = 0  # next frame to fill
+        t = int(rng.integers(0, 2))  # the first segment starts at 0 or 1 s
+        for motion in motions:
+            start, end = t, t + seg_seconds
+            if start * fps > frame:
+                clips.append(ClipSpec(None, None, None, n_frames=start * fps - frame))
+            speed = _pick(rng, ("slow", "fast"))
+            clips.append(ClipSpec(colour, shape, motion, speed, n_frames=CLIP_FRAMES))
+            frame = end * fps + 1
+            text = _caption(YOUCOOK2_TEMPLATES, colour, shape, motion, speed, bg, rng).lower()
+            rows.append((end, start, task, text, video_id))
+            t = end + int(rng.integers(1, 3))  # a 1-2 s gap before the next action
+        tail = int(rng.integers(0, 2)) * fps
+        if tail:
+            clips.append(ClipSpec(None, None, None, n_frames=tail))
+        plan.jobs.append(VideoJob(f"youcook2/validation/{task}/{video_id}.mp4", bg, tuple(clips),
+                                  seed=(seed, code, v), bg_seed=(seed, code, v, 1)))
+    plan.files["youcook2/validation_youcook.csv"] = _csv_text(YOUCOOK2_HEADER.split(","), rows)
+    plan.counts["youcook2"] = len(rows)
+    plan.counts["youcook2_videos"] = cfg.youcook2_videos
+
+
+def _plan_didemo(seed: int, cfg: WorldConfig, plan: WorldPlan) -> None:
+    code = _STREAMS["didemo"]
+    rng = np.random.default_rng([seed, code])
+    picker = _ComboPicker(rng)
+    ann_ids = rng.choice(np.arange(1, 60000), size=4 * cfg.didemo_videos, replace=False)
+    flickr_ids: list[int] = []
+    while len(flickr_ids) < cfg.didemo_videos:  # unique 10-digit flickr ids
+        fid = int(rng.integers(10 ** 9, 10 ** 10))
+        if fid not in flickr_ids:
+            flickr_ids.append(fid)
+    records = []
+    for v in range(cfg.didemo_videos):
+        n_parts = int(rng.integers(3, 5))
+        bg = _pick(rng, SHIFTED_BACKGROUNDS)
+        parts = [picker(in_domain=False) for _ in range(n_parts)]
+        speeds = [_pick(rng, ("slow", "fast")) for _ in range(n_parts)]
+        owner = f"{int(rng.integers(10 ** 6, 10 ** 8))}@N{int(rng.integers(0, 10)):02d}"
+        secret = "".join(_pick(rng, "0123456789abcdef") for _ in range(10))
+        stem = f"{owner}_{int(flickr_ids[v])}_{secret}"
+        ext = _pick(rng, ("mov", "avi", "mp4", "m4v", "3gp"))  # as in the real file; files are <stem>.mp4
+        for k, ((colour, shape, motion), speed) in enumerate(zip(parts, speeds)):
+            # 4 annotators mark the part (one "segment" = one 2.1 s part here, 5 s in the real data).
+            times = [[k, k] for _ in range(4)]
+            if rng.random() < 0.3:
+                times[int(rng.integers(4))] = [max(k - 1, 0), k] if rng.random() < 0.5 else [k, min(k + 1, n_parts - 1)]
+            records.append({
+                "num_segments": n_parts,
+                "description": _caption(DIDEMO_TEMPLATES, colour, shape, motion, speed, bg, rng).lower(),
+                "dl_link": f"https://example.invalid/video_download.gne?id={int(flickr_ids[v])}",
+                "times": times,
+                "video": f"{stem}.{ext}",
+                "annotation_id": int(ann_ids[len(records)]),
+            })
+        plan.jobs.append(VideoJob(f"didemo/videos/{stem}.mp4", bg,
+                                  tuple(ClipSpec(c, s, m, sp) for (c, s, m), sp in zip(parts, speeds)),
+                                  seed=(seed, code, v), bg_seed=(seed, code, v, 1), domain="shifted"))
+    # The real file interleaves videos; a video's descriptions keep their relative (temporal) order.
+    order = rng.permutation(len(records))
+    by_video: dict[str, list[dict]] = {}
+    for rec in records:
+        by_video.setdefault(rec["video"], []).append(rec)
+    queue = {k: iter(v) for k, v in by_video.items()}
+    shuffled = [next(queue[records[int(i)]["video"]]) for i in order]
+    plan.files["didemo/val_data.json"] = json.dumps(shuffled)
+    plan.counts["didemo"] = cfg.didemo_videos
+    plan.counts["didemo_descriptions"] = len(records)
+
+
+# --------------------------------------------------------------------------------------------------
+# Writing the stills and the videos
+# --------------------------------------------------------------------------------------------------
+
+
+def _write_stills_files(folder: Path, images: np.ndarray, captions: list[str],
+                        labels: list[tuple[str, str, str]]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    np.save(folder / "images.npy", images)
+    rows = [(i, cap, *lab) for i, (cap, lab) in enumerate(zip(captions, labels))]
+    _write_text(folder / "captions.csv", _csv_text(("index", "caption", "colour", "shape", "background"), rows))
+
+
+def write_stills(root: str | os.PathLike, n: int, seed: int = 0) -> Path:
+    """Write ``<root>/stills/images.npy`` (uint8 ``[n,64,64,3]``) and ``<root>/stills/captions.csv``.
+
+    ``captions.csv`` has the header ``index,caption,colour,shape,background``; row ``i`` describes
+    image ``i``. Read them back with :func:`load_stills`.
+
+    Args:
+        root: world root.
+        n: number of images.
+        seed: random seed.
+
+    Returns:
+        The ``stills`` folder.
+    """
+    folder = Path(root) / "stills"
+    _write_stills_files(folder, *_stills(0, n, n, seed))
+    return folder
+
+
+def load_stills(root: str | os.PathLike) -> tuple[np.ndarray, list[str]]:
+    """Read the teacher corpus written by :func:`write_stills` / :func:`render_world`.
+
+    Returns:
+        ``(images, captions)``: uint8 ``[N, 64, 64, 3]`` and ``N`` strings.
+    """
+    folder = Path(root) / "stills"
+    with open(folder / "captions.csv", newline="", encoding="utf-8") as f:
+        captions = [row["caption"] for row in csv.DictReader(f)]
+    return np.load(folder / "images.npy"), captions
+
+
+# Deterministic h264: x264's assembly paths made the same frames encode to one of two bitstreams
+# depending on the process's heap layout (seen with PyAV 18 / 64x64 frames: 2-4 of 41 smoke videos
+# varied over 8 repeats; decoded pixels differed by up to 30 levels). ``asm=0`` (C paths only) was
+# stable in every repeat; "veryfast" halves the C encoder's time at the same decoded error on these
+# tiny clips; one thread keeps the bytes independent of the core count.
+_X264 = {"threads": "1", "preset": "veryfast", "x264-params": "asm=0"}
+
+
+def _write_avi(path: Path, frames: np.ndarray, fps: float = FPS) -> Path:
+    """MPEG-4 Part 2 in an AVI container, like the real UCF101 files (xvid), atomically.
+
+    Not h264: decord reads h264-in-AVI frames fine but reports every frame timestamp as
+    AV_NOPTS_VALUE (-9.2e17 s), which breaks anything that maps seconds to frames; with MPEG-4 Part 2
+    both decord and PyAV report 0.0, 0.1, ... and a 2.1 s duration. The quantizer bottoms out at its
+    minimum with this bit rate (~10 KB per clip, ~2.4 grey levels mean error vs ~1.6 for h264).
+    """
+    from fitclip.video import write_video
+
+    # threads=1: slices per thread would change the bytes with the core count.
+    return write_video(path, frames, fps=fps, codec="mpeg4", container="avi", bit_rate=1_000_000,
+                       options={"threads": "1"})
+
+
+def write_job(root: str | os.PathLike, job: VideoJob) -> Path:
+    """Render one job and write it under `root` (its suffix picks the writer: .avi or h264 mp4)."""
+    path = Path(root) / job.relpath
+    frames = render_video(job)
+    if path.suffix == ".avi":
+        return _write_avi(path, frames)
+    from fitclip.video import write_video
+
+    return write_video(path, frames, fps=FPS, crf=18, options=_X264)
