@@ -5,7 +5,7 @@ distributed, checkpoint, prompts, the annotation readers and the video dataset) 
 on it (evaluate, doctor, config, train, pseudo_labels, runtime, search, gallery; ``python -m fitclip``).
 Two wings build on the core and are never imported by it: :mod:`fitclip.study` (the notebooks'
 helpers and their runner) and :mod:`fitclip.toyworld` (the demo's synthetic world and toy teacher).
-The library never imports the trainer (`fitclip.train`) or the notebooks.
+The library never imports the trainer (`fitclip.train`) or the notebooks (tests/test_layout.py checks it).
 """
 
 __version__ = "0.1.0"

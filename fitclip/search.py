@@ -51,6 +51,10 @@ Outputs in ``out_dir`` (rewritten by each run, every file written atomically; ti
 * ``protocol.json``: the run's record, like evaluate's (folder, counts, skipped files, queries, labels and
   templates, frames and sampler, scoring, each model's arch, α and weights with sha256, decoder, library
   versions, files). Written last: its presence means the run completed.
+
+One file (about 600 lines): the inputs, the one decode pass, the rankings, the movers and the protocol record
+all work on one :class:`SearchResult`; the gallery's drawing is :mod:`fitclip.gallery`, the notebook's side
+(stage 08) :mod:`fitclip.study.your_videos`.
 """
 
 from __future__ import annotations

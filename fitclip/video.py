@@ -11,6 +11,9 @@ Both number frames the same way: frame ``i`` is the ``i``-th frame in *presentat
 torch is imported before decord on purpose: decord bundles its own libs and importing it first can
 break torch's import on some builds. decord and av are imported lazily inside the functions so that
 importing this module stays cheap.
+
+One file (about 600 lines) because the two backends must agree frame for frame: their readers, the sampler
+and the seconds-to-frame mapping they share are read and tested together (tests/test_video.py).
 """
 
 from __future__ import annotations
