@@ -1,5 +1,9 @@
-"""Test session setup: never touch the network, keep BLAS to one thread per process (2-core CI); the smoke run
-of every notebook, shared by the tests that need it."""
+"""Test session setup: never touch the network, keep BLAS to one thread per process (2-core CI); the benchmark
+files the harness tests build on (the toy world's, on any clone; the real ones in ../shared where present); the
+smoke run of every notebook, shared by the tests that need it.
+
+``FITCLIP_SHARED`` overrides where the real files are looked for (default ``../shared``): point it at a
+missing folder to run the suite as a user's clone does (``FITCLIP_SHARED=/nonexistent make test``)."""
 
 import os
 import subprocess
@@ -14,16 +18,45 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_BENCHMARKS = REPO.parent / "shared" / "benchmarks"
+SHARED_BENCHMARKS = Path(os.environ.get("FITCLIP_SHARED") or REPO.parent / "shared") / "benchmarks"
 
 
 @pytest.fixture(scope="session")
 def shared_benchmarks() -> Path:
-    """The real annotation files (CI has ../shared; a user's clone does not)."""
+    """The real annotation files (CI has ../shared; a user's clone does not). Only tests of facts of the real
+    files use it; the harness, doctor and parser tests build on :func:`toy_benchmarks`."""
     if not SHARED_BENCHMARKS.is_dir():
         pytest.skip(f"real benchmark annotations not found at {SHARED_BENCHMARKS} (only CI and dev machines "
-                    f"have ../shared/benchmarks); these tests check the loaders against the real files")
+                    f"have ../shared/benchmarks); this test checks facts of the real files")
     return SHARED_BENCHMARKS
+
+
+#: The toy world the harness tests draw their annotation rows from: every benchmark, a few items each.
+TOY_SIZES = dict(n_stills=0, webvid_train=8, webvid_val=4, webvid_labeled=4, ucf101_per_class=2, mit_videos=8,
+                 msrvtt_videos=8, youcook2_videos=3, didemo_videos=3)
+
+
+@pytest.fixture(scope="session")
+def toy_benchmarks(tmp_path_factory) -> Path:
+    """A data root holding every benchmark's annotation files in its official layout, as the toy world's writers
+    write them (``fitclip.toyworld.plan_world``: planned, no video rendered, milliseconds). Read-only for tests:
+    the ``helpers.make_<dataset>`` builders copy rows from it and render their own small videos."""
+    from fitclip.toyworld import WorldConfig, plan_world
+
+    root = tmp_path_factory.mktemp("toy_benchmarks")
+    for rel, text in plan_world(0, WorldConfig(**TOY_SIZES)).files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text, encoding="utf-8", newline="")
+    return root
+
+
+@pytest.fixture(scope="session")
+def toy_world(tmp_path_factory) -> tuple[Path, dict]:
+    """The smoke toy world rendered once per session (annotation files AND videos): ``(root, manifest)``."""
+    from fitclip.toyworld import render_world
+
+    root = tmp_path_factory.mktemp("toy_world")
+    return root, render_world(root, seed=0, smoke=True, progress=False)
 
 
 @pytest.fixture(scope="session")

@@ -1,9 +1,9 @@
 """Shared test utilities: small synthetic videos in the benchmarks' REAL on-disk layouts.
 
-Each ``make_<dataset>(data_root, shared, ...)`` copies a few genuine annotation rows from
-``../shared/benchmarks`` (the ``shared_benchmarks`` fixture) into ``<data_root>/<dataset>/`` exactly as
-the official archives lay them out, and renders a tiny video (PyAV/x264, 64x48 by default) for every
-referenced file, so ``fitclip.annotations.load_annotations(name, data_root)`` and everything built on it
+Each ``make_<dataset>(data_root, source, ...)`` copies a few annotation rows from `source`, a data root
+with the benchmark's files in its official layout (the ``toy_benchmarks`` fixture: the toy world's writers'
+files, present on any clone), into ``<data_root>/<dataset>/`` exactly as the official archives lay them out,
+and renders a tiny video (PyAV/x264, 64x48 by default) for every referenced file, so ``fitclip.annotations.load_annotations(name, data_root)`` and everything built on it
 (evaluate, doctor, trainers) run end to end on them. Videos are mp4 bytes whatever the file's
 extension (UCF101's ``.avi``, DiDeMo's ``.mov``/``.3gp``): FFmpeg, hence decord and PyAV, detect the
 container from the content.
@@ -17,8 +17,8 @@ Usage (pytest puts ``tests/`` on ``sys.path``, as the folder has no ``__init__.p
 
     from helpers import make_msrvtt, truncate_file
 
-    layout = make_msrvtt(tmp_path, shared_benchmarks, n=6)
-    truncate_file(layout.videos["video7020"])
+    layout = make_msrvtt(tmp_path, toy_benchmarks, n=6)
+    truncate_file(layout.videos[layout.video_ids[2]])
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import io
 import json
 import os
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -71,6 +71,11 @@ class Layout:
     @property
     def root(self) -> Path:
         return self.data_root / self.name
+
+    @property
+    def video_ids(self) -> list[str]:
+        """The rendered videos' ids in annotation order."""
+        return list(self.videos)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -156,9 +161,9 @@ def _render_all(paths: dict[str, Path], render: bool | Callable[[str, Path, int]
             render(video_id, path, i)
 
 
-def make_msrvtt(data_root: str | os.PathLike, shared: Path, n: int = 6,
+def make_msrvtt(data_root: str | os.PathLike, source: Path, n: int = 6,
                 render: bool | Callable[[str, Path, int], None] = True, **video_kw) -> Layout:
-    """MSR-VTT 1k-A: the header and first `n` rows of the real ``MSRVTT_JSFUSION_test.csv`` and
+    """MSR-VTT 1k-A: the header and first `n` rows of `source`'s ``MSRVTT_JSFUSION_test.csv`` and
     ``videos/all/<video_id>.mp4``.
 
     Args:
@@ -167,7 +172,7 @@ def make_msrvtt(data_root: str | os.PathLike, shared: Path, n: int = 6,
     """
     data_root = Path(data_root)
     root = data_root / "msrvtt"
-    lines = (shared / "msrvtt" / "MSRVTT_JSFUSION_test.csv").read_text().splitlines()[: n + 1]
+    lines = (source / "msrvtt" / "MSRVTT_JSFUSION_test.csv").read_text().splitlines()[: n + 1]
     root.mkdir(parents=True, exist_ok=True)
     (root / "MSRVTT_JSFUSION_test.csv").write_text("\n".join(lines) + "\n")
     rows = list(csv.DictReader(io.StringIO("\n".join(lines))))
@@ -177,18 +182,18 @@ def make_msrvtt(data_root: str | os.PathLike, shared: Path, n: int = 6,
                   info={"texts": [r["sentence"] for r in rows]})
 
 
-def make_youcook2(data_root: str | os.PathLike, shared: Path, n_videos: int = 2, rows_per_video: int = 3,
+def make_youcook2(data_root: str | os.PathLike, source: Path, n_videos: int = 2, rows_per_video: int = 3,
                   fps: float = 1.0, past_end: bool = True, **video_kw) -> Layout:
-    """YouCook2: real rows of MIL-NCE's ``validation_youcook.csv`` for its first `n_videos` videos
-    (`rows_per_video` clips each, real start/end seconds) and ``validation/<task>/<video_id>.mp4``.
+    """YouCook2: the rows of `source`'s ``validation_youcook.csv`` (MIL-NCE's format) for its first `n_videos`
+    videos (`rows_per_video` clips each, their start/end seconds) and ``validation/<task>/<video_id>.mp4``.
 
-    Each video lasts just past its last clip's end (at `fps`, default 1 fps to keep real multi-minute
-    timings cheap), except, with ``past_end``, the LAST video, which stops in the middle of its last
+    Each video lasts 2 s past its last clip's end (at `fps`, default 1 fps, so long timings stay cheap),
+    except, with ``past_end``, the LAST video, which stops in the middle of its last
     clip: that clip's end lies past the video's end (``info["past_end_keys"]``).
     """
     data_root = Path(data_root)
     root = data_root / "youcook2"
-    src = (shared / "youcook2" / "validation_youcook.csv").read_text().splitlines()
+    src = (source / "youcook2" / "validation_youcook.csv").read_text().splitlines()
     header, body = src[0], src[1:]
     chosen: dict[str, list[dict]] = {}
     for row in csv.DictReader(io.StringIO("\n".join([header, *body]))):
@@ -233,13 +238,13 @@ def add_youcook2_clip(layout: Layout, video_id: str, start: float, end: float, t
     return key
 
 
-def make_didemo(data_root: str | os.PathLike, shared: Path, n_videos: int = 2, split: str = "val",
+def make_didemo(data_root: str | os.PathLike, source: Path, n_videos: int = 2, split: str = "val",
                 **video_kw) -> Layout:
-    """DiDeMo: every record of the first `n_videos` videos of the real ``<split>_data.json``, and
+    """DiDeMo: every record of the first `n_videos` videos of `source`'s ``<split>_data.json``, and
     ``videos/<stem>.<original extension>`` (mp4 bytes under Flickr's .mov/.3gp/... names)."""
     data_root = Path(data_root)
     root = data_root / "didemo"
-    records = json.loads((shared / "didemo" / f"{split}_data.json").read_text())
+    records = json.loads((source / "didemo" / f"{split}_data.json").read_text())
     wanted: list[str] = []
     for record in records:
         if record["video"] not in wanted:
@@ -255,19 +260,19 @@ def make_didemo(data_root: str | os.PathLike, shared: Path, n_videos: int = 2, s
     return Layout("didemo", data_root, videos, list(wanted), info={"texts": texts})
 
 
-def make_ucf101(data_root: str | os.PathLike, shared: Path, n_classes: int = 3, per_class: int = 2,
+def make_ucf101(data_root: str | os.PathLike, source: Path, n_classes: int = 3, per_class: int = 2,
                 **video_kw) -> Layout:
-    """UCF101 split 1: the first `n_classes` lines of the real ``classInd.txt``, the first `per_class`
+    """UCF101 split 1: the first `n_classes` lines of `source`'s ``classInd.txt``, the first `per_class`
     ``testlist01.txt`` lines of each, and ``UCF-101/<Class>/v_*.avi`` (mp4 bytes under .avi names)."""
     data_root = Path(data_root)
     root = data_root / "ucf101"
-    classes = (shared / "ucf101" / "classInd.txt").read_text().splitlines()[:n_classes]
+    lists = root / "ucfTrainTestlist"
+    classes = (source / "ucf101" / "ucfTrainTestlist" / "classInd.txt").read_text().splitlines()[:n_classes]
     folders = [line.split()[1] for line in classes]
     lines: list[str] = []
     for folder in folders:
-        lines += [line for line in (shared / "ucf101" / "testlist01.txt").read_text().splitlines()
+        lines += [line for line in (source / "ucf101" / "ucfTrainTestlist" / "testlist01.txt").read_text().splitlines()
                   if line.startswith(folder + "/")][:per_class]
-    lists = root / "ucfTrainTestlist"
     lists.mkdir(parents=True, exist_ok=True)
     (lists / "classInd.txt").write_text("\n".join(classes) + "\n")
     (lists / "testlist01.txt").write_text("\n".join(lines) + "\n")
@@ -277,24 +282,17 @@ def make_ucf101(data_root: str | os.PathLike, shared: Path, n_classes: int = 3, 
     return Layout("ucf101", data_root, videos, list(videos), info={"folders": folders, "targets": targets})
 
 
-def make_mit(data_root: str | os.PathLike, shared: Path,
-             rows: Sequence[tuple[str, str]] = (("clapping", "yt-aaaaaaaaaaa_10.mp4"),
-                                                ("praying", "yt-bbbbbbbbbbb_3.mp4"),
-                                                ("adult+female+singing", "getty-singer-video-id1_2.mp4"),
-                                                ("clapping", "flickr-0-1-2_5.mp4")),
-             **video_kw) -> Layout:
-    """Moments in Time v1: the RECONSTRUCTED ``moments_categories.txt`` (all 339 ``name,index`` lines)
-    and a small ``validationSet.csv`` (no header: path, category, agree, disagree) of `rows`
-    (category, file name) -- made-up file names, since no genuine validationSet.csv is public -- with
-    ``validation/<category>/<file>``."""
+def make_mit(data_root: str | os.PathLike, source: Path, n: int = 4, **video_kw) -> Layout:
+    """Moments in Time v1: `source`'s ``moments_categories.txt`` (``name,index`` lines), the first `n` rows of
+    its ``validationSet.csv`` (no header: path, category, agree, disagree) and ``validation/<category>/<file>``."""
     data_root = Path(data_root)
     root = data_root / "mit"
     root.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(shared / "moments_in_time" / "moments_categories.RECONSTRUCTED_v1.txt",
-                    root / "moments_categories.txt")
+    shutil.copyfile(source / "mit" / "moments_categories.txt", root / "moments_categories.txt")
     names = [line.rsplit(",", 1)[0] for line in (root / "moments_categories.txt").read_text().splitlines()]
-    csv_lines = [f"{category}/{filename},{category},3,0" for category, filename in rows]
+    csv_lines = (source / "mit" / "validationSet.csv").read_text().splitlines()[:n]
     (root / "validationSet.csv").write_text("\n".join(csv_lines) + "\n")
-    videos = {f"{c}/{f}": root / "validation" / c / f for c, f in rows}
+    rows = [line.split(",")[:2] for line in csv_lines]
+    videos = {path: root / "validation" / path for path, _ in rows}
     _render_all(videos, True, **video_kw)
-    return Layout("mit", data_root, videos, list(videos), info={"targets": [names.index(c) for c, _ in rows]})
+    return Layout("mit", data_root, videos, list(videos), info={"targets": [names.index(c) for _, c in rows]})

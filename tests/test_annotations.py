@@ -1,9 +1,10 @@
-"""Annotation loaders against the real files in ../shared/benchmarks, malformed inputs and the seeded
-subset sampler.
+"""Annotation loaders: every parser on the toy world's files (any clone), the facts of the real files in
+../shared/benchmarks, malformed inputs and the seeded subset sampler.
 
-The real files are copied into a temporary copy of each benchmark's official layout (the shared
-folder is read-only and is never copied into the repo). Tests that need them skip, with the reason,
-when ../shared/benchmarks is absent (the ``shared_benchmarks`` fixture in conftest.py).
+The parser tests copy the toy world's annotation files (the ``toy_benchmarks`` fixture: the same official
+formats, written by ``fitclip.toyworld``'s writers) into a temporary data root. The tests of facts of the
+real files (their counts, the class lists, the quirks) copy those from ../shared/benchmarks (read-only, never
+copied into the repo) and skip, with the reason, where it is absent (the ``shared_benchmarks`` fixture).
 """
 
 from __future__ import annotations
@@ -34,6 +35,13 @@ def _crlf(data: bytes) -> bytes:
 
 def _bom(data: bytes) -> bytes:
     return b"\xef\xbb\xbf" + data
+
+
+@pytest.fixture
+def toy_root(tmp_path, toy_benchmarks) -> Path:
+    """A writable copy of the toy world's annotation files (every benchmark, no videos)."""
+    shutil.copytree(toy_benchmarks, tmp_path / "data")
+    return tmp_path / "data"
 
 
 @pytest.fixture
@@ -76,10 +84,48 @@ def test_ucf101_real_split1(ucf_root, shared_benchmarks):
     assert prompts[100][0] == "a photo of a person Yo Yo."
 
 
-def test_ucf101_class_name_rule(shared_benchmarks):
+def test_ucf101_split1_on_toy_files(toy_root):
+    ann = load_annotations("ucf101", toy_root)
+    assert (ann.name, ann.split, ann.task) == ("ucf101", "test", "classification")
+    assert len(ann) == 20 and len({item.key for item in ann}) == 20  # 10 classes x 2 videos
+    assert ann.classnames == ["Blinking", "Growing", "Moving Down", "Moving Left", "Moving Right", "Moving Up",
+                              "Shaking", "Shrinking", "Spinning", "Staying Still"]
+    assert [item.target for item in ann] == [0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9]
+    first = ann.items[0]
+    assert (first.key, first.video_id) == ("v_Blinking_g01_c01", "v_Blinking_g01_c01")
+    assert first.path == toy_root / "ucf101" / "UCF-101" / "Blinking" / "v_Blinking_g01_c01.avi"
+    assert first.text is None and first.start is None and first.end is None
+    assert len(ann.missing) == 20  # no videos in this layout: every item is reported missing (and still listed)
+    assert [p.name for p in ann.annotation_files] == ["classInd.txt", "testlist01.txt"]
+    assert ann.templates == list(UCF101_TEMPLATES)
+    prompts = ann.class_prompts()
+    assert len(prompts) == 10 and all(len(p) == 48 for p in prompts)
+    assert prompts[9][0] == "a photo of a person Staying Still."
+
+    # The target comes from the folder, not from the file name (UCF101's HandstandPushups quirk).
+    split = toy_root / "ucf101" / "ucfTrainTestlist" / "testlist01.txt"
+    split.write_text(split.read_text() + "Growing/v_GrowingUp_g09_c01.avi\n")
+    assert load_annotations("ucf101", toy_root).items[-1].target == 1
+
+
+def test_ucf101_train_list_label_column_on_toy_files(toy_root):
+    lists = toy_root / "ucf101" / "ucfTrainTestlist"
+    (lists / "trainlist01.txt").write_text("Blinking/v_Blinking_g08_c01.avi 1\nMovingDown/v_MovingDown_g08_c01.avi 3\n")
+    ann = load_annotations("ucf101", toy_root, split="train")
+    assert [(item.key, item.target) for item in ann] == [("v_Blinking_g08_c01", 0), ("v_MovingDown_g08_c01", 2)]
+    (lists / "trainlist01.txt").write_text("Blinking/v_Blinking_g08_c01.avi 2\n")
+    with pytest.raises(AnnotationError, match=r"line 1, column 2: label '2' does not match folder 'Blinking' \(id 1"):
+        load_annotations("ucf101", toy_root, split="train")
+
+
+def test_ucf101_class_name_rule():
     assert ucf101_class_name("ApplyEyeMakeup") == "Apply Eye Makeup"
     assert ucf101_class_name("YoYo") == "Yo Yo"
     assert ucf101_class_name("HandstandPushups") == "Handstand Pushups"
+    assert ucf101_class_name("MovingDown") == "Moving Down"
+
+
+def test_ucf101_class_names_vs_clips_list(shared_benchmarks):
     # Equal to CLIP's class list except the 5 documented positions (1 spelling, 2 swapped pairs).
     folders = [line.split()[1] for line in (shared_benchmarks / "ucf101" / "classInd.txt").read_text().splitlines()]
     ours = [ucf101_class_name(f) for f in folders]
@@ -94,38 +140,41 @@ def test_ucf101_train_list_with_label_column(ucf_root):
 
 
 @pytest.mark.parametrize("transform", [_crlf, _bom, lambda b: _bom(_crlf(b))], ids=["crlf", "bom", "bom+crlf"])
-def test_ucf101_crlf_and_bom(tmp_path, shared_benchmarks, transform):
+def test_ucf101_crlf_and_bom(toy_root, transform):
     for name in ("classInd.txt", "testlist01.txt"):
-        _copy(shared_benchmarks / "ucf101" / name, tmp_path / "ucf101" / "ucfTrainTestlist" / name, transform)
-    ann = load_annotations("ucf101", tmp_path)
-    assert len(ann) == 3783 and ann.classnames[100] == "Yo Yo" and ann.classnames[0] == "Apply Eye Makeup"
+        path = toy_root / "ucf101" / "ucfTrainTestlist" / name
+        path.write_bytes(transform(path.read_bytes()))
+    assert b"\r\n" in path.read_bytes() or path.read_bytes().startswith(b"\xef\xbb\xbf")
+    ann = load_annotations("ucf101", toy_root)
+    assert len(ann) == 20 and ann.classnames[0] == "Blinking" and ann.classnames[9] == "Staying Still"
+    assert ann.items[0].key == "v_Blinking_g01_c01" and ann.items[-1].key == "v_StayingStill_g02_c01"
     assert all("\r" not in item.key and "\ufeff" not in item.key for item in ann)
 
 
-def test_ucf101_unknown_class_and_duplicates(ucf_root):
-    split = ucf_root / "ucf101" / "ucfTrainTestlist" / "testlist01.txt"
+def test_ucf101_unknown_class_and_duplicates(toy_root):
+    split = toy_root / "ucf101" / "ucfTrainTestlist" / "testlist01.txt"
     lines = split.read_text().splitlines()
     split.write_text("\n".join(lines[:5] + ["NotAClass/v_NotAClass_g01_c01.avi"] + lines[5:]) + "\n")
     with pytest.raises(AnnotationError) as e:
-        load_annotations("ucf101", ucf_root)
+        load_annotations("ucf101", toy_root)
     message = str(e.value)
     assert "testlist01.txt" in message and "line 6" in message and "'NotAClass'" in message
     assert "classInd.txt" in message
 
     split.write_text("\n".join(lines + [lines[10]]) + "\n")
-    duplicated = Path(lines[10]).stem
-    with pytest.raises(AnnotationError, match=rf"line 3784: duplicate video '{duplicated}' \(first seen at line 11\)"):
-        load_annotations("ucf101", ucf_root)
+    assert len(lines) == 20 and lines[10] == "MovingUp/v_MovingUp_g01_c01.avi"
+    with pytest.raises(AnnotationError, match=r"line 21: duplicate video 'v_MovingUp_g01_c01' \(first seen at line 11\)"):
+        load_annotations("ucf101", toy_root)
 
 
-def test_ucf101_malformed_class_file(ucf_root):
-    class_file = ucf_root / "ucf101" / "ucfTrainTestlist" / "classInd.txt"
+def test_ucf101_malformed_class_file(toy_root):
+    class_file = toy_root / "ucf101" / "ucfTrainTestlist" / "classInd.txt"
     class_file.write_text("1 ApplyEyeMakeup\nApplyLipstick\n")
     with pytest.raises(AnnotationError, match=r"classInd.txt: line 2: 'ApplyLipstick' is not '<1-based id> <ClassFolder>'"):
-        load_annotations("ucf101", ucf_root)
+        load_annotations("ucf101", toy_root)
     class_file.write_text("")
     with pytest.raises(AnnotationError, match=r"classInd.txt is empty"):
-        load_annotations("ucf101", ucf_root)
+        load_annotations("ucf101", toy_root)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -138,6 +187,29 @@ def _mit_root(tmp_path, shared_benchmarks, rows: str) -> Path:
           tmp_path / "mit" / "moments_categories.txt")
     (tmp_path / "mit" / "validationSet.csv").write_text(rows)
     return tmp_path
+
+
+def test_mit_on_toy_files(toy_root):
+    rows = ("red+circle+moving+left/yt-abc_1.mp4,red+circle+moving+left,3,0\n"
+            "blue+square+spinning/yt-xyz_2.mp4,blue+square+spinning,2,1\r\n"
+            "orange+triangle+shrinking/flickr-3-4-5_6.mp4,orange+triangle+shrinking,3,0\n")
+    (toy_root / "mit" / "validationSet.csv").write_text(rows)
+    present = toy_root / "mit" / "validation" / "orange+triangle+shrinking" / "flickr-3-4-5_6.mp4"
+    present.parent.mkdir(parents=True)
+    present.write_bytes(b"x")
+    ann = load_annotations("mit", toy_root)
+    assert ann.task == "classification" and ann.split == "val"
+    assert len(ann.classnames) == 174  # 6 colours x 3 shapes x 10 motions, minus the 6 spinning circles
+    assert ann.classnames[:2] == ["red+circle+moving+left", "red+circle+moving+right"]
+    assert ann.classnames[72] == "blue+square+spinning" and ann.classnames[173] == "orange+triangle+shrinking"
+    assert ann.templates is None
+    assert ann.class_prompts()[72] == ["blue+square+spinning"]  # the raw name, '+' kept
+    assert [item.target for item in ann] == [0, 72, 173]
+    assert ann.items[1].key == "blue+square+spinning/yt-xyz_2.mp4"
+    assert ann.items[1].video_id == "blue+square+spinning/yt-xyz_2"
+    assert ann.items[1].path == toy_root / "mit" / "validation" / "blue+square+spinning" / "yt-xyz_2.mp4"
+    assert ann.items[2].path == present
+    assert ann.missing == ["red+circle+moving+left/yt-abc_1.mp4", "blue+square+spinning/yt-xyz_2.mp4"]
 
 
 def test_mit_reconstructed_categories(tmp_path, shared_benchmarks):
@@ -161,11 +233,13 @@ def test_mit_reconstructed_categories(tmp_path, shared_benchmarks):
     assert "rows" in ann.notes
 
 
-def test_mit_unknown_category_and_short_row(tmp_path, shared_benchmarks):
-    root = _mit_root(tmp_path, shared_benchmarks, "clapping/a.mp4,clapping,3,0\nx/b.mp4,skydiving,3,0\n")
+def test_mit_unknown_category_and_short_row(toy_root):
+    root = toy_root
+    (root / "mit" / "validationSet.csv").write_text("red+circle+growing/a.mp4,red+circle+growing,3,0\n"
+                                                    "x/b.mp4,skydiving,3,0\n")
     with pytest.raises(AnnotationError, match=r"validationSet.csv: line 2, column 2: unknown category 'skydiving'"):
         load_annotations("mit", root)
-    (root / "mit" / "validationSet.csv").write_text("clapping/a.mp4\n")
+    (root / "mit" / "validationSet.csv").write_text("red+circle+growing/a.mp4\n")
     with pytest.raises(AnnotationError, match=r"line 1: 1 field\(s\), expected 2"):
         load_annotations("mit", root)
 
@@ -173,6 +247,16 @@ def test_mit_unknown_category_and_short_row(tmp_path, shared_benchmarks):
 # ----------------------------------------------------------------------------------------------------
 # MSR-VTT
 # ----------------------------------------------------------------------------------------------------
+
+
+def test_msrvtt_jsfusion_on_toy_files(toy_root):
+    ann = load_annotations("msrvtt", toy_root)
+    assert (ann.task, ann.split, len(ann)) == ("retrieval", "test", 8)
+    assert [item.key for item in ann] == [f"ret{i}" for i in range(8)]
+    first = ann.items[0]
+    assert (first.key, first.video_id, first.text) == ("ret0", "video8239", "there is a red square staying still")
+    assert first.path == toy_root / "msrvtt" / "videos" / "all" / "video8239.mp4"
+    assert ann.missing == [item.key for item in ann]
 
 
 def test_msrvtt_jsfusion(tmp_path, shared_benchmarks):
@@ -185,10 +269,12 @@ def test_msrvtt_jsfusion(tmp_path, shared_benchmarks):
     assert first.path == tmp_path / "msrvtt" / "videos" / "all" / "video9770.mp4"
 
 
-def test_msrvtt_frozen_route_first_caption(tmp_path, shared_benchmarks):
-    list_file = _copy(shared_benchmarks / "msrvtt" / "val_list_jsfusion.txt",
-                      tmp_path / "msrvtt" / "structured-symlinks" / "val_list_jsfusion.txt")
-    ids = list_file.read_text().split()
+def test_msrvtt_frozen_route_first_caption(toy_root):
+    tmp_path = toy_root
+    ids = [item.video_id for item in load_annotations("msrvtt", toy_root)][::-1]  # the toy's 8 videos
+    list_file = tmp_path / "msrvtt" / "structured-symlinks" / "val_list_jsfusion.txt"
+    list_file.parent.mkdir(parents=True)
+    list_file.write_text("\n".join(ids) + "\n")
     annotations = [{"image_id": "video1", "caption": "not in the test list", "id": 0}]
     for round_ in range(2):  # two captions per video, interleaved: the first in JSON order must win
         for vid in reversed(ids):
@@ -197,7 +283,7 @@ def test_msrvtt_frozen_route_first_caption(tmp_path, shared_benchmarks):
     json_path.parent.mkdir(parents=True)
     json_path.write_text(json.dumps({"info": {}, "annotations": annotations}))
     ann = load_annotations("msrvtt", tmp_path, source="frozen")
-    assert len(ann) == 1000
+    assert len(ann) == 8
     assert [item.video_id for item in ann] == ids
     assert all(item.text == f"{item.video_id} caption 0" for item in ann)
     assert "first caption" in ann.notes
@@ -207,24 +293,48 @@ def test_msrvtt_frozen_route_first_caption(tmp_path, shared_benchmarks):
         load_annotations("msrvtt", tmp_path, source="frozen")
 
 
-def test_msrvtt_missing_column_and_duplicate_key(tmp_path, shared_benchmarks):
-    src = shared_benchmarks / "msrvtt" / "MSRVTT_JSFUSION_test.csv"
+def test_msrvtt_missing_column_and_duplicate_key(toy_root):
+    tmp_path = toy_root
     dst = tmp_path / "msrvtt" / "MSRVTT_JSFUSION_test.csv"
-    _copy(src, dst, lambda b: b.replace(b"sentence", b"caption", 1))
+    lines = dst.read_text().splitlines()
+    dst.write_bytes(dst.read_bytes().replace(b"sentence", b"caption", 1))
     with pytest.raises(AnnotationError) as e:
         load_annotations("msrvtt", tmp_path)
     assert "MSRVTT_JSFUSION_test.csv" in str(e.value) and "missing column(s) 'sentence'" in str(e.value)
     assert "['key', 'vid_key', 'video_id', 'caption']" in str(e.value)
 
-    lines = src.read_text().splitlines()
-    dst.write_text("\n".join(lines + [lines[5]]) + "\n")
-    with pytest.raises(AnnotationError, match=r"line 1002: duplicate key 'ret4' \(first seen at line 6\)"):
+    dst.write_text("\n".join(lines + [lines[5]]) + "\n")  # header + 8 rows, then row 5 again
+    with pytest.raises(AnnotationError, match=r"line 10: duplicate key 'ret4' \(first seen at line 6\)"):
         load_annotations("msrvtt", tmp_path)
 
 
 # ----------------------------------------------------------------------------------------------------
 # YouCook2
 # ----------------------------------------------------------------------------------------------------
+
+
+def test_youcook2_on_toy_files(toy_root):
+    # One video present with a non-mp4 extension, next to a non-video file sharing its stem.
+    task_dir = toy_root / "youcook2" / "validation" / "115"
+    task_dir.mkdir(parents=True)
+    (task_dir / "Y7148CHkiZd.info.json").write_text("{}")
+    (task_dir / "Y7148CHkiZd.mkv").write_bytes(b"x")
+    # A second caption of an existing window keeps keys unique.
+    csv_path = toy_root / "youcook2" / "validation_youcook.csv"
+    csv_path.write_text(csv_path.read_text() + "6,4,114,a second caption,WV2_BiuQWEl\n")
+    ann = load_annotations("youcook2", toy_root)
+    assert (ann.task, ann.split, len(ann)) == ("retrieval", "val", 12)
+    assert len({item.key for item in ann}) == 12 and len({item.video_id for item in ann}) == 3
+    first = ann.items[0]
+    assert (first.key, first.video_id, first.start, first.end) == ("Y7148CHkiZd_1_3", "Y7148CHkiZd", 1.0, 3.0)
+    assert first.text == "watch the purple triangle slowly drifting to the right"
+    assert first.path == task_dir / "Y7148CHkiZd.mkv"
+    repeated = [item for item in ann if item.key.startswith("WV2_BiuQWEl_4_6")]
+    assert [(item.key, item.text) for item in repeated] == [
+        ("WV2_BiuQWEl_4_6", "watch the purple square swelling"), ("WV2_BiuQWEl_4_6_2", "a second caption")]
+    # Missing videos get the most likely path (<task>/<video_id>.mp4) and are listed.
+    assert ann.missing == [item.key for item in ann if item.video_id != "Y7148CHkiZd"] and len(ann.missing) == 9
+    assert ann.items[-1].path == toy_root / "youcook2" / "validation" / "114" / "WV2_BiuQWEl.mp4"
 
 
 def test_youcook2_real_clips(tmp_path, shared_benchmarks):
@@ -295,38 +405,75 @@ def test_didemo_paragraphs(didemo_root, shared_benchmarks):
     assert "1065 distinct files" in val.notes
 
 
-def test_didemo_any_extension_and_trailing_dot(didemo_root):
-    records = json.loads((didemo_root / "didemo" / "test_data.json").read_text())
-    dotted = next(r["video"] for r in records if r["video"].endswith("."))
-    stem = dotted[:-1]
-    videos = didemo_root / "didemo" / "videos"
-    videos.mkdir()
-    (videos / f"{stem}.mp4").write_bytes(b"x")
-    ann = load_annotations("didemo", didemo_root, split="test")
-    item = next(item for item in ann if item.key == dotted)
-    assert item.path == videos / f"{stem}.mp4" and item.key not in ann.missing
-
-
-def test_didemo_bad_json_and_duplicate_record(didemo_root):
-    path = didemo_root / "didemo" / "val_data.json"
+def test_didemo_paragraphs_on_toy_files(toy_root):
+    path = toy_root / "didemo" / "val_data.json"
     records = json.loads(path.read_text())
-    path.write_text(json.dumps(records, indent=1)[:5000])
+    ann = load_annotations("didemo", toy_root)
+    assert (ann.task, ann.split, len(ann)) == ("retrieval", "val", 3)  # one paragraph per video
+    first = ann.items[0]
+    assert first.key == "44868777@N08_8615731175_37380320e9.avi"  # the 'video' value, extension kept
+    assert first.video_id == "44868777@N08_8615731175_37380320e9"
+    # Its descriptions in JSON order (the file interleaves the videos), stripped, joined by one space.
+    assert first.text == ("blue triangle slowly sliding left. an orange triangle not moving "
+                          "the blue triangle is slowly rising")
+    assert first.start is None and first.end is None
+    assert first.path == toy_root / "didemo" / "videos" / "44868777@N08_8615731175_37380320e9.mp4"
+    # The same stem under a second extension: two queries over one file, or one with group_by='stem'.
+    path.write_text(json.dumps(records + [{**records[0], "video": f"{first.video_id}.mp4", "annotation_id": 1,
+                                           "description": " an extra description "}]))
+    ann = load_annotations("didemo", toy_root)
+    assert len(ann) == 4 and ann.items[-1].text == "an extra description"
+    assert "1 stem(s) appear under two 'video' names" in ann.notes
+    merged = load_annotations("didemo", toy_root, group_by="stem")
+    assert len(merged) == 3 and merged.items[0].text == first.text + " an extra description"
+
+
+def test_didemo_any_extension_and_trailing_dot(toy_root):
+    path = toy_root / "didemo" / "val_data.json"
+    records = json.loads(path.read_text())
+    dotted = "12345@N00_1234567890_abcdef0123."  # as in the real test_data.json: a 'video' ending in '.'
+    path.write_text(json.dumps(records + [{"video": dotted, "description": "a dot", "annotation_id": 1}]))
+    videos = toy_root / "didemo" / "videos"
+    videos.mkdir()
+    (videos / f"{dotted[:-1]}.mp4").write_bytes(b"x")
+    (videos / f"{dotted[:-1]}.txt").write_bytes(b"x")
+    ann = load_annotations("didemo", toy_root)
+    item = next(item for item in ann if item.key == dotted)
+    assert item.path == videos / f"{dotted[:-1]}.mp4" and ann.missing == [i.key for i in ann if i.key != dotted]
+
+
+def test_didemo_bad_json_and_duplicate_record(toy_root):
+    path = toy_root / "didemo" / "val_data.json"
+    records = json.loads(path.read_text())
+    path.write_text(json.dumps(records, indent=1)[:500])
     with pytest.raises(AnnotationError) as e:
-        load_annotations("didemo", didemo_root)
+        load_annotations("didemo", toy_root)
     assert "val_data.json: line" in str(e.value) and "column" in str(e.value) and "invalid JSON" in str(e.value)
 
-    path.write_text(json.dumps(records + [records[7]]))
-    with pytest.raises(AnnotationError, match=r"record \[4180\]: duplicate annotation_id .*record \[7\]"):
-        load_annotations("didemo", didemo_root)
+    path.write_text(json.dumps(records + [records[1]]))
+    with pytest.raises(AnnotationError, match=rf"record \[{len(records)}\]: duplicate annotation_id .*record \[1\]"):
+        load_annotations("didemo", toy_root)
 
     path.write_text(json.dumps({"videos": records}))
     with pytest.raises(AnnotationError, match=r"expected a JSON list"):
-        load_annotations("didemo", didemo_root)
+        load_annotations("didemo", toy_root)
 
 
 # ----------------------------------------------------------------------------------------------------
 # WebVid (synthetic rows in the genuine layout) and the folder corpus
 # ----------------------------------------------------------------------------------------------------
+
+
+def test_webvid_on_toy_files(toy_root):
+    ann = load_annotations("webvid", toy_root)
+    assert (ann.task, ann.split, len(ann)) == ("retrieval", "val", 4)
+    assert [item.key for item in ann] == ["3892373401", "260484391", "9174373158", "5066784794"]
+    assert ann.items[0].text == "a yellow circle, jittering"  # quoted: a comma inside
+    assert ann.items[1].text == 'seamless "loop": an orange triangle flashing on and off'  # doubled quotes
+    # page_dir is used as given (the third val row's is not the 50-page bucket of its page_idx).
+    assert ann.items[2].path == toy_root / "webvid" / "videos" / "054851_054900" / "9174373158.mp4"
+    train = load_annotations("webvid", toy_root, split="train")
+    assert len(train) == 8 and train.items[1].text == 'seamless "loop": a red triangle growing'
 
 
 def test_webvid_synthetic_quoting(tmp_path, shared_benchmarks):

@@ -1,4 +1,5 @@
-"""fitclip.evaluate end to end: tiny synthetic videos in the real layouts, real annotation rows."""
+"""fitclip.evaluate end to end: tiny synthetic videos in the real layouts, annotation rows from the toy world's
+files (the ``toy_benchmarks`` fixture), so these tests run on any clone."""
 
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ from helpers import (add_youcook2_clip, make_didemo, make_mit, make_msrvtt, make
 from fitclip.annotations import Annotations, load_annotations
 from fitclip.datasets import VideoDataset
 from fitclip.evaluate import (BrokenVideosError, EvalModel, _append_jsonl, class_embeddings, evaluate,
-                              fused_models, load_embeddings, protocol_path)
+                              load_embeddings, protocol_path)
+from fitclip.fusion import fused_models
 from fitclip.models import load_clip
 from fitclip.prompts import format_prompts
 
@@ -73,8 +75,8 @@ def _level(i: int) -> int:
     return 30 + 30 * i
 
 
-def _stub_msrvtt(tmp_path, shared):
-    layout = make_msrvtt(tmp_path, shared, n=6, render=lambda vid, path, i: render_video(path, level=_level(i)))
+def _stub_msrvtt(tmp_path, source):
+    layout = make_msrvtt(tmp_path, source, n=6, render=lambda vid, path, i: render_video(path, level=_level(i)))
     stub = MatchingStub({text: _level(i) for i, text in enumerate(layout.info["texts"])})
     return layout, stub
 
@@ -86,8 +88,8 @@ def _read_jsonl(path: Path) -> list[dict]:
 # ----------------------------------------------------------------------------------------------------
 
 
-def test_retrieval_wiring_r1_is_100_and_skip_restricts_both_sides(tmp_path, shared_benchmarks):
-    layout, stub = _stub_msrvtt(tmp_path, shared_benchmarks)
+def test_retrieval_wiring_r1_is_100_and_skip_restricts_both_sides(tmp_path, toy_benchmarks):
+    layout, stub = _stub_msrvtt(tmp_path, toy_benchmarks)
     out = tmp_path / "results.jsonl"
     rows = evaluate({"stub": stub}, "msrvtt", layout.data_root, num_workers=0, progress=False, out=out)
     values = {r["metric"]: r["value"] for r in rows}
@@ -95,7 +97,7 @@ def test_retrieval_wiring_r1_is_100_and_skip_restricts_both_sides(tmp_path, shar
     assert all((r["n_expected"], r["n_evaluated"], r["n_failed"]) == (6, 6, 0) for r in rows)
 
     # Without video 3 the query AND the gallery lose item 3: every remaining query still finds its video.
-    remove_file(layout.videos["video7020"])
+    remove_file(layout.videos[layout.video_ids[2]])  # ret2
     rows = evaluate({"stub": stub}, "msrvtt", layout.data_root, num_workers=0, progress=False, out=out,
                     skip_broken=True)
     assert {r["metric"]: r["value"] for r in rows}["R@1"] == 100.0
@@ -109,11 +111,11 @@ def test_retrieval_wiring_r1_is_100_and_skip_restricts_both_sides(tmp_path, shar
     assert protocols[1]["failed"][0]["key"] == "ret2" and "does not exist" in protocols[1]["failed"][0]["reason"]
 
 
-def test_broken_videos_refused_then_skipped_and_appended(tmp_path, shared_benchmarks, tiny):
-    layout = make_msrvtt(tmp_path, shared_benchmarks, n=6)
-    make_zero_byte(layout.videos["video9771"])      # ret1
-    truncate_file(layout.videos["video7020"])       # ret2: fails only when decoded
-    remove_file(layout.videos[list(layout.videos)[3]])  # ret3
+def test_broken_videos_refused_then_skipped_and_appended(tmp_path, toy_benchmarks, tiny):
+    layout = make_msrvtt(tmp_path, toy_benchmarks, n=6)
+    make_zero_byte(layout.videos[layout.video_ids[1]])  # ret1
+    truncate_file(layout.videos[layout.video_ids[2]])   # ret2: fails only when decoded
+    remove_file(layout.videos[layout.video_ids[3]])     # ret3
     out = tmp_path / "results.jsonl"
 
     with pytest.raises(BrokenVideosError) as e:
@@ -146,9 +148,9 @@ def test_broken_videos_refused_then_skipped_and_appended(tmp_path, shared_benchm
     assert p["decoder"]["backend"] == "decord" and p["model_info"]["arch"] == "fitclip-tiny"
 
 
-def test_decode_failure_found_during_the_pass_writes_nothing(tmp_path, shared_benchmarks, tiny):
-    layout = make_msrvtt(tmp_path, shared_benchmarks, n=4)
-    truncate_file(layout.videos["video7020"], keep=0.3)
+def test_decode_failure_found_during_the_pass_writes_nothing(tmp_path, toy_benchmarks, tiny):
+    layout = make_msrvtt(tmp_path, toy_benchmarks, n=4)
+    truncate_file(layout.videos[layout.video_ids[2]], keep=0.3)  # ret2
     out = tmp_path / "results.jsonl"
     with pytest.raises(BrokenVideosError) as e:
         evaluate(tiny, "msrvtt", layout.data_root, out=out, progress=False, num_workers=0)
@@ -157,15 +159,15 @@ def test_decode_failure_found_during_the_pass_writes_nothing(tmp_path, shared_be
     assert not out.exists() and not protocol_path(out).exists()
 
 
-def test_youcook2_clip_past_end_is_evaluated_and_listed(tmp_path, shared_benchmarks, tiny):
-    layout = make_youcook2(tmp_path, shared_benchmarks)
-    assert layout.info["past_end_keys"] == ["V53XmPeyjIU_46_53"]
+def test_youcook2_clip_past_end_is_evaluated_and_listed(tmp_path, toy_benchmarks, tiny):
+    layout = make_youcook2(tmp_path, toy_benchmarks)
+    [past_end] = layout.info["past_end_keys"]  # the last video stops inside its last clip
     out = tmp_path / "r.jsonl"
     rows = evaluate(tiny, "youcook2", layout.data_root, out=out, progress=False, num_workers=0,
                     embeddings_dir=tmp_path / "emb")
     assert all((r["n_expected"], r["n_evaluated"], r["n_failed"]) == (6, 6, 0) for r in rows)
     protocol = _read_jsonl(protocol_path(out))[0]
-    assert protocol["clip_end_past_video"]["keys"] == ["V53XmPeyjIU_46_53"]
+    assert protocol["clip_end_past_video"]["keys"] == [past_end]
     saved = load_embeddings(protocol["embeddings"])
     assert saved["keys"] == layout.keys and saved["video"].shape == (6, 32) and saved["text"].shape == (6, 32)
     # The saved ranks are text->video ranks of T·Vᵀ with no temperature.
@@ -174,14 +176,16 @@ def test_youcook2_clip_past_end_is_evaluated_and_listed(tmp_path, shared_benchma
     assert saved["ranks"].tolist() == expected.tolist()
 
 
-def test_youcook2_clip_starting_past_the_end_is_broken(tmp_path, shared_benchmarks, tiny, capsys):
+def test_youcook2_clip_starting_past_the_end_is_broken(tmp_path, toy_benchmarks, tiny, capsys):
     """No frame of such a clip exists: refused without skip_broken (the doctor agrees), counted and listed
     with it -- never scored on the video's last frame."""
     from fitclip.__main__ import main
     from fitclip.doctor import doctor
 
-    layout = make_youcook2(tmp_path, shared_benchmarks)  # V53XmPeyjIU lasts 50 s
-    key = add_youcook2_clip(layout, "V53XmPeyjIU", start=60, end=65)
+    layout = make_youcook2(tmp_path, toy_benchmarks)
+    last = layout.video_ids[-1]
+    assert layout.info["durations"][last] < 60
+    key = add_youcook2_clip(layout, last, start=60, end=65)
     out = tmp_path / "r.jsonl"
     with pytest.raises(BrokenVideosError) as e:
         evaluate(tiny, "youcook2", layout.data_root, out=out, progress=False, num_workers=0)
@@ -201,14 +205,14 @@ def test_youcook2_clip_starting_past_the_end_is_broken(tmp_path, shared_benchmar
     assert problem["cause"] == "clip_start_past_video" and problem["evaluable"] is False
 
 
-def test_classification_class_embedding_is_unrenormalised_template_mean(tmp_path, shared_benchmarks, tiny):
-    layout = make_ucf101(tmp_path, shared_benchmarks, n_classes=3, per_class=2)  # mp4 bytes under .avi names
+def test_classification_class_embedding_is_unrenormalised_template_mean(tmp_path, toy_benchmarks, tiny):
+    layout = make_ucf101(tmp_path, toy_benchmarks, n_classes=3, per_class=2)  # mp4 bytes under .avi names
     rows = evaluate(tiny, "ucf101", layout.data_root, progress=False, num_workers=0, embeddings_dir=tmp_path / "e",
                     text_batch_size=50)  # 3 x 48 prompts over several text batches
     values = {r["metric"]: r["value"] for r in rows}
     assert set(values) == {"top1", "top5", "MdR"} and rows[0]["n_evaluated"] == 6
     saved = load_embeddings(next((tmp_path / "e").glob("ucf101-test-*.pt")))
-    assert saved["classnames"] == ["Apply Eye Makeup", "Apply Lipstick", "Archery"]
+    assert saved["classnames"] == ["Blinking", "Growing", "Moving Down"]  # the toy's first 3 classInd folders
     assert len(saved["templates"]) == 48 and saved["targets"].tolist() == layout.info["targets"]
     with torch.no_grad():
         for c, name in enumerate(saved["classnames"]):
@@ -232,26 +236,28 @@ def test_classification_class_embedding_is_unrenormalised_template_mean(tmp_path
     assert torch.allclose(got[0], first, atol=1e-5) and got[1].norm() == pytest.approx(1.0, abs=1e-5)
 
 
-def test_mit_raw_names_and_didemo_paragraphs(tmp_path, shared_benchmarks, tiny):
-    mit = make_mit(tmp_path, shared_benchmarks)
+def test_mit_raw_names_and_didemo_paragraphs(tmp_path, toy_benchmarks, tiny):
+    mit = make_mit(tmp_path, toy_benchmarks)
     emb = tmp_path / "emb"
+    name = mit.keys[0].split("/")[0]  # the first video's category, e.g. 'green+square+moving+right'
+    assert "+" in name
     rows = evaluate(tiny, "mit", mit.data_root, progress=False, num_workers=0, embeddings_dir=emb)
     assert rows[0]["n_expected"] == 4 and {r["metric"] for r in rows} == {"top1", "top5", "MdR"}
     saved = load_embeddings(emb / "mit-val-fitclip-tiny.pt")
-    assert saved["templates"] is None and len(saved["classnames"]) == 339
+    assert saved["templates"] is None and len(saved["classnames"]) == 174  # every category, with or without videos
     with torch.no_grad():  # no templates: the raw name ('+' kept) is the only prompt
-        raw = tiny.encode_text(tiny.tokenize(["adult+female+singing"]))[0]
-    assert torch.allclose(saved["class_embeddings"][saved["classnames"].index("adult+female+singing")], raw, atol=1e-5)
+        raw = tiny.encode_text(tiny.tokenize([name]))[0]
+    assert torch.allclose(saved["class_embeddings"][saved["classnames"].index(name)], raw, atol=1e-5)
     assert saved["targets"].tolist() == mit.info["targets"]
 
-    didemo = make_didemo(tmp_path, shared_benchmarks, n_videos=2)
+    didemo = make_didemo(tmp_path, toy_benchmarks, n_videos=2)
     rows = evaluate(tiny, "didemo", didemo.data_root, progress=False, num_workers=0, embeddings_dir=emb)
     assert rows[0]["n_expected"] == 2 and rows[0]["split"] == "val"
 
 
-def test_alpha_grid_decodes_each_video_once_and_alpha0_is_the_teacher(tmp_path, shared_benchmarks, tiny,
+def test_alpha_grid_decodes_each_video_once_and_alpha0_is_the_teacher(tmp_path, toy_benchmarks, tiny,
                                                                       monkeypatch):
-    layout = make_youcook2(tmp_path, shared_benchmarks)
+    layout = make_youcook2(tmp_path, toy_benchmarks)
     torch.manual_seed(1)
     student = load_clip("fitclip-tiny", None)
     grid = fused_models(tiny, student.clip.state_dict(), [0.0, 0.5, 1.0])
@@ -287,10 +293,10 @@ def test_fused_models_rejects_bad_alphas(tiny):
         fused_models(tiny, tiny.clip.state_dict(), [0.5, 0.5])
 
 
-def test_single_open_decord_path_matches_the_two_call_path(tmp_path, shared_benchmarks):
+def test_single_open_decord_path_matches_the_two_call_path(tmp_path, toy_benchmarks):
     from fitclip.video import read_frames
 
-    layout = make_youcook2(tmp_path, shared_benchmarks, fps=2.0)
+    layout = make_youcook2(tmp_path, toy_benchmarks, fps=2.0)
     ds = VideoDataset(load_annotations("youcook2", layout.data_root))
     for i in range(len(ds)):
         plan, frames = ds._plan_and_read(i)
@@ -331,13 +337,13 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
                           text=True, timeout=120)
 
 
-def test_cli_evaluate(tmp_path, shared_benchmarks, capsys):
+def test_cli_evaluate(tmp_path, toy_benchmarks, capsys):
     from fitclip.__main__ import main
     from fitclip.checkpoint import save_state, sha256_file
     from fitclip.models import model_file_state
 
-    layout = make_msrvtt(tmp_path, shared_benchmarks, n=5)
-    make_zero_byte(layout.videos["video9771"])
+    layout = make_msrvtt(tmp_path, toy_benchmarks, n=5)
+    make_zero_byte(layout.videos[layout.video_ids[1]])  # ret1
     out = tmp_path / "results.jsonl"
     base = ["evaluate", "--dataset", "msrvtt", "--data-root", str(layout.data_root), "--arch", "fitclip-tiny",
             "--pretrained", "none", "--out", str(out), "--no-progress", "--num-workers", "1"]
@@ -372,9 +378,9 @@ def test_cli_evaluate(tmp_path, shared_benchmarks, capsys):
     assert protocol["failed"][0]["key"] == "ret1"
 
 
-def test_one_model_under_two_names_is_encoded_once(tmp_path, shared_benchmarks, tiny, monkeypatch):
+def test_one_model_under_two_names_is_encoded_once(tmp_path, toy_benchmarks, tiny, monkeypatch):
     """The teacher is α=0 of both students' grids: same object, so one forward per batch, same rows."""
-    layout = make_msrvtt(tmp_path, shared_benchmarks, n=4)
+    layout = make_msrvtt(tmp_path, toy_benchmarks, n=4)
     calls = {"video": 0, "text": 0}
     real_video, real_text = tiny.encode_video, tiny.encode_text
     monkeypatch.setattr(tiny, "encode_video", lambda *a, **k: calls.__setitem__("video", calls["video"] + 1) or real_video(*a, **k))
@@ -384,3 +390,24 @@ def test_one_model_under_two_names_is_encoded_once(tmp_path, shared_benchmarks, 
     assert calls == {"video": 2, "text": 1}  # 4 clips in batches of 2; 4 queries in one text batch
     by_model = {m: {r["metric"]: r["value"] for r in rows if r["model"] == m} for m in ("fitclip-alpha0", "wiseft-alpha0")}
     assert by_model["fitclip-alpha0"] == by_model["wiseft-alpha0"]
+
+
+def test_every_benchmark_of_the_rendered_toy_world_is_evaluated(toy_world, tiny):
+    """The harness on the toy world's own files and videos, each benchmark in its official format: every item
+    is scored, with the task's metrics."""
+    root, manifest = toy_world
+    counts = manifest["counts"]
+    expected = {"ucf101": (counts["ucf101"], {"top1", "top5", "MdR"}), "mit": (counts["mit"], {"top1", "top5", "MdR"}),
+                "msrvtt": (counts["msrvtt"], {"R@1", "R@5", "R@10", "MdR", "MnR"}),
+                "youcook2": (counts["youcook2"], {"R@1", "R@5", "R@10", "MdR", "MnR"}),
+                "didemo": (counts["didemo"], {"R@1", "R@5", "R@10", "MdR", "MnR"}),
+                "webvid": (counts["webvid_val"], {"R@1", "R@5", "R@10", "MdR", "MnR"})}
+    for name, (n, metrics) in expected.items():
+        rows = evaluate({"tiny": tiny}, name, root, progress=False, num_workers=0)
+        assert {r["metric"] for r in rows} == metrics, name
+        assert all((r["dataset"], r["n_expected"], r["n_evaluated"], r["n_failed"]) == (name, n, n, 0) for r in rows)
+        v = {r["metric"]: r["value"] for r in rows}
+        if "R@10" in v:  # a gallery of n <= 10 videos: every query's video is within the top 10
+            assert n <= 10 and v["R@10"] == 100.0 and 1 <= v["MdR"] <= n and v["R@1"] <= v["R@5"] <= 100.0
+        else:
+            assert 0.0 <= v["top1"] <= v["top5"] <= 100.0 and v["MdR"] >= 1
