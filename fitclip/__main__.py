@@ -86,8 +86,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     import torch
 
     from fitclip.annotations import load_annotations
-    from fitclip.evaluate import BrokenVideosError, EvalModel, check_videos, evaluate, format_table, fused_models
-    from fitclip.models import load_clip
+    from fitclip.evaluate import BrokenVideosError, check_videos, evaluate, format_table
+    from fitclip.fusion import fused_models
+    from fitclip.models import EvalModel, load_clip
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:

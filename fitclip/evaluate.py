@@ -40,7 +40,8 @@ Output (``out``, JSON lines, always appended, never overwritten):
 
 Example::
 
-    from fitclip.evaluate import evaluate, fused_models
+    from fitclip.evaluate import evaluate
+    from fitclip.fusion import fused_models
     from fitclip.models import load_clip
 
     teacher = load_clip("ViT-B-16", "openai")
@@ -50,16 +51,13 @@ Example::
 
 from __future__ import annotations
 
-import copy
 import datetime as _dt
 import json
 import logging
-import math
 import os
 import re
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Union
 
@@ -70,22 +68,19 @@ from fitclip.annotations import Annotations, VideoItem, load_annotations
 from fitclip.checkpoint import load_state, save_state, sha256_file
 from fitclip.datasets import VideoDataset, collate_clips
 from fitclip.doctor import library_versions, preload_decoder
-from fitclip.fusion import fuse
-from fitclip.metrics import metrics_from_ranks, retrieval_ranks_from_embeddings
-from fitclip.models import VideoCLIP
+from fitclip.metrics import (class_target_ranks, classification_metrics_from_ranks, metrics_from_ranks,
+                             retrieval_ranks_from_embeddings)
+from fitclip.models import EvalModel, VideoCLIP, encode_texts
 from fitclip.transforms import clip_transform
 from fitclip.video import VideoDecodeError
 
 __all__ = [
     "BrokenVideosError",
     "EMBEDDINGS_FORMAT",
-    "EvalModel",
     "check_videos",
     "class_embeddings",
-    "encode_texts",
     "encode_videos",
     "evaluate",
-    "fused_models",
     "load_embeddings",
     "protocol_path",
 ]
@@ -106,23 +101,6 @@ SAMPLER_RULE = (
 # ----------------------------------------------------------------------------------------------------
 # Models
 # ----------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class EvalModel:
-    """A model to evaluate, and where it came from (for the protocol record).
-
-    Attributes:
-        model: a :class:`~fitclip.models.VideoCLIP` (or any object with its interface:
-            ``encode_video``, ``encode_text``, ``tokenize``, ``image_size``, ``mean``, ``std``).
-        alpha: the fusion weight α (0 = teacher, 1 = student) or ``None`` for a plain model.
-        weights: role → open_clip tag or checkpoint path, e.g. ``{"teacher": "openai", "student":
-            "runs/x/student.pt"}``; values that are existing files are hashed (sha256) into the record.
-    """
-
-    model: Any
-    alpha: float | None = None
-    weights: Mapping[str, str] = field(default_factory=dict)
 
 
 #: What :func:`evaluate` accepts as ``models``: one model, or ``{name: model | (model, alpha) | EvalModel}``.
@@ -156,59 +134,6 @@ def _as_entries(models: Models) -> dict[str, EvalModel]:
 
 def _default_name(model: Any) -> str:
     return str(getattr(model, "arch", type(model).__name__))
-
-
-def fused_models(teacher: VideoCLIP, student: VideoCLIP | Mapping[str, torch.Tensor] | str | os.PathLike,
-                 alphas: Iterable[float], name: str = "fused",
-                 weights: Mapping[str, str] | None = None) -> dict[str, EvalModel]:
-    """Build the weight-space ensembles θ_α = α·θ_student + (1−α)·θ_teacher for an α grid.
-
-    Args:
-        teacher: the pretrained model (α=0 returns this very object, not a copy).
-        student: the fine-tuned model: a ``VideoCLIP``, an open_clip state dict with the teacher's keys,
-            or a checkpoint file (loaded with ``load_clip(teacher.arch, path)``, so every format
-            ``load_clip`` reads works, including the released FitCLIP student).
-        alphas: α values in [0, 1]; each gives one model (a deep copy of the teacher holding the fused
-            weights, so memory grows by one model per α ≠ 0: ~0.6 GB each for ViT-B/16 in float32).
-        name: prefix of the model names: ``f"{name}-alpha{α:g}"`` (e.g. ``fused-alpha0.3``).
-        weights: provenance for the protocol record; default ``{"student": <path>}`` when `student`
-            is a path.
-
-    Returns:
-        ``{name: EvalModel(model, alpha=α, weights)}`` in the order of `alphas`, ready for
-        :func:`evaluate`.
-
-    Raises:
-        ValueError: an α outside [0, 1], a repeated α, or student weights that do not match the teacher.
-    """
-    alphas = [float(a) for a in alphas]
-    bad = [a for a in alphas if not 0.0 <= a <= 1.0 or math.isnan(a)]
-    if bad:
-        raise ValueError(f"alpha must be in [0, 1] (0 = teacher, 1 = student), got {bad}")
-    if len(set(alphas)) != len(alphas):
-        raise ValueError(f"repeated alpha values in {alphas}")
-    if not alphas:
-        raise ValueError("alphas is empty; pass at least one value in [0, 1]")
-    provenance = dict(weights or {})
-    if isinstance(student, (str, os.PathLike)):
-        from fitclip.models import load_clip
-
-        provenance.setdefault("student", str(student))
-        student = load_clip(teacher.arch, student, device="cpu")
-    student_state = student.clip.state_dict() if isinstance(student, VideoCLIP) else dict(student)
-    teacher_state = {k: v.detach() for k, v in teacher.clip.state_dict().items()}
-    out: dict[str, EvalModel] = {}
-    for alpha in alphas:
-        if alpha == 0.0:
-            model = teacher
-        else:
-            fused = fuse(teacher_state, student_state, alpha)
-            model = copy.deepcopy(teacher)
-            model.clip.load_state_dict(fused, strict=True)
-            del fused
-            model.eval()
-        out[f"{name}-alpha{alpha:g}"] = EvalModel(model, alpha=alpha, weights=dict(provenance))
-    return out
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -409,25 +334,6 @@ def encode_videos(models: Models, annotations: Annotations, indices: Sequence[in
 # ----------------------------------------------------------------------------------------------------
 
 
-def encode_texts(model: Any, texts: Sequence[str], batch_size: int = 256,
-                 device: str | torch.device | None = None) -> torch.Tensor:
-    """L2-normalised text embeddings float32 CPU ``[len(texts), D]``, encoded in batches.
-
-    Texts longer than the model's context length are truncated by open_clip's tokenizer.
-    """
-    if isinstance(texts, str):
-        raise TypeError("texts must be a list of strings, got a single str")
-    device = torch.device(device) if device is not None else _model_device(model)
-    out = []
-    with torch.inference_mode():
-        for lo in range(0, len(texts), batch_size):
-            tokens = model.tokenize(list(texts[lo:lo + batch_size])).to(device)
-            out.append(model.encode_text(tokens).float().cpu())
-    if not out:
-        raise ValueError("no texts to encode")
-    return torch.cat(out)
-
-
 def class_embeddings(model: Any, prompts_per_class: Sequence[Sequence[str]], batch_size: int = 256,
                      device: str | torch.device | None = None) -> torch.Tensor:
     """Class embeddings float32 CPU ``[C, D]``: the MEAN of each class's L2-normalised prompt embeddings.
@@ -447,16 +353,6 @@ def class_embeddings(model: Any, prompts_per_class: Sequence[Sequence[str]], bat
     return torch.stack([emb[lo:hi].mean(dim=0) for lo, hi in bounds])
 
 
-def _model_device(model: Any) -> torch.device:
-    device = getattr(model, "device", None)
-    if isinstance(device, torch.device):
-        return device
-    try:
-        return next(model.parameters()).device
-    except (AttributeError, StopIteration, TypeError):
-        return torch.device("cpu")
-
-
 # ----------------------------------------------------------------------------------------------------
 # Scoring
 # ----------------------------------------------------------------------------------------------------
@@ -469,15 +365,10 @@ def _score_retrieval(video: torch.Tensor, text: torch.Tensor) -> tuple[dict[str,
 
 def _score_classification(video: torch.Tensor, classes: torch.Tensor,
                           targets: torch.Tensor) -> tuple[dict[str, float], dict[str, Any]]:
-    from fitclip.metrics import classification_metrics
-
     scores = video @ classes.t()  # [N, C]
-    metrics = classification_metrics(scores, targets)
-    target_score = scores.gather(1, targets[:, None])
-    ranks = (scores > target_score).sum(dim=1) + 1  # optimistic ties, as in fitclip.metrics
-    metrics["MdR"] = float(torch.median(ranks.double()))
+    ranks = class_target_ranks(scores, targets)
     topk = scores.topk(min(5, scores.shape[1]), dim=1).indices
-    return metrics, {"ranks": ranks, "predictions": topk, "scores": scores}
+    return classification_metrics_from_ranks(ranks), {"ranks": ranks, "predictions": topk, "scores": scores}
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -109,8 +109,20 @@ def classification_metrics(scores: torch.Tensor, targets: torch.Tensor) -> dict[
     A sample is correct at k when its target's rank (:func:`class_target_ranks`, optimistic ties) is
     at most k; with fewer than 5 classes every sample is correct at 5.
     """
-    ranks = class_target_ranks(scores, targets)
-    return {f"top{k}": float((ranks <= k).double().mean() * 100) for k in (1, 5)}
+    out = classification_metrics_from_ranks(class_target_ranks(scores, targets))
+    del out["MdR"]
+    return out
+
+
+def classification_metrics_from_ranks(ranks: torch.Tensor) -> dict[str, float]:
+    """`{"top1", "top5", "MdR"}` from 1-based target-class ranks (:func:`class_target_ranks`): accuracy at 1
+    and 5 in percent, and the lower median rank of the target class (the original's ``mr``)."""
+    r = torch.as_tensor(ranks).double()
+    if r.numel() == 0:
+        raise ValueError("no samples to score (empty ranks)")
+    out = {f"top{k}": float((r <= k).double().mean() * 100) for k in (1, 5)}
+    out["MdR"] = float(torch.median(r))
+    return out
 
 
 #: The rank threshold behind each "hit within k" metric (percent of items whose target rank is <= k).

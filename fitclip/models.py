@@ -13,8 +13,11 @@ for tests and CLIs, `fitclip-toy` (64x64 input; a small convnet image tower, reg
 from __future__ import annotations
 
 import collections
+import copy
 import math
 import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -314,3 +317,62 @@ def model_file_state(model: VideoCLIP) -> dict[str, Any]:
     """What a fitclip model file holds: the open_clip state dict plus how to rebuild the model."""
     return {"format": "fitclip-clip", "arch": model.arch, "quick_gelu": model.quick_gelu,
             "state_dict": {k: v.detach().cpu() for k, v in model.clip.state_dict().items()}}
+
+
+def clone_model(model: VideoCLIP) -> VideoCLIP:
+    """A deep copy of `model` (weights, buffers, mode, device) that shares its tokenizer: deep-copying the
+    tokenizer's BPE tables costs ~1 s and they never change. The frozen teacher of online training and each
+    fused model of an α grid (:func:`fitclip.fusion.fused_models`) are such copies."""
+    return copy.deepcopy(model, memo={id(model._tokenizer): model._tokenizer})
+
+
+def model_device(model: Any) -> torch.device:
+    """Where `model` lives: its `device` attribute, else its first parameter's device, else the CPU."""
+    device = getattr(model, "device", None)
+    if isinstance(device, torch.device):
+        return device
+    try:
+        return next(model.parameters()).device
+    except (AttributeError, StopIteration, TypeError):
+        return torch.device("cpu")
+
+
+def encode_texts(model: Any, texts: Sequence[str], batch_size: int = 256,
+                 device: str | torch.device | None = None) -> torch.Tensor:
+    """L2-normalised text embeddings float32 CPU ``[len(texts), D]``, encoded in batches of `batch_size`.
+
+    Texts longer than the model's context length are truncated by open_clip's tokenizer. `model` is a
+    :class:`VideoCLIP` or any object with its ``tokenize`` / ``encode_text``; run it under ``torch.autocast``
+    for mixed precision (the pseudo labels do).
+    """
+    if isinstance(texts, str):
+        raise TypeError("texts must be a list of strings, got a single str")
+    device = torch.device(device) if device is not None else model_device(model)
+    out = []
+    with torch.inference_mode():
+        for lo in range(0, len(texts), batch_size):
+            tokens = model.tokenize(list(texts[lo:lo + batch_size])).to(device)
+            out.append(model.encode_text(tokens).float().cpu())
+    if not out:
+        raise ValueError("no texts to encode")
+    return torch.cat(out)
+
+
+@dataclass
+class EvalModel:
+    """A model to evaluate, and where it came from (for the results rows and the protocol record).
+
+    Attributes:
+        model: a :class:`VideoCLIP` (or any object with its interface: ``encode_video``, ``encode_text``,
+            ``tokenize``, ``image_size``, ``mean``, ``std``).
+        alpha: the fusion weight α (0 = teacher, 1 = student) or ``None`` for a plain model.
+        weights: role → open_clip tag or checkpoint path, e.g. ``{"teacher": "openai", "student":
+            "runs/x/student.pt"}``; values that are existing files are hashed (sha256) into the record.
+        student: the student an α-grid model fuses with the teacher (:func:`fitclip.fusion.fused_models`
+            sets it); ``None`` for a plain model. Written to the results rows' ``student`` column.
+    """
+
+    model: Any
+    alpha: float | None = None
+    weights: Mapping[str, str] = field(default_factory=dict)
+    student: str | None = None

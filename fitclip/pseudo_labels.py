@@ -38,7 +38,7 @@ from torch.utils.data import DataLoader
 from fitclip.checkpoint import save_state, sha256_file, write_json
 from fitclip.config import ConfigError, TrainConfig, parse_cli, validate
 from fitclip.datasets import VideoDataset, collate_clips
-from fitclip.models import is_weights_file
+from fitclip.models import encode_texts, is_weights_file
 from fitclip.runtime import (Dist, autocast_for, load_start_weights, load_unlabeled, read_prompts,
                              setup_distributed, teardown_distributed)
 from fitclip.transforms import transforms_for
@@ -84,12 +84,10 @@ def _read_json(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def _encode_texts(teacher: Any, texts: Sequence[str], batch: int, cfg: TrainConfig, device: torch.device) -> torch.Tensor:
-    out = []
-    for j in range(0, len(texts), batch):
-        with autocast_for(cfg, device):
-            out.append(teacher.encode_text(teacher.tokenize(texts[j:j + batch]).to(device)).float().half().cpu())
-    return torch.cat(out)
+def _teacher_texts(teacher: Any, texts: Sequence[str], cfg: TrainConfig, device: torch.device) -> torch.Tensor:
+    """The teacher's text embeddings as stored in the shards: fp16 CPU, computed under the run's autocast."""
+    with autocast_for(cfg, device):
+        return encode_texts(teacher, texts, batch_size=cfg.batch_size_eval, device=device).half()
 
 
 @torch.no_grad()
@@ -135,11 +133,11 @@ def compute_pseudo_labels(cfg: TrainConfig, d: Dist | None = None) -> Path:
             with autocast_for(cfg, d.device):
                 emb = teacher.encode_video(batch["frames"].to(d.device), batch["lengths"].to(d.device))
             video.append(emb.float().half().cpu())
-        text = _encode_texts(teacher, [it.text for it in items], cfg.batch_size_eval, cfg, d.device) if has_text else None
+        text = _teacher_texts(teacher, [it.text for it in items], cfg, d.device) if has_text else None
         save_state({"format": FORMAT, "shard": i, "keys": [it.key for it in items], "video": torch.cat(video),
                     "text": text}, out / shard_name(i))
     if d.main and prompts is not None:
-        save_state({"prompts": prompts, "text": _encode_texts(teacher, prompts, cfg.batch_size_eval, cfg, d.device)},
+        save_state({"prompts": prompts, "text": _teacher_texts(teacher, prompts, cfg, d.device)},
                    out / "prompts.pt")
     if d.world > 1:
         dist.barrier()

@@ -77,7 +77,8 @@ import torch.nn.functional as F
 
 from fitclip.annotations import VIDEO_EXTENSIONS, Annotations, load_annotations
 from fitclip.checkpoint import atomic_write_bytes, atomic_write_text, sha256_file, write_json
-from fitclip.evaluate import SAMPLER_RULE, EvalModel, check_videos, class_embeddings, encode_texts, encode_videos
+from fitclip.evaluate import SAMPLER_RULE, check_videos, class_embeddings, encode_videos
+from fitclip.models import EvalModel, encode_texts
 from fitclip.prompts import UCF101_TEMPLATES, format_prompts
 
 __all__ = [
@@ -202,7 +203,7 @@ def search_models(arch: str, pretrained: str | os.PathLike | None,
         ValueError: unknown arch, an α outside [0, 1], or a student that does not match the teacher.
         FileNotFoundError: a missing checkpoint.
     """
-    from fitclip.evaluate import fused_models
+    from fitclip.fusion import fused_models
     from fitclip.models import load_clip
 
     students = dict(students or {})
@@ -227,11 +228,12 @@ def search_models(arch: str, pretrained: str | os.PathLike | None,
     return models
 
 
-def model_label(name: str, alpha: float | None) -> str:
-    """How a model is shown: ``teacher (α=0)``, ``FitCLIP α=0.4``, ``FitCLIP student (α=1)``."""
+def model_label(name: str, alpha: float | None, student: str | None = None) -> str:
+    """How a model is shown: ``teacher (α=0)``, ``FitCLIP α=0.4``, ``FitCLIP student (α=1)``; `student` is the
+    grid model's student (``EvalModel.student``), else the model is shown by its name."""
     if name == "teacher" or alpha == 0.0:
         return "teacher" if alpha is None else "teacher (α=0)"
-    student = name.rsplit("-alpha", 1)[0] if "-alpha" in name else name
+    student = student or name
     shown = STUDENT_NAMES.get(student, student)
     if alpha is None:
         return shown
@@ -443,7 +445,7 @@ def search(models: Any, videos: str | os.PathLike, *, queries: Sequence[str] = (
                            columns=["key", "path", "reason", "stage"])
     result = SearchResult(
         run_id=run_id, folder=folder, queries=queries, labels=labels, templates=template_set, top_k=top_k,
-        models=list(entries), labels_shown={n: model_label(n, a) for n, a in alphas.items()}, alphas=alphas,
+        models=list(entries), labels_shown={n: model_label(n, a, entries[n].student) for n, a in alphas.items()}, alphas=alphas,
         reference=reference, compare=compare, keys=keys, paths=paths, frames=frames, ranking=ranking,
         video_labels=video_labels, movers=movers, skipped=skipped, n_found=n_found)
     result.protocol = _protocol(result, entries, failed, ignored, transform_info, num_frames=num_frames,

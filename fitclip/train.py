@@ -75,7 +75,6 @@ the optimizer step). Without RANK it applies to every rank.
 from __future__ import annotations
 
 import contextlib
-import copy
 import errno
 import fcntl
 import hashlib
@@ -99,7 +98,7 @@ from fitclip.checkpoint import CheckpointDamaged, atomic_write_text, load_state,
 from fitclip.config import RESUMABLE_CHANGES, ConfigError, TrainConfig, parse_cli, validate
 from fitclip.datasets import VideoDataset, collate_clips
 from fitclip.losses import distillation_loss, fitclip_loss, labeled_loss
-from fitclip.models import VideoCLIP, freeze_batchnorm
+from fitclip.models import VideoCLIP, clone_model, freeze_batchnorm
 from fitclip.runtime import (Dist, autocast_for, doctor_command, load_labeled, load_start_weights, load_unlabeled,
                              load_val, read_prompts, setup_distributed, teardown_distributed)
 from fitclip.transforms import transforms_for
@@ -511,8 +510,7 @@ def validate_labeled(student: VideoCLIP, val_ds: VideoDataset, cfg: TrainConfig,
 
 def build_teacher(student: VideoCLIP) -> VideoCLIP:
     """The frozen teacher: a copy of the starting weights (never trained)."""
-    # Copy the open_clip model only: deep-copying the tokenizer's BPE tables costs ~1 s.
-    teacher = VideoCLIP(copy.deepcopy(student.clip), arch=student.arch, quick_gelu=student.quick_gelu).eval()
+    teacher = clone_model(student).eval()
     teacher.requires_grad_(False)
     return teacher
 

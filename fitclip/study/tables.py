@@ -4,7 +4,7 @@ per-class differences and per-query ranks. Inputs are the tidy rows written by `
 files; outputs are pandas DataFrames the notebooks show, save and plot.
 
 Naming: the α grid of a student is evaluated as models `"<student>-alpha<α>"` (see
-`fitclip.evaluate.fused_models`), with the students `"fitclip"` (λ > 0) and `"wiseft"` (λ = 0, plain
+`fitclip.fusion.fused_models` and `fitclip.fusion.grid_model`), with the students `"fitclip"` (λ > 0) and `"wiseft"` (λ = 0, plain
 fine-tuning then fusion, the WiSE-FT baseline). α = 0 is the teacher for both.
 """
 
@@ -19,6 +19,7 @@ import pandas as pd
 import torch
 
 from fitclip.checkpoint import write_json  # noqa: F401  (re-exported for the notebooks)
+from fitclip.fusion import grid_model
 
 BENCHMARKS: tuple[str, ...] = ("ucf101", "mit", "msrvtt", "youcook2", "didemo")
 #: The metric each dataset is summarised by: the paper's headline column (Table 3, supp. Table 6 and
@@ -215,11 +216,6 @@ TABLE_ROWS: dict[str, tuple[str, str | float]] = {"Teacher": ("fitclip", 0.0), "
 #: Paired differences reported beside the table (A − B on the same items).
 COMPARISONS: tuple[tuple[str, str], ...] = (("Student", "Teacher"), ("FitCLIP", "Teacher"), ("WiSE-FT", "Teacher"),
                                             ("FitCLIP", "Student"), ("FitCLIP", "WiSE-FT"))
-
-
-def grid_model(student: str, alpha: float) -> str:
-    """The name `fitclip.evaluate.fused_models` gives student `student` fused at `alpha`."""
-    return f"{student}-alpha{float(alpha):g}"
 
 
 def item_hits(embeddings_dir: str | os.PathLike, dataset: str, split: str, model: str,
