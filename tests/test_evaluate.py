@@ -22,6 +22,7 @@ from fitclip.datasets import VideoDataset
 from fitclip.evaluate import (BrokenVideosError, EvalModel, _append_jsonl, class_embeddings, evaluate,
                               load_embeddings, protocol_path)
 from fitclip.fusion import fused_models
+from fitclip.metrics import class_target_ranks, classification_metrics, metrics_from_ranks, target_ranks
 from fitclip.models import load_clip
 from fitclip.prompts import format_prompts
 
@@ -170,10 +171,11 @@ def test_youcook2_clip_past_end_is_evaluated_and_listed(tmp_path, toy_benchmarks
     assert protocol["clip_end_past_video"]["keys"] == [past_end]
     saved = load_embeddings(protocol["embeddings"])
     assert saved["keys"] == layout.keys and saved["video"].shape == (6, 32) and saved["text"].shape == (6, 32)
-    # The saved ranks are text->video ranks of T·Vᵀ with no temperature.
-    scores = saved["text"] @ saved["video"].t()
-    expected = (scores > scores.diagonal()[:, None]).sum(1) + 1
+    # The saved ranks are the text->video ranks of T·Vᵀ (fitclip.metrics, tested by hand in test_metrics.py),
+    # and the reported metrics are those ranks' metrics.
+    expected = target_ranks(saved["text"] @ saved["video"].t())
     assert saved["ranks"].tolist() == expected.tolist()
+    assert {r["metric"]: r["value"] for r in rows} == pytest.approx(metrics_from_ranks(expected))
 
 
 def test_youcook2_clip_starting_past_the_end_is_broken(tmp_path, toy_benchmarks, tiny, capsys):
@@ -221,10 +223,12 @@ def test_classification_class_embedding_is_unrenormalised_template_mean(tmp_path
             assert torch.allclose(saved["class_embeddings"][c], each.mean(0), atol=1e-5)
     norms = saved["class_embeddings"].norm(dim=-1)
     assert (norms < 1 - 1e-3).all()  # the mean of unit vectors, deliberately not re-normalised
+    # Scores are V·Cᵀ; metrics and ranks come from fitclip.metrics (tested by hand in test_metrics.py).
     scores = saved["video"] @ saved["class_embeddings"].t()
-    top1 = (scores.argmax(1) == saved["targets"]).double().mean().item() * 100
-    assert values["top1"] == pytest.approx(top1)
-    ranks = (scores > scores.gather(1, saved["targets"][:, None])).sum(1) + 1
+    expected = classification_metrics(scores, saved["targets"])
+    assert (values["top1"], values["top5"]) == pytest.approx((expected["top1"], expected["top5"]))
+    assert values["top5"] == 100.0  # 3 classes: every target is within the top 5
+    ranks = class_target_ranks(scores, saved["targets"])
     assert values["MdR"] == float(ranks.double().median()) and saved["ranks"].tolist() == ranks.tolist()
     assert saved["predictions"].shape == (6, 3)
 

@@ -95,7 +95,10 @@ def test_fitclip_loss_weights_and_lambda_range():
             fitclip_loss(lab, dis, bad)
 
 
-def test_similarity_shape():
+def test_similarity_hand_computed():
+    v = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]])
+    t = torch.tensor([[1.0, 0.0], [0.0, -1.0]])
+    assert torch.allclose(similarity(v, t, 0.5), torch.tensor([[2.0, 0.0], [0.0, -2.0], [1.2, -1.6]]))
     assert similarity(torch.randn(3, 4), torch.randn(5, 4), 0.1).shape == (3, 5)
 
 

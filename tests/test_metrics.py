@@ -122,10 +122,15 @@ def test_paired_bootstrap_of_identical_models_is_exactly_zero():
     a = hits(torch.tensor([1, 3, 7, 1, 2, 9]), "R@5")
     assert bootstrap_ci([a - a]) == (0.0, 0.0)
     assert bootstrap_ci([a - a, a[:3] - a[:3]]) == (0.0, 0.0)
-    # A paired CI is narrower than treating the two models' items as independent when they agree mostly.
+    # Two models that agree on 5 of 6 items: the paired difference a − b = (100, 0, 0, 0, 0, 0). A resample
+    # holds k copies of the 100 with k ~ Binomial(6, 1/6): P(k = 0) = 0.33 > 2.5 % and P(k <= 2) = 0.94 <
+    # 97.5 % <= P(k <= 3) = 0.99, so the interval is (0, 50) -- narrower than either model's own interval.
     b = a.clone()
     b[0] = 0.0
-    assert bootstrap_ci(a - b)[0] >= 0.0
+    assert a.tolist() == [100.0, 100.0, 0.0, 100.0, 100.0, 0.0]
+    assert bootstrap_ci(a - b) == (0.0, 50.0)
+    low, high = bootstrap_ci(a)
+    assert high - low > 50.0
 
 
 def test_bootstrap_with_fewer_than_two_items_has_no_interval():

@@ -332,7 +332,9 @@ def test_torchrun_two_gloo_processes_match_one_process(corpus, tmp_path):
     assert rd[-1]["val_labeled"] == pytest.approx(rs[-1]["val_labeled"], rel=1e-3)
     ckpt = load_state(dist_out / "last.pt")
     assert ckpt["world_size"] == 2 and len(ckpt["rng"]) == 2
-    assert load_clip("fitclip-tiny", str(dist_out / "last.pt")) is not None
+    loaded = load_clip("fitclip-tiny", str(dist_out / "last.pt")).clip.state_dict()  # the student, exactly
+    assert loaded.keys() == ckpt["student"].keys()
+    assert all(torch.equal(loaded[k], v) for k, v in ckpt["student"].items())
 
 
 def test_hung_rank_makes_the_job_exit_nonzero_promptly(corpus, tmp_path):
