@@ -18,7 +18,14 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_BENCHMARKS = Path(os.environ.get("FITCLIP_SHARED") or REPO.parent / "shared") / "benchmarks"
+SHARED = Path(os.environ.get("FITCLIP_SHARED") or REPO.parent / "shared")
+SHARED_BENCHMARKS = SHARED / "benchmarks"
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    """Where ../shared is looked for (it may be absent: tests that need a file in it skip when it is)."""
+    return SHARED
 
 
 @pytest.fixture(scope="session")

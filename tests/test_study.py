@@ -102,8 +102,8 @@ def test_published_results_table():
     assert table3[("FitCLIP", "didemo")] == 53.7 and table3[("Teacher (CLIP)", "mit")] == 19.9
 
 
-def test_published_results_are_the_shared_copy_unchanged():
-    shared = Path(__file__).resolve().parents[2] / "shared" / "paper" / "published_results.csv"
+def test_published_results_are_the_shared_copy_unchanged(shared_dir):
+    shared = shared_dir / "paper" / "published_results.csv"
     if not shared.is_file():
         pytest.skip(f"{shared} is absent (it exists in the project's CI and dev machines, not on a user's clone)")
     bundled = Path(__file__).resolve().parents[1] / "fitclip" / "data" / "published_results.csv"
@@ -188,3 +188,70 @@ def test_order_control_pairwise_accuracy(tmp_path):
     rows = order_control(tmp_path, {"Teacher": "m"}, "ucf101", "test", [("Growing", "Shrinking")])
     assert rows.iloc[0].pairwise_accuracy == pytest.approx((100 + 100 + 0 + 50) / 4)  # a tie counts half
     assert rows.iloc[0].n == 4
+
+
+# ----------------------------------------------------------------------------------------------------
+# The tables of notebooks 06 and 07 (per-class difference, per-query ranks) and the α-average curve
+# ----------------------------------------------------------------------------------------------------
+
+
+def _classification_file(predictions: list[int], keys=("v0", "v1", "v2", "v3", "v4", "v5")) -> dict:
+    """An embedding file's fields for 4 classes ('d' has no video); each video's top class is given."""
+    import torch
+
+    return {"keys": list(keys), "classnames": ["a", "b", "c", "d"], "targets": torch.tensor([0, 0, 1, 1, 2, 2]),
+            "scores": torch.eye(4)[predictions]}
+
+
+def test_per_class_difference_sign_and_order():
+    from fitclip.study.tables import per_class_difference
+
+    base = _classification_file([0, 1, 1, 1, 0, 0])   # a: 1/2 right, b: 2/2, c: 0/2
+    other = _classification_file([0, 0, 0, 1, 2, 2])  # a: 2/2,       b: 1/2, c: 2/2
+    table = per_class_difference(base, other)
+    assert list(table.columns) == ["class", "videos", "base", "other", "difference"]
+    # other − base, in points, largest gain first; 'd' (no video) is left out.
+    assert table.to_dict("records") == [
+        {"class": "c", "videos": 2, "base": 0.0, "other": 100.0, "difference": 100.0},
+        {"class": "a", "videos": 2, "base": 50.0, "other": 100.0, "difference": 50.0},
+        {"class": "b", "videos": 2, "base": 100.0, "other": 50.0, "difference": -50.0},
+    ]
+    swapped = per_class_difference(other, base)  # the sign follows the argument order
+    assert swapped["class"].tolist() == ["b", "a", "c"] and swapped["difference"].tolist() == [50.0, -50.0, -100.0]
+    with pytest.raises(ValueError, match="different videos"):
+        per_class_difference(base, _classification_file([0] * 6, keys=("v0", "v1", "v2", "v3", "v4", "x")))
+
+
+def test_query_ranks_is_one_row_per_model_and_query():
+    import torch
+
+    from fitclip.study.tables import query_ranks
+
+    files = {"Teacher": {"dataset": "msrvtt", "keys": ["ret0", "ret1", "ret2"], "ranks": torch.tensor([1, 7, 2])},
+             "FitCLIP": {"dataset": "msrvtt", "keys": ["ret0", "ret1", "ret2"], "ranks": torch.tensor([3, 1, 2])}}
+    frame = query_ranks(files)
+    assert list(frame.columns) == ["dataset", "model", "key", "rank"]
+    assert [tuple(r) for r in frame.itertuples(index=False)] == [
+        ("msrvtt", "Teacher", "ret0", 1), ("msrvtt", "Teacher", "ret1", 7), ("msrvtt", "Teacher", "ret2", 2),
+        ("msrvtt", "FitCLIP", "ret0", 3), ("msrvtt", "FitCLIP", "ret1", 1), ("msrvtt", "FitCLIP", "ret2", 2)]
+    assert list(frame.index) == list(range(6))  # one fresh index over both models
+
+
+def test_average_curve_hand_computed():
+    from fitclip.study.tables import average_curve
+
+    curves = pd.DataFrame([
+        {"student": "fitclip", "alpha": 0.0, "dataset": "ucf101", "value": 50.0},
+        {"student": "fitclip", "alpha": 0.0, "dataset": "msrvtt", "value": 20.0},
+        {"student": "fitclip", "alpha": 0.0, "dataset": "webvid", "value": 90.0},  # not averaged below
+        {"student": "fitclip", "alpha": 1.0, "dataset": "ucf101", "value": 55.0},
+        {"student": "fitclip", "alpha": 1.0, "dataset": "msrvtt", "value": 35.0},
+        {"student": "wiseft", "alpha": 0.5, "dataset": "ucf101", "value": 40.0},
+        {"student": "wiseft", "alpha": 0.5, "dataset": "msrvtt", "value": 31.0},
+    ])
+    avg = average_curve(curves, ["ucf101", "msrvtt"])
+    assert [tuple(r) for r in avg[["student", "alpha", "value"]].itertuples(index=False)] == [
+        ("fitclip", 0.0, 35.0), ("fitclip", 1.0, 45.0), ("wiseft", 0.5, 35.5)]
+    assert average_curve(curves, ["webvid"])["value"].tolist() == [90.0]
+    with pytest.raises(ValueError, match=r"no α-grid results for \['didemo'\]"):
+        average_curve(curves, ["ucf101", "didemo"])
