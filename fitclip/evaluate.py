@@ -514,6 +514,47 @@ def evaluate(
             models with different preprocessing, or nothing left to evaluate.
     """
     entries = _as_entries(models)
+    annotations = _load_evaluable(dataset, data_root, split, dataset_options)
+    if num_frames < 1:
+        raise ValueError(f"num_frames must be >= 1, got {num_frames}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    device = torch.device(device)
+    transform, transform_info = _shared_transform(entries)
+    for entry in entries.values():
+        if hasattr(entry.model, "eval"):
+            entry.model.eval()
+
+    todo, failures = _precheck(annotations, skip_broken, data_root)
+    videos, ok_indices, decode_failures, past_end = _encode_videos(
+        entries, annotations, todo, num_frames=num_frames, batch_size=batch_size, num_workers=num_workers,
+        backend=backend, device=device, transform=transform, progress=progress)
+    failures = _all_failures(annotations, failures, decode_failures, ok_indices, skip_broken, data_root)
+    evaluated = [annotations.items[i] for i in ok_indices]
+    texts = _TextSide(annotations, evaluated, batch_size=text_batch_size, device=device)
+    run = _Run(annotations, n_evaluated=len(ok_indices), failures=failures, past_end=past_end, out=out,
+               options={"num_frames": num_frames, "batch_size": batch_size, "num_workers": num_workers,
+                        "backend": backend, "device": device, "transform": transform_info,
+                        "dataset_options": dataset_options})
+
+    rows: list[dict[str, Any]] = []
+    protocols: list[dict[str, Any]] = []
+    for name, entry in entries.items():
+        metrics, saved = texts.score(entry.model, videos[name])
+        rows += run.metric_rows(name, entry, metrics)
+        emb_path = None
+        if embeddings_dir is not None:
+            emb_path = run.save_embeddings(embeddings_dir, name, entry, [item.key for item in evaluated],
+                                           videos[name], metrics, saved)
+        protocols.append(run.protocol_record(name, entry, metrics, texts.prompt_info, emb_path))
+    if out is not None:
+        _write_results(Path(out), rows, protocols)
+    return rows
+
+
+def _load_evaluable(dataset: str | Annotations, data_root: str | os.PathLike | None, split: str | None,
+                    dataset_options: Mapping[str, Any] | None) -> Annotations:
+    """The annotations to evaluate (loaded, or given), refused when they cannot be scored zero-shot."""
     if isinstance(dataset, Annotations):
         annotations = dataset  # dataset_options are then only recorded in the protocol record
     else:
@@ -533,30 +574,29 @@ def evaluate(
             raise ValueError(f"{annotations.name}/{annotations.split}: {len(no_text)} retrieval item(s) have no "
                              f"text (e.g. {no_text[:5]}); every query needs a caption. Fix: drop those rows "
                              "from the annotation file")
-    if num_frames < 1:
-        raise ValueError(f"num_frames must be >= 1, got {num_frames}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    device = torch.device(device)
-    transform, transform_info = _shared_transform(entries)
-    for entry in entries.values():
-        if hasattr(entry.model, "eval"):
-            entry.model.eval()
+    return annotations
 
-    n_expected = len(annotations.items)
+
+def _precheck(annotations: Annotations, skip_broken: bool,
+              data_root: str | os.PathLike | None) -> tuple[list[int], list[dict[str, str]]]:
+    """The items to decode (indices) and the missing/empty videos found before any decoding; without
+    `skip_broken` any such video is a :class:`BrokenVideosError`."""
     failures = check_videos(annotations)
     if failures and not skip_broken:
-        raise BrokenVideosError(failures, n_expected, annotations.name, annotations.split, data_root,
+        raise BrokenVideosError(failures, len(annotations.items), annotations.name, annotations.split, data_root,
                                 stage="precheck")
     if failures:
         log.warning("%s/%s: skipping %d item(s) with a missing or empty video (skip_broken=True)",
                     annotations.name, annotations.split, len(failures))
     skipped = {f["key"] for f in failures}
-    todo = [i for i, item in enumerate(annotations.items) if item.key not in skipped]
+    return [i for i, item in enumerate(annotations.items) if item.key not in skipped], failures
 
-    videos, ok_indices, decode_failures, past_end = _encode_videos(
-        entries, annotations, todo, num_frames=num_frames, batch_size=batch_size, num_workers=num_workers,
-        backend=backend, device=device, transform=transform, progress=progress)
+
+def _all_failures(annotations: Annotations, failures: list[dict[str, str]], decode_failures: list[dict],
+                  ok_indices: list[int], skip_broken: bool, data_root: str | os.PathLike | None) -> list[dict]:
+    """Every broken item in annotation order, once the decode pass is over; refuses (nothing written) when
+    some video did not decode and `skip_broken` is off, or when no item is left."""
+    n_expected = len(annotations.items)
     if decode_failures and not skip_broken:
         raise BrokenVideosError(decode_failures, n_expected, annotations.name, annotations.split, data_root,
                                 stage="decode")
@@ -564,99 +604,128 @@ def evaluate(
         log.warning("%s/%s: skipping %d item(s) whose video did not decode (skip_broken=True)",
                     annotations.name, annotations.split, len(decode_failures))
     position = {item.key: i for i, item in enumerate(annotations.items)}
-    failures = sorted(failures + decode_failures, key=lambda f: position[f["key"]])
     if not ok_indices:
         raise ValueError(f"{annotations.name}/{annotations.split}: none of the {n_expected} items could be "
                          "evaluated (all videos are missing or broken); run the doctor")
-    n_ok, n_failed = len(ok_indices), n_expected - len(ok_indices)
-    evaluated = [annotations.items[i] for i in ok_indices]
-    keys = [item.key for item in evaluated]
+    return sorted(failures + decode_failures, key=lambda f: position[f["key"]])
 
-    run_id = uuid.uuid4().hex
-    started = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-    hashes: dict[str, str] = {}
-    annotation_hashes = [{"path": str(p), "sha256": sha256_file(p)} for p in annotations.annotation_files]
-    versions = library_versions()
-    if task == "classification":
-        prompts = annotations.class_prompts()
-        targets = torch.tensor([item.target for item in evaluated], dtype=torch.long)
-        prompt_info = {"classnames": list(annotations.classnames or []),
-                       "templates": None if annotations.templates is None else list(annotations.templates),
-                       "n_prompts": sum(len(p) for p in prompts),
-                       "rule": "class embedding = mean of the L2-normalised prompt embeddings, not re-normalised; "
-                               "templates=None: the raw class name is the prompt"}
-    else:
-        texts = [item.text for item in evaluated]
-        prompt_info = {"query": "the item's annotation text, one query per evaluated item, truncated to the "
-                                "model's context length by open_clip's tokenizer"}
 
-    rows: list[dict[str, Any]] = []
-    protocols: list[dict[str, Any]] = []
-    text_cache: dict[int, torch.Tensor] = {}  # per model object, as for the videos
-    for name, entry in entries.items():
-        video = videos[name]
-        if task == "classification":
-            if id(entry.model) not in text_cache:
-                text_cache[id(entry.model)] = class_embeddings(entry.model, prompts, batch_size=text_batch_size,
-                                                               device=device)
-            classes = text_cache[id(entry.model)]
-            metrics, extra = _score_classification(video, classes, targets)
-            text_side = {"class_embeddings": classes, "classnames": prompt_info["classnames"],
-                         "templates": prompt_info["templates"], "targets": targets}
+class _TextSide:
+    """The text side of one run: class prompts and targets (classification) or one query per evaluated item
+    (retrieval), encoded once per model object (the teacher is α=0 of every grid) and scored."""
+
+    def __init__(self, annotations: Annotations, evaluated: Sequence[VideoItem], batch_size: int,
+                 device: torch.device) -> None:
+        self.task, self.batch_size, self.device = annotations.task, batch_size, device
+        self.cache: dict[int, torch.Tensor] = {}
+        if self.task == "classification":
+            self.prompts = annotations.class_prompts()
+            self.targets = torch.tensor([item.target for item in evaluated], dtype=torch.long)
+            self.prompt_info = {
+                "classnames": list(annotations.classnames or []),
+                "templates": None if annotations.templates is None else list(annotations.templates),
+                "n_prompts": sum(len(p) for p in self.prompts),
+                "rule": "class embedding = mean of the L2-normalised prompt embeddings, not re-normalised; "
+                        "templates=None: the raw class name is the prompt"}
         else:
-            if id(entry.model) not in text_cache:
-                text_cache[id(entry.model)] = encode_texts(entry.model, texts, batch_size=text_batch_size,
-                                                           device=device)
-            text = text_cache[id(entry.model)]
-            metrics, extra = _score_retrieval(video, text)
-            text_side = {"text": text}
-        alpha = None if entry.alpha is None else float(entry.alpha)
-        for metric in (CLASSIFICATION_METRICS if task == "classification" else RETRIEVAL_METRICS):
-            rows.append({"run_id": run_id, "model": name, "alpha": alpha, "dataset": annotations.name,
-                         "split": annotations.split, "metric": metric, "value": float(metrics[metric]),
-                         "n_expected": n_expected, "n_evaluated": n_ok, "n_failed": n_failed})
-        emb_path = None
-        if embeddings_dir is not None:
-            emb_path = embeddings_path(embeddings_dir, annotations.name, annotations.split, name)
-            save_state({"format": EMBEDDINGS_FORMAT, "run_id": run_id, "model": name, "alpha": alpha,
-                        "dataset": annotations.name, "split": annotations.split, "task": task, "keys": keys,
-                        "failed_keys": [f["key"] for f in failures], "video": video, "metrics": metrics,
-                        **text_side, **extra}, emb_path)
-            log.info("wrote %s", emb_path)
-        protocols.append({
-            "record": "protocol", "run_id": run_id, "time": started, "model": name, "alpha": alpha,
-            "dataset": annotations.name, "split": annotations.split, "task": task,
-            "n_expected": n_expected, "n_evaluated": n_ok, "n_failed": n_failed,
+            self.texts = [item.text for item in evaluated]
+            self.prompt_info = {"query": "the item's annotation text, one query per evaluated item, truncated to "
+                                         "the model's context length by open_clip's tokenizer"}
+
+    def score(self, model: Any, video: torch.Tensor) -> tuple[dict[str, float], dict[str, Any]]:
+        """(metrics, what the embeddings file holds besides the video side) for one model's videos."""
+        key = id(model)
+        if self.task == "classification":
+            if key not in self.cache:
+                self.cache[key] = class_embeddings(model, self.prompts, batch_size=self.batch_size,
+                                                   device=self.device)
+            classes = self.cache[key]
+            metrics, extra = _score_classification(video, classes, self.targets)
+            return metrics, {"class_embeddings": classes, "classnames": self.prompt_info["classnames"],
+                             "templates": self.prompt_info["templates"], "targets": self.targets, **extra}
+        if key not in self.cache:
+            self.cache[key] = encode_texts(model, self.texts, batch_size=self.batch_size, device=self.device)
+        text = self.cache[key]
+        metrics, extra = _score_retrieval(video, text)
+        return metrics, {"text": text, **extra}
+
+
+class _Run:
+    """One evaluation run's shared facts (run id, time, counts, failures, options, hashes), and the three
+    things it writes per model: the metric rows, the embeddings file and the protocol record."""
+
+    def __init__(self, annotations: Annotations, n_evaluated: int, failures: list[dict], past_end: list[str],
+                 out: str | os.PathLike | None, options: Mapping[str, Any]) -> None:
+        self.annotations, self.failures, self.past_end, self.out = annotations, failures, past_end, out
+        self.options = dict(options)
+        self.n_expected = len(annotations.items)
+        self.n_evaluated, self.n_failed = n_evaluated, self.n_expected - n_evaluated
+        self.run_id = uuid.uuid4().hex
+        self.started = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+        self.hashes: dict[str, str] = {}
+        self.annotation_hashes = [{"path": str(p), "sha256": sha256_file(p)} for p in annotations.annotation_files]
+        self.versions = library_versions()
+
+    def metric_rows(self, name: str, entry: EvalModel, metrics: Mapping[str, float]) -> list[dict[str, Any]]:
+        a = self.annotations
+        return [{"run_id": self.run_id, "model": name, "alpha": _alpha(entry), "dataset": a.name, "split": a.split,
+                 "metric": metric, "value": float(metrics[metric]), "n_expected": self.n_expected,
+                 "n_evaluated": self.n_evaluated, "n_failed": self.n_failed}
+                for metric in (CLASSIFICATION_METRICS if a.task == "classification" else RETRIEVAL_METRICS)]
+
+    def save_embeddings(self, embeddings_dir: str | os.PathLike, name: str, entry: EvalModel, keys: list[str],
+                        video: torch.Tensor, metrics: Mapping[str, float], saved: Mapping[str, Any]) -> Path:
+        a = self.annotations
+        path = embeddings_path(embeddings_dir, a.name, a.split, name)
+        save_state({"format": EMBEDDINGS_FORMAT, "run_id": self.run_id, "model": name, "alpha": _alpha(entry),
+                    "dataset": a.name, "split": a.split, "task": a.task, "keys": keys,
+                    "failed_keys": [f["key"] for f in self.failures], "video": video, "metrics": metrics,
+                    **saved}, path)
+        log.info("wrote %s", path)
+        return path
+
+    def protocol_record(self, name: str, entry: EvalModel, metrics: Mapping[str, float],
+                        prompt_info: Mapping[str, Any], emb_path: Path | None) -> dict[str, Any]:
+        a, o = self.annotations, self.options
+        return {
+            "record": "protocol", "run_id": self.run_id, "time": self.started, "model": name, "alpha": _alpha(entry),
+            "dataset": a.name, "split": a.split, "task": a.task,
+            "n_expected": self.n_expected, "n_evaluated": self.n_evaluated, "n_failed": self.n_failed,
             "metrics": metrics,
-            "annotation_files": annotation_hashes,
-            "dataset_options": {k: str(v) for k, v in dict(dataset_options or {}).items()},
-            "dataset_notes": annotations.notes,
-            "frames": {"num_frames": num_frames, "mode": "eval", "sampler": SAMPLER_RULE,
+            "annotation_files": self.annotation_hashes,
+            "dataset_options": {k: str(v) for k, v in dict(o["dataset_options"] or {}).items()},
+            "dataset_notes": a.notes,
+            "frames": {"num_frames": o["num_frames"], "mode": "eval", "sampler": SAMPLER_RULE,
                        "transform": {"resize": "bicubic shorter side, antialias", "crop": "center",
-                                     **transform_info}},
+                                     **o["transform"]}},
             "scoring": ("text->video, score = text_emb . video_emb, no temperature; text_emb L2-normalised, "
                         "video_emb = mean of L2-normalised frame embeddings (not re-normalised); ranks with "
-                        "optimistic ties" if task == "retrieval" else
+                        "optimistic ties" if a.task == "retrieval" else
                         "video_emb . class_emb, no temperature; ranks with optimistic ties"),
             "prompts": prompt_info,
-            "model_info": _model_info(entry, hashes),
-            "decoder": {"backend": backend, "num_workers": num_workers, "batch_size": batch_size,
-                        "device": str(device)},
-            "versions": versions,
-            "failed": failures,
-            "clip_end_past_video": {"count": len(past_end), "keys": past_end,
+            "model_info": _model_info(entry, self.hashes),
+            "decoder": {"backend": o["backend"], "num_workers": o["num_workers"], "batch_size": o["batch_size"],
+                        "device": str(o["device"])},
+            "versions": self.versions,
+            "failed": self.failures,
+            "clip_end_past_video": {"count": len(self.past_end), "keys": self.past_end,
                                     "handling": "window clamped to the video's last frame (as the original)"},
             "embeddings": None if emb_path is None else str(emb_path),
-            "metrics_file": None if out is None else str(out),
-        })
-    if out is not None:
-        out = Path(out)
-        if out.exists() and out.stat().st_size:
-            log.info("appending %d rows to existing %s", len(rows), out)
-        # Protocol first: a crash in between leaves a record without rows, never rows without a record.
-        _append_jsonl(protocol_path(out), protocols)
-        _append_jsonl(out, rows)
-    return rows
+            "metrics_file": None if self.out is None else str(self.out),
+        }
+
+
+def _alpha(entry: EvalModel) -> float | None:
+    return None if entry.alpha is None else float(entry.alpha)
+
+
+def _write_results(out: Path, rows: Sequence[Mapping[str, Any]], protocols: Sequence[Mapping[str, Any]]) -> None:
+    """Append the protocol records, then the metric rows (each file: one write, flushed and fsynced)."""
+    if out.exists() and out.stat().st_size:
+        log.info("appending %d rows to existing %s", len(rows), out)
+    # Protocol first: a crash in between leaves a record without rows, never rows without a record.
+    _append_jsonl(protocol_path(out), protocols)
+    _append_jsonl(out, rows)
 
 
 def format_table(rows: Sequence[Mapping[str, Any]]) -> str:

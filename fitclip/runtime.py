@@ -1,13 +1,20 @@
 """What a training-side process needs at run time, shared by `fitclip.train` and `fitclip.pseudo_labels`:
 the torchrun/process-group setup, the start weights, the WebVid-format labeled / validation / unlabeled
-sets, prompt files and autocast. Neither module imports the other for these.
+sets, prompt files, autocast, and the run folder's lock (one writer per ``out_dir``). Neither module
+imports the other for these.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import fcntl
 import gc
+import json
 import os
+import socket
+import sys
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -17,6 +24,7 @@ import torch
 import torch.distributed as dist
 
 from fitclip.annotations import VideoItem, load_annotations
+from fitclip.checkpoint import write_json
 from fitclip.config import ConfigError, TrainConfig, resolve_path
 from fitclip.models import VideoCLIP, load_clip
 
@@ -127,3 +135,71 @@ def autocast_for(cfg: TrainConfig, device: torch.device) -> contextlib.AbstractC
     if cfg.bf16 and device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+class RunError(RuntimeError):
+    """The run cannot start or go on for a reason the user can fix (folder in use or not writable, damaged
+    checkpoint or log, a video that does not decode); `main` prints the one-line message, no traceback."""
+
+
+# ----------------------------------------------------------------------------------------------------
+# The run folder: one writer at a time
+# ----------------------------------------------------------------------------------------------------
+
+LOCK_FILE, LOCK_OWNER_FILE = ".lock", ".lock.json"
+
+
+class RunFolderLock:
+    """Exclusive ownership of `out_dir` for the lifetime of one training run (taken by rank 0).
+
+    `fcntl.flock(LOCK_EX | LOCK_NB)` on `<out_dir>/.lock`, an empty file that is never rewritten (so every
+    process locks the same inode). The OS drops the lock when the holder exits or is killed, so a dead run
+    never leaves a stale lock. A second writer — a plain start or a `--resume` — is refused with a RunError
+    naming the holder's PID, read from `.lock.json` (written atomically right after the lock is taken,
+    removed on release; it only names the holder, the lock itself is the flock).
+    """
+
+    def __init__(self, out_dir: str | os.PathLike) -> None:
+        self.out = Path(out_dir)
+        self.fd: int | None = None
+
+    def __enter__(self) -> "RunFolderLock":
+        try:
+            self.out.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.out / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as e:
+            raise RunError(f"out_dir {str(self.out)!r} is not writable ({e.strerror or e}): fix its permissions "
+                           f"or choose another out_dir") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            os.close(fd)
+            if e.errno in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES):
+                raise RunError(f"out_dir {str(self.out)!r} is in use by another training run ({self.holder()}); "
+                               f"wait for it to end or stop it, or choose another out_dir") from None
+            raise RunError(f"cannot lock {self.out / LOCK_FILE} ({e.strerror}): put out_dir on a file system "
+                           f"that supports flock") from None
+        self.fd = fd
+        try:
+            write_json(self.out / LOCK_OWNER_FILE, {"pid": os.getpid(), "host": socket.gethostname(),
+                                                    "since": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "argv": sys.argv})
+        except OSError as e:
+            self.__exit__()
+            raise RunError(f"out_dir {str(self.out)!r} is not writable ({e.strerror or e}): fix its permissions "
+                           f"or choose another out_dir") from None
+        return self
+
+    def holder(self) -> str:
+        """'PID n on host, since t' from the holder's `.lock.json` (best effort: it is informational)."""
+        try:
+            info = json.loads((self.out / LOCK_OWNER_FILE).read_text(encoding="utf-8"))
+            return f"PID {info['pid']} on {info['host']}, since {info['since']}"
+        except (OSError, ValueError, KeyError, TypeError):
+            return "PID unknown: its .lock.json is not written yet"
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.fd is not None:
+            with contextlib.suppress(OSError):  # still holding the lock: this is our own owner file
+                (self.out / LOCK_OWNER_FILE).unlink(missing_ok=True)
+            os.close(self.fd)  # releases the flock
+            self.fd = None

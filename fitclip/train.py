@@ -66,6 +66,11 @@ video that does not decode (named, with the doctor command that checks them all)
 exit code 1. A dead or hung rank makes the others' next collective fail after ``collective_timeout_s``
 and the job exits non-zero (torchrun then stops the remaining workers).
 
+Layout: this docstring is the trainer's manual (~70 lines), which is why the file is just over 600 lines;
+the data streams and RNG states are in `fitclip.streams`, the run folder's lock and the process setup in
+`fitclip.runtime`. `_train` reads as its steps: checkpoint and log, data, models, streams, teacher targets
+(`TeacherTargets`), state, then the loop, whose validation, metrics line and checkpoints are `_RunState`'s.
+
 Test-only fault hook (documented so nobody trips on it): the environment variable
 ``FITCLIP_FAULT=KIND:STEP[:RANK]`` with KIND ``nan`` (the loss of that step becomes NaN), ``exit`` (the
 process exits with code 17 mid-step) or ``hang`` (it sleeps forever mid-step, after backward and before
@@ -75,23 +80,16 @@ the optimizer step). Without RANK it applies to every rank.
 from __future__ import annotations
 
 import contextlib
-import errno
-import fcntl
-import hashlib
 import json
 import os
 import platform
-import random
-import socket
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
-import numpy as np
 import torch
-import torch.distributed as dist
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
 from fitclip.annotations import AnnotationError
 from fitclip.checkpoint import CheckpointDamaged, atomic_write_text, load_state, save_state, write_json
@@ -99,220 +97,18 @@ from fitclip.config import RESUMABLE_CHANGES, ConfigError, TrainConfig, parse_cl
 from fitclip.datasets import VideoDataset, collate_clips
 from fitclip.losses import distillation_loss, fitclip_loss, labeled_loss
 from fitclip.models import VideoCLIP, clone_model, freeze_batchnorm
-from fitclip.runtime import (Dist, autocast_for, doctor_command, load_labeled, load_start_weights, load_unlabeled,
-                             load_val, read_prompts, setup_distributed, teardown_distributed)
+from fitclip.runtime import (Dist, RunError, RunFolderLock, autocast_for, doctor_command, load_labeled,
+                             load_start_weights, load_unlabeled, load_val, read_prompts, setup_distributed,
+                             teardown_distributed)
+from fitclip.streams import (Stream, UnlabeledViews, _Guarded, _GuardedCollate, all_rng_states, check_batch,
+                             collate_views, derive_seed, seed_everything, set_rng_state)
 from fitclip.transforms import transforms_for
-from fitclip.video import VideoDecodeError
 
 CHECKPOINT_FORMAT = "fitclip-train-v1"
 
 
 class NonFiniteLoss(RuntimeError):
     """The loss of a step was NaN/inf; the run stops without touching the weights or last.pt."""
-
-
-class RunError(RuntimeError):
-    """The run cannot start or go on for a reason the user can fix (folder in use or not writable, damaged
-    checkpoint or log, a video that does not decode); `main` prints the one-line message, no traceback."""
-
-
-# ----------------------------------------------------------------------------------------------------
-# The run folder: one writer at a time
-# ----------------------------------------------------------------------------------------------------
-
-LOCK_FILE, LOCK_OWNER_FILE = ".lock", ".lock.json"
-
-
-class RunFolderLock:
-    """Exclusive ownership of `out_dir` for the lifetime of one training run (taken by rank 0).
-
-    `fcntl.flock(LOCK_EX | LOCK_NB)` on `<out_dir>/.lock`, an empty file that is never rewritten (so every
-    process locks the same inode). The OS drops the lock when the holder exits or is killed, so a dead run
-    never leaves a stale lock. A second writer — a plain start or a `--resume` — is refused with a RunError
-    naming the holder's PID, read from `.lock.json` (written atomically right after the lock is taken,
-    removed on release; it only names the holder, the lock itself is the flock).
-    """
-
-    def __init__(self, out_dir: str | os.PathLike) -> None:
-        self.out = Path(out_dir)
-        self.fd: int | None = None
-
-    def __enter__(self) -> "RunFolderLock":
-        try:
-            self.out.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.out / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as e:
-            raise RunError(f"out_dir {str(self.out)!r} is not writable ({e.strerror or e}): fix its permissions "
-                           f"or choose another out_dir") from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as e:
-            os.close(fd)
-            if e.errno in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES):
-                raise RunError(f"out_dir {str(self.out)!r} is in use by another training run ({self.holder()}); "
-                               f"wait for it to end or stop it, or choose another out_dir") from None
-            raise RunError(f"cannot lock {self.out / LOCK_FILE} ({e.strerror}): put out_dir on a file system "
-                           f"that supports flock") from None
-        self.fd = fd
-        try:
-            write_json(self.out / LOCK_OWNER_FILE, {"pid": os.getpid(), "host": socket.gethostname(),
-                                                    "since": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "argv": sys.argv})
-        except OSError as e:
-            self.__exit__()
-            raise RunError(f"out_dir {str(self.out)!r} is not writable ({e.strerror or e}): fix its permissions "
-                           f"or choose another out_dir") from None
-        return self
-
-    def holder(self) -> str:
-        """'PID n on host, since t' from the holder's `.lock.json` (best effort: it is informational)."""
-        try:
-            info = json.loads((self.out / LOCK_OWNER_FILE).read_text(encoding="utf-8"))
-            return f"PID {info['pid']} on {info['host']}, since {info['since']}"
-        except (OSError, ValueError, KeyError, TypeError):
-            return "PID unknown: its .lock.json is not written yet"
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.fd is not None:
-            with contextlib.suppress(OSError):  # still holding the lock: this is our own owner file
-                (self.out / LOCK_OWNER_FILE).unlink(missing_ok=True)
-            os.close(self.fd)  # releases the flock
-            self.fd = None
-
-
-# ----------------------------------------------------------------------------------------------------
-# Seeds and data
-# ----------------------------------------------------------------------------------------------------
-
-
-def derive_seed(*parts: Any) -> int:
-    """A stable seed (< 2**31) for one named random stream, e.g. derive_seed(seed, "labeled-order", epoch)."""
-    return int.from_bytes(hashlib.sha256(repr(parts).encode()).digest()[:4], "little") >> 1
-
-
-class UnlabeledViews(Dataset):
-    """The unlabeled clip for the student, plus (online teacher) the teacher's own independent view."""
-
-    def __init__(self, student: VideoDataset, teacher: VideoDataset | None = None) -> None:
-        self.student, self.teacher = student, teacher
-
-    def set_epoch(self, epoch: int) -> None:
-        self.student.set_epoch(epoch)
-        if self.teacher is not None:
-            self.teacher.set_epoch(epoch)
-
-    def __len__(self) -> int:
-        return len(self.student)
-
-    def __getitem__(self, index: int) -> dict[str, Any]:
-        sample = self.student[index]
-        if self.teacher is not None:
-            view = self.teacher[index]
-            sample["teacher_frames"], sample["teacher_length"] = view["frames"], view["length"]
-        return sample
-
-
-def collate_views(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    own = [{k: v for k, v in s.items() if not k.startswith("teacher_")} for s in samples]
-    out = collate_clips(own)
-    if "teacher_frames" in samples[0]:
-        t = collate_clips([{"frames": s["teacher_frames"], "length": s["teacher_length"], "key": s["key"],
-                            "index": s["index"]} for s in samples])
-        out["teacher_frames"], out["teacher_lengths"] = t["frames"], t["lengths"]
-    return out
-
-
-class _Guarded(Dataset):
-    """A dataset whose decode failures come back as records: raised inside a DataLoader worker, the error
-    would reach the trainer wrapped in the worker's traceback; `check_batch` turns it into one line instead."""
-
-    def __init__(self, dataset: Dataset) -> None:
-        self.dataset = dataset
-
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def __getitem__(self, index: int) -> dict[str, Any]:
-        try:
-            return self.dataset[index]
-        except VideoDecodeError as e:
-            return {"broken": " ".join(str(e).split())}
-
-
-class _GuardedCollate:
-    """`collate` of the good samples, or `{"broken": [reasons]}` when any sample of the batch failed."""
-
-    def __init__(self, collate: Callable) -> None:
-        self.collate = collate
-
-    def __call__(self, samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
-        broken = [s["broken"] for s in samples if "broken" in s]
-        return {"broken": broken} if broken else self.collate(samples)
-
-
-def check_batch(batch: dict[str, Any], stream: str, doctor: str) -> dict[str, Any]:
-    """The batch, or a RunError naming the video that did not decode and the doctor command to run."""
-    if "broken" in batch:
-        more = f" (and {len(batch['broken']) - 1} more in this batch)" if len(batch["broken"]) > 1 else ""
-        raise RunError(f"a {stream} video does not decode: {batch['broken'][0]}{more}. Check them all with "
-                       f"`{doctor}`, then restore the file or drop its row")
-    return batch
-
-
-class Stream:
-    """An endless, seeded, rank-sharded sequence of batches over a dataset.
-
-    Epoch e is the permutation `randperm(n, seed=derive_seed(seed, name, e))`; rank r takes every
-    world-th element from r (DistributedSampler-style, disjoint across ranks), the last incomplete
-    batch is dropped. The position (epoch, batch) is the whole state: a resumed run rebuilds the same
-    batches from it, whatever the number of workers.
-    """
-
-    def __init__(self, name: str, dataset: Dataset, batch_size: int, seed: int, d: Dist, num_workers: int,
-                 collate: Callable = collate_clips, doctor: str = "python -m fitclip doctor") -> None:
-        self.name, self.dataset, self.batch_size, self.seed = name, dataset, batch_size, seed
-        self.doctor = doctor  # the command that checks this stream's videos, named when one does not decode
-        self.rank, self.world, self.num_workers, self.collate = d.rank, d.world, num_workers, collate
-        self.pin = d.device.type == "cuda"
-        self.n = len(dataset)
-        self.per_rank = self.n // self.world
-        self.per_epoch = self.per_rank // batch_size
-        if self.per_epoch < 1:
-            raise ValueError(f"{name}: {self.n} clips cannot fill one batch of {batch_size} on each of {self.world} "
-                             f"rank(s); lower the batch size or use more videos")
-        self.epoch, self.batch = 0, 0
-        self._it = None
-
-    def batches(self, epoch: int) -> list[list[int]]:
-        g = torch.Generator().manual_seed(derive_seed(self.seed, self.name, epoch))
-        mine = torch.randperm(self.n, generator=g).tolist()[self.rank::self.world][: self.per_rank]
-        b = self.batch_size
-        return [mine[i * b:(i + 1) * b] for i in range(self.per_epoch)]
-
-    def next(self) -> dict[str, Any]:
-        if self._it is None:
-            if self.batch >= self.per_epoch:
-                self.epoch, self.batch = self.epoch + 1, 0
-            self.dataset.set_epoch(self.epoch)
-            loader = DataLoader(_Guarded(self.dataset), batch_sampler=self.batches(self.epoch)[self.batch:],
-                                num_workers=self.num_workers, collate_fn=_GuardedCollate(self.collate),
-                                pin_memory=self.pin,
-                                generator=torch.Generator().manual_seed(derive_seed(self.seed, "workers", self.epoch)))
-            self._it = iter(loader)
-        out = check_batch(next(self._it), self.name, self.doctor)
-        self.batch += 1
-        if self.batch >= self.per_epoch:
-            self._it = None  # the epoch is done: let its workers go
-        return out
-
-    def state(self) -> dict[str, int]:
-        return {"epoch": self.epoch, "batch": self.batch}
-
-    def load_state(self, state: dict[str, int]) -> None:
-        self.epoch, self.batch, self._it = int(state["epoch"]), int(state["batch"]), None
-
-    @property
-    def epoch_float(self) -> float:
-        return self.epoch + self.batch / self.per_epoch
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -373,46 +169,6 @@ def parse_fault(spec: str | None, rank: int) -> tuple[str, int] | None:
 # ----------------------------------------------------------------------------------------------------
 # Checkpoints
 # ----------------------------------------------------------------------------------------------------
-
-
-def rng_state() -> dict[str, Any]:
-    """This process's RNG states as tensors / plain values (what weights_only=True loads)."""
-    py = random.getstate()
-    npy = np.random.get_state()
-    return {
-        "python": {"version": int(py[0]), "state": torch.tensor(py[1], dtype=torch.int64), "gauss": py[2]},
-        "numpy": {"keys": torch.from_numpy(npy[1].astype(np.int64)), "pos": int(npy[2]),
-                  "has_gauss": int(npy[3]), "cached_gaussian": float(npy[4])},
-        "torch": torch.get_rng_state(),
-        "cuda": list(torch.cuda.get_rng_state_all()) if torch.cuda.is_available() else [],
-    }
-
-
-def set_rng_state(state: dict[str, Any]) -> None:
-    py = state["python"]
-    random.setstate((py["version"], tuple(int(x) for x in py["state"].tolist()), py["gauss"]))
-    npy = state["numpy"]
-    np.random.set_state(("MT19937", npy["keys"].numpy().astype(np.uint32), npy["pos"], npy["has_gauss"],
-                         npy["cached_gaussian"]))
-    torch.set_rng_state(state["torch"])
-    if state["cuda"] and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def all_rng_states(d: Dist) -> list[dict[str, Any]]:
-    """Every rank's RNG states (collective under DDP: all ranks must call it)."""
-    mine = rng_state()
-    if d.world == 1:
-        return [mine]
-    out: list[Any] = [None] * d.world
-    dist.all_gather_object(out, mine)
-    return out
 
 
 def checkpoint_state(student: VideoCLIP, optimizer: torch.optim.Optimizer, step: int, rngs: list, streams: dict,
@@ -601,12 +357,7 @@ def _train(cfg: TrainConfig, resume: str | os.PathLike | None, d: Dist, out: Pat
     ckpt = None if resume is None else _read_resume_checkpoint(resume, cfg, out)
     metrics_path = out / "metrics.jsonl"
     if d.main:  # the log next, so a damaged one is refused before any heavy work (the lock is held)
-        if ckpt is not None:  # drop lines past the checkpoint: they will be redone
-            for note in trim_metrics(metrics_path, int(ckpt["step"])):
-                print(f"note: {note}", file=sys.stderr)
-        elif metrics_path.exists():  # validate let it through: a run that died before its first checkpoint
-            print(f"note: {metrics_path} is from a run that wrote no checkpoint; starting over", file=sys.stderr)
-            atomic_write_text(metrics_path, "")
+        _prepare_log(metrics_path, ckpt)
 
     # Data (annotations only; clips are decoded by the loaders).
     labeled_items = load_labeled(cfg)
@@ -632,59 +383,26 @@ def _train(cfg: TrainConfig, resume: str | os.PathLike | None, d: Dist, out: Pat
     if d.world > 1:
         model = torch.nn.parallel.DistributedDataParallel(
             student, device_ids=[d.device.index] if d.device.type == "cuda" else None)
-
-    streams: dict[str, Stream] = {"labeled": Stream(
-        "labeled", VideoDataset(labeled_items, cfg.num_frames, "train", train_tf, derive_seed(cfg.seed, "labeled")),
-        cfg.batch_size_labeled, cfg.seed, d, cfg.num_workers, doctor=doctor_command(cfg, "labeled"))}
-    if use_unlabeled:
-        views = UnlabeledViews(
-            VideoDataset(pool, cfg.num_frames, "train", train_tf, derive_seed(cfg.seed, "unlabeled")),
-            VideoDataset(pool, cfg.num_frames, "train", train_tf, derive_seed(cfg.seed, "teacher"))
-            if teacher is not None else None)
-        streams["unlabeled"] = Stream("unlabeled", views, cfg.batch_size_unlabeled, cfg.seed, d, cfg.num_workers,
-                                      collate_views, doctor=doctor_command(cfg, "unlabeled"))
+    streams = build_streams(cfg, d, labeled_items, pool, train_tf, online_teacher=teacher is not None)
     val_ds = VideoDataset(val_items, cfg.num_frames, "eval", eval_tf) if val_items else None
-    val_cache: list[dict[str, torch.Tensor]] = []  # val clips decoded once (see VAL_CACHE_BYTES)
-
-    # Teacher side of prompts (n videos x m prompts): fixed for the whole run.
-    prompt_tokens = prompt_teacher_text = None
-    if use_unlabeled and prompts is not None:
-        prompt_tokens = student.tokenize(prompts).to(d.device)
-        if store is not None:
-            prompt_teacher_text = store.prompt_text().to(d.device)
-        else:
-            with torch.no_grad(), autocast_for(cfg, d.device):
-                prompt_teacher_text = teacher.encode_text(prompt_tokens).float()
+    targets = TeacherTargets(cfg, d, student, teacher, store, prompts, pool)
 
     # State: fresh, or everything from the checkpoint.
     seed_everything(cfg.seed + d.rank)
     step, best = 0, {"val_labeled": None, "step": None}
     if ckpt is not None:
-        student.clip.load_state_dict(ckpt["student"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        step, best = int(ckpt["step"]), dict(ckpt["best"])
-        for name, s in streams.items():
-            s.load_state(ckpt["data"][name])
-        if ckpt["world_size"] == d.world:
-            set_rng_state(ckpt["rng"][d.rank])
-        elif d.main:
-            print(f"warning: resuming a {ckpt['world_size']}-process run with {d.world} processes: data shards and "
-                  f"RNG streams differ from the original run (not an exact continuation)", file=sys.stderr)
+        step, best = _restore(ckpt, student, optimizer, streams, d)
         del ckpt
-
     if d.main:
-        out.mkdir(parents=True, exist_ok=True)
-        write_json(out / "config.json", cfg.to_dict())
-        write_json(out / "run_info.json", {**versions(), "world_size": d.world, "device": str(d.device),
-                                            "argv": sys.argv, "resumed_from_step": step if resume else None,
-                                            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+        _write_run_files(out, cfg, d, step if resume else None)
+    run = _RunState(cfg, d, out, student, optimizer, streams, best, val_ds,
+                    saved=(Path(resume), step) if resume is not None else None)
     fault = parse_fault(os.environ.get("FITCLIP_FAULT"), d.rank)
 
     from tqdm import tqdm
     bar = tqdm(total=cfg.max_steps, initial=step, disable=not d.main, desc="fitclip", dynamic_ncols=True)
-    metrics = open(metrics_path, "a", encoding="utf-8") if d.main else None
+    metrics = open(metrics_path, "a", encoding="utf-8") if d.main else None  # append-only: see _RunState.end_step
     last_losses: dict[str, float] = {}
-    saved = (Path(resume), step) if resume is not None else None  # the newest checkpoint: (path, step)
     try:
         while step < cfg.max_steps:
             step += 1
@@ -694,32 +412,12 @@ def _train(cfg: TrainConfig, resume: str | os.PathLike | None, d: Dist, out: Pat
                       "tokens": student.tokenize([labeled_items[i].text for i in lab["indices"].tolist()]).to(d.device)}
             unl_in = teacher_video = teacher_text = None
             if use_unlabeled:
-                unl = streams["unlabeled"].next()
-                keys = unl["keys"]
-                unl_tokens = prompt_tokens if prompts is not None else \
-                    student.tokenize([pool[i].text for i in unl["indices"].tolist()]).to(d.device)
-                unl_in = {"frames": unl["frames"].to(d.device, non_blocking=True),
-                          "lengths": unl["lengths"].to(d.device), "tokens": unl_tokens}
-                if store is not None:
-                    teacher_video, teacher_text = store.get(keys, text=prompts is None)
-                    teacher_video = teacher_video.to(d.device)
-                    teacher_text = prompt_teacher_text if prompts is not None else teacher_text.to(d.device)
-                else:
-                    with torch.no_grad(), autocast_for(cfg, d.device):
-                        teacher_video = teacher.encode_video(unl["teacher_frames"].to(d.device),
-                                                             unl["teacher_lengths"].to(d.device)).float()
-                        teacher_text = prompt_teacher_text if prompts is not None else \
-                            teacher.encode_text(unl_tokens).float()
+                unl_in, teacher_video, teacher_text = targets.unlabeled_inputs(streams["unlabeled"].next())
             losses = compute_losses(model, cfg, lab_in, unl_in, teacher_video, teacher_text,
                                     shared_text=prompts is not None)
             if fault == ("nan", step):
                 losses["total"] = losses["total"] * float("nan")
-            if not bool(torch.isfinite(losses["total"])):
-                values = {k: float(v.detach()) for k, v in losses.items()}
-                raise NonFiniteLoss(f"non-finite loss at step {step} (total={values['total']}, labeled="
-                                    f"{values['labeled']}, distill={values['distill']}); stopping without "
-                                    f"updating the weights (check the data of this step). "
-                                    f"{nonfinite_advice(cfg, out, saved)}")
+            run.check_finite(losses, step)
             optimizer.zero_grad(set_to_none=True)
             losses["total"].backward()
             if fault == ("exit", step):
@@ -727,42 +425,8 @@ def _train(cfg: TrainConfig, resume: str | os.PathLike | None, d: Dist, out: Pat
             if fault == ("hang", step):
                 time.sleep(10**6)
             optimizer.step()
-            dt = time.perf_counter() - t0
-
             last_losses = {k: float(v.detach()) for k, v in losses.items()}
-            record: dict[str, Any] = {
-                "step": step, "epoch": streams["unlabeled" if use_unlabeled else "labeled"].epoch_float,
-                "total": last_losses["total"], "labeled": last_losses["labeled"],
-                "distill": last_losses["distill"] if use_unlabeled else None, "lr": optimizer.param_groups[0]["lr"],
-                "clips_per_s": d.world * (cfg.batch_size_labeled + (cfg.batch_size_unlabeled if use_unlabeled else 0)) / dt,
-                "time": time.time()}
-            if val_ds is not None and (step % cfg.val_every == 0 or step == cfg.max_steps):
-                record["val_labeled"] = validate_labeled(student, val_ds, cfg, d, val_cache)
-                improved = best["val_labeled"] is None or record["val_labeled"] < best["val_labeled"]
-                if improved:
-                    best = {"val_labeled": record["val_labeled"], "step": step}
-            else:
-                improved = False
-            save_last = step == cfg.max_steps or (cfg.save_every > 0 and step % cfg.save_every == 0)
-            if metrics is not None:
-                # The step's line reaches the disk BEFORE its checkpoint: a kill between the two leaves a line
-                # past the checkpoint, which resume drops and redoes (written after it, the line was lost for
-                # good). Appending is safe here (no atomic rewrite of the whole log each step): a torn line
-                # can only be the last one, past the checkpoint, and `trim_metrics` drops it. The fsync before
-                # a checkpoint also covers the lines of the steps since the previous one.
-                metrics.write(json.dumps(record) + "\n")
-                metrics.flush()
-                if save_last or improved:
-                    os.fsync(metrics.fileno())
-            if save_last or improved:
-                state = checkpoint_state(student, optimizer, step, all_rng_states(d), streams, best, cfg, d.world)
-                if d.main:
-                    if improved:
-                        save_checkpoint(state, out / "best_labeled.pt")
-                    if save_last:
-                        save_checkpoint(state, out / "last.pt")
-                saved = (out / ("last.pt" if save_last else "best_labeled.pt"), step)
-                del state
+            run.end_step(step, last_losses, time.perf_counter() - t0, metrics)
             bar.set_postfix(loss=f"{last_losses['total']:.4f}", refresh=False)
             bar.update(1)
     finally:
@@ -770,7 +434,154 @@ def _train(cfg: TrainConfig, resume: str | os.PathLike | None, d: Dist, out: Pat
         if metrics is not None:
             metrics.close()
     del model
-    return {"step": step, "best": best, "losses": last_losses, "out_dir": str(out)}
+    return {"step": step, "best": run.best, "losses": last_losses, "out_dir": str(out)}
+
+
+def _prepare_log(metrics_path: Path, ckpt: dict[str, Any] | None) -> None:
+    """The metrics log of a resumed run keeps the lines up to its checkpoint; a log without a checkpoint
+    (a run that died before its first one) is emptied: the run starts over."""
+    if ckpt is not None:  # drop lines past the checkpoint: they will be redone
+        for note in trim_metrics(metrics_path, int(ckpt["step"])):
+            print(f"note: {note}", file=sys.stderr)
+    elif metrics_path.exists():  # validate let it through: a run that died before its first checkpoint
+        print(f"note: {metrics_path} is from a run that wrote no checkpoint; starting over", file=sys.stderr)
+        atomic_write_text(metrics_path, "")
+
+
+def build_streams(cfg: TrainConfig, d: Dist, labeled_items: Sequence[Any], pool: Sequence[Any], train_tf: Any,
+                  online_teacher: bool) -> dict[str, Stream]:
+    """The labeled stream and (λ > 0) the unlabeled one, whose clips carry the online teacher's own view."""
+    streams: dict[str, Stream] = {"labeled": Stream(
+        "labeled", VideoDataset(labeled_items, cfg.num_frames, "train", train_tf, derive_seed(cfg.seed, "labeled")),
+        cfg.batch_size_labeled, cfg.seed, d, cfg.num_workers, doctor=doctor_command(cfg, "labeled"))}
+    if pool:
+        views = UnlabeledViews(
+            VideoDataset(pool, cfg.num_frames, "train", train_tf, derive_seed(cfg.seed, "unlabeled")),
+            VideoDataset(pool, cfg.num_frames, "train", train_tf, derive_seed(cfg.seed, "teacher"))
+            if online_teacher else None)
+        streams["unlabeled"] = Stream("unlabeled", views, cfg.batch_size_unlabeled, cfg.seed, d, cfg.num_workers,
+                                      collate_views, doctor=doctor_command(cfg, "unlabeled"))
+    return streams
+
+
+class TeacherTargets:
+    """The unlabeled half of a step and the teacher's embeddings it is distilled towards: read from the
+    cached pseudo labels (`store`) or computed by the frozen online teacher on its own view of the clips.
+    With prompts (n videos x m prompts) the text side is the m prompts, fixed for the whole run."""
+
+    def __init__(self, cfg: TrainConfig, d: Dist, student: VideoCLIP, teacher: VideoCLIP | None, store: Any,
+                 prompts: Sequence[str] | None, pool: Sequence[Any]) -> None:
+        self.cfg, self.d, self.student, self.teacher, self.store = cfg, d, student, teacher, store
+        self.prompts, self.pool = prompts, pool
+        self.prompt_tokens = self.prompt_text = None
+        if cfg.lam > 0 and prompts is not None:
+            self.prompt_tokens = student.tokenize(prompts).to(d.device)
+            if store is not None:
+                self.prompt_text = store.prompt_text().to(d.device)
+            else:
+                with torch.no_grad(), autocast_for(cfg, d.device):
+                    self.prompt_text = teacher.encode_text(self.prompt_tokens).float()
+
+    def unlabeled_inputs(self, unl: dict[str, Any]) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
+        """(the student's unlabeled inputs, the teacher's video embeddings, its text embeddings)."""
+        device, shared = self.d.device, self.prompts is not None
+        tokens = self.prompt_tokens if shared else \
+            self.student.tokenize([self.pool[i].text for i in unl["indices"].tolist()]).to(device)
+        inputs = {"frames": unl["frames"].to(device, non_blocking=True), "lengths": unl["lengths"].to(device),
+                  "tokens": tokens}
+        if self.store is not None:
+            video, text = self.store.get(unl["keys"], text=not shared)
+            return inputs, video.to(device), self.prompt_text if shared else text.to(device)
+        with torch.no_grad(), autocast_for(self.cfg, device):
+            video = self.teacher.encode_video(unl["teacher_frames"].to(device),
+                                              unl["teacher_lengths"].to(device)).float()
+            text = self.prompt_text if shared else self.teacher.encode_text(tokens).float()
+        return inputs, video, text
+
+
+def _restore(ckpt: dict[str, Any], student: VideoCLIP, optimizer: torch.optim.Optimizer, streams: dict[str, Stream],
+             d: Dist) -> tuple[int, dict[str, Any]]:
+    """Load everything a checkpoint holds (weights, optimizer, stream positions, this rank's RNG states);
+    returns (step, best)."""
+    student.clip.load_state_dict(ckpt["student"])
+    optimizer.load_state_dict(ckpt["optimizer"])
+    for name, s in streams.items():
+        s.load_state(ckpt["data"][name])
+    if ckpt["world_size"] == d.world:
+        set_rng_state(ckpt["rng"][d.rank])
+    elif d.main:
+        print(f"warning: resuming a {ckpt['world_size']}-process run with {d.world} processes: data shards and "
+              f"RNG streams differ from the original run (not an exact continuation)", file=sys.stderr)
+    return int(ckpt["step"]), dict(ckpt["best"])
+
+
+def _write_run_files(out: Path, cfg: TrainConfig, d: Dist, resumed_from_step: int | None) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "config.json", cfg.to_dict())
+    write_json(out / "run_info.json", {**versions(), "world_size": d.world, "device": str(d.device),
+                                        "argv": sys.argv, "resumed_from_step": resumed_from_step,
+                                        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+
+
+class _RunState:
+    """What happens around each optimizer step: the non-finite check, validation, the metrics line and the
+    checkpoints; holds the best validation loss and the newest checkpoint."""
+
+    def __init__(self, cfg: TrainConfig, d: Dist, out: Path, student: VideoCLIP, optimizer: torch.optim.Optimizer,
+                 streams: dict[str, Stream], best: dict[str, Any], val_ds: VideoDataset | None,
+                 saved: tuple[Path, int] | None) -> None:
+        self.cfg, self.d, self.out, self.student, self.optimizer = cfg, d, out, student, optimizer
+        self.streams, self.best, self.val_ds, self.saved = streams, best, val_ds, saved
+        self.val_cache: list[dict[str, torch.Tensor]] = []  # val clips decoded once (see VAL_CACHE_BYTES)
+
+    def check_finite(self, losses: dict[str, torch.Tensor], step: int) -> None:
+        if not bool(torch.isfinite(losses["total"])):
+            values = {k: float(v.detach()) for k, v in losses.items()}
+            raise NonFiniteLoss(f"non-finite loss at step {step} (total={values['total']}, labeled="
+                                f"{values['labeled']}, distill={values['distill']}); stopping without "
+                                f"updating the weights (check the data of this step). "
+                                f"{nonfinite_advice(self.cfg, self.out, self.saved)}")
+
+    def end_step(self, step: int, losses: dict[str, float], dt: float, metrics: Any) -> None:
+        """Validate when due, write the step's metrics line, then the checkpoints that are due."""
+        cfg, use_unlabeled = self.cfg, "unlabeled" in self.streams
+        record: dict[str, Any] = {
+            "step": step, "epoch": self.streams["unlabeled" if use_unlabeled else "labeled"].epoch_float,
+            "total": losses["total"], "labeled": losses["labeled"],
+            "distill": losses["distill"] if use_unlabeled else None, "lr": self.optimizer.param_groups[0]["lr"],
+            "clips_per_s": self.d.world * (cfg.batch_size_labeled + (cfg.batch_size_unlabeled if use_unlabeled
+                                                                     else 0)) / dt,
+            "time": time.time()}
+        improved = False
+        if self.val_ds is not None and (step % cfg.val_every == 0 or step == cfg.max_steps):
+            record["val_labeled"] = validate_labeled(self.student, self.val_ds, cfg, self.d, self.val_cache)
+            improved = self.best["val_labeled"] is None or record["val_labeled"] < self.best["val_labeled"]
+            if improved:
+                self.best = {"val_labeled": record["val_labeled"], "step": step}
+        save_last = step == cfg.max_steps or (cfg.save_every > 0 and step % cfg.save_every == 0)
+        if metrics is not None:
+            # The step's line reaches the disk BEFORE its checkpoint: a kill between the two leaves a line
+            # past the checkpoint, which resume drops and redoes (written after it, the line was lost for
+            # good). Appending is safe here (no atomic rewrite of the whole log each step): a torn line
+            # can only be the last one, past the checkpoint, and `trim_metrics` drops it. The fsync before
+            # a checkpoint also covers the lines of the steps since the previous one.
+            metrics.write(json.dumps(record) + "\n")
+            metrics.flush()
+            if save_last or improved:
+                os.fsync(metrics.fileno())
+        if save_last or improved:
+            self.checkpoint(step, improved, save_last)
+
+    def checkpoint(self, step: int, best: bool, last: bool) -> None:
+        """Every rank's RNG states are gathered (a collective); rank 0 writes best_labeled.pt and/or last.pt."""
+        state = checkpoint_state(self.student, self.optimizer, step, all_rng_states(self.d), self.streams,
+                                 self.best, self.cfg, self.d.world)
+        if self.d.main:
+            if best:
+                save_checkpoint(state, self.out / "best_labeled.pt")
+            if last:
+                save_checkpoint(state, self.out / "last.pt")
+        self.saved = (self.out / ("last.pt" if last else "best_labeled.pt"), step)
 
 
 HELP = """usage: python -m fitclip.train [--config run.json] [--preset paper|reference-code] [--KEY VALUE ...] [--resume [PATH]]
