@@ -13,7 +13,9 @@ for tests and CLIs, `fitclip-toy` (64x64 input; a small convnet image tower, reg
 from __future__ import annotations
 
 import collections
+import contextlib
 import copy
+import logging
 import math
 import os
 from collections.abc import Mapping
@@ -228,6 +230,25 @@ def _clip_state_dict(obj: Any) -> tuple[dict[str, torch.Tensor], dict[str, Any]]
     return sd, meta
 
 
+class _RandomInitWarning(logging.Filter):
+    """Drops open_clip's "No pretrained weights loaded for model ... initialized randomly" record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("No pretrained weights loaded for model")
+
+
+@contextlib.contextmanager
+def _weights_loaded_next():
+    """Silence open_clip's random-init warning (a `logging.warning` on the root logger) for one
+    `create_model` call whose weights `load_clip` loads from a file right after; every other record passes."""
+    root, drop = logging.getLogger(), _RandomInitWarning()
+    root.addFilter(drop)
+    try:
+        yield
+    finally:
+        root.removeFilter(drop)
+
+
 def load_clip(arch: str = "ViT-B-16", pretrained: str | os.PathLike | None = "openai",
               device: str | torch.device = "cpu", quick_gelu: bool | None = None) -> VideoCLIP:
     """Build a `VideoCLIP` from an open_clip architecture and weights.
@@ -280,7 +301,8 @@ def load_clip(arch: str = "ViT-B-16", pretrained: str | os.PathLike | None = "op
             qg = bool(meta["quick_gelu"])
         else:
             qg = bare_openai or bool(open_clip.get_model_config(arch).get("quick_gelu", False))
-        clip = open_clip.create_model(arch, pretrained=None, force_quick_gelu=qg, device="cpu")
+        with _weights_loaded_next():  # open_clip warns "initialized randomly": the file's weights follow
+            clip = open_clip.create_model(arch, pretrained=None, force_quick_gelu=qg, device="cpu")
         if bare_openai:
             # The released FitCLIP student ships without logit_scale; it is unused here, so keep CLIP's
             # initial value (log(1/0.07)) rather than inventing one.

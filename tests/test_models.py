@@ -1,5 +1,6 @@
 """fitclip.models / fitclip.transforms: real open_clip code paths on random weights."""
 
+import logging
 import math
 
 import open_clip
@@ -216,3 +217,20 @@ def test_transform_rejects_wrong_input(tiny):
     _, ev = transforms_for(tiny)
     with pytest.raises(ValueError, match=r"uint8 frames \[T, H, W, 3\]"):
         ev(torch.zeros(4, 3, 32, 32))
+
+
+def test_loading_a_weights_file_does_not_warn_random_init_but_random_weights_do(tmp_path, caplog):
+    """open_clip's "initialized randomly" warning is silenced only where load_clip then loads a file."""
+    with caplog.at_level(logging.WARNING):
+        model = load_clip("fitclip-tiny", None)
+    assert any("initialized randomly" in r.getMessage() for r in caplog.records)
+    path = save_state(model_file_state(model), tmp_path / "tiny.pt")
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        loaded = load_clip("fitclip-tiny", str(path))
+    assert not any("initialized randomly" in r.getMessage() for r in caplog.records)
+    assert torch.equal(loaded.clip.state_dict()["text_projection"], model.clip.state_dict()["text_projection"])
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):  # the filter is gone afterwards
+        load_clip("fitclip-tiny", "none")
+    assert any("initialized randomly" in r.getMessage() for r in caplog.records)
