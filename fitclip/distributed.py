@@ -13,14 +13,6 @@ def is_distributed() -> bool:
     return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
 
 
-def rank() -> int:
-    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
-
-
-def world_size() -> int:
-    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
-
-
 def all_gather_with_grad(x: torch.Tensor) -> torch.Tensor:
     """Concatenate `x` `[n, ...]` from all ranks along dim 0, keeping gradients to every rank's part.
 

@@ -73,11 +73,6 @@ UCF101_TEMPLATES: tuple[str, ...] = (
     "a demonstration of the person practicing {}.",
 )
 
-UCF101_TEMPLATES_SOURCE = (
-    "openai/CLIP data/prompts.md, UCF101 section (commit e184f608c5d5e58165682f7c332c3a8b4c1545f2), "
-    "MIT license; identical to UCF_101_TEMPLATES in bryant1410/fitclip aligner/data/ucf.py"
-)
-
 _CAMEL_CASE_WORD = re.compile(r"[a-zA-Z][^A-Z]*")
 
 

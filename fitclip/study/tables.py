@@ -18,7 +18,6 @@ import numpy as np
 import pandas as pd
 import torch
 
-from fitclip.checkpoint import write_json  # noqa: F401  (re-exported for the notebooks)
 from fitclip.fusion import grid_model
 
 BENCHMARKS: tuple[str, ...] = ("ucf101", "mit", "msrvtt", "youcook2", "didemo")
@@ -27,8 +26,6 @@ BENCHMARKS: tuple[str, ...] = ("ucf101", "mit", "msrvtt", "youcook2", "didemo")
 PRIMARY_METRIC: dict[str, str] = {"ucf101": "top1", "mit": "top1", "msrvtt": "R@5", "youcook2": "R@5",
                                   "didemo": "R@5", "webvid": "R@5"}
 ALPHA_GRID: tuple[float, ...] = tuple(round(i / 10, 1) for i in range(11))
-#: Metrics where lower is better (ranks); everything else is a percentage, higher is better.
-LOWER_IS_BETTER = frozenset({"MdR", "MnR", "mr"})
 
 
 def read_results(path: str | os.PathLike, models: Iterable[str] | None = None) -> pd.DataFrame:
@@ -93,41 +90,6 @@ def alpha_table(curves: pd.DataFrame, student: str, datasets: Sequence[str] = BE
     return table
 
 
-def benchmark_table(curves: pd.DataFrame, chosen: Mapping[str, float], datasets: Sequence[str] = BENCHMARKS,
-                    fitclip: str = "fitclip", wiseft: str = "wiseft") -> pd.DataFrame:
-    """Teacher vs Student vs FitCLIP vs WiSE-FT across benchmarks (like the paper's Tables 3 and 6).
-
-    Rows: `Teacher` (α=0), `Student` (FitCLIP student, α=1), `FitCLIP` (its α from `chosen`),
-    `WiSE-FT` (the λ=0 student fused at its α from `chosen`, if evaluated). Columns: each dataset's
-    primary metric and their average, plus `alpha`.
-    """
-    rows = {"Teacher": (fitclip, 0.0), "Student": (fitclip, 1.0), "FitCLIP": (fitclip, chosen.get(fitclip))}
-    if wiseft in set(curves["student"]):
-        rows["WiSE-FT"] = (wiseft, chosen.get(wiseft))
-    out = []
-    for label, (student, alpha) in rows.items():
-        if alpha is None:
-            raise ValueError(f"no α chosen for {student!r}; pass chosen={{{student!r}: α}}")
-        table = alpha_table(curves, student, datasets)
-        if alpha not in table.index:
-            raise ValueError(f"α={alpha} is not in the evaluated grid of {student!r} ({list(table.index)})")
-        out.append(table.loc[alpha].rename(label).to_frame().T.assign(alpha=alpha))
-    return pd.concat(out)
-
-
-def improvement_table(table: pd.DataFrame, reference: str = "Teacher") -> pd.DataFrame:
-    """Δ (points) and error-rate reduction (%) of every row against `reference`.
-
-    Error-rate reduction = (err_ref − err) / err_ref × 100 with err = 100 − metric (metrics in %).
-    """
-    metrics = table.drop(columns=["alpha"], errors="ignore")
-    ref = metrics.loc[reference]
-    delta = metrics.sub(ref, axis=1)
-    err_ref = 100 - ref
-    err_red = ((err_ref - (100 - metrics)) / err_ref.replace(0, np.nan) * 100)
-    return pd.concat({"Δ": delta.drop(index=reference), "error-rate reduction %": err_red.drop(index=reference)})
-
-
 def alpha_slider(curves: pd.DataFrame, datasets: Sequence[str] = BENCHMARKS, chosen: Mapping[str, float] | None = None):
     """An ipywidgets slider over the α grid that shows every benchmark's metric and their average for
     each student, read from the precomputed grid (no model runs when it moves)."""
@@ -189,21 +151,6 @@ def query_ranks(files: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
         frames.append(pd.DataFrame({"dataset": emb["dataset"], "model": label, "key": list(emb["keys"]),
                                     "rank": torch.as_tensor(emb["ranks"]).numpy()}))
     return pd.concat(frames, ignore_index=True)
-
-
-def models_for_alphas(names: Iterable[str]) -> list[str]:
-    """Sorted distinct student prefixes among `"<student>-alpha<α>"` model names."""
-    return sorted({n.rsplit("-alpha", 1)[0] for n in names if "-alpha" in n})
-
-
-def tidy_table(table: pd.DataFrame) -> pd.DataFrame:
-    """`benchmark_table` output as tidy rows `{model, alpha, dataset, metric, value}` (one per cell)."""
-    rows = []
-    for model, row in table.iterrows():
-        for dataset, value in row.drop(labels=["alpha"], errors="ignore").items():
-            rows.append({"model": model, "alpha": float(row.get("alpha", np.nan)), "dataset": dataset,
-                         "metric": PRIMARY_METRIC.get(dataset, "average"), "value": float(value)})
-    return pd.DataFrame(rows)
 
 
 # ----------------------------------------------------------------------------------------------------
