@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from fitclip.checkpoint import save_state, write_json
+from fitclip.checkpoint import atomic_write_text, save_state, write_json
 from fitclip.losses import labeled_loss
 from fitclip.metrics import bootstrap_ci, class_target_ranks, classification_metrics, hits
 from fitclip.models import VideoCLIP, load_clip, model_file_state
@@ -122,19 +122,19 @@ def pretrain_teacher(stills_dir: str | os.PathLike, out_dir: str | os.PathLike,
     gen = torch.Generator().manual_seed(config.seed)
     out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    with open(out_dir / "metrics.jsonl", "w") as log:
-        for step in tqdm(range(config.steps), desc="pretrain teacher", disable=not progress, mininterval=5):
-            idx = torch.randint(0, n_train, (config.batch_size,), generator=gen)
-            flip = torch.rand(config.batch_size, generator=gen) < 0.5  # captions never say left/right
-            batch = torch.where(flip[:, None, None, None], images[idx].flip(-1), images[idx])
-            loss = labeled_loss(model.encode_image(batch), model.encode_text(tokens[idx]), config.temperature)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            log.write(json.dumps({"step": step + 1, "loss": loss.item(), "lr": sched.get_last_lr()[0]}) + "\n")
-            log.flush()
+    log: list[str] = []  # the loss log, written atomically once training is done
+    for step in tqdm(range(config.steps), desc="pretrain teacher", disable=not progress, mininterval=5):
+        idx = torch.randint(0, n_train, (config.batch_size,), generator=gen)
+        flip = torch.rand(config.batch_size, generator=gen) < 0.5  # captions never say left/right
+        batch = torch.where(flip[:, None, None, None], images[idx].flip(-1), images[idx])
+        loss = labeled_loss(model.encode_image(batch), model.encode_text(tokens[idx]), config.temperature)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        log.append(json.dumps({"step": step + 1, "loss": loss.item(), "lr": sched.get_last_lr()[0]}) + "\n")
     seconds = time.perf_counter() - t0
+    atomic_write_text(out_dir / "metrics.jsonl", "".join(log))
     after = zero_shot_still_accuracy(model, images[n_train:], labels[n_train:], classes)
     save_state(model_file_state(model), out_dir / "teacher.pt")
     record = {"config": asdict(config), "n_train": n_train, "n_holdout": config.holdout, "classes": classes,

@@ -215,7 +215,7 @@ def _prepare_dirs(root: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         # The marker's text still names the module's former path (fitclip.synthetic), so a re-rendered world
         # stays byte-identical to earlier ones; only the marker's presence is ever checked.
-        (folder / _MARKER).write_text("written by fitclip.synthetic.render_world; deleted on re-render\n")
+        atomic_write_text(folder / _MARKER, "written by fitclip.synthetic.render_world; deleted on re-render\n")
 
 
 def _manifest(seed: int, cfg: WorldConfig, plan: WorldPlan) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 import numpy as np
 
+from fitclip.checkpoint import atomic_write_text
 from fitclip.toyworld.render import _STREAMS, ClipSpec, VideoJob, _stills, render_video
 from fitclip.toyworld.vocabulary import (BACKGROUND_WORDS, CLIP_FRAMES, COLOURS, DIDEMO_TEMPLATES, FPS, MOTIONS,
                                          MSRVTT_TEMPLATES, SHAPES, SHIFTED_BACKGROUNDS, STILL_CLASSES,
@@ -64,9 +65,8 @@ def _csv_text(header: Sequence[str] | None, rows: Iterable[Sequence[Any]]) -> st
 
 
 def _write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8", newline="") as f:
-        f.write(text)
+    """UTF-8, newlines as given, atomically (the project's one writer)."""
+    atomic_write_text(path, text)
 
 
 class _ComboPicker:
