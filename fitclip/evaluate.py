@@ -38,6 +38,12 @@ Output (``out``, JSON lines, always appended, never overwritten):
   the same ``run_id``: annotation file sha256s, frames and sampler, prompts, checkpoint sha256s,
   decoder backend, library versions, failed items (key, path, reason) and more.
 
+Length (~750 lines): the harness is one protocol, and this file keeps every rule of it in one place,
+in reading order: the models of a run, broken videos, the one decode pass, the text side, scoring, the
+output files and :func:`evaluate`, whose body is the sequence of those steps. The docstrings are about a
+third of it; candidates to move out are the decode pass (``_GuardedDataset`` .. ``encode_videos``) and
+the broken-video pre-check, which the doctor could share.
+
 Example::
 
     from fitclip.evaluate import evaluate
