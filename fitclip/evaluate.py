@@ -735,22 +735,20 @@ def _write_results(out: Path, rows: Sequence[Mapping[str, Any]], protocols: Sequ
 
 
 def format_table(rows: Sequence[Mapping[str, Any]]) -> str:
-    """A small markdown table: one line per (model, dataset, split), one column per metric."""
-    groups: dict[tuple, dict[str, float]] = {}
+    """A small markdown table: one line per (model, dataset, split), one column per metric (2 decimals)."""
+    import pandas as pd
+
+    groups: dict[tuple, dict[str, Any]] = {}
     metrics: list[str] = []
-    meta: dict[tuple, Mapping[str, Any]] = {}
     for r in rows:
         key = (r["model"], r["dataset"], r["split"])
-        groups.setdefault(key, {})[r["metric"]] = r["value"]
-        meta[key] = r
+        groups.setdefault(key, {"model": r["model"], "alpha": r["alpha"], "dataset": r["dataset"],
+                                "split": r["split"]})[r["metric"]] = r["value"]
+        groups[key].update(n_evaluated=r["n_evaluated"], n_failed=r["n_failed"])
         if r["metric"] not in metrics:
             metrics.append(r["metric"])
-    header = ["model", "alpha", "dataset", "split", *metrics, "n_evaluated", "n_failed"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for key, values in groups.items():
-        r = meta[key]
-        alpha = "" if r["alpha"] is None else f"{r['alpha']:g}"
-        cells = [key[0], alpha, key[1], key[2], *(f"{values[m]:.2f}" if m in values else "" for m in metrics),
-                 str(r["n_evaluated"]), str(r["n_failed"])]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    columns = ["model", "alpha", "dataset", "split", *metrics, "n_evaluated", "n_failed"]
+    table = pd.DataFrame(list(groups.values()), columns=columns).astype(object)
+    table = table.where(table.notna(), None)  # a missing metric or alpha prints as an empty cell
+    floatfmt = ["g", "g", "g", "g", *[".2f"] * len(metrics), "g", "g"]
+    return table.to_markdown(index=False, floatfmt=floatfmt, missingval="")

@@ -20,7 +20,7 @@ from helpers import (add_youcook2_clip, make_didemo, make_mit, make_msrvtt, make
 from fitclip.annotations import Annotations, load_annotations
 from fitclip.datasets import VideoDataset
 from fitclip.evaluate import (BrokenVideosError, EvalModel, _append_jsonl, class_embeddings, evaluate,
-                              load_embeddings, protocol_path)
+                              format_table, load_embeddings, protocol_path)
 from fitclip.fusion import fused_models
 from fitclip.metrics import class_target_ranks, classification_metrics, metrics_from_ranks, target_ranks
 from fitclip.models import load_clip
@@ -335,6 +335,19 @@ def test_append_jsonl_never_truncates_and_repairs_a_cut_line(tmp_path):
     assert protocol_path(tmp_path / "results") == tmp_path / "results.protocol.jsonl"
 
 
+def test_format_table_one_line_per_model_and_split_with_blank_missing_cells():
+    row = {"dataset": "ucf101", "split": "1", "n_evaluated": 9, "n_failed": 1}
+    rows = [{**row, "model": "clip", "alpha": None, "metric": "top1", "value": 45.126},
+            {**row, "model": "clip", "alpha": None, "metric": "top5", "value": 80.0},
+            {**row, "model": "fused-alpha0.4", "alpha": 0.4, "metric": "top1", "value": 46.0}]
+    lines = format_table(rows).splitlines()
+    cells = [[c.strip() for c in line.strip("|").split("|")] for line in lines]
+    assert cells[0] == ["model", "alpha", "dataset", "split", "top1", "top5", "n_evaluated", "n_failed"]
+    assert set(lines[1]) <= set("|:-")  # the markdown rule
+    assert cells[2:] == [["clip", "", "ucf101", "1", "45.13", "80.00", "9", "1"],
+                         ["fused-alpha0.4", "0.4", "ucf101", "1", "46.00", "", "9", "1"]]
+
+
 def _cli(*args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO)}
     return subprocess.run([sys.executable, "-m", "fitclip", *args], cwd=REPO, env=env, capture_output=True,
@@ -372,7 +385,8 @@ def test_cli_evaluate(tmp_path, toy_benchmarks, capsys):
     # One real run through `python -m fitclip`.
     ok = _cli(*base, "--skip-broken", "--student", str(student), "--alpha", "0", "1")
     assert ok.returncode == 0, ok.stderr
-    assert "| fused-alpha0 | 0 | msrvtt | test |" in ok.stdout and "fused-alpha1" in ok.stdout
+    printed = [[c.strip() for c in line.strip("|").split("|")] for line in ok.stdout.splitlines() if line.startswith("|")]
+    assert ["fused-alpha0", "0", "msrvtt", "test"] in [cells[:4] for cells in printed] and "fused-alpha1" in ok.stdout
     frame = pd.read_json(out, lines=True)
     assert len(frame) == 10 and set(frame["alpha"]) == {0.0, 1.0}
     assert (frame["n_failed"] == 1).all() and (frame["n_evaluated"] == 4).all()
