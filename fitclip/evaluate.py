@@ -29,10 +29,12 @@ Output (``out``, JSON lines, always appended, never overwritten):
 
 * ``<out>``: one row per (model, metric), tidy for ``pandas.read_json(out, lines=True)``::
 
-      {"run_id", "model", "alpha", "dataset", "split", "metric", "value",
+      {"run_id", "model", "student", "alpha", "dataset", "split", "metric", "value",
        "n_expected", "n_evaluated", "n_failed"}
 
-  ``alpha`` is null for a model that is not a fusion; ``n_expected`` is the number of annotation
+  ``student`` and ``alpha`` come from the model's :class:`EvalModel` (an α-grid model of
+  :func:`fitclip.fusion.fused_models`: its student's name and α); both are null for a plain model, so
+  readers take them from these columns, never from the model's name. ``n_expected`` is the number of annotation
   items and ``n_expected == n_evaluated + n_failed``.
 * ``<out stem>.protocol.jsonl`` (see :func:`protocol_path`): one record per (model, dataset) run with
   the same ``run_id``: annotation file sha256s, frames and sampler, prompts, checkpoint sha256s,
@@ -674,17 +676,17 @@ class _Run:
 
     def metric_rows(self, name: str, entry: EvalModel, metrics: Mapping[str, float]) -> list[dict[str, Any]]:
         a = self.annotations
-        return [{"run_id": self.run_id, "model": name, "alpha": _alpha(entry), "dataset": a.name, "split": a.split,
-                 "metric": metric, "value": float(metrics[metric]), "n_expected": self.n_expected,
-                 "n_evaluated": self.n_evaluated, "n_failed": self.n_failed}
+        return [{"run_id": self.run_id, "model": name, "student": entry.student, "alpha": _alpha(entry),
+                 "dataset": a.name, "split": a.split, "metric": metric, "value": float(metrics[metric]),
+                 "n_expected": self.n_expected, "n_evaluated": self.n_evaluated, "n_failed": self.n_failed}
                 for metric in (CLASSIFICATION_METRICS if a.task == "classification" else RETRIEVAL_METRICS)]
 
     def save_embeddings(self, embeddings_dir: str | os.PathLike, name: str, entry: EvalModel, keys: list[str],
                         video: torch.Tensor, metrics: Mapping[str, float], saved: Mapping[str, Any]) -> Path:
         a = self.annotations
         path = embeddings_path(embeddings_dir, a.name, a.split, name)
-        save_state({"format": EMBEDDINGS_FORMAT, "run_id": self.run_id, "model": name, "alpha": _alpha(entry),
-                    "dataset": a.name, "split": a.split, "task": a.task, "keys": keys,
+        save_state({"format": EMBEDDINGS_FORMAT, "run_id": self.run_id, "model": name, "student": entry.student,
+                    "alpha": _alpha(entry), "dataset": a.name, "split": a.split, "task": a.task, "keys": keys,
                     "failed_keys": [f["key"] for f in self.failures], "video": video, "metrics": metrics,
                     **saved}, path)
         log.info("wrote %s", path)
@@ -694,8 +696,8 @@ class _Run:
                         prompt_info: Mapping[str, Any], emb_path: Path | None) -> dict[str, Any]:
         a, o = self.annotations, self.options
         return {
-            "record": "protocol", "run_id": self.run_id, "time": self.started, "model": name, "alpha": _alpha(entry),
-            "dataset": a.name, "split": a.split, "task": a.task,
+            "record": "protocol", "run_id": self.run_id, "time": self.started, "model": name, "student": entry.student,
+            "alpha": _alpha(entry), "dataset": a.name, "split": a.split, "task": a.task,
             "n_expected": self.n_expected, "n_evaluated": self.n_evaluated, "n_failed": self.n_failed,
             "metrics": metrics,
             "annotation_files": self.annotation_hashes,

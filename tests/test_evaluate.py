@@ -27,7 +27,7 @@ from fitclip.models import load_clip
 from fitclip.prompts import format_prompts
 
 REPO = Path(__file__).resolve().parents[1]
-ROW_COLUMNS = ["run_id", "model", "alpha", "dataset", "split", "metric", "value", "n_expected", "n_evaluated",
+ROW_COLUMNS = ["run_id", "model", "student", "alpha", "dataset", "split", "metric", "value", "n_expected", "n_evaluated",
                "n_failed"]
 
 
@@ -106,7 +106,7 @@ def test_retrieval_wiring_r1_is_100_and_skip_restricts_both_sides(tmp_path, toy_
 
     frame = pd.read_json(out, lines=True)  # tidy: one row per metric, both runs appended
     assert list(frame.columns) == ROW_COLUMNS and len(frame) == 10 and frame["run_id"].nunique() == 2
-    assert frame["alpha"].isna().all()
+    assert frame["alpha"].isna().all() and frame["student"].isna().all()  # a plain model
     protocols = _read_jsonl(protocol_path(out))
     assert [p["n_failed"] for p in protocols] == [0, 1]
     assert protocols[1]["failed"][0]["key"] == "ret2" and "does not exist" in protocols[1]["failed"][0]["reason"]
@@ -287,7 +287,9 @@ def test_alpha_grid_decodes_each_video_once_and_alpha0_is_the_teacher(tmp_path, 
         by_model.setdefault(r["model"], {})[r["metric"]] = r["value"]
     assert by_model["fused-alpha0"] == by_model["teacher"]
     assert by_model["fused-alpha1"] == pytest.approx(by_model["student"])
-    assert {r["alpha"] for r in rows if r["model"].startswith("fused")} == {0.0, 0.5, 1.0}
+    assert {(r["model"], r["student"], r["alpha"]) for r in rows} == {
+        ("teacher", None, None), ("student", None, None), ("fused-alpha0", "fused", 0.0),
+        ("fused-alpha0.5", "fused", 0.5), ("fused-alpha1", "fused", 1.0)}
 
 
 def test_fused_models_rejects_bad_alphas(tiny):
@@ -388,7 +390,7 @@ def test_cli_evaluate(tmp_path, toy_benchmarks, capsys):
     printed = [[c.strip() for c in line.strip("|").split("|")] for line in ok.stdout.splitlines() if line.startswith("|")]
     assert ["fused-alpha0", "0", "msrvtt", "test"] in [cells[:4] for cells in printed] and "fused-alpha1" in ok.stdout
     frame = pd.read_json(out, lines=True)
-    assert len(frame) == 10 and set(frame["alpha"]) == {0.0, 1.0}
+    assert len(frame) == 10 and set(frame["alpha"]) == {0.0, 1.0} and set(frame["student"]) == {"fused"}
     assert (frame["n_failed"] == 1).all() and (frame["n_evaluated"] == 4).all()
     protocol = _read_jsonl(protocol_path(out))[0]
     assert protocol["model_info"]["weights"]["student"]["sha256"] == sha256_file(student)

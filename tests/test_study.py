@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from fitclip.fusion import grid_model
 from fitclip.study.tables import alpha_curves, alpha_table, choose_alpha, read_results
 
 
@@ -24,7 +25,8 @@ def _rows():
     for (student, alpha), values in grid.items():
         for dataset, value in values.items():
             metric = "top1" if dataset == "ucf101" else "R@5"  # the paper's headline metrics
-            rows.append({"model": f"{student}-alpha{alpha:g}", "alpha": alpha, "dataset": dataset, "split": "test",
+            rows.append({"model": grid_model(student, alpha), "student": student, "alpha": alpha, "dataset": dataset,
+                         "split": "test",
                          "metric": metric, "value": value, "n_expected": 10, "n_evaluated": 10, "n_failed": 0})
             rows.append({**rows[-1], "metric": "R@1" if metric == "R@5" else "top5", "value": 99.0})
     return rows
@@ -56,6 +58,20 @@ def test_alpha_table_hand_computed(results):
     curves = alpha_curves(results)
     t = alpha_table(curves, "fitclip", ["ucf101", "msrvtt"])
     assert t.loc[0.5, "average"] == 45
+
+
+def test_curves_read_the_student_column_and_old_files_give_the_same_curves(tmp_path, results):
+    # A plain model evaluated with an alpha, and a student whose name contains "-alpha": the columns decide.
+    extra = [{**_rows()[0], "model": "teacher-alpha-ish", "student": None, "alpha": 0.5, "value": -5.0},
+             *[{**r, "model": grid_model("my-alpha-net", r["alpha"]), "student": "my-alpha-net"} for r in _rows()[:6]]]
+    path = tmp_path / "new.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in _rows() + extra))
+    curves = alpha_curves(read_results(path))
+    assert set(curves["student"]) == {"fitclip", "wiseft", "my-alpha-net"} and -5.0 not in set(curves["value"])
+    # A file written before the student column: the same curves, recovered from the grid names.
+    old = tmp_path / "old.jsonl"
+    old.write_text("".join(json.dumps({k: v for k, v in r.items() if k != "student"}) + "\n" for r in _rows()))
+    pd.testing.assert_frame_equal(alpha_curves(read_results(old)), alpha_curves(results))
 
 
 def test_read_results_errors(tmp_path):

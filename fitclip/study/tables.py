@@ -1,11 +1,13 @@
 """The study's tables: α curves, α selection, the Teacher / Student / FitCLIP / WiSE-FT comparison,
 per-class differences and per-query ranks. Inputs are the tidy rows written by `fitclip.evaluate`
-(`{model, alpha, dataset, split, metric, value, n_expected, n_evaluated, n_failed}`) and its embedding
+(`{model, student, alpha, dataset, split, metric, value, n_expected, n_evaluated, n_failed}`) and its embedding
 files; outputs are pandas DataFrames the notebooks show, save and plot.
 
-Naming: the α grid of a student is evaluated as models `"<student>-alpha<α>"` (see
-`fitclip.fusion.fused_models` and `fitclip.fusion.grid_model`), with the students `"fitclip"` (λ > 0) and `"wiseft"` (λ = 0, plain
-fine-tuning then fusion, the WiSE-FT baseline). α = 0 is the teacher for both.
+Naming: the α grid of a student is evaluated as models `fitclip.fusion.grid_model(student, α)`
+(`"<student>-alpha<α>"`, see `fitclip.fusion.fused_models`), with the students `"fitclip"` (λ > 0) and
+`"wiseft"` (λ = 0, plain fine-tuning then fusion, the WiSE-FT baseline). α = 0 is the teacher for both.
+The rows carry `student` and `alpha` as columns and the tables read those; only `read_results` recovers
+them from the name, for files written before the `student` column existed (`_fill_student`).
 """
 
 from __future__ import annotations
@@ -44,7 +46,23 @@ def read_results(path: str | os.PathLike, models: Iterable[str] | None = None) -
         raise ValueError(f"{path} holds no metric rows")
     if models is not None:
         df = df[df["model"].isin(list(models))]
+    df = _fill_student(df)
     return df.drop_duplicates(["model", "dataset", "split", "metric"], keep="last").reset_index(drop=True)
+
+
+def _fill_student(df: pd.DataFrame) -> pd.DataFrame:
+    """The `student` column for rows written before `evaluate` wrote it: the one place a grid model's
+    name is read back, and only where the name is exactly `grid_model(student, alpha)` of its row."""
+    df = df.copy()
+    if "student" not in df.columns:
+        df["student"] = None
+    df["student"] = df["student"].astype(object).where(df["student"].notna(), None)
+    for i in df.index[df["student"].isna() & df["alpha"].notna()]:
+        name, alpha = df.at[i, "model"], float(df.at[i, "alpha"])
+        prefix = name.rsplit("-alpha", 1)[0]
+        if "-alpha" in name and grid_model(prefix, alpha) == name:
+            df.at[i, "student"] = prefix
+    return df
 
 
 def alpha_curves(results: pd.DataFrame, metric: str | Mapping[str, str] | None = None) -> pd.DataFrame:
@@ -54,8 +72,7 @@ def alpha_curves(results: pd.DataFrame, metric: str | Mapping[str, str] | None =
         results: `read_results` output.
         metric: one metric for all datasets, a `{dataset: metric}` map, or None for `PRIMARY_METRIC`.
     """
-    df = results[results["model"].str.contains("-alpha", regex=False) & results["alpha"].notna()].copy()
-    df["student"] = df["model"].str.rsplit("-alpha", n=1).str[0]
+    df = results[results["student"].notna() & results["alpha"].notna()].copy()
     df["alpha"] = df["alpha"].astype(float).round(6)  # 0.30000000000000004 and 0.3 are one grid point
     wanted = metric if isinstance(metric, Mapping) else (
         {d: metric for d in df["dataset"].unique()} if metric else PRIMARY_METRIC)
