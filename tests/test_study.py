@@ -261,3 +261,45 @@ def test_average_curve_hand_computed():
     assert average_curve(curves, ["webvid"])["value"].tolist() == [90.0]
     with pytest.raises(ValueError, match=r"no α-grid results for \['didemo'\]"):
         average_curve(curves, ["ucf101", "didemo"])
+
+
+# ----------------------------------------------------------------------------------------------------
+# The stages' recipes (03, 04)
+# ----------------------------------------------------------------------------------------------------
+
+def test_training_log_tags_each_students_rows(tmp_path):
+    from fitclip.study.recipes import training_log
+
+    for name, losses in {"fitclip": [3.0, 2.0], "wiseft": [4.0]}.items():
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "metrics.jsonl").write_text(
+            "".join(json.dumps({"step": i + 1, "labeled": v}) + "\n" for i, v in enumerate(losses)))
+    log = training_log({"fitclip": tmp_path / "fitclip", "wiseft": tmp_path / "wiseft"})
+    assert log[["run", "step", "labeled"]].values.tolist() == [["fitclip", 1, 3.0], ["fitclip", 2, 2.0],
+                                                                ["wiseft", 1, 4.0]]
+
+
+def test_alpha_grid_of_every_student_evaluated_on_each_dataset(tmp_path, toy_benchmarks):
+    import torch
+    from helpers import make_msrvtt
+
+    from fitclip.models import load_clip
+    from fitclip.study.recipes import alpha_grid, evaluate_alpha_grid
+
+    torch.manual_seed(0)
+    teacher = load_clip("fitclip-tiny", None)
+    students = {"fitclip": load_clip("fitclip-tiny", None).clip.state_dict(),
+                "wiseft": load_clip("fitclip-tiny", None).clip.state_dict()}
+    models = alpha_grid(teacher, students, [0.0, 1.0], device="cpu")
+    assert list(models) == ["fitclip-alpha0", "fitclip-alpha1", "wiseft-alpha0", "wiseft-alpha1"]
+    assert models["fitclip-alpha0"].model is teacher and models["wiseft-alpha1"].student == "wiseft"
+
+    layout = make_msrvtt(tmp_path / "bench", toy_benchmarks, n=4)
+    results = evaluate_alpha_grid(models, layout.data_root, tmp_path / "04", [("msrvtt", None)], num_workers=0)
+    assert results == tmp_path / "04" / "alpha_grid.jsonl"
+    assert len(list((tmp_path / "04" / "embeddings").rglob("*.pt"))) == 4
+    curves = alpha_curves(read_results(results, models=models))
+    assert curves[["student", "alpha"]].values.tolist() == [["fitclip", 0.0], ["fitclip", 1.0], ["wiseft", 0.0],
+                                                             ["wiseft", 1.0]]
+    teacher_rows = curves[curves["alpha"] == 0]  # α = 0 is the teacher for both students
+    assert teacher_rows["value"].nunique() == 1

@@ -1,6 +1,8 @@
-"""Training configs for the notebook stages, built from what `01_data_prep` recorded.
+"""The notebook stages' recipes: training configs built from what `01_data_prep` recorded, training
+every student (03: `train_students`, `training_log`), and the α grid of every student on every benchmark
+(04: `trained_students`, `alpha_grid`, `evaluate_alpha_grid`).
 
-The notebooks pass their literal parameters here; the result is a plain dict that `fitclip.config`
+The notebooks pass their literal parameters here; a run's config is a plain dict that `fitclip.config`
 validates (unknown keys and out-of-range values fail before any work) and that is written as the run's
 `--config` file for `python -m fitclip.pseudo_labels` / `torchrun -m fitclip.train`.
 """
@@ -12,7 +14,7 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import pandas as pd
 
@@ -98,6 +100,58 @@ def trained_students(train_dir: str | os.PathLike, checkpoint: str = "best_label
     first: fitclip, wiseft, then fitclip-seed<k>, wiseft-seed<k>)."""
     found = {p.parent.name: p for p in Path(train_dir).glob(f"*/{checkpoint}.pt")}
     return dict(sorted(found.items(), key=lambda kv: ("-seed" in kv[0], kv[0].split("-seed")[-1], kv[0])))
+
+
+def training_log(students: Mapping[str, str | os.PathLike]) -> pd.DataFrame:
+    """Every student's `metrics.jsonl` (from `train_students`) as one tidy frame with a `run` column."""
+    return pd.concat([pd.read_json(Path(folder) / "metrics.jsonl", lines=True).assign(run=name)
+                      for name, folder in students.items()], ignore_index=True)
+
+
+def alpha_grid(teacher: Any, students: Mapping[str, Any], alphas: Sequence[float],
+               device: Any = None) -> dict[str, Any]:
+    """Every student's α grid (`fitclip.fusion.fused_models`, named `grid_model(student, α)`), one
+    student after the other, each model moved to `device` (None: left where it is). `students` maps
+    each name to its checkpoint (`trained_students`) or anything else `fused_models` takes.
+
+    Returns:
+        `{model name: EvalModel}`, ready for `evaluate_alpha_grid`.
+    """
+    from fitclip.fusion import fused_models
+
+    models: dict[str, Any] = {}
+    for name, path in students.items():
+        models.update(fused_models(teacher, path, alphas, name=name))
+    if device is not None:
+        for entry in models.values():
+            entry.model.to(device)
+    return models
+
+
+def evaluate_alpha_grid(models: Mapping[str, Any], root: str | os.PathLike, out_dir: str | os.PathLike,
+                        datasets: Sequence[tuple[str, str | None]] | None = None, **options: Any) -> Path:
+    """Evaluate the α grid on every benchmark (default split) and on WebVid-like val (where α is chosen):
+    each dataset's videos are decoded once for all models (`fitclip.evaluate.evaluate`).
+
+    Args:
+        models: `alpha_grid` output.
+        root: the benchmarks' root (`data_index(data_root)["root"]`).
+        out_dir: rows are appended to `<out_dir>/alpha_grid.jsonl`, embeddings go to `<out_dir>/embeddings/`.
+        datasets: `(name, split)` pairs; default every benchmark (split None: its default) then `("webvid", "val")`.
+        **options: for `evaluate` (skip_broken, batch_size, num_workers, device, ...).
+
+    Returns:
+        The results file, for `fitclip.study.tables.read_results(path, models=models)`.
+    """
+    from fitclip.evaluate import evaluate
+    from fitclip.study.tables import BENCHMARKS
+
+    out_dir = Path(out_dir)
+    results = out_dir / "alpha_grid.jsonl"
+    for dataset, split in datasets or [*((name, None) for name in BENCHMARKS), ("webvid", "val")]:
+        evaluate(models, dataset, root, split, out=results, embeddings_dir=out_dir / "embeddings",
+                 progress=False, **options)
+    return results
 
 
 def sweep(data_root: str | os.PathLike, out_dir: str | os.PathLike, *, arch: str, pretrained: str,
