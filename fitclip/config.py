@@ -1,7 +1,9 @@
 """The training configuration: ONE frozen dataclass, two presets, a JSON file + ``--key value`` CLI.
 
 Resolution order (later wins): the preset's values (``paper`` unless the file or ``--preset`` says
-otherwise) < the ``--config run.json`` file < ``--key value`` overrides. Unknown keys and values out of
+otherwise) < the ``--config run.json`` file < ``--key value`` overrides. Each value (JSON or CLI string) is
+parsed by its field's annotation (``typing.get_type_hints``); the CLI is an ``argparse`` parser generated
+from the dataclass fields (:func:`cli_parser`). Unknown keys and values out of
 range are errors (:class:`ConfigError`, a ``ValueError``) that name the key, the value and the fix, raised
 by :func:`validate` BEFORE any model or data is loaded. The resolved config is saved with every checkpoint
 and as ``config.json`` in ``out_dir``; that file is itself a valid ``--config``.
@@ -33,17 +35,20 @@ chosen by ``fitclip.study.recipes.sweep`` on the WebVid-like VALIDATION split on
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import difflib
 import json
 import math
 import os
+import types
+import typing
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, NoReturn, Sequence
 
-__all__ = ["KEYS", "PRESETS", "RESUMABLE_CHANGES", "ConfigError", "TrainConfig", "config_from_dict", "load_config",
-           "parse_cli", "resolve_path", "validate"]
+__all__ = ["KEYS", "PRESETS", "RESUMABLE_CHANGES", "ConfigError", "TrainConfig", "cli_parser", "config_from_dict",
+           "load_config", "parse_cli", "resolve_path", "validate"]
 
 TEACHER_MODES = ("cached", "online")
 DISTILL_SCALES = ("inverse_temperature_squared", "none")  # = fitclip.losses.DISTILLATION_SCALES
@@ -154,16 +159,9 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 KEYS: tuple[str, ...] = tuple(f.name for f in fields(TrainConfig))
-_TYPES: dict[str, str] = {
-    "preset": "str", "arch": "str", "pretrained": "str", "temperature": "float", "lam": "float",
-    "distill_scale": "str", "lr": "float", "weight_decay": "float", "betas": "pair",
-    "batch_size_labeled": "int", "batch_size_unlabeled": "int", "batch_size_eval": "int", "num_frames": "int",
-    "max_steps": "int", "val_every": "int", "save_every": "int", "teacher_mode": "str",
-    "pseudo_labels": "optstr", "pseudo_label_shard_size": "int", "data_root": "str", "labeled_csv": "optstr",
-    "val_csv": "optstr", "unlabeled": "dict", "unlabeled_text": "str", "out_dir": "str", "seed": "int",
-    "num_workers": "int", "device": "str", "bf16": "bool", "collective_timeout_s": "float",
-}
-assert set(_TYPES) == set(KEYS)
+# Each field's annotation drives the parsing of its JSON or CLI value (see `_parse`).
+_HINTS: dict[str, Any] = typing.get_type_hints(TrainConfig)
+_TRUE, _FALSE, _NONE = ("true", "1", "yes", "on"), ("false", "0", "no", "off"), ("none", "null", "")
 
 
 def _unknown(key: str, where: str) -> str:
@@ -172,87 +170,75 @@ def _unknown(key: str, where: str) -> str:
     return f"unknown config key {key!r} ({where}); {hint}valid keys: {', '.join(KEYS)}"
 
 
+def _optional(hint: Any) -> Any | None:
+    """The inner type of ``X | None`` (None for any other annotation)."""
+    args = typing.get_args(hint)
+    if typing.get_origin(hint) in (typing.Union, types.UnionType) and type(None) in args:
+        (inner,) = [a for a in args if a is not type(None)]
+        return inner
+    return None
+
+
+def _type_name(hint: Any) -> str:
+    if _optional(hint) is not None:
+        return f"{_type_name(_optional(hint))} or none"
+    if typing.get_origin(hint) is tuple:
+        return f"list of {len(typing.get_args(hint))} {typing.get_args(hint)[0].__name__}s"
+    if typing.get_origin(hint) is dict:
+        return "JSON object"
+    return {str: "string"}.get(hint, getattr(hint, "__name__", str(hint)))
+
+
+def _parse(hint: Any, value: Any) -> Any:
+    """A JSON value or CLI string → the annotated type (str, int, float, bool, X | None, tuple[...], dict).
+    Raises ValueError (or TypeError) when `value` is not one; never silently drops a fraction or a bool."""
+    text = value.strip() if isinstance(value, str) else None
+    if (inner := _optional(hint)) is not None:
+        return None if value is None or (text is not None and text.lower() in _NONE) else _parse(inner, value)
+    origin = typing.get_origin(hint)
+    if hint is str and text is not None:
+        return value
+    if hint is bool:
+        if isinstance(value, bool) or (text is not None and text.lower() in _TRUE + _FALSE):
+            return value if isinstance(value, bool) else text.lower() in _TRUE
+    elif hint in (int, float) and not isinstance(value, bool):
+        number = value if isinstance(value, (int, float)) else float(text) if text is not None else None
+        if hint is float and number is not None:
+            return float(number)
+        if text is not None and text.lstrip("+-").isdigit():
+            return int(text)
+        if isinstance(number, (int, float)) and float(number).is_integer():
+            return int(number)
+    elif origin is tuple:
+        if text is not None:
+            value = json.loads(text) if text.startswith("[") else text.split(",")
+        args = typing.get_args(hint)
+        if isinstance(value, (list, tuple)) and len(value) == len(args):
+            return tuple(_parse(a, v) for a, v in zip(args, value))
+    elif origin is dict:
+        value = json.loads(text) if text is not None else value
+        if isinstance(value, dict):
+            return dict(value)
+    raise ValueError(f"not a {_type_name(hint)}")
+
+
+def _parse_unlabeled(value: Any) -> Any:
+    """`unlabeled` also takes the CLI shorthand "webvid" or "folder:/path/to/videos"; webvid gets its defaults."""
+    if isinstance(value, str) and not value.strip().startswith("{"):
+        name, _, path = value.strip().partition(":")
+        value = {"name": name} if not path else {"name": name, "path": path}
+    value = _parse(dict[str, Any], value)
+    return {**_default_unlabeled(), **value} if value.get("name") == "webvid" else value
+
+
 def _coerce(key: str, value: Any) -> Any:
-    """Turn a JSON value or a CLI string into the key's type; ConfigError naming the key otherwise."""
-    kind = _TYPES[key]
-    bad = ConfigError(f"{key}={value!r} is not a valid {kind.replace('optstr', 'string or none')} "
-                      f"(e.g. {_example(key)})")
-    if kind == "str":
-        if not isinstance(value, str):
-            raise bad
-        return value
-    if kind == "optstr":
-        if value is None or (isinstance(value, str) and value.strip().lower() in ("none", "null", "")):
-            return None
-        if not isinstance(value, str):
-            raise bad
-        return value
-    if kind == "bool":
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.strip().lower() in ("true", "1", "yes", "on"):
-            return True
-        if isinstance(value, str) and value.strip().lower() in ("false", "0", "no", "off"):
-            return False
-        raise bad
-    if kind == "int":
-        if isinstance(value, bool):
-            raise bad
-        if isinstance(value, int):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        if isinstance(value, str):
-            try:
-                return int(value.strip())
-            except ValueError:
-                try:
-                    f = float(value)
-                except ValueError:
-                    raise bad from None
-                if f.is_integer():
-                    return int(f)
-        raise bad
-    if kind == "float":
-        if isinstance(value, bool):
-            raise bad
-        if isinstance(value, (int, float)):
-            return float(value)
-        if isinstance(value, str):
-            try:
-                return float(value.strip())
-            except ValueError:
-                raise bad from None
-        raise bad
-    if kind == "pair":
-        if isinstance(value, str):
-            text = value.strip()
-            try:
-                value = json.loads(text) if text.startswith("[") else [float(v) for v in text.split(",")]
-            except ValueError:
-                raise bad from None
-        if isinstance(value, (list, tuple)) and len(value) == 2 and all(
-                isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
-            return (float(value[0]), float(value[1]))
-        raise bad
-    if kind == "dict":
-        if isinstance(value, str):
-            text = value.strip()
-            if text.startswith("{"):
-                try:
-                    value = json.loads(text)
-                except json.JSONDecodeError as e:
-                    raise ConfigError(f"{key}={value!r} is not valid JSON ({e.msg}); e.g. {_example(key)}") from None
-            else:  # shorthand: "webvid" or "folder:/path/to/videos"
-                name, _, path = text.partition(":")
-                value = {"name": name} if not path else {"name": name, "path": path}
-        if not isinstance(value, dict):
-            raise bad
-        value = dict(value)
-        if value.get("name") == "webvid":
-            value = {**_default_unlabeled(), **value}
-        return value
-    raise AssertionError(kind)
+    """Turn a JSON value or a CLI string into the key's annotated type; ConfigError naming the key otherwise."""
+    try:
+        return _parse_unlabeled(value) if key == "unlabeled" else _parse(_HINTS[key], value)
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"{key}={value!r} is not valid JSON ({e.msg}); e.g. {_example(key)}") from None
+    except (ValueError, TypeError):
+        raise ConfigError(f"{key}={value!r} is not a valid {_type_name(_HINTS[key])} (e.g. {_example(key)})") from None
 
 
 def _example(key: str) -> str:
@@ -266,7 +252,7 @@ def config_from_dict(values: dict[str, Any], base: str | None = "paper") -> Trai
     """Build a TrainConfig from (preset values <) `values`. Checks keys and types, not ranges.
 
     Args:
-        values: config keys → values (JSON types, or CLI strings: both are coerced to the key's type).
+        values: config keys → values (JSON types, or CLI strings: both are parsed by the field's annotation).
         base: preset to start from when `values` has no "preset" (None: dataclass defaults only).
     """
     if not isinstance(values, dict):
@@ -307,6 +293,27 @@ def load_config(path: str | os.PathLike) -> dict[str, Any]:
     return values
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:  # argparse would print usage and exit(2)
+        raise ConfigError(f"command line: {message} (config options are --KEY VALUE, e.g. --lr 3e-5)")
+
+
+def cli_parser(extra_flags: Sequence[str] = ()) -> argparse.ArgumentParser:
+    """``--config FILE`` (repeatable), ``--preset NAME``, one ``--key VALUE`` (or ``--key-name``) per config
+    field, and each of `extra_flags` with an optional value. Values stay strings: :func:`config_from_dict`
+    parses them by the field's annotation, so every bad value is reported at once."""
+    p = _Parser(add_help=False, allow_abbrev=False)
+    p.add_argument("--config", action="append", default=[], metavar="FILE")
+    for f in fields(TrainConfig):
+        names = dict.fromkeys([f"--{f.name}", f"--{f.name.replace('_', '-')}"])
+        flag = _HINTS[f.name] is bool  # --bf16 alone means true
+        p.add_argument(*names, dest=f.name, default=argparse.SUPPRESS, nargs="?" if flag else None,
+                       const="true" if flag else None, metavar="VALUE")
+    for name in extra_flags:  # given without value: True
+        p.add_argument(f"--{name}", dest=name, default=argparse.SUPPRESS, nargs="?", const=True)
+    return p
+
+
 def parse_cli(argv: Sequence[str], extra_flags: Sequence[str] = ()) -> tuple[TrainConfig, dict[str, Any]]:
     """Parse ``--config FILE --preset NAME --key value ...`` (also ``--key=value``).
 
@@ -318,44 +325,18 @@ def parse_cli(argv: Sequence[str], extra_flags: Sequence[str] = ()) -> tuple[Tra
     Returns:
         (config, {flag: value}). Not validated: call :func:`validate`.
     """
-    file_values: dict[str, Any] = {}
-    cli: dict[str, Any] = {}
-    flags: dict[str, Any] = {}
-    preset: str | None = None
-    args = list(argv)
-    i = 0
-    while i < len(args):
-        arg = args[i]
-        if not arg.startswith("--") or arg == "--":
-            raise ConfigError(f"unexpected argument {arg!r}; arguments are --config FILE, --preset NAME and "
-                              f"--key value pairs for config keys ({', '.join(KEYS)})")
-        name, eq, inline = arg[2:].partition("=")
-        name = name.replace("-", "_")
-        nxt = args[i + 1] if i + 1 < len(args) else None
-        takes_next = not eq and nxt is not None and not nxt.startswith("--")
-        value = inline if eq else (nxt if takes_next else None)
-        i += 1 + (1 if takes_next else 0)
-        if name in extra_flags:
-            flags[name] = True if value is None else value
-            continue
-        if value is None:
-            if name in KEYS and _TYPES[name] == "bool":
-                value = "true"  # --bf16 alone means true
-            else:
-                raise ConfigError(f"--{name} needs a value (--{name} VALUE)")
-        if name == "config":
-            file_values.update(load_config(value))
-        elif name == "preset":
-            preset = value
-        elif name in KEYS:
-            cli[name] = value
-        else:
-            raise ConfigError(_unknown(name, "command line"))
-    # preset < file < CLI; --preset overrides a preset named in the file.
-    values = dict(file_values)
-    if preset is not None:
-        values["preset"] = preset
-    values.update(cli)
+    args, rest = cli_parser(extra_flags).parse_known_args(list(argv))
+    if rest:
+        name = rest[0][2:].partition("=")[0].replace("-", "_")
+        raise ConfigError(_unknown(name, "command line") if rest[0].startswith("--") and name else
+                          f"unexpected argument {rest[0]!r}; arguments are --config FILE, --preset NAME and "
+                          f"--key value pairs for config keys ({', '.join(KEYS)})")
+    given = vars(args)
+    flags = {name: given.pop(name) for name in extra_flags if name in given}
+    values: dict[str, Any] = {}
+    for path in given.pop("config"):
+        values.update(load_config(path))
+    values.update(given)  # preset < file < CLI; --preset overrides a preset named in the file
     return config_from_dict(values), flags
 
 

@@ -103,6 +103,32 @@ def test_unknown_keys_and_bad_values_name_the_key(tmp_path):
         assert needle in msg, (needle, msg)
 
 
+def test_every_key_is_a_cli_option_typed_by_its_annotation(tmp_path):
+    """One --key per dataclass field (also --key-name), each string parsed by the field's annotation: a config
+    written out as CLI strings parses back to itself."""
+    cfg = config_from_dict({"preset": "toy", "pseudo_labels": "labels", "bf16": True, "betas": [0.8, 0.9],
+                            "unlabeled": {"name": "folder", "path": "/videos", "recursive": False}})
+    argv = [a for k, v in cfg.to_dict().items()
+            for a in (f"--{k.replace('_', '-')}", v if isinstance(v, str) else json.dumps(v))]
+    assert parse_cli(argv)[0] == cfg
+    assert parse_cli(["--max_steps", "1e3", "--betas", "0.5,0.6", "--val_csv", "null"])[0].max_steps == 1000
+    assert parse_cli(["--unlabeled", "webvid"])[0].unlabeled == {"name": "webvid", "split": "train",
+                                                                 "exclude_labeled": True}
+    for argv, needle in [(["--seed", "1.5"], "seed='1.5' is not a valid int"),
+                         (["--bf16", "maybe"], "bf16='maybe' is not a valid bool"),
+                         (["--betas", "0.9"], "betas='0.9' is not a valid list of 2 floats"),
+                         (["--unlabeled", '{"name": '], "unlabeled='{\"name\": ' is not valid JSON"),
+                         (["--lr"], "--lr: expected one argument"), (["lr", "1"], "unexpected argument 'lr'"),
+                         (["--max", "3"], "unknown config key 'max'"), (["--resume"], "unknown config key 'resume'")]:
+        with pytest.raises(ConfigError) as e:
+            parse_cli(argv)
+        assert needle in str(e.value) and "\n" not in str(e.value), (argv, str(e.value))
+    with pytest.raises(ConfigError, match=r"arch=5 is not a valid string"):
+        config_from_dict({"arch": 5})
+    with pytest.raises(ConfigError, match=r"max_steps=True is not a valid int"):
+        config_from_dict({"max_steps": True})
+
+
 def test_config_errors_come_before_any_work(tmp_path, corpus, monkeypatch, capsys):
     """main() rejects a bad config before loading models or data, and writes nothing."""
     def boom(*a, **k):
