@@ -86,7 +86,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     import torch
 
     from fitclip.annotations import load_annotations
-    from fitclip.evaluate import BrokenVideosError, check_videos, evaluate, format_table
+    from fitclip.evaluate import BrokenVideosError, check_evaluable, check_videos, evaluate, format_table
     from fitclip.fusion import fused_models
     from fitclip.models import EvalModel, load_clip
 
@@ -101,11 +101,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     try:
         annotations = load_annotations(args.dataset, args.data_root, args.split, **options)
-    except ValueError as e:  # unknown dataset/split/option, AnnotationError
+        check_evaluable(annotations)
+    except ValueError as e:  # unknown dataset/split/option, AnnotationError, nothing to score
         return _fail(e, 2)
-    if annotations.task not in ("retrieval", "classification"):
-        return _fail(f"{annotations.name}/{annotations.split} is a {annotations.task!r} corpus with nothing to "
-                     "score; give it a captions CSV with a caption for every video", 2)
     failures = check_videos(annotations)
     if failures and not args.skip_broken:
         print(BrokenVideosError(failures, len(annotations), annotations.name, annotations.split, args.data_root),

@@ -42,6 +42,7 @@ import io
 import json
 import os
 import platform
+import stat
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -55,7 +56,7 @@ from fitclip.checkpoint import atomic_write_text
 from fitclip.datasets import clip_plan
 
 __all__ = ["CAUSES", "EVALUABLE_CAUSES", "DoctorReport", "MANIFEST_COLUMNS", "check_video_items", "doctor",
-           "library_versions", "preload_decoder"]
+           "file_problem", "library_versions", "preload_decoder"]
 
 #: cause -> one-line meaning, in the order the checks run.
 CAUSES: dict[str, str] = {
@@ -144,6 +145,23 @@ def _row(item: VideoItem, cause: str | None, detail: str = "", info: Mapping[str
     }
 
 
+def file_problem(path: Path) -> tuple[str, str] | None:
+    """The cheap check of one video file, before any decoding: ``(cause, detail)`` when it is missing, not a
+    regular file, cannot be stat'ed or has 0 bytes, else None. The doctor's first checks and
+    :func:`fitclip.evaluate.check_videos` (evaluate's pre-check) are this one function, so they agree."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return "missing", f"{path}: file does not exist"
+    except OSError as e:
+        return "unreadable", f"{path}: cannot stat the file ({e})"
+    if not stat.S_ISREG(st.st_mode):
+        return "missing", f"{path}: not a regular file"
+    if st.st_size == 0:
+        return "empty_file", f"{path}: file is empty (0 bytes)"
+    return None
+
+
 def check_video_items(items: Sequence[VideoItem], num_frames: int = 4, backend: str = "decord") -> list[dict]:
     """Check the items that share ONE video file; returns one manifest row per item.
 
@@ -154,10 +172,9 @@ def check_video_items(items: Sequence[VideoItem], num_frames: int = 4, backend: 
 
     path = items[0].path
     try:
-        if not path.exists() or not path.is_file():
-            return [_row(item, "missing", f"{path}: file does not exist") for item in items]
-        if path.stat().st_size == 0:
-            return [_row(item, "empty_file", f"{path}: file is empty (0 bytes)") for item in items]
+        problem = file_problem(path)
+        if problem is not None:
+            return [_row(item, *problem) for item in items]
         try:
             info = V.video_info(path, backend=backend)
         except V.VideoDecodeError as e:

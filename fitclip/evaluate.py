@@ -43,8 +43,9 @@ Output (``out``, JSON lines, always appended, never overwritten):
 Length (~750 lines): the harness is one protocol, and this file keeps every rule of it in one place,
 in reading order: the models of a run, broken videos, the one decode pass, the text side, scoring, the
 output files and :func:`evaluate`, whose body is the sequence of those steps. The docstrings are about a
-third of it; candidates to move out are the decode pass (``_GuardedDataset`` .. ``encode_videos``) and
-the broken-video pre-check, which the doctor could share.
+third of it; the candidate to move out is the decode pass (``_GuardedDataset`` .. ``encode_videos``). The
+broken-video pre-check already shares the doctor's file check (:func:`fitclip.doctor.file_problem`), and
+``python -m fitclip evaluate`` asks :func:`check_evaluable` as :func:`evaluate` does.
 
 Example::
 
@@ -75,7 +76,7 @@ from torch.utils.data import DataLoader, Dataset
 from fitclip.annotations import Annotations, VideoItem, load_annotations
 from fitclip.checkpoint import load_state, save_state, sha256_file
 from fitclip.datasets import VideoDataset, collate_clips
-from fitclip.doctor import library_versions, preload_decoder
+from fitclip.doctor import file_problem, library_versions, preload_decoder
 from fitclip.metrics import (class_target_ranks, classification_metrics_from_ranks, metrics_from_ranks,
                              retrieval_ranks_from_embeddings)
 from fitclip.models import EvalModel, VideoCLIP, encode_texts
@@ -85,6 +86,7 @@ from fitclip.video import VideoDecodeError
 __all__ = [
     "BrokenVideosError",
     "EMBEDDINGS_FORMAT",
+    "check_evaluable",
     "check_videos",
     "class_embeddings",
     "encode_videos",
@@ -175,7 +177,8 @@ class BrokenVideosError(ValueError):
 
 
 def check_videos(annotations: Annotations | Sequence[VideoItem]) -> list[dict[str, str]]:
-    """Cheap pre-check of every referenced video: present, a regular file, not 0 bytes.
+    """Cheap pre-check of every referenced video: present, a regular file, not 0 bytes
+    (:func:`fitclip.doctor.file_problem`, the doctor's own first check, so the two agree).
 
     Each distinct path is checked once (YouCook2 clips share videos). Decoding problems are not
     found here; :func:`evaluate` finds them during its pass and ``python -m fitclip doctor`` checks
@@ -186,23 +189,13 @@ def check_videos(annotations: Annotations | Sequence[VideoItem]) -> list[dict[st
         order.
     """
     items = annotations.items if isinstance(annotations, Annotations) else list(annotations)
-    reasons: dict[Path, str | None] = {}
+    problems: dict[Path, tuple[str, str] | None] = {}
     failures = []
     for item in items:
-        if item.path not in reasons:
-            try:
-                st = item.path.stat()
-                if not os.path.isfile(item.path):
-                    reasons[item.path] = "not a regular file"
-                else:
-                    reasons[item.path] = "file is empty (0 bytes)" if st.st_size == 0 else None
-            except FileNotFoundError:
-                reasons[item.path] = "file does not exist"
-            except OSError as e:
-                reasons[item.path] = f"cannot stat the file ({e})"
-        reason = reasons[item.path]
-        if reason is not None:
-            failures.append({"key": item.key, "path": str(item.path), "reason": f"{item.path}: {reason}",
+        if item.path not in problems:
+            problems[item.path] = file_problem(item.path)
+        if problems[item.path] is not None:
+            failures.append({"key": item.key, "path": str(item.path), "reason": problems[item.path][1],
                              "stage": "precheck"})
     return failures
 
@@ -571,6 +564,14 @@ def _load_evaluable(dataset: str | Annotations, data_root: str | os.PathLike | N
         annotations = load_annotations(dataset, data_root, split, **dict(dataset_options or {}))
     if split is not None and annotations.split != split:
         raise ValueError(f"split={split!r} but the annotations are split {annotations.split!r}")
+    check_evaluable(annotations)
+    return annotations
+
+
+def check_evaluable(annotations: Annotations) -> None:
+    """Refuse annotations that cannot be scored zero-shot (a corpus without captions or classes, a
+    retrieval item without a query): a ``ValueError`` naming the fix. :func:`evaluate` and
+    ``python -m fitclip evaluate`` both ask this, before any video is opened."""
     task = annotations.task
     if task not in ("retrieval", "classification"):
         raise ValueError(f"{annotations.name}/{annotations.split} is a {task!r} corpus: it has no captions or "
@@ -582,7 +583,6 @@ def _load_evaluable(dataset: str | Annotations, data_root: str | os.PathLike | N
             raise ValueError(f"{annotations.name}/{annotations.split}: {len(no_text)} retrieval item(s) have no "
                              f"text (e.g. {no_text[:5]}); every query needs a caption. Fix: drop those rows "
                              "from the annotation file")
-    return annotations
 
 
 def _precheck(annotations: Annotations, skip_broken: bool,

@@ -59,6 +59,37 @@ def test_doctor_names_each_cause_and_writes_manifest_and_quarantine(tmp_path, to
     assert not list(out_dir.glob(".*tmp*"))  # atomic writes leave no temp files
 
 
+def test_doctor_and_evaluate_agree_on_what_is_evaluable(tmp_path, toy_benchmarks):
+    import torch
+
+    from fitclip.evaluate import check_videos, evaluate, protocol_path
+    from fitclip.models import load_clip
+
+    layout = make_msrvtt(tmp_path, toy_benchmarks, n=6)
+    make_zero_byte(layout.videos[layout.video_ids[1]])  # ret1: found by both pre-checks
+    truncate_file(layout.videos[layout.video_ids[2]])   # ret2: found by decoding
+    remove_file(layout.videos[layout.video_ids[3]])     # ret3: found by both pre-checks
+    directory = layout.videos[layout.video_ids[4]]      # ret4: a folder where the video should be
+    remove_file(directory)
+    directory.mkdir()
+    report = doctor("msrvtt", layout.data_root, num_workers=0, progress=False)
+    not_evaluable = [r["key"] for r in report.rows if not r["evaluable"]]
+    assert not_evaluable == ["ret1", "ret2", "ret3", "ret4"]
+
+    # evaluate's pre-check is the doctor's file check: the same items, the same words.
+    details = {r["key"]: r["detail"] for r in report.rows}
+    prechecked = check_videos(load_annotations("msrvtt", layout.data_root))
+    assert {f["key"]: f["reason"] for f in prechecked} == {k: details[k] for k in ("ret1", "ret3", "ret4")}
+    # ... and what evaluate skips (pre-check + decode pass) is exactly what the doctor calls not evaluable.
+    torch.manual_seed(0)
+    out = tmp_path / "results.jsonl"
+    rows = evaluate(load_clip("fitclip-tiny", None), "msrvtt", layout.data_root, out=out, skip_broken=True,
+                    num_workers=0, progress=False)
+    assert {(r["n_evaluated"], r["n_failed"]) for r in rows} == {(2, 4)}
+    protocol = json.loads(protocol_path(out).read_text().splitlines()[0])
+    assert [f["key"] for f in protocol["failed"]] == not_evaluable
+
+
 def test_doctor_flags_youcook2_clip_end_past_video_as_evaluable(tmp_path, toy_benchmarks):
     layout = make_youcook2(tmp_path, toy_benchmarks)
     out_dir = tmp_path / "doctor-out"

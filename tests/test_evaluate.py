@@ -310,10 +310,14 @@ def test_single_open_decord_path_matches_the_two_call_path(tmp_path, toy_benchma
         assert (frames == read_frames(ds.items[i].path, plan["frame_indices"])).all()
 
 
-def test_refuses_unlabeled_corpus_mismatched_models_and_missing_text(tmp_path, tiny):
+def test_refuses_unlabeled_corpus_mismatched_models_and_missing_text(tmp_path, tiny, capsys):
     render_video(tmp_path / "corpus" / "a.mp4")
-    with pytest.raises(ValueError, match="unlabeled"):
+    with pytest.raises(ValueError, match="unlabeled") as refused:
         evaluate(tiny, "folder", tmp_path / "corpus", progress=False)
+    from fitclip.__main__ import main  # the command line asks the same check: the same message, exit 2
+    assert main(["evaluate", "--dataset", "folder", "--data-root", str(tmp_path / "corpus"), "--arch", "fitclip-tiny",
+                 "--pretrained", "none"]) == 2
+    assert str(refused.value) in capsys.readouterr().err
     ann = load_annotations("folder", tmp_path / "corpus")
     no_text = Annotations(name="folder", split="all", task="retrieval", items=ann.items)
     with pytest.raises(ValueError, match="have no text"):
