@@ -107,3 +107,8 @@ def write_json(path: str | os.PathLike, obj: Any) -> Path:
     """Atomic, indented JSON (values JSON cannot hold are written as strings)."""
     import json
     return atomic_write_text(path, json.dumps(obj, indent=2, default=str) + "\n")
+
+
+def write_csv(df: Any, path: str | os.PathLike) -> Path:
+    """A pandas DataFrame as CSV (no index, LF line ends), atomically (:func:`atomic_write_text`)."""
+    return atomic_write_text(path, df.to_csv(index=False, lineterminator="\n"))

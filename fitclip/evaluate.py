@@ -390,6 +390,11 @@ def _append_jsonl(path: Path, records: Sequence[Mapping[str, Any]]) -> None:
     If the file's last line was cut (a crash mid-write elsewhere), a newline is written first so the
     new records stay parseable.
     """
+    # Deliberately NOT checkpoint.atomic_write_text (tmp + rename): the results and protocol files are
+    # append-only logs that every run (and every stage rerun) adds to, so a rewrite would have to read and
+    # copy the whole history each time and, on a crash or a concurrent run, could drop rows another run
+    # appended in between. An O_APPEND write of whole lines plus fsync never touches earlier rows; the
+    # worst a crash leaves is one cut last line, and the next append starts on a fresh line (see above).
     if not records:
         return
     path.parent.mkdir(parents=True, exist_ok=True)

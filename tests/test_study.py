@@ -303,3 +303,14 @@ def test_alpha_grid_of_every_student_evaluated_on_each_dataset(tmp_path, toy_ben
                                                              ["wiseft", 1.0]]
     teacher_rows = curves[curves["alpha"] == 0]  # α = 0 is the teacher for both students
     assert teacher_rows["value"].nunique() == 1
+
+
+def test_write_csv_is_the_atomic_writer_with_pandas_bytes(tmp_path):
+    from fitclip.checkpoint import write_csv
+
+    df = pd.DataFrame({"student": ["fitclip", "wiseft"], "alpha": [0.4, 0.5], "note": ["a,b", "é"]})
+    path = write_csv(df, tmp_path / "sub" / "t.csv")
+    df.to_csv(tmp_path / "direct.csv", index=False)  # what the notebooks wrote before
+    assert path.read_bytes() == (tmp_path / "direct.csv").read_bytes() == 'student,alpha,note\nfitclip,0.4,"a,b"\nwiseft,0.5,é\n'.encode()
+    pd.testing.assert_frame_equal(pd.read_csv(path), df)
+    assert sorted(p.name for p in path.parent.iterdir()) == ["t.csv"]  # no temp file left

@@ -18,7 +18,7 @@ from typing import Any, Mapping, Sequence
 
 import pandas as pd
 
-from fitclip.checkpoint import write_json
+from fitclip.checkpoint import write_csv, write_json
 from fitclip.config import config_from_dict, validate
 from fitclip.study.project import require, stage_dir
 
@@ -172,7 +172,6 @@ def sweep(data_root: str | os.PathLike, out_dir: str | os.PathLike, *, arch: str
         One row per (labeled, lr, batch): max_steps, best_step, best_val_loss, R@1, R@5, R@5_ci_low,
         R@5_ci_high, seconds; also written to `<out_dir>/sweep.csv`.
     """
-    from fitclip.checkpoint import atomic_write_text
     from fitclip.config import validate
     from fitclip.annotations import load_annotations, sample_labeled_subset
     from fitclip.evaluate import evaluate, load_embeddings, embeddings_path
@@ -220,7 +219,7 @@ def sweep(data_root: str | os.PathLike, out_dir: str | os.PathLike, *, arch: str
                          "best_val_loss": float(best["val_labeled"]), "R@1": float(hits(emb["ranks"], "R@1").mean()),
                          "R@5": float(r5.mean()), "R@5_ci_low": low, "R@5_ci_high": high,
                          "seconds": json.loads((run_dir / "summary.json").read_text())["seconds"]})
-            atomic_write_text(out_dir / "sweep.csv", pd.DataFrame(rows).to_csv(index=False))
+            write_csv(pd.DataFrame(rows), out_dir / "sweep.csv")
     return pd.DataFrame(rows)
 
 
