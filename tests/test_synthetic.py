@@ -382,3 +382,19 @@ def test_mean_of_four_frames_separates_trail_classes_but_not_the_order_only_pair
     gap_pair = np.mean([np.abs(mean_frame("growing", i) - mean_frame("shrinking", i)).mean() for i in range(4)])
     gap_trail = np.mean([np.abs(mean_frame("moving left", i) - mean_frame("moving right", i)).mean() for i in range(4)])
     assert gap_pair < 1.0 and gap_trail > 5 * gap_pair
+
+
+def test_module_docstring_states_the_default_worlds_sizes():
+    """world.py's docstring quotes the default world's sizes; they are the plan's counts (seed 0)."""
+    from fitclip.toyworld import world
+
+    plan = S.plan_world(0, S.WorldConfig())
+    c, doc = plan.counts, " ".join(world.__doc__.split())
+    assert f"In all: {len(plan.jobs):,} videos" in doc and f"{c['stills']:,} stills" in doc
+    assert f"{c['webvid_train']:,} train + {c['webvid_val']:,} val rows" in doc
+    assert f"Suggested labeled subset: {S.WorldConfig().webvid_labeled} of the train rows" in doc
+    assert f"10 motion classes x {c['ucf101'] // 10} videos" in doc
+    assert f"{c['mit_categories']} ``colour+shape+motion`` categories (``red+circle+moving+left``), {c['mit']} videos" in doc
+    assert f"``msrvtt``: {c['msrvtt']} videos" in doc
+    assert f"``youcook2``: {c['youcook2_videos']} long videos" in doc and f"{c['youcook2']} clips (seed 0)" in doc
+    assert f"``didemo``: {c['didemo']} videos" in doc and f"({c['didemo_descriptions']:,} in all with seed 0)" in doc

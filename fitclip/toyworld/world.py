@@ -71,21 +71,26 @@ benchmarks, so forgetting by the fine-tuned student is visible there (:data:`BEN
 
 **Per dataset** (default :class:`WorldConfig`; all short clips are 21 frames at 10 fps, 64x64):
 
-* ``webvid``: 360 train + 60 val rows, one clip each; 10% of captions name the object but not the
+* ``webvid``: 1,000 train + 300 val rows, one clip each; 10% of captions name the object but not the
   motion (as many real WebVid captions miss the action); the first two rows of each file use a
-  caption with a comma and one with double quotes. Suggested labeled subset: 120 of the train rows.
-* ``ucf101``: 10 motion classes x 10 videos (groups g01-g07 as in split 1; one group = one scene).
-* ``mit``: 174 ``colour+shape+motion`` categories (``red+circle+moving+left``), 2 videos each.
-* ``msrvtt``: 100 videos, one sentence each, distinct (colour, shape, motion) per video.
-* ``youcook2``: 30 long videos, each one object (``task`` = its class id, "101"-"118") doing 3-4
+  caption with a comma and one with double quotes. Suggested labeled subset: 500 of the train rows.
+* ``ucf101``: 10 motion classes x 60 videos (groups g01-g07 as in split 1, 8-9 clips each; one group =
+  one scene).
+* ``mit``: 174 ``colour+shape+motion`` categories (``red+circle+moving+left``), 600 videos spread
+  evenly over them (3-4 each).
+* ``msrvtt``: 600 videos, one sentence each; (colour, shape, motion) triples are drawn without
+  repetition until the allowed ones are used up (174, or 145 without the held-out combos), then again.
+* ``youcook2``: 172 long videos, each one object (``task`` = its class id, "101"-"118") doing 3-4
   different motions; segment ``[start, end]`` (integer seconds, 2 s) covers frames
   ``start*10 .. end*10`` inclusive (21 frames); 0-1 s before the first, 1-2 s between segments and
-  0-1 s after the last are empty background. ~108 clips.
-* ``didemo``: 60 videos of 3-4 parts (21 frames each, one object+motion per part); one description
-  per part, ``num_segments`` = parts and ``times`` in parts (5 s segments in the real data); the
-  ``video`` field has a real-looking extension (mov, avi, mp4, m4v, 3gp), the file is ``<stem>.mp4``.
+  0-1 s after the last are empty background. 600 clips (seed 0).
+* ``didemo``: 600 videos of 3-4 parts (21 frames each, one object+motion per part); one description
+  per part (2,093 in all with seed 0), ``num_segments`` = parts and ``times`` in parts (5 s segments in the real
+  data); the ``video`` field has a real-looking extension (mov, avi, mp4, m4v, 3gp), the file is
+  ``<stem>.mp4``.
 
-In all: 1,058 videos (~10 MB) and 5,000 stills (59 MB); about 27 s on 2 cores (smoke: ~2 s).
+In all: 3,872 videos (~29 MB) and 5,000 stills (``images.npy``, 5000x64x64x3 bytes = 59 MiB); the
+demo's stage 01 renders the videos in about a minute on 2 cores (smoke: ~2 s).
 Everything is drawn from ``numpy.random.Generator`` streams keyed by (seed, stream, index), so the
 same seed gives byte-identical annotation files and identical frames whatever the number of worker
 processes. The mp4 videos are h264 written by ``fitclip.video.write_video`` with x264's C paths
@@ -137,7 +142,7 @@ class WorldConfig:
             rest of train is the unlabeled pool. Recorded in ``world.json`` only; nothing is split here.
         webvid_object_only: share of WebVid-like captions that name the object but not the motion.
         ucf101_per_class: test videos per motion class (10 classes).
-        mit_videos: MiT validation videos, spread evenly over the 174 categories (2 each by default).
+        mit_videos: MiT validation videos, spread evenly over the 174 categories (3-4 each by default).
         msrvtt_videos: MSR-VTT queries/videos (one sentence per video).
         youcook2_videos: long videos with 3-4 action segments each (one clip per segment).
         didemo_videos: multi-part videos with 3-4 described parts each (one paragraph per video).
