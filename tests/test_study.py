@@ -258,9 +258,13 @@ def test_average_curve_hand_computed():
     avg = average_curve(curves, ["ucf101", "msrvtt"])
     assert [tuple(r) for r in avg[["student", "alpha", "value"]].itertuples(index=False)] == [
         ("fitclip", 0.0, 35.0), ("fitclip", 1.0, 45.0), ("wiseft", 0.5, 35.5)]
-    assert average_curve(curves, ["webvid"])["value"].tolist() == [90.0]
     with pytest.raises(ValueError, match=r"no α-grid results for \['didemo'\]"):
         average_curve(curves, ["ucf101", "didemo"])
+    # A student or α without one of the datasets is an error, not a mean over fewer datasets.
+    with pytest.raises(ValueError, match=r"student 'fitclip' at α=1 has no α-grid results for \['webvid'\]"):
+        average_curve(curves, ["webvid"])
+    with pytest.raises(ValueError, match=r"student 'wiseft' at α=0.5 has no α-grid results for \['webvid'\]"):
+        average_curve(curves[~((curves["student"] == "fitclip") & (curves["alpha"] == 1.0))], ["ucf101", "webvid"])
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -82,11 +82,20 @@ def alpha_curves(results: pd.DataFrame, metric: str | Mapping[str, str] | None =
 
 
 def average_curve(curves: pd.DataFrame, datasets: Sequence[str]) -> pd.DataFrame:
-    """Per student and α, the mean primary metric over `datasets` (all of them must be present)."""
+    """Per student and α, the mean primary metric over `datasets` (each student and α must have all of
+    them: a mean over fewer datasets would not be the same average)."""
     part = curves[curves["dataset"].isin(datasets)]
     missing = sorted(set(datasets) - set(part["dataset"]))
     if missing:
         raise ValueError(f"no α-grid results for {missing}; evaluate them first (notebooks/04_fusion.ipynb)")
+    have = part.groupby(["student", "alpha"])["dataset"].nunique()
+    have = have.reindex(pd.MultiIndex.from_frame(curves[["student", "alpha"]].drop_duplicates()), fill_value=0)
+    short = have[have < len(set(datasets))]
+    if len(short):
+        student, alpha = short.index[0]
+        lacks = sorted(set(datasets) - set(part[(part["student"] == student) & (part["alpha"] == alpha)]["dataset"]))
+        raise ValueError(f"student {student!r} at α={alpha:g} has no α-grid results for {lacks} (others have); "
+                         f"evaluate it on every dataset first (notebooks/04_fusion.ipynb)")
     return part.groupby(["student", "alpha"], as_index=False)["value"].mean()
 
 
