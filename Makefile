@@ -15,8 +15,7 @@ $(STAMP): requirements.txt pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found; install Python 3.11 or run 'make PYTHON=/path/to/python3.11 ...'"; exit 1; }
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@echo "installing requirements into $(VENV)/ (log: $(VENV)/pip.log)"
-	@# --no-compile: no .pyc for all of torch up front (~70 s of a fresh install); Python compiles what it imports.
-	@$(PY) -m pip install --no-compile -r requirements.txt > $(VENV)/pip.log 2>&1 || { cat $(VENV)/pip.log; exit 1; }
+	@$(PY) -m pip install -r requirements.txt > $(VENV)/pip.log 2>&1 || { cat $(VENV)/pip.log; exit 1; }
 	@$(PY) -m pip install --no-deps -e . >> $(VENV)/pip.log 2>&1 || { cat $(VENV)/pip.log; exit 1; }
 	$(PY) -c "import torch, torchvision, open_clip, decord, av, fitclip"
 	@touch $(STAMP)
