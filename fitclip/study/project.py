@@ -48,9 +48,14 @@ def resolve(path: str | os.PathLike) -> Path:
 
 def stage_dir(data_root: str | os.PathLike, stem: str, create: bool = True) -> Path:
     """`<data_root>/<stem>/`, the artifact folder of one stage."""
+    return _stage_folder(resolve(data_root), stem, create)
+
+
+def _stage_folder(base: Path, stem: str, create: bool) -> Path:
+    """`<base>/<stem>/` for a known stage, created when asked."""
     if stem not in STAGES:
         raise ValueError(f"unknown stage {stem!r}; stages are {list(STAGES)}")
-    folder = resolve(data_root) / stem
+    folder = base / stem
     if create:
         folder.mkdir(parents=True, exist_ok=True)
     return folder
@@ -71,12 +76,7 @@ def figures_root(data_root: str | os.PathLike | None = None) -> Path:
 
 def figure_dir(stem: str, create: bool = True, data_root: str | os.PathLike | None = None) -> Path:
     """`<figures root>/<stem>/` (see :func:`figures_root`)."""
-    if stem not in STAGES:
-        raise ValueError(f"unknown stage {stem!r}; stages are {list(STAGES)}")
-    folder = figures_root(data_root) / stem
-    if create:
-        folder.mkdir(parents=True, exist_ok=True)
-    return folder
+    return _stage_folder(figures_root(data_root), stem, create)
 
 
 def require(path: Path, written_by: str) -> Path:
