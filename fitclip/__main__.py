@@ -82,12 +82,14 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         return _fail(e, 2)
 
     import logging
+    import os
 
     import torch
 
     from fitclip.annotations import load_annotations
+    from fitclip.distributed import init_from_env, shutdown
     from fitclip.evaluate import BrokenVideosError, check_evaluable, check_videos, evaluate, format_table
-    from fitclip.fusion import fused_models
+    from fitclip.fusion import FusionGrid
     from fitclip.models import EvalModel, load_clip
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -104,17 +106,20 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         check_evaluable(annotations)
     except ValueError as e:  # unknown dataset/split/option, AnnotationError, nothing to score
         return _fail(e, 2)
+    sharded = int(os.environ.get("WORLD_SIZE", "1")) > 1  # torchrun: each rank encodes its shard
+    rank = int(os.environ.get("RANK", "0"))
+    say = print if rank == 0 else (lambda *a, **k: None)
     failures = check_videos(annotations)
     if failures and not args.skip_broken:
-        print(BrokenVideosError(failures, len(annotations), annotations.name, annotations.split, args.data_root),
-              file=sys.stderr)
+        say(BrokenVideosError(failures, len(annotations), annotations.name, annotations.split, args.data_root),
+            file=sys.stderr)
         return 1
 
     pretrained = None if args.pretrained.lower() == "none" else args.pretrained
     if pretrained is None:
-        torch.manual_seed(args.seed)  # random weights: reproducible from the seed
+        torch.manual_seed(args.seed)  # random weights: reproducible from the seed (the same on every rank)
     try:
-        teacher = load_clip(args.arch, pretrained, device=device)
+        teacher = load_clip(args.arch, pretrained, device="cpu")
     except (ValueError, FileNotFoundError) as e:
         return _fail(e, 2)
     label = "random" if pretrained is None else Path(pretrained).name if Path(pretrained).suffix else pretrained
@@ -122,20 +127,28 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         models = {f"{args.arch}/{label}": EvalModel(teacher, None, {"pretrained": args.pretrained})}
     else:
         try:
-            models = fused_models(teacher, args.student, alphas, name=args.name or "fused",
-                                  weights={"teacher": args.pretrained, "student": str(args.student)})
+            models = FusionGrid(teacher, {args.name or "fused": args.student}, alphas,
+                                weights={"teacher": args.pretrained, "student": str(args.student)})
         except (ValueError, FileNotFoundError) as e:
             return _fail(e, 2)
-        for entry in models.values():
-            entry.model.to(device)
+    if sharded:
+        device = init_from_env(device.type)[3]
+    if isinstance(models, FusionGrid):
+        models.to(device)
+    else:
+        teacher.to(device)
     try:
         rows = evaluate(models, annotations, args.data_root, args.split, num_frames=args.num_frames,
                         batch_size=args.batch_size, num_workers=args.num_workers, skip_broken=args.skip_broken,
                         embeddings_dir=args.embeddings_dir, out=args.out, backend=args.backend, device=device,
-                        dataset_options=options, progress=not args.no_progress)
+                        dataset_options=options, progress=not args.no_progress, precision=args.precision)
     except BrokenVideosError as e:
-        print(e, file=sys.stderr)
+        say(e, file=sys.stderr)
         return 1
+    finally:
+        shutdown()
+    if rank != 0:
+        return 0
     print(format_table(rows))
     if args.out is not None:
         from fitclip.evaluate import protocol_path
@@ -250,7 +263,9 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("evaluate", help="zero-shot evaluation on a benchmark (tidy JSON-lines metrics)",
                        description="Zero-shot evaluation: decodes each video once, every model (one, or one per "
-                                   "--alpha) scores the same frames. Exit status: 0 ok, 1 broken videos, 2 bad input.")
+                                   "--alpha, fused in place in one working copy) scores the same frames. Under "
+                                   "torchrun each rank encodes its shard and rank 0 scores and writes. Exit status: "
+                                   "0 ok, 1 broken videos, 2 bad input.")
     p.add_argument("--dataset", required=True, help="ucf101, mit, msrvtt, youcook2, didemo, webvid or folder")
     p.add_argument("--data-root", type=Path, required=True, help="folder that holds <dataset>/ in its official layout")
     p.add_argument("--split", default=None, help="split (default: the dataset's evaluation split)")
@@ -271,7 +286,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--num-workers", type=int, default=2, help="decode workers (default 2)")
     p.add_argument("--num-frames", type=int, default=4, help="frames per clip (FitCLIP: 4)")
     p.add_argument("--device", default="cpu")
-    p.add_argument("--backend", choices=("decord", "pyav"), default="decord", help="video decoder")
+    p.add_argument("--backend", choices=("decord", "pyav"), default="decord",
+                   help="video decoder (decord falls back to PyAV per video, counted in the protocol record)")
+    p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+                   help="autocast of the forward passes (default fp32; bf16 is for GPUs, slower on a CPU)")
     p.add_argument("--dataset-option", action="append", metavar="KEY=VALUE",
                    help="loader option, e.g. source=frozen (msrvtt) or group_by=stem (didemo); repeatable")
     p.add_argument("--seed", type=int, default=0, help="torch seed for --pretrained none")

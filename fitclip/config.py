@@ -53,6 +53,7 @@ __all__ = ["KEYS", "PRESETS", "RESUMABLE_CHANGES", "ConfigError", "TrainConfig",
 TEACHER_MODES = ("cached", "online")
 DISTILL_SCALES = ("inverse_temperature_squared", "none")  # = fitclip.losses.DISTILLATION_SCALES
 DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("fp32", "bf16")
 UNLABELED_DATASETS = ("webvid", "folder")
 
 
@@ -103,7 +104,9 @@ class TrainConfig:
         seed: seeds data order, frame picks, crops, random init ("none" weights) and RNGs.
         num_workers: DataLoader workers per stream (results do not depend on it).
         device: "auto" (CUDA if available), "cpu" or "cuda".
-        bf16: bf16 autocast for the forward passes on CUDA; an ERROR on CPU (fp32 is the default).
+        precision: "fp32" (default) or "bf16": autocast of the forward passes (student, teacher, validation;
+            the optimizer's weights stay fp32). bf16 is for GPUs; it runs on a CPU, slower than fp32. An
+            older config's ``bf16: true/false`` is read as ``precision: bf16/fp32``.
         collective_timeout_s: a collective waiting longer than this (a dead or hung rank) raises and
             the job exits non-zero instead of hanging.
     """
@@ -136,7 +139,7 @@ class TrainConfig:
     seed: int = 0
     num_workers: int = 4
     device: str = "auto"
-    bf16: bool = False
+    precision: str = "fp32"
     collective_timeout_s: float = 1800.0
 
     def to_dict(self) -> dict[str, Any]:
@@ -241,10 +244,17 @@ def _coerce(key: str, value: Any) -> Any:
         raise ConfigError(f"{key}={value!r} is not a valid {_type_name(_HINTS[key])} (e.g. {_example(key)})") from None
 
 
+def _coerce_bool(key: str, value: Any) -> bool:
+    try:
+        return _parse(bool, value)
+    except (ValueError, TypeError):
+        raise ConfigError(f"{key}={value!r} is not a valid bool (true/false)") from None
+
+
 def _example(key: str) -> str:
     return {
         "betas": "[0.9, 0.999] or 0.9,0.999", "unlabeled": '{"name": "webvid", "split": "train"} or '
-        '{"name": "folder", "path": "/videos", "captions": "captions.csv"}', "bf16": "true/false",
+        '{"name": "folder", "path": "/videos", "captions": "captions.csv"}', "precision": "fp32 or bf16",
     }.get(key, repr(getattr(TrainConfig(), key)))
 
 
@@ -257,6 +267,9 @@ def config_from_dict(values: dict[str, Any], base: str | None = "paper") -> Trai
     """
     if not isinstance(values, dict):
         raise ConfigError(f"a config must be a JSON object of key: value, got {type(values).__name__}")
+    if "bf16" in values and "precision" not in values:  # the key before `precision` (saved run configs)
+        values = dict(values)
+        values["precision"] = "bf16" if _coerce_bool("bf16", values.pop("bf16")) else "fp32"
     errors = [_unknown(k, "config") for k in values if k not in KEYS]
     if errors:
         raise ConfigError("\n".join(errors))
@@ -306,7 +319,7 @@ def cli_parser(extra_flags: Sequence[str] = ()) -> argparse.ArgumentParser:
     p.add_argument("--config", action="append", default=[], metavar="FILE")
     for f in fields(TrainConfig):
         names = dict.fromkeys([f"--{f.name}", f"--{f.name.replace('_', '-')}"])
-        flag = _HINTS[f.name] is bool  # --bf16 alone means true
+        flag = _HINTS[f.name] is bool  # a bool option alone means true
         p.add_argument(*names, dest=f.name, default=argparse.SUPPRESS, nargs="?" if flag else None,
                        const="true" if flag else None, metavar="VALUE")
     for name in extra_flags:  # given without value: True
@@ -387,12 +400,10 @@ def validate(cfg: TrainConfig, *, resume: bool = False, check_files: bool = True
     need(cfg.distill_scale in DISTILL_SCALES, f"distill_scale={cfg.distill_scale!r}: use one of {', '.join(DISTILL_SCALES)}")
     need(cfg.teacher_mode in TEACHER_MODES, f"teacher_mode={cfg.teacher_mode!r}: use one of {', '.join(TEACHER_MODES)}")
     need(cfg.device in DEVICES, f"device={cfg.device!r}: use one of {', '.join(DEVICES)}")
-    if cfg.device in ("auto", "cuda") or cfg.bf16:
+    need(cfg.precision in PRECISIONS, f"precision={cfg.precision!r}: use one of {', '.join(PRECISIONS)}")
+    if cfg.device == "cuda":
         import torch  # cheap next to a model; only asked when it matters
-        has_cuda = torch.cuda.is_available()
-        need(not (cfg.device == "cuda" and not has_cuda), "device='cuda' but no CUDA GPU is visible; use device='auto' or 'cpu'")
-        need(not (cfg.bf16 and (cfg.device == "cpu" or not has_cuda)),
-             "bf16=true needs a CUDA GPU (bf16 autocast is GPU-only here); this process has none: set bf16=false")
+        need(torch.cuda.is_available(), "device='cuda' but no CUDA GPU is visible; use device='auto' or 'cpu'")
     # Unlabeled pool.
     u = cfg.unlabeled
     uses_unlabeled = cfg.lam > 0 or for_pseudo_labels

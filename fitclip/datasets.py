@@ -85,6 +85,11 @@ class VideoDataset(Dataset):
     (call :meth:`set_epoch` each epoch), so runs are reproducible. A file that is missing or does not
     decode, or a clip that starts at or after the video's end (none of its frames exists), raises
     ``fitclip.video.VideoDecodeError``: frames are never replaced by black ones or by the last frame.
+
+    With ``fallback="pyav"``, a file that ``backend`` cannot open or decode is read again with PyAV (decord
+    0.6 rejects some small widths, e.g. 48x32 H.264, that PyAV reads; both backends give the same frames);
+    the sample then says so: ``"decoded_by": "pyav"`` and ``"fallback_reason"`` (the first backend's error).
+    Every sample carries ``decoded_by``. A missing file or a clip past the video's end never falls back.
     """
 
     def __init__(
@@ -95,6 +100,7 @@ class VideoDataset(Dataset):
         transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
         seed: int = 0,
         backend: str = "decord",
+        fallback: str | None = None,
     ) -> None:
         if mode not in ("eval", "train"):
             raise ValueError(f"mode must be 'eval' or 'train', got {mode!r}")
@@ -108,6 +114,7 @@ class VideoDataset(Dataset):
         self.transform = transform
         self.seed = seed
         self.backend = backend
+        self.fallback = fallback if fallback != backend else None
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -136,6 +143,23 @@ class VideoDataset(Dataset):
         return clip_plan(self.items[index], info, num_frames=self.num_frames, mode=self.mode, generator=generator)
 
     def _plan_and_read(self, index: int) -> tuple[dict[str, Any], Any]:
+        """:meth:`_read` with the first backend, then (when set and the file itself failed) the fallback's;
+        the plan records ``decoded_by`` and ``fallback_reason``."""
+        from fitclip import video as V
+
+        try:
+            plan, frames = self._read(index, self.backend)
+            return {**plan, "decoded_by": self.backend, "fallback_reason": None}, frames
+        except V.VideoDecodeError as first:
+            if self.fallback is None or getattr(first, "no_fallback", False):
+                raise
+            try:
+                plan, frames = self._read(index, self.fallback)
+            except V.VideoDecodeError as second:
+                raise V.VideoDecodeError(f"{first} (the {self.fallback} fallback failed too: {second})") from None
+            return {**plan, "decoded_by": self.fallback, "fallback_reason": str(first)}, frames
+
+    def _read(self, index: int, backend: str) -> tuple[dict[str, Any], Any]:
         """(plan, uint8 frames ``[T, H, W, 3]``), opening the video once (``fitclip.video.read_planned``).
 
         ``plan`` + ``read_frames`` would open the file twice (decord demuxes every packet on open); one
@@ -147,18 +171,18 @@ class VideoDataset(Dataset):
 
         item = self.items[index]
         if not item.path.is_file():
-            raise V.VideoDecodeError(f"{item.path}: video file not found (item {item.key!r})")
+            raise _final(V.VideoDecodeError(f"{item.path}: video file not found (item {item.key!r})"))
         plan: dict[str, Any] = {}
 
         def choose(info: Mapping[str, Any]) -> list[int]:
             plan.update(self._plan_from_info(index, info))
             if plan["clip_start_past_video"]:  # refused before any frame is decoded
-                raise V.VideoDecodeError(
+                raise _final(V.VideoDecodeError(
                     f"{item.path}: clip {item.key!r} starts at {item.start:g} s, at or after the video's end "
-                    f"({plan['duration']:.3f} s): no frame of it exists (a shorter download or re-encode?)")
+                    f"({plan['duration']:.3f} s): no frame of it exists (a shorter download or re-encode?)"))
             return plan["frame_indices"]
 
-        _, frames = V.read_planned(item.path, choose, backend=self.backend)
+        _, frames = V.read_planned(item.path, choose, backend=backend)
         return plan, frames
 
     def __getitem__(self, index: int) -> dict[str, Any]:
@@ -188,7 +212,15 @@ class VideoDataset(Dataset):
             "length": length,
             "frame_indices": plan["frame_indices"],
             "clip_end_past_video": plan["clip_end_past_video"],
+            "decoded_by": plan["decoded_by"],
+            "fallback_reason": plan["fallback_reason"],
         }
+
+
+def _final(error: Exception) -> Exception:
+    """Mark a decode error that another backend cannot fix (a missing file, a clip past the video's end)."""
+    error.no_fallback = True
+    return error
 
 
 def collate_clips(batch: Sequence[Mapping[str, Any]]) -> dict[str, Any]:

@@ -60,6 +60,7 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import logging
@@ -68,7 +69,7 @@ import re
 import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, Callable, NamedTuple, Union
 
 import torch
 from torch.utils.data import DataLoader, Dataset
@@ -76,7 +77,9 @@ from torch.utils.data import DataLoader, Dataset
 from fitclip.annotations import Annotations, VideoItem, load_annotations
 from fitclip.checkpoint import load_state, save_state, sha256_file
 from fitclip.datasets import VideoDataset, collate_clips
+from fitclip.distributed import gather_objects, rank_and_world
 from fitclip.doctor import file_problem, library_versions, preload_decoder
+from fitclip.fusion import FusionGrid
 from fitclip.metrics import (class_target_ranks, classification_metrics_from_ranks, metrics_from_ranks,
                              retrieval_ranks_from_embeddings)
 from fitclip.models import EvalModel, VideoCLIP, encode_texts
@@ -100,6 +103,7 @@ log = logging.getLogger(__name__)
 EMBEDDINGS_FORMAT = "fitclip-embeddings-v1"
 CLASSIFICATION_METRICS = ("top1", "top5", "MdR")
 RETRIEVAL_METRICS = ("R@1", "R@5", "R@10", "MdR", "MnR")
+PRECISIONS = ("fp32", "bf16")
 SAMPLER_RULE = (
     "fitclip.video.frame_indices(start_frame, end_frame, num_frames, mode='eval'): k = min(num_frames, "
     "end-start+1) bins with edges torch.linspace(start, end, k+1, dtype=int) (truncated), one frame at "
@@ -248,65 +252,122 @@ def _shared_transform(entries: Mapping[str, EvalModel]):
     return clip_transform(size, mean, std, train=False), {"image_size": size, "mean": list(mean), "std": list(std)}
 
 
+#: ``name -> (identity, model)``: what encodes a model's batch, and what tells two models' weights apart.
+Selector = Callable[[str], tuple[Any, Any]]
+
+
+class Encoded(NamedTuple):
+    """The decode pass's result (:func:`_encode_videos`)."""
+
+    videos: dict[str, torch.Tensor]
+    ok_indices: list[int]
+    failures: list[dict]
+    past_end: list[str]
+    fallbacks: list[dict]
+
+
+def _selector(models: Any, entries: Mapping[str, EvalModel]) -> Selector:
+    """``name -> (identity, model with that name's weights)``: a :class:`~fitclip.fusion.FusionGrid` fuses its
+    working copy in place (:meth:`~fitclip.fusion.FusionGrid.select`); any other model is itself, and one
+    object under two names (the teacher is α=0 of every grid) has one identity, so it is run once."""
+    if isinstance(models, FusionGrid):
+        return lambda name: (models.identity(name), models.select(name))
+    return lambda name: (id(entries[name].model), entries[name].model)
+
+
+def autocast(precision: str, device: torch.device):
+    """The forward passes' precision: ``"fp32"`` (no autocast) or ``"bf16"`` (``torch.autocast`` on the
+    device's type; fast on GPUs, slower than fp32 on this project's CPUs). Embeddings come out float32."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=torch.bfloat16)
+
+
 def _encode_videos(entries: Mapping[str, EvalModel], annotations: Annotations, indices: Sequence[int], *,
                    num_frames: int, batch_size: int, num_workers: int, backend: str, device: torch.device,
-                   transform: Any, progress: bool) -> tuple[dict[str, torch.Tensor], list[int], list[dict],
-                                                            list[str]]:
-    """One decode pass; every model encodes each batch.
+                   transform: Any, progress: bool, select: Selector | None = None,
+                   precision: str = "fp32") -> Encoded:
+    """One decode pass; every model encodes each batch (``select`` gives each name's model, fused when the
+    models are a grid). Under torchrun each rank decodes and encodes its shard (items ``rank::world``) and
+    every rank receives the whole result (:func:`fitclip.distributed.gather_objects`), so the failures seen
+    and the errors raised are the same on every rank.
 
     Returns:
-        (video embeddings per model, float32 CPU ``[n_ok, D]`` in ``ok_indices`` order; ``ok_indices``
-        ascending; decode failure records; keys whose clip end is past the video's end).
+        :class:`Encoded`: video embeddings per model (float32 CPU ``[n_ok, D]`` in ascending item order),
+        the ok item indices ascending, decode failure records, the keys whose clip end is past the video's
+        end, and the items decoded by the fallback backend.
     """
     from tqdm.auto import tqdm
 
+    select = select or _selector(None, entries)
+    rank, world = rank_and_world()
+    mine = list(indices)[rank::world]
     preload_decoder(backend)
-    dataset = VideoDataset(annotations, num_frames=num_frames, mode="eval", transform=transform, backend=backend)
-    guarded = _GuardedDataset(dataset, indices)
+    fallback = "pyav" if backend == "decord" else None
+    dataset = VideoDataset(annotations, num_frames=num_frames, mode="eval", transform=transform, backend=backend,
+                           fallback=fallback)
+    guarded = _GuardedDataset(dataset, mine)
+    cuda = device.type == "cuda"
     loader = DataLoader(guarded, batch_size=batch_size, shuffle=False, num_workers=num_workers,
-                        collate_fn=_collate_guarded, pin_memory=device.type == "cuda",
-                        persistent_workers=False)
+                        collate_fn=_collate_guarded, pin_memory=cuda, persistent_workers=False)
     chunks: dict[str, list[torch.Tensor]] = {name: [] for name in entries}
     ok_indices: list[int] = []
     failures: list[dict] = []
     past_end: list[str] = []
+    fallbacks: list[dict] = []
     bar = tqdm(total=len(guarded), unit="clip", desc=f"{annotations.name}/{annotations.split}",
-               disable=not progress, dynamic_ncols=True)
+               disable=not progress or rank != 0, dynamic_ncols=True)
     try:
-        with torch.inference_mode():
+        with torch.inference_mode(), autocast(precision, device):
             for out in loader:
                 for record in out["errors"]:
                     log.warning("decode failed for %s: %s", record["key"], record["reason"])
                     failures.append(record)
                 batch = out["batch"]
                 if batch is not None:
-                    frames = batch["frames"].to(device, non_blocking=True)
-                    lengths = batch["lengths"].to(device)
-                    done: dict[int, torch.Tensor] = {}  # the same model object under two names (the
-                    for name, entry in entries.items():  # teacher is α=0 of every grid) is run once
-                        key = id(entry.model)
+                    frames = batch["frames"].to(device, non_blocking=cuda)
+                    lengths = batch["lengths"].to(device, non_blocking=cuda)
+                    done: dict[Any, torch.Tensor] = {}
+                    for name in entries:
+                        key, model = select(name)
                         if key not in done:
-                            done[key] = entry.model.encode_video(frames, lengths).float().cpu()
+                            done[key] = model.encode_video(frames, lengths).float().cpu()
                         chunks[name].append(done[key])
                     ok_indices.extend(batch["indices"].tolist())
                     past_end.extend(k for k, flag in zip(batch["keys"], batch["clip_end_past_video"]) if flag)
+                    for i, k, by, why in zip(batch["indices"].tolist(), batch["keys"], batch["decoded_by"],
+                                             batch["fallback_reason"]):
+                        if why is not None:
+                            fallbacks.append({"index": i, "key": k, "path": str(annotations.items[i].path),
+                                              "decoded_by": by, "reason": why})
                 bar.update(len(out["errors"]) + (0 if batch is None else len(batch["keys"])))
                 if failures:
                     bar.set_postfix(failed=len(failures), refresh=False)
     finally:
         bar.close()
+    parts = gather_objects({"chunks": {n: torch.cat(c) if c else None for n, c in chunks.items()},
+                            "ok": ok_indices, "failures": failures, "past_end": past_end, "fallbacks": fallbacks})
+    ok_indices = [i for part in parts for i in part["ok"]]
     order = sorted(range(len(ok_indices)), key=ok_indices.__getitem__)
-    embeddings = {name: (torch.cat(c)[order] if c else torch.zeros(0)) for name, c in chunks.items()}
-    failures.sort(key=lambda r: r["index"])
-    for record in failures:
+    embeddings = {}
+    for name in entries:
+        pieces = [part["chunks"][name] for part in parts if part["chunks"][name] is not None]
+        embeddings[name] = torch.cat(pieces)[order] if pieces else torch.zeros(0)
+    failures = sorted((r for part in parts for r in part["failures"]), key=lambda r: r["index"])
+    fallbacks = sorted((r for part in parts for r in part["fallbacks"]), key=lambda r: r["index"])
+    for record in failures + fallbacks:
         record.pop("index", None)
-    return embeddings, sorted(ok_indices), failures, past_end
+    past = {k for part in parts for k in part["past_end"]}
+    past_end = [annotations.items[i].key for i in sorted(ok_indices) if annotations.items[i].key in past]
+    return Encoded(embeddings, sorted(ok_indices), failures, past_end, fallbacks)
 
 
 def encode_videos(models: Models, annotations: Annotations, indices: Sequence[int] | None = None, *,
                   num_frames: int = 4, batch_size: int = 16, num_workers: int = 2, backend: str = "decord",
-                  device: str | torch.device = "cpu",
-                  progress: bool = True) -> tuple[dict[str, torch.Tensor], list[int], list[dict], dict[str, Any]]:
+                  device: str | torch.device = "cpu", progress: bool = True,
+                  precision: str = "fp32") -> tuple[dict[str, torch.Tensor], list[int], list[dict], dict[str, Any]]:
     """The harness's decode pass on its own: each item decoded once, every model encodes the same batch.
 
     What :func:`evaluate` runs before scoring, for callers that score differently (``fitclip.search``).
@@ -324,10 +385,11 @@ def encode_videos(models: Models, annotations: Annotations, indices: Sequence[in
         if hasattr(entry.model, "eval"):
             entry.model.eval()
     todo = range(len(annotations.items)) if indices is None else indices
-    videos, ok_indices, failures, _ = _encode_videos(
+    encoded = _encode_videos(
         entries, annotations, list(todo), num_frames=num_frames, batch_size=batch_size, num_workers=num_workers,
-        backend=backend, device=torch.device(device), transform=transform, progress=progress)
-    return videos, ok_indices, failures, transform_info
+        backend=backend, device=torch.device(device), transform=transform, progress=progress,
+        select=_selector(models, entries), precision=precision)
+    return encoded.videos, encoded.ok_indices, encoded.failures, transform_info
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -485,13 +547,16 @@ def evaluate(
     dataset_options: Mapping[str, Any] | None = None,
     progress: bool = True,
     text_batch_size: int = 256,
+    precision: str = "fp32",
 ) -> list[dict[str, Any]]:
     """Zero-shot evaluation of one or more models on one benchmark split, decoding each video once.
 
     Args:
-        models: a ``VideoCLIP``, an :class:`EvalModel`, or ``{name: VideoCLIP | (VideoCLIP, alpha) |
-            EvalModel}`` (e.g. :func:`fused_models`). All models must share the input size and
-            normalisation: they encode the same decoded batches. Models must already be on `device`.
+        models: a ``VideoCLIP``, an :class:`EvalModel`, ``{name: VideoCLIP | (VideoCLIP, alpha) |
+            EvalModel}`` (e.g. :func:`fused_models`), or a :class:`~fitclip.fusion.FusionGrid` (any number
+            of fused models in three model copies: each batch is encoded by each model in turn, the grid's
+            working copy fused in place). All models must share the input size and normalisation: they
+            encode the same decoded batches. Models must already be on `device`.
         dataset: a dataset name (``fitclip.annotations.SPECS``) or already loaded :class:`Annotations`.
         data_root: the folder holding ``<dataset>/`` (unused when `dataset` is an ``Annotations``).
         split: split name (default: the dataset's default split).
@@ -509,6 +574,13 @@ def evaluate(
             when `dataset` is an ``Annotations``, the options it was loaded with (recorded only).
         progress: show a tqdm progress bar.
         text_batch_size: prompts per text-encoder batch.
+        precision: ``"fp32"`` (default) or ``"bf16"`` autocast for every forward pass (:func:`autocast`).
+
+    Under ``torchrun`` (a process group of more than one rank): every rank decodes and encodes its shard
+    of the items, rank 0 gathers the embeddings and alone scores and writes (one run id, each row once);
+    the other ranks return ``[]``. The metrics equal one process's; the protocol records ``world_size``.
+    A video decord cannot read is decoded with PyAV instead, counted and listed in the protocol record
+    (``decode_fallback``).
 
     Returns:
         The metric rows written (one per model and metric; see the module docstring for the schema).
@@ -521,6 +593,8 @@ def evaluate(
     """
     entries = _as_entries(models)
     annotations = _load_evaluable(dataset, data_root, split, dataset_options)
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     if num_frames < 1:
         raise ValueError(f"num_frames must be >= 1, got {num_frames}")
     if batch_size < 1:
@@ -532,21 +606,28 @@ def evaluate(
             entry.model.eval()
 
     todo, failures = _precheck(annotations, skip_broken, data_root)
-    videos, ok_indices, decode_failures, past_end = _encode_videos(
+    select = _selector(models, entries)
+    encoded = _encode_videos(
         entries, annotations, todo, num_frames=num_frames, batch_size=batch_size, num_workers=num_workers,
-        backend=backend, device=device, transform=transform, progress=progress)
-    failures = _all_failures(annotations, failures, decode_failures, ok_indices, skip_broken, data_root)
+        backend=backend, device=device, transform=transform, progress=progress, select=select, precision=precision)
+    failures = _all_failures(annotations, failures, encoded.failures, encoded.ok_indices, skip_broken, data_root)
+    rank, world = rank_and_world()
+    if rank != 0:  # rank 0 alone scores and writes
+        return []
+    videos, ok_indices = encoded.videos, encoded.ok_indices
     evaluated = [annotations.items[i] for i in ok_indices]
-    texts = _TextSide(annotations, evaluated, batch_size=text_batch_size, device=device)
-    run = _Run(annotations, n_evaluated=len(ok_indices), failures=failures, past_end=past_end, out=out,
+    texts = _TextSide(annotations, evaluated, batch_size=text_batch_size, device=device, precision=precision)
+    run = _Run(annotations, n_evaluated=len(ok_indices), failures=failures, past_end=encoded.past_end, out=out,
                options={"num_frames": num_frames, "batch_size": batch_size, "num_workers": num_workers,
                         "backend": backend, "device": device, "transform": transform_info,
-                        "dataset_options": dataset_options})
+                        "dataset_options": dataset_options, "precision": precision, "world_size": world,
+                        "fallbacks": encoded.fallbacks})
 
     rows: list[dict[str, Any]] = []
     protocols: list[dict[str, Any]] = []
     for name, entry in entries.items():
-        metrics, saved = texts.score(entry.model, videos[name])
+        key, model = select(name)
+        metrics, saved = texts.score(key, model, videos[name])
         rows += run.metric_rows(name, entry, metrics)
         emb_path = None
         if embeddings_dir is not None:
@@ -628,9 +709,9 @@ class _TextSide:
     (retrieval), encoded once per model object (the teacher is α=0 of every grid) and scored."""
 
     def __init__(self, annotations: Annotations, evaluated: Sequence[VideoItem], batch_size: int,
-                 device: torch.device) -> None:
-        self.task, self.batch_size, self.device = annotations.task, batch_size, device
-        self.cache: dict[int, torch.Tensor] = {}
+                 device: torch.device, precision: str = "fp32") -> None:
+        self.task, self.batch_size, self.device, self.precision = annotations.task, batch_size, device, precision
+        self.cache: dict[Any, torch.Tensor] = {}
         if self.task == "classification":
             self.prompts = annotations.class_prompts()
             self.targets = torch.tensor([item.target for item in evaluated], dtype=torch.long)
@@ -645,19 +726,21 @@ class _TextSide:
             self.prompt_info = {"query": "the item's annotation text, one query per evaluated item, truncated to "
                                          "the model's context length by open_clip's tokenizer"}
 
-    def score(self, model: Any, video: torch.Tensor) -> tuple[dict[str, float], dict[str, Any]]:
-        """(metrics, what the embeddings file holds besides the video side) for one model's videos."""
-        key = id(model)
+    def score(self, key: Any, model: Any, video: torch.Tensor) -> tuple[dict[str, float], dict[str, Any]]:
+        """(metrics, what the embeddings file holds besides the video side) for one model's videos; `key`
+        tells models apart (the selector's identity), `model` holds that model's weights now."""
         if self.task == "classification":
             if key not in self.cache:
-                self.cache[key] = class_embeddings(model, self.prompts, batch_size=self.batch_size,
-                                                   device=self.device)
+                with autocast(self.precision, self.device):
+                    self.cache[key] = class_embeddings(model, self.prompts, batch_size=self.batch_size,
+                                                       device=self.device)
             classes = self.cache[key]
             metrics, extra = _score_classification(video, classes, self.targets)
             return metrics, {"class_embeddings": classes, "classnames": self.prompt_info["classnames"],
                              "templates": self.prompt_info["templates"], "targets": self.targets, **extra}
         if key not in self.cache:
-            self.cache[key] = encode_texts(model, self.texts, batch_size=self.batch_size, device=self.device)
+            with autocast(self.precision, self.device):
+                self.cache[key] = encode_texts(model, self.texts, batch_size=self.batch_size, device=self.device)
         text = self.cache[key]
         metrics, extra = _score_retrieval(video, text)
         return metrics, {"text": text, **extra}
@@ -719,6 +802,12 @@ class _Run:
             "model_info": _model_info(entry, self.hashes),
             "decoder": {"backend": o["backend"], "num_workers": o["num_workers"], "batch_size": o["batch_size"],
                         "device": str(o["device"])},
+            "decode_fallback": {"count": len(o["fallbacks"]), "items": o["fallbacks"],
+                                "rule": ("a video decord cannot open or decode is read with PyAV (same frames); "
+                                         "one that neither reads is a failed item") if o["backend"] == "decord"
+                                else f"none (backend {o['backend']})"},
+            "precision": o["precision"],
+            "world_size": o["world_size"],
             "versions": self.versions,
             "failed": self.failures,
             "clip_end_past_video": {"count": len(self.past_end), "keys": self.past_end,

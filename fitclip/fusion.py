@@ -1,12 +1,13 @@
 """Weight-space ensembling of teacher and student (FitCLIP step 2; WiSE-FT, Wortsman et al. 2022): the
 fusion of two state dicts (:func:`fuse`), an α grid of fused models ready for evaluation
-(:func:`fused_models`) and the one name an α-grid model gets (:func:`grid_model`)."""
+(:class:`FusionGrid`, bounded memory: one working copy fused in place; :func:`fused_models`, one copy
+per α) and the one name an α-grid model gets (:func:`grid_model`)."""
 
 from __future__ import annotations
 
 import math
 import os
-from typing import Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 import torch
 
@@ -64,11 +65,152 @@ def fuse(teacher_state: Mapping[str, torch.Tensor], student_state: Mapping[str, 
     return fused
 
 
+def _lerp_into(out: torch.Tensor, t: torch.Tensor, s: torch.Tensor, alpha: float) -> None:
+    """`out` ← :func:`fuse`'s value for one tensor (the same operations, so the same bits)."""
+    if not t.is_floating_point() or alpha == 0.0:
+        out.copy_(t)
+    elif alpha == 1.0:
+        out.copy_(s)
+    else:
+        work = torch.promote_types(t.dtype, torch.float32)
+        out.copy_(torch.lerp(t.to(work), s.to(device=t.device, dtype=work), alpha).to(t.dtype))
+
+
 def grid_model(student: str, alpha: float) -> str:
     """The model name of `student` fused with the teacher at `alpha`: ``"<student>-alpha<α:g>"`` (e.g.
     ``fitclip-alpha0.4``). The results rows also carry ``student`` and ``alpha`` as columns: read those,
     never parse this name."""
     return f"{student}-alpha{float(alpha):g}"
+
+
+def _check_alphas(alphas: Iterable[float]) -> list[float]:
+    alphas = [float(a) for a in alphas]
+    bad = [a for a in alphas if not 0.0 <= a <= 1.0 or math.isnan(a)]
+    if bad:
+        raise ValueError(f"alpha must be in [0, 1] (0 = teacher, 1 = student), got {bad}")
+    if len(set(alphas)) != len(alphas):
+        raise ValueError(f"repeated alpha values in {alphas}")
+    if not alphas:
+        raise ValueError("alphas is empty; pass at least one value in [0, 1]")
+    return alphas
+
+
+def _student_state(teacher: VideoCLIP, student: Any) -> dict[str, torch.Tensor]:
+    """The student's open_clip state dict on the teacher's device, checked against the teacher's keys and shapes."""
+    if isinstance(student, (str, os.PathLike)):
+        student = load_clip(teacher.arch, student, device="cpu")
+    state = student.clip.state_dict() if isinstance(student, VideoCLIP) else dict(student)
+    teacher_state = teacher.clip.state_dict()
+    missing = [k for k in teacher_state if k not in state]
+    extra = [k for k in state if k not in teacher_state]
+    if missing or extra:
+        first = missing[0] if missing else extra[0]
+        where = "student" if missing else "teacher"
+        raise ValueError(f"teacher and student state dicts have different keys: {first!r} is missing from the "
+                         f"{where} ({len(missing)} missing from student, {len(extra)} missing from teacher); "
+                         f"{_SAME_MODEL}")
+    out = {}
+    for key, t in teacher_state.items():
+        s = state[key]
+        if t.shape != s.shape:
+            raise ValueError(f"shape mismatch at {key!r}: teacher {tuple(t.shape)} vs student {tuple(s.shape)}; "
+                             f"{_SAME_MODEL}")
+        out[key] = s.detach().to(t.device)
+    return out
+
+
+class FusionGrid(Mapping[str, EvalModel]):
+    """Every student's α grid in bounded memory: the teacher, each student's weights and ONE working copy
+    that :meth:`select` fuses in place, so k models cost three model copies (one student), not k + 1.
+
+    A read-only mapping ``{grid_model(student, α): EvalModel}`` in grid order (students, then α), which
+    :func:`fitclip.evaluate.evaluate` takes like any dict of models: it decodes each video once and, per
+    decoded batch, calls :meth:`select` for each model before encoding (fusing costs one pass over the
+    weights, small next to encoding a batch: ``benchmarks/bench_grid.py``). The weights :meth:`select`
+    gives are :func:`fuse`'s, bit for bit, so the metrics equal those of evaluating each fused model alone.
+
+    An entry's ``model`` is the teacher (α=0) or the working copy, whose weights are those of the LAST
+    model selected: ask :meth:`select` for a model's weights, never ``grid[name].model``.
+
+    Args:
+        teacher: the pretrained model (α=0 is this very object; it is never modified).
+        students: ``{name: student}``, each a ``VideoCLIP``, an open_clip state dict with the teacher's keys,
+            or a checkpoint file (read with ``load_clip(teacher.arch, path)``).
+        alphas: α values in [0, 1], shared by every student.
+        weights: provenance for the protocol record (default: ``{"student": <path>}`` for a path).
+
+    Raises:
+        ValueError: an α outside [0, 1], a repeated α, no students, or student weights that do not match
+            the teacher.
+    """
+
+    def __init__(self, teacher: VideoCLIP, students: Mapping[str, Any], alphas: Iterable[float],
+                 weights: Mapping[str, str] | None = None) -> None:
+        self.alphas = _check_alphas(alphas)
+        if not students:
+            raise ValueError("students is empty; pass {name: checkpoint}")
+        self.teacher = teacher
+        self._teacher_state = {k: v.detach() for k, v in teacher.clip.state_dict().items()}
+        self._students: dict[str, dict[str, torch.Tensor]] = {}
+        self._entries: dict[str, EvalModel] = {}
+        self._working: VideoCLIP | None = None
+        self._active: tuple[str, float] | None = None
+        for name, student in students.items():
+            provenance = dict(weights or {})
+            if isinstance(student, (str, os.PathLike)):
+                provenance.setdefault("student", str(student))
+            self._students[name] = _student_state(teacher, student)
+            for alpha in self.alphas:
+                model = teacher if alpha == 0.0 else self._working_copy()
+                self._entries[grid_model(name, alpha)] = EvalModel(model, alpha=alpha, weights=provenance,
+                                                                   student=name)
+
+    def _working_copy(self) -> VideoCLIP:
+        if self._working is None:
+            self._working = clone_model(self.teacher)
+            self._working.eval()
+        return self._working
+
+    def __getitem__(self, name: str) -> EvalModel:
+        return self._entries[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def identity(self, name: str) -> Any:
+        """What tells two names' weights apart: ``"teacher"`` for every α=0, else ``(student, α)``."""
+        entry = self._entries[name]
+        return "teacher" if entry.alpha == 0.0 else (entry.student, entry.alpha)
+
+    @torch.no_grad()
+    def select(self, name: str) -> VideoCLIP:
+        """The model `name` with its weights: the teacher for α=0, else the working copy fused in place
+        (nothing is done when it already holds them)."""
+        entry = self._entries[name]
+        if entry.alpha == 0.0:
+            return self.teacher
+        key = (entry.student, entry.alpha)
+        if self._active != key:
+            self._active = None  # a failure half-way leaves no stale claim
+            student = self._students[entry.student]
+            target = self._working.clip.state_dict(keep_vars=True)  # the live parameters and buffers
+            for k, t in self._teacher_state.items():
+                _lerp_into(target[k].data, t, student[k], entry.alpha)
+            self._active = key
+        return self._working
+
+    def to(self, device: Any) -> "FusionGrid":
+        """Move the teacher, the working copy and the students' weights to `device` (returns self)."""
+        self.teacher.to(device)
+        if self._working is not None:
+            self._working.to(device)
+        self._teacher_state = {k: v.detach() for k, v in self.teacher.clip.state_dict().items()}
+        self._students = {n: {k: v.to(device) for k, v in s.items()} for n, s in self._students.items()}
+        self._active = None
+        return self
 
 
 def fused_models(teacher: VideoCLIP, student: VideoCLIP | Mapping[str, torch.Tensor] | str | os.PathLike,
@@ -83,7 +225,7 @@ def fused_models(teacher: VideoCLIP, student: VideoCLIP | Mapping[str, torch.Ten
             ``load_clip`` reads works, including the released FitCLIP student).
         alphas: α values in [0, 1]; each gives one model (a copy of the teacher holding the fused
             weights, :func:`fitclip.models.clone_model`, so memory grows by one model per α ≠ 0: ~0.6 GB
-            each for ViT-B/16 in float32).
+            each for ViT-B/16 in float32). For a large grid use :class:`FusionGrid` (three copies).
         name: the student's name: models are named :func:`grid_model` ``(name, α)`` (e.g.
             ``fused-alpha0.3``) and their rows carry ``student=name``.
         weights: provenance for the protocol record; default ``{"student": <path>}`` when `student`
@@ -96,19 +238,11 @@ def fused_models(teacher: VideoCLIP, student: VideoCLIP | Mapping[str, torch.Ten
     Raises:
         ValueError: an α outside [0, 1], a repeated α, or student weights that do not match the teacher.
     """
-    alphas = [float(a) for a in alphas]
-    bad = [a for a in alphas if not 0.0 <= a <= 1.0 or math.isnan(a)]
-    if bad:
-        raise ValueError(f"alpha must be in [0, 1] (0 = teacher, 1 = student), got {bad}")
-    if len(set(alphas)) != len(alphas):
-        raise ValueError(f"repeated alpha values in {alphas}")
-    if not alphas:
-        raise ValueError("alphas is empty; pass at least one value in [0, 1]")
+    alphas = _check_alphas(alphas)
     provenance = dict(weights or {})
     if isinstance(student, (str, os.PathLike)):
         provenance.setdefault("student", str(student))
-        student = load_clip(teacher.arch, student, device="cpu")
-    student_state = student.clip.state_dict() if isinstance(student, VideoCLIP) else dict(student)
+    student_state = _student_state(teacher, student)
     teacher_state = {k: v.detach() for k, v in teacher.clip.state_dict().items()}
     out: dict[str, EvalModel] = {}
     for alpha in alphas:

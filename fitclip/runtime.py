@@ -16,16 +16,15 @@ import socket
 import sys
 import time
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 from typing import Any, Sequence
 
 import torch
-import torch.distributed as dist
 
 from fitclip.annotations import VideoItem, load_annotations
 from fitclip.checkpoint import write_json
 from fitclip.config import ConfigError, TrainConfig, resolve_path
+from fitclip.distributed import init_from_env, shutdown
 from fitclip.models import VideoCLIP, load_clip
 
 
@@ -43,24 +42,13 @@ class Dist:
 
 def setup_distributed(cfg: TrainConfig) -> Dist:
     """Read RANK/LOCAL_RANK/WORLD_SIZE set by torchrun; init nccl (CUDA) or gloo (CPU) with a timeout."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank, local = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
-    cuda = cfg.device == "cuda" or (cfg.device == "auto" and torch.cuda.is_available())
-    device = torch.device(f"cuda:{local}") if cuda else torch.device("cpu")
-    if cuda:
-        torch.cuda.set_device(device)
-    if world > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if cuda else "gloo", timeout=timedelta(seconds=cfg.collective_timeout_s),
-                                device_id=device if cuda else None)
-    return Dist(rank, local, world, device)
+    return Dist(*init_from_env(cfg.device, cfg.collective_timeout_s))
 
 
 def teardown_distributed() -> None:
     """Clean shutdown: under gloo, free the DDP model (caller), collect, barrier, then destroy."""
     gc.collect()
-    if dist.is_available() and dist.is_initialized():
-        dist.barrier()
-        dist.destroy_process_group()
+    shutdown()
 
 
 def load_start_weights(cfg: TrainConfig, device: torch.device | str = "cpu") -> VideoCLIP:
@@ -132,8 +120,9 @@ def read_prompts(path: str | os.PathLike) -> list[str]:
 
 
 def autocast_for(cfg: TrainConfig, device: torch.device) -> contextlib.AbstractContextManager:
-    if cfg.bf16 and device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
+    """The forward passes' autocast: bf16 on the run's device when ``precision="bf16"``, else none (fp32)."""
+    if cfg.precision == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
 

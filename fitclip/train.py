@@ -201,6 +201,8 @@ def nonfinite_advice(cfg: TrainConfig, out: Path, saved: tuple[Path, int] | None
 
 
 def check_resume_config(saved: dict[str, Any], cfg: TrainConfig, path: Path) -> None:
+    if "bf16" in saved and "precision" not in saved:  # a checkpoint from before `precision`
+        saved = {**saved, "precision": "bf16" if saved["bf16"] else "fp32"}
     diff = [k for k, v in cfg.to_dict().items() if k not in RESUMABLE_CHANGES and saved.get(k) != v]
     if diff:
         detail = ", ".join(f"{k}: {saved.get(k)!r} in the checkpoint vs {getattr(cfg, k)!r} now" for k in diff)

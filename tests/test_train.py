@@ -60,7 +60,7 @@ def test_presets_and_cli_overrides(tmp_path):
     assert (paper.preset, paper.temperature, paper.lam, paper.lr, paper.weight_decay, paper.betas) == \
         ("paper", 0.05, 1e-4, 3e-5, 0.01, (0.9, 0.999))
     assert (paper.batch_size_labeled, paper.batch_size_unlabeled, paper.num_frames, paper.val_every) == (8, 8, 4, 30)
-    assert (paper.teacher_mode, paper.distill_scale, paper.bf16) == ("cached", "inverse_temperature_squared", False)
+    assert (paper.teacher_mode, paper.distill_scale, paper.precision) == ("cached", "inverse_temperature_squared", "fp32")
     ref, _ = parse_cli(["--preset", "reference-code"])
     assert (ref.temperature, ref.lr, ref.lam) == (0.015, 3e-6, 1e-4)
     toy, _ = parse_cli(["--preset", "toy"])
@@ -69,10 +69,10 @@ def test_presets_and_cli_overrides(tmp_path):
     # preset < file < CLI; the file's values are typed, the CLI's are strings.
     f = write_config(tmp_path / "run.json", {"preset": "reference-code", "lam": 0.3, "betas": [0.8, 0.99],
                                               "unlabeled": {"name": "folder", "path": "/videos"}})
-    cfg, flags = parse_cli(["--config", str(f), "--lr=1e-4", "--max_steps", "7", "--bf16", "false",
+    cfg, flags = parse_cli(["--config", str(f), "--lr=1e-4", "--max_steps", "7", "--precision", "bf16",
                             "--labeled_csv", "none", "--resume"], extra_flags=("resume",))
-    assert (cfg.preset, cfg.temperature, cfg.lam, cfg.lr, cfg.max_steps, cfg.betas, cfg.bf16, cfg.labeled_csv) == \
-        ("reference-code", 0.015, 0.3, 1e-4, 7, (0.8, 0.99), False, None)
+    assert (cfg.preset, cfg.temperature, cfg.lam, cfg.lr, cfg.max_steps, cfg.betas, cfg.precision, cfg.labeled_csv) == \
+        ("reference-code", 0.015, 0.3, 1e-4, 7, (0.8, 0.99), "bf16", None)
     assert cfg.unlabeled == {"name": "folder", "path": "/videos"} and flags == {"resume": True}
     # The saved config.json is itself a --config that reproduces the config.
     g = write_config(tmp_path / "saved.json", cfg.to_dict())
@@ -106,7 +106,7 @@ def test_unknown_keys_and_bad_values_name_the_key(tmp_path):
 def test_every_key_is_a_cli_option_typed_by_its_annotation(tmp_path):
     """One --key per dataclass field (also --key-name), each string parsed by the field's annotation: a config
     written out as CLI strings parses back to itself."""
-    cfg = config_from_dict({"preset": "toy", "pseudo_labels": "labels", "bf16": True, "betas": [0.8, 0.9],
+    cfg = config_from_dict({"preset": "toy", "pseudo_labels": "labels", "precision": "bf16", "betas": [0.8, 0.9],
                             "unlabeled": {"name": "folder", "path": "/videos", "recursive": False}})
     argv = [a for k, v in cfg.to_dict().items()
             for a in (f"--{k.replace('_', '-')}", v if isinstance(v, str) else json.dumps(v))]
@@ -115,7 +115,7 @@ def test_every_key_is_a_cli_option_typed_by_its_annotation(tmp_path):
     assert parse_cli(["--unlabeled", "webvid"])[0].unlabeled == {"name": "webvid", "split": "train",
                                                                  "exclude_labeled": True}
     for argv, needle in [(["--seed", "1.5"], "seed='1.5' is not a valid int"),
-                         (["--bf16", "maybe"], "bf16='maybe' is not a valid bool"),
+                         (["--bf16", "true"], "unknown config key 'bf16'"),
                          (["--betas", "0.9"], "betas='0.9' is not a valid list of 2 floats"),
                          (["--unlabeled", '{"name": '], "unlabeled='{\"name\": ' is not valid JSON"),
                          (["--lr"], "--lr: expected one argument"), (["lr", "1"], "unexpected argument 'lr'"),
@@ -127,6 +127,14 @@ def test_every_key_is_a_cli_option_typed_by_its_annotation(tmp_path):
         config_from_dict({"arch": 5})
     with pytest.raises(ConfigError, match=r"max_steps=True is not a valid int"):
         config_from_dict({"max_steps": True})
+
+
+def test_precision_replaces_the_older_bf16_key():
+    """A config saved before `precision` (``"bf16": true/false``) still loads, as the same precision."""
+    assert config_from_dict({"bf16": True}).precision == "bf16"
+    assert config_from_dict({"bf16": "false"}).precision == "fp32"
+    with pytest.raises(ConfigError, match="bf16='maybe' is not a valid bool"):
+        config_from_dict({"bf16": "maybe"})
 
 
 def test_config_errors_come_before_any_work(tmp_path, corpus, monkeypatch, capsys):
@@ -144,9 +152,8 @@ def test_config_errors_come_before_any_work(tmp_path, corpus, monkeypatch, capsy
     assert "python -m fitclip.pseudo_labels" in capsys.readouterr().err
     assert T.main(["--config", str(f), "--labeled_csv", str(tmp_path / "nope.csv")]) == 2
     assert "labeled_csv=" in capsys.readouterr().err
-    if not torch.cuda.is_available():  # bf16 on CPU is an error, not silently ignored
-        assert T.main(["--config", str(f), "--bf16", "true"]) == 2
-        assert "bf16=true needs a CUDA GPU" in capsys.readouterr().err
+    assert T.main(["--config", str(f), "--precision", "fp16"]) == 2
+    assert "precision='fp16': use one of fp32, bf16" in capsys.readouterr().err
     assert not out.exists()
 
 
