@@ -108,10 +108,10 @@ def render_dataset(root: Path, spec: VideoSpec, n: int) -> Annotations:
     return load_annotations("msrvtt", data_root)
 
 
-def _two_open_plan_and_read(self: VideoDataset, index: int):
+def _two_open_plan_and_read(self: VideoDataset, index: int, backend: str | None = None):
     """The pre-change VideoDataset path: video_info (open + decode frame 0), then read_frames (open again)."""
     plan = self.plan(index)
-    return plan, V.read_frames(self.items[index].path, plan["frame_indices"], backend=self.backend)
+    return plan, V.read_frames(self.items[index].path, plan["frame_indices"], backend=backend or self.backend)
 
 
 def decode_profile(annotations: Annotations, transform, n: int = 32, rounds: int = 3) -> dict[str, float]:
@@ -155,9 +155,9 @@ def forward_only(model, annotations: Annotations, transform, batch_size: int) ->
 def end_to_end(model, annotations: Annotations, transform, batch_size: int, workers: int,
                two_open: bool = False) -> float:
     """Seconds for evaluate's video pass (DataLoader + model), worker start-up included."""
-    original = VideoDataset._plan_and_read
+    original = VideoDataset._read
     if two_open:
-        VideoDataset._plan_and_read = _two_open_plan_and_read  # forked workers inherit the patch
+        VideoDataset._read = _two_open_plan_and_read  # forked workers inherit the patch
     try:
         t = time.perf_counter()
         _encode_videos({"m": EvalModel(model)}, annotations, range(len(annotations)), num_frames=4,
@@ -165,7 +165,7 @@ def end_to_end(model, annotations: Annotations, transform, batch_size: int, work
                        transform=transform, progress=False)
         return time.perf_counter() - t
     finally:
-        VideoDataset._plan_and_read = original
+        VideoDataset._read = original
 
 
 def main(argv: list[str] | None = None) -> int:

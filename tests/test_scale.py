@@ -141,3 +141,24 @@ def test_bf16_precision_runs_and_is_recorded(tmp_path, toy_benchmarks, teacher):
     assert json.loads(protocol_path(out).read_text().splitlines()[0])["precision"] == "bf16"
     with pytest.raises(ValueError, match="precision must be one of"):
         evaluate(teacher, "msrvtt", layout.data_root, progress=False, num_workers=0, precision="fp16")
+
+
+def test_stage_04_grid_under_torchrun_writes_what_one_process_writes(tmp_path, toy_benchmarks, teacher, students):
+    """Notebook 04's `fusion_grid(..., nproc_per_node=2)` launches torchrun (each rank a shard, rank 0 writes):
+    the rows equal the in-kernel run's, once each."""
+    from fitclip.study.grid import fusion_grid
+    from fitclip.study.tables import read_results
+
+    layout = make_msrvtt(tmp_path / "bench", toy_benchmarks, n=5)
+    weights = save_state(model_file_state(teacher), tmp_path / "teacher.pt")
+    frames = {}
+    for nproc in (1, 2):
+        results, names = fusion_grid("fitclip-tiny", str(weights), students, [0.0, 0.5], layout.data_root,
+                                     tmp_path / f"04-{nproc}", nproc_per_node=nproc, datasets=[("msrvtt", None)],
+                                     num_workers=0, batch_size=2, device="cpu", timeout_s=300)
+        assert names == ["fitclip-alpha0", "fitclip-alpha0.5", "wiseft-alpha0", "wiseft-alpha0.5"]
+        raw = pd.read_json(results, lines=True)
+        assert len(raw) == 4 * 5 and raw["run_id"].nunique() == 1
+        frames[nproc] = read_results(results, models=names).set_index(["model", "metric"])["value"].sort_index()
+    pd.testing.assert_series_equal(frames[1], frames[2])
+    assert (tmp_path / "04-2" / "grid_spec.json").is_file() and (tmp_path / "04-2" / "grid.log").is_file()

@@ -1,6 +1,7 @@
 """The notebook stages' recipes: training configs built from what `01_data_prep` recorded, training
 every student (03: `train_students`, `training_log`), and the α grid of every student on every benchmark
-(04: `trained_students`, `alpha_grid`, `evaluate_alpha_grid`).
+(04: `trained_students`, `alpha_grid`, `evaluate_alpha_grid`; `fitclip.study.grid` runs them in the
+kernel or under torchrun).
 
 The notebooks pass their literal parameters here; a run's config is a plain dict that `fitclip.config`
 validates (unknown keys and out-of-range values fail before any work) and that is written as the run's
@@ -109,23 +110,19 @@ def training_log(students: Mapping[str, str | os.PathLike]) -> pd.DataFrame:
 
 
 def alpha_grid(teacher: Any, students: Mapping[str, Any], alphas: Sequence[float],
-               device: Any = None) -> dict[str, Any]:
-    """Every student's α grid (`fitclip.fusion.fused_models`, named `grid_model(student, α)`), one
-    student after the other, each model moved to `device` (None: left where it is). `students` maps
-    each name to its checkpoint (`trained_students`) or anything else `fused_models` takes.
+               device: Any = None) -> Any:
+    """Every student's α grid in bounded memory (:class:`fitclip.fusion.FusionGrid`: the teacher, each
+    student's weights and one working copy fused in place; models named `grid_model(student, α)`), moved to
+    `device` (None: left where it is). `students` maps each name to its checkpoint (`trained_students`) or
+    anything else `FusionGrid` takes.
 
     Returns:
-        `{model name: EvalModel}`, ready for `evaluate_alpha_grid`.
+        The grid (a mapping `{model name: EvalModel}`), ready for `evaluate_alpha_grid`.
     """
-    from fitclip.fusion import fused_models
+    from fitclip.fusion import FusionGrid
 
-    models: dict[str, Any] = {}
-    for name, path in students.items():
-        models.update(fused_models(teacher, path, alphas, name=name))
-    if device is not None:
-        for entry in models.values():
-            entry.model.to(device)
-    return models
+    grid = FusionGrid(teacher, students, alphas)
+    return grid if device is None else grid.to(device)
 
 
 def evaluate_alpha_grid(models: Mapping[str, Any], root: str | os.PathLike, out_dir: str | os.PathLike,
