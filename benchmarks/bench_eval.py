@@ -49,7 +49,8 @@ from fitclip import video as V  # noqa: E402
 from fitclip.annotations import Annotations, load_annotations  # noqa: E402
 from fitclip.datasets import VideoDataset, collate_clips  # noqa: E402
 from fitclip.doctor import library_versions  # noqa: E402
-from fitclip.evaluate import EvalModel, _encode_videos, _shared_transform, evaluate  # noqa: E402
+from fitclip.encoding import _encode_videos, _shared_transform  # noqa: E402
+from fitclip.evaluate import EvalModel, evaluate  # noqa: E402
 from fitclip.models import load_clip  # noqa: E402
 
 

@@ -333,7 +333,9 @@ def test_cli_bad_input_is_one_error_line_before_any_work(tmp_path, monkeypatch, 
     def no_heavy_work(*_, **__):
         raise AssertionError("decoded videos on bad input")
 
-    monkeypatch.setattr(E, "_encode_videos", no_heavy_work)
+    import fitclip.encoding
+
+    monkeypatch.setattr(fitclip.encoding, "_encode_videos", no_heavy_work)
     defaults = [] if "--arch" in args else ["--arch", "fitclip-tiny"]
     code = main(["search", *args, *defaults, "--pretrained", "none", "--out", str(tmp_path / "o")])
     err = capsys.readouterr().err.strip().splitlines()
