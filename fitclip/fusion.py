@@ -71,6 +71,8 @@ def _lerp_into(out: torch.Tensor, t: torch.Tensor, s: torch.Tensor, alpha: float
         out.copy_(t)
     elif alpha == 1.0:
         out.copy_(s)
+    elif t.dtype == s.dtype == out.dtype == torch.float32 and s.device == t.device == out.device:
+        torch.lerp(t, s, alpha, out=out)  # the same kernel as fuse's, written in place: no temporary
     else:
         work = torch.promote_types(t.dtype, torch.float32)
         out.copy_(torch.lerp(t.to(work), s.to(device=t.device, dtype=work), alpha).to(t.dtype))
