@@ -35,6 +35,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_fusion.py
 	$(PY) benchmarks/bench_decode.py
 	$(PY) benchmarks/bench_metrics.py
+	$(PY) benchmarks/bench_grid.py
 
 clean-venv:
 	rm -rf $(VENV)
