@@ -38,6 +38,16 @@ def fuse(teacher_state: Mapping[str, torch.Tensor], student_state: Mapping[str, 
     """
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"alpha must be in [0, 1] (0 = teacher, 1 = student), got {alpha}")
+    _check_same_model(teacher_state, student_state)
+    fused: dict[str, torch.Tensor] = {}
+    for key, t in teacher_state.items():
+        fused[key] = torch.empty_like(t)
+        _lerp_into(fused[key], t, student_state[key], alpha)
+    return fused
+
+
+def _check_same_model(teacher_state: Mapping[str, torch.Tensor], student_state: Mapping[str, torch.Tensor]) -> None:
+    """The same keys and shapes, else a ValueError naming the first offending key."""
     missing = [k for k in teacher_state if k not in student_state]
     extra = [k for k in student_state if k not in teacher_state]
     if missing or extra:
@@ -46,36 +56,26 @@ def fuse(teacher_state: Mapping[str, torch.Tensor], student_state: Mapping[str, 
         raise ValueError(f"teacher and student state dicts have different keys: {first!r} is missing from the "
                          f"{where} ({len(missing)} missing from student, {len(extra)} missing from teacher); "
                          f"{_SAME_MODEL}")
-    fused: dict[str, torch.Tensor] = {}
     for key, t in teacher_state.items():
         s = student_state[key]
         if t.shape != s.shape:
             raise ValueError(f"shape mismatch at {key!r}: teacher {tuple(t.shape)} vs student {tuple(s.shape)}; "
                              f"{_SAME_MODEL}")
-        if not t.is_floating_point():
-            fused[key] = t.clone()
-        elif alpha == 0.0:
-            fused[key] = t.clone()
-        elif alpha == 1.0:
-            fused[key] = s.to(device=t.device, dtype=t.dtype, copy=True)
-        else:
-            work = torch.promote_types(t.dtype, torch.float32)  # float32, or float64 for float64 weights
-            mixed = torch.lerp(t.to(work), s.to(device=t.device, dtype=work), alpha)  # t + α(s − t)
-            fused[key] = mixed.to(t.dtype)
-    return fused
 
 
 def _lerp_into(out: torch.Tensor, t: torch.Tensor, s: torch.Tensor, alpha: float) -> None:
-    """`out` ← :func:`fuse`'s value for one tensor (the same operations, so the same bits)."""
+    """`out` ← θ_α for one tensor: the teacher's for α=0 and for integer buffers, the student's for α=1, else
+    ``lerp(t, s, α)`` (t + α(s − t)) computed in float32 (float64 for float64 weights) and cast to `out`'s
+    dtype. :func:`fuse` and :meth:`FusionGrid.select` both write through here, so they agree bit for bit."""
     if not t.is_floating_point() or alpha == 0.0:
         out.copy_(t)
     elif alpha == 1.0:
         out.copy_(s)
     elif t.dtype == s.dtype == out.dtype == torch.float32 and s.device == t.device == out.device:
-        torch.lerp(t, s, alpha, out=out)  # the same kernel as fuse's, written in place: no temporary
+        torch.lerp(t, s, alpha, out=out)  # written in place: no temporary
     else:
         work = torch.promote_types(t.dtype, torch.float32)
-        out.copy_(torch.lerp(t.to(work), s.to(device=t.device, dtype=work), alpha).to(t.dtype))
+        out.copy_(torch.lerp(t.to(work), s.to(device=t.device, dtype=work), alpha).to(out.dtype))
 
 
 def grid_model(student: str, alpha: float) -> str:
@@ -103,22 +103,8 @@ def _student_state(teacher: VideoCLIP, student: Any) -> dict[str, torch.Tensor]:
         student = load_clip(teacher.arch, student, device="cpu")
     state = student.clip.state_dict() if isinstance(student, VideoCLIP) else dict(student)
     teacher_state = teacher.clip.state_dict()
-    missing = [k for k in teacher_state if k not in state]
-    extra = [k for k in state if k not in teacher_state]
-    if missing or extra:
-        first = missing[0] if missing else extra[0]
-        where = "student" if missing else "teacher"
-        raise ValueError(f"teacher and student state dicts have different keys: {first!r} is missing from the "
-                         f"{where} ({len(missing)} missing from student, {len(extra)} missing from teacher); "
-                         f"{_SAME_MODEL}")
-    out = {}
-    for key, t in teacher_state.items():
-        s = state[key]
-        if t.shape != s.shape:
-            raise ValueError(f"shape mismatch at {key!r}: teacher {tuple(t.shape)} vs student {tuple(s.shape)}; "
-                             f"{_SAME_MODEL}")
-        out[key] = s.detach().to(t.device)
-    return out
+    _check_same_model(teacher_state, state)
+    return {key: state[key].detach().to(t.device) for key, t in teacher_state.items()}
 
 
 class FusionGrid(Mapping[str, EvalModel]):
