@@ -21,7 +21,6 @@ Usage: ``.venv/bin/python benchmarks/bench_grid.py`` (about 4 minutes on 2 CPU c
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import resource
@@ -36,20 +35,11 @@ ALPHAS = [round(i / 10, 1) for i in range(11)]
 
 
 def _render(root: Path, n: int = 4) -> Path:
-    from fitclip.video import write_video
-    import numpy as np
+    """bench_eval's MSR-VTT-layout dataset: `n` benchmark-like 320x240 clips (4 s at 25 fps)."""
+    from bench_eval import VIDEO_SPECS, render_dataset
 
-    ds = root / "msrvtt"
-    (ds / "videos" / "all").mkdir(parents=True, exist_ok=True)
-    with open(ds / "MSRVTT_JSFUSION_test.csv", "w", newline="") as f:
-        w = csv.writer(f, lineterminator="\n")
-        w.writerow(["key", "vid_key", "video_id", "sentence"])
-        for i in range(n):
-            w.writerow([f"ret{i}", f"msr{i}", f"video{i}", f"synthetic clip number {i}"])
-            rng = np.random.default_rng(i)
-            write_video(ds / "videos" / "all" / f"video{i}.mp4",
-                        rng.integers(0, 255, (16, 240, 320, 3), dtype=np.uint8), fps=8)
-    return root
+    render_dataset(root, VIDEO_SPECS["240p"], n)
+    return root / "240p"
 
 
 def child(variant: str, data_root: str, student: str) -> dict:
