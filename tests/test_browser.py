@@ -138,6 +138,8 @@ def test_alpha_slider_in_jupyterlab_changes_the_printed_alpha_and_the_table(smok
                 expect(handle).to_be_visible(timeout=120_000)
                 expect(page.locator(".widget-output").first).to_contain_text("α = ", timeout=60_000)
                 output = page.locator(".widget-output").first
+                # the slider prints the α line and then displays the table (two outputs): wait for both
+                expect(output).to_contain_text("average", timeout=60_000)
                 shown = [output.inner_text()]
                 for dx, alpha in ((400, "1.0"), (-800, "0.0")):  # drag to the right end, then to the left end
                     box = handle.bounding_box()
@@ -146,7 +148,8 @@ def test_alpha_slider_in_jupyterlab_changes_the_printed_alpha_and_the_table(smok
                     page.mouse.down()
                     page.mouse.move(x + dx, y, steps=12)
                     page.mouse.up()
-                    page.wait_for_function("(a) => document.querySelector('.widget-output').innerText.includes(a)",
+                    page.wait_for_function("(a) => { const t = document.querySelector('.widget-output').innerText;"
+                                           " return t.includes(a) && t.includes('average'); }",
                                            arg=f"α = {alpha}:", timeout=60_000)
                     shown.append(output.inner_text())
             except Exception:
@@ -164,6 +167,6 @@ def test_alpha_slider_in_jupyterlab_changes_the_printed_alpha_and_the_table(smok
 
     assert [_printed_alpha(text) for text in shown] == ["0.5", "1.0", "0.0"], shown
     tables = [text.split("\n", 1)[1] for text in shown]
-    assert all("fitclip" in t and "average" in t for t in tables)
+    assert all("fitclip" in t and "average" in t for t in tables), tables
     assert len(set(tables)) > 1, f"dragging α changed the printed α but never the table: {tables}"
     assert (root / "04_fusion" / "chosen_alpha.json").is_file()  # run-all really ran, in the fresh data_root
