@@ -73,7 +73,9 @@ CAUSES: dict[str, str] = {
 #: Causes that `evaluate` still evaluates (clamped window); every other cause needs --skip-broken.
 EVALUABLE_CAUSES = frozenset({"clip_end_past_video"})
 MANIFEST_COLUMNS = ("key", "video_id", "path", "status", "cause", "detail", "evaluable", "num_frames", "fps",
-                    "duration", "width", "height")
+                    "duration", "width", "height", "decoded_by")
+#: Causes another backend may not share: decord 0.6 rejects some files PyAV reads (evaluate falls back too).
+_DECODER_CAUSES = frozenset({"unreadable", "decode_failed"})
 QUARANTINE_COLUMNS = ("key", "video_id", "path", "cause", "detail", "evaluable")
 
 
@@ -123,6 +125,7 @@ class DoctorReport:
             lines.append(f"  {cause:<22} {count:>6}  ({CAUSES[cause]}; {tag})")
             for r in examples:
                 lines.append(f"      {r['key']}: {r['detail']}")
+        lines.extend(f"  note: {note}" for note in self.notes)
         for path in (self.manifest_path, self.quarantine_path, self.summary_path):
             if path is not None:
                 lines.append(f"  wrote {path}")
@@ -141,7 +144,7 @@ def _row(item: VideoItem, cause: str | None, detail: str = "", info: Mapping[str
         "status": "ok" if cause is None else "problem", "cause": cause or "", "detail": detail,
         "evaluable": cause is None or cause in EVALUABLE_CAUSES,
         "num_frames": info.get("num_frames"), "fps": info.get("fps"), "duration": info.get("duration"),
-        "width": info.get("width"), "height": info.get("height"),
+        "width": info.get("width"), "height": info.get("height"), "decoded_by": info.get("decoded_by", ""),
     }
 
 
@@ -166,8 +169,24 @@ def check_video_items(items: Sequence[VideoItem], num_frames: int = 4, backend: 
     """Check the items that share ONE video file; returns one manifest row per item.
 
     The file is opened once for its metadata, and the union of the items' sampled frames is decoded
-    in one call; only if that fails is each item decoded alone, to tell which ones are affected.
+    in one call; only if that fails is each item decoded alone, to tell which ones are affected. With
+    decord, a file it cannot open or decode is checked again with PyAV, as ``evaluate`` falls back to it:
+    when PyAV reads it, its rows are PyAV's (``decoded_by`` "pyav", the decord error in ``detail``).
     """
+    rows = _check_with(items, num_frames, backend)
+    if backend != "decord" or not any(r["cause"] in _DECODER_CAUSES for r in rows):
+        return rows
+    again = _check_with(items, num_frames, "pyav")
+    if any(r["cause"] in _DECODER_CAUSES for r in again):
+        return rows
+    first = next(r["detail"] for r in rows if r["cause"] in _DECODER_CAUSES)
+    for r in again:
+        r["detail"] = "; ".join(d for d in (r["detail"], f"read with PyAV (evaluate falls back to it): {first}") if d)
+    return again
+
+
+def _check_with(items: Sequence[VideoItem], num_frames: int, backend: str) -> list[dict]:
+    """:func:`check_video_items` with one backend."""
     from fitclip import video as V
 
     path = items[0].path
@@ -179,7 +198,7 @@ def check_video_items(items: Sequence[VideoItem], num_frames: int = 4, backend: 
             info = V.video_info(path, backend=backend)
         except V.VideoDecodeError as e:
             return [_row(item, "unreadable", str(e)) for item in items]
-        public = {k: info[k] for k in ("num_frames", "fps", "duration", "width", "height")}
+        public = {**{k: info[k] for k in ("num_frames", "fps", "duration", "width", "height")}, "decoded_by": backend}
         if int(info["num_frames"]) <= 0:
             return [_row(item, "no_frames", f"{path}: the video stream has no frames", public) for item in items]
         bad_fps = not float(info["fps"]) > 0
@@ -364,6 +383,10 @@ def doctor(
                 bar.set_postfix(problems=n_bad, refresh=False)
     report = DoctorReport(dataset=annotations.name, split=annotations.split, rows=rows,  # type: ignore[arg-type]
                           n_videos=len(groups))
+    by_pyav = [r["key"] for r in rows if backend != "pyav" and r["decoded_by"] == "pyav"]  # type: ignore[index]
+    if by_pyav:
+        report.notes.append(f"{len(by_pyav)} item(s) read only with PyAV (decord cannot decode their file; evaluate "
+                            f"falls back to PyAV for them and lists them in its protocol), e.g. {by_pyav[:3]}")
     if write:
         out_dir = Path(out_dir)
         split_name = annotations.split
@@ -374,6 +397,7 @@ def doctor(
                    "n_videos": report.n_videos, "n_ok": len(rows) - len(report.problems),
                    "n_problems": len(report.problems), "by_cause": report.by_cause,
                    "n_not_evaluable": sum(not r["evaluable"] for r in rows),
+                   "n_read_with_pyav": sum(r["decoded_by"] == "pyav" and backend != "pyav" for r in rows),
                    "num_frames": num_frames, "backend": backend,
                    "annotation_files": [str(p) for p in annotations.annotation_files],
                    "manifest": str(report.manifest_path), "quarantine": str(report.quarantine_path),

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import make_msrvtt, make_ucf101, make_youcook2, make_zero_byte, remove_file, truncate_file
+from helpers import make_msrvtt, make_ucf101, make_youcook2, make_zero_byte, remove_file, render_video, truncate_file
 
 from fitclip.annotations import load_annotations
 from fitclip.datasets import VideoDataset
@@ -166,3 +166,18 @@ def test_doctor_passes_every_benchmark_of_the_rendered_toy_world(toy_world):
     for name, n_videos in expected.items():
         report = doctor(name, root, num_workers=0, progress=False, write=False)
         assert report.ok and report.problems == [] and report.n_videos == n_videos, (name, report.by_cause)
+
+
+def test_a_file_only_pyav_reads_is_ok_and_noted_as_evaluate_falls_back(tmp_path, toy_benchmarks):
+    """decord 0.6 rejects this 48x32 H.264 file and PyAV reads it; evaluate falls back to PyAV, so the doctor
+    does too: the item is ok, its manifest row says decoded_by "pyav" with decord's error, the summary counts it."""
+    layout = make_msrvtt(tmp_path, toy_benchmarks, n=3)
+    odd = list(layout.videos.values())[2]
+    render_video(odd, num_frames=16, height=32, width=48, seed=5)
+    report = doctor("msrvtt", layout.data_root, num_workers=0, progress=False, out_dir=tmp_path / "doc")
+    assert report.ok and [r["decoded_by"] for r in report.rows] == ["decord", "decord", "pyav"]
+    assert "read with PyAV" in report.rows[2]["detail"] and "decord" in report.rows[2]["detail"]
+    assert "1 item(s) read only with PyAV" in report.format_summary()
+    assert json.loads(report.summary_path.read_text())["n_read_with_pyav"] == 1
+    assert doctor("msrvtt", layout.data_root, num_workers=0, progress=False, write=False,
+                  backend="pyav").notes == []  # PyAV itself: nothing fell back
