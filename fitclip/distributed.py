@@ -59,6 +59,16 @@ def gather_objects(obj: Any) -> list[Any]:
     return parts
 
 
+def gather_to_main(obj: Any) -> list[Any] | None:
+    """Every rank's `obj` in rank order on rank 0 (None on the other ranks); ``[obj]`` without a process group.
+    For what only rank 0 needs (embeddings it alone scores): no rank receives every other rank's copy."""
+    if not is_distributed():
+        return [obj]
+    parts: list[Any] | None = [None] * dist.get_world_size() if dist.get_rank() == 0 else None
+    dist.gather_object(obj, parts, dst=0)
+    return parts
+
+
 def all_gather_with_grad(x: torch.Tensor) -> torch.Tensor:
     """Concatenate `x` `[n, ...]` from all ranks along dim 0, keeping gradients to every rank's part.
 

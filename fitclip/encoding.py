@@ -11,9 +11,9 @@
   decord rejects is read with PyAV instead and listed (``fallbacks``).
 * **Precision.** ``"fp32"`` or ``"bf16"`` autocast of every forward pass (:func:`autocast`); embeddings come
   out float32 on the CPU. On CUDA the batches are pinned and copied without blocking.
-* **Sharding.** Under torchrun each rank decodes and encodes items ``rank::world`` and every rank receives the
-  whole result in item order (:func:`fitclip.distributed.gather_objects`), so every rank sees the same
-  failures; :func:`fitclip.evaluate.evaluate` then scores and writes on rank 0 alone.
+* **Sharding.** Under torchrun each rank decodes and encodes items ``rank::world``; every rank receives the
+  failures (so all raise alike) and rank 0 alone the embeddings, in item order, which
+  :func:`fitclip.evaluate.evaluate` then scores and writes on rank 0 alone.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from fitclip.annotations import Annotations
 from fitclip.datasets import VideoDataset, collate_clips
-from fitclip.distributed import gather_objects, rank_and_world
+from fitclip.distributed import gather_objects, gather_to_main, rank_and_world
 from fitclip.doctor import preload_decoder
 from fitclip.fusion import FusionGrid
 from fitclip.models import EvalModel, VideoCLIP
@@ -158,9 +158,10 @@ def _encode_videos(entries: Mapping[str, EvalModel], annotations: Annotations, i
                    transform: Any, progress: bool, select: Selector | None = None,
                    precision: str = "fp32") -> Encoded:
     """One decode pass; every model encodes each batch (``select`` gives each name's model, fused when the
-    models are a grid). Under torchrun each rank decodes and encodes its shard (items ``rank::world``) and
-    every rank receives the whole result (:func:`fitclip.distributed.gather_objects`), so the failures seen
-    and the errors raised are the same on every rank.
+    models are a grid). Under torchrun each rank decodes and encodes its shard (items ``rank::world``); every
+    rank receives every rank's failures (:func:`fitclip.distributed.gather_objects`), so the errors raised are
+    the same on every rank, and rank 0 alone the embeddings (:func:`fitclip.distributed.gather_to_main`;
+    ``videos`` is empty on the other ranks).
 
     Returns:
         :class:`Encoded`: video embeddings per model (float32 CPU ``[n_ok, D]`` in ascending item order),
@@ -215,13 +216,14 @@ def _encode_videos(entries: Mapping[str, EvalModel], annotations: Annotations, i
                     bar.set_postfix(failed=len(failures), refresh=False)
     finally:
         bar.close()
-    parts = gather_objects({"chunks": {n: torch.cat(c) if c else None for n, c in chunks.items()},
-                            "ok": ok_indices, "failures": failures, "past_end": past_end, "fallbacks": fallbacks})
+    # Every rank needs the failures (to raise alike); only rank 0, which scores, needs the embeddings.
+    parts = gather_objects({"ok": ok_indices, "failures": failures, "past_end": past_end, "fallbacks": fallbacks})
+    chunk_parts = gather_to_main({n: torch.cat(c) if c else None for n, c in chunks.items()})
     ok_indices = [i for part in parts for i in part["ok"]]
     order = sorted(range(len(ok_indices)), key=ok_indices.__getitem__)
     embeddings = {}
-    for name in entries:
-        pieces = [part["chunks"][name] for part in parts if part["chunks"][name] is not None]
+    for name in entries if chunk_parts is not None else ():
+        pieces = [part[name] for part in chunk_parts if part[name] is not None]
         embeddings[name] = torch.cat(pieces)[order] if pieces else torch.zeros(0)
     failures = sorted((r for part in parts for r in part["failures"]), key=lambda r: r["index"])
     fallbacks = sorted((r for part in parts for r in part["fallbacks"]), key=lambda r: r["index"])
@@ -241,6 +243,8 @@ def encode_videos(models: Models, annotations: Annotations, indices: Sequence[in
     What :func:`evaluate` runs before scoring, for callers that score differently (``fitclip.search``).
     `models` as in :func:`evaluate` (they must share the input size and normalisation); `indices` picks
     items (default: all). A file that does not decode becomes a record, never black frames.
+
+    Under torchrun the embeddings are on rank 0 only (an empty mapping on the other ranks).
 
     Returns:
         (``{model name: float32 CPU [n_ok, D]}`` in ascending item order, the ok item indices ascending,
