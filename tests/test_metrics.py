@@ -7,8 +7,10 @@ import torch
 
 import numpy as np
 
-from fitclip.metrics import (bootstrap_ci, class_target_ranks, classification_metrics, hits, metrics_from_ranks,
-                             per_class_accuracy, retrieval_metrics, retrieval_ranks_from_embeddings, target_ranks)
+from fitclip.metrics import (NonFiniteScores, bootstrap_ci, class_target_ranks, classification_metrics, hits,
+                             metrics_from_ranks, per_class_accuracy, ranks_from_counts,
+                             retrieval_rank_counts_from_embeddings, retrieval_metrics, retrieval_ranks_from_embeddings,
+                             target_rank_counts, target_ranks)
 
 
 def test_ranks_hand_computed():
@@ -21,12 +23,83 @@ def test_ranks_hand_computed():
     assert m["MdR"] == 2 and m["MnR"] == 2
 
 
-def test_ties_optimistic_and_pessimistic():
+def test_ties_take_the_expected_rank_and_the_other_rules_stay_available():
     s = torch.tensor([[0.5, 0.5, 0.5], [0.1, 0.5, 0.5], [0.0, 0.0, 0.0]])
-    assert target_ranks(s).tolist() == [1, 1, 1]
+    # row 0: 0 higher, 2 tied -> ranks 1..3 equally likely; row 1: 0 higher, 1 tied -> 1 or 2; row 2: as row 0
+    assert target_ranks(s).tolist() == [2.0, 1.5, 2.0]
+    assert target_ranks(s, ties="optimistic").tolist() == [1, 1, 1]
     assert target_ranks(s, ties="pessimistic").tolist() == [3, 2, 3]
+    better, tied = target_rank_counts(s)
+    assert better.tolist() == [0, 0, 0] and tied.tolist() == [2, 1, 2]
+    # P(rank <= 1) = 1/3, 1/2, 1/3 -> R@1 = 7/18; every rank is <= 3 -> R@5 = 100
+    m = retrieval_metrics(s)
+    assert m["R@1"] == pytest.approx(700 / 18) and m["R@5"] == 100
+    assert m["MdR"] == 2.0 and m["MnR"] == pytest.approx(11 / 6)
     with pytest.raises(ValueError, match="ties"):
         target_ranks(s, ties="random")
+
+
+def test_a_nan_model_is_an_error_never_a_perfect_score():
+    """Every comparison with NaN is false: counting only 'strictly higher' scores ranked every target first."""
+    nan = torch.full((4, 4), float("nan"))
+    for call in (lambda: retrieval_metrics(nan), lambda: target_ranks(nan),
+                 lambda: classification_metrics(nan, torch.tensor([0, 1, 2, 3])),
+                 lambda: per_class_accuracy(nan, torch.tensor([0, 1, 2, 3])),
+                 lambda: retrieval_ranks_from_embeddings(torch.full((4, 3), float("nan")), torch.eye(4, 3)),
+                 lambda: retrieval_ranks_from_embeddings(torch.eye(4, 3), torch.full((4, 3), float("inf")))):
+        with pytest.raises(NonFiniteScores, match="not finite"):
+            call()
+    one = torch.eye(4)
+    one[2, 1] = float("nan")  # a single NaN score is enough
+    with pytest.raises(NonFiniteScores, match="1 of 16 values are not finite"):
+        retrieval_metrics(one)
+    with pytest.raises(NonFiniteScores, match="item embeddings"):
+        retrieval_ranks_from_embeddings(torch.eye(4), torch.eye(4) * float("nan"))
+
+
+def test_a_constant_model_scores_what_guessing_scores():
+    """All 20 videos get the same score for every query: each target's rank is uniform on 1..20, so R@k = k/20
+    and the expected rank is 10.5 (the optimistic rule gave R@1 = 100)."""
+    n = 20
+    text = torch.nn.functional.normalize(torch.randn(n, 8, generator=torch.Generator().manual_seed(0)), dim=-1)
+    video = torch.zeros(n, 8)  # a collapsed model: every video embedding is the same
+    better, tied = retrieval_rank_counts_from_embeddings(text, video)
+    assert better.tolist() == [0] * n and tied.tolist() == [n - 1] * n
+    ranks = ranks_from_counts(better, tied)
+    m = metrics_from_ranks(ranks, tied)
+    assert m == {"R@1": 5.0, "R@5": 25.0, "R@10": 50.0, "MdR": 10.5, "MnR": 10.5}
+    assert hits(ranks, "R@5", tied).tolist() == [25.0] * n
+    c = classification_metrics(torch.ones(n, 10), torch.arange(n) % 10)  # 10 classes, all tied
+    assert c == {"top1": pytest.approx(10.0), "top5": pytest.approx(50.0)}
+    assert per_class_accuracy(torch.ones(n, 10), torch.arange(n) % 10).tolist() == pytest.approx([10.0] * 10)
+
+
+def test_a_half_constant_model_gets_credit_only_for_what_it_tells_apart():
+    """Videos 0 and 1 are told apart, videos 2 and 3 collapse to one embedding: queries 0 and 1 rank their
+    video first; queries 2 and 3 find their video tied with the other one (rank 1 or 2, each with p = 1/2)."""
+    text = torch.eye(4)
+    video = torch.tensor([[1.0, 0, 0, 0], [0, 1.0, 0, 0], [0, 0, 0.5, 0.5], [0, 0, 0.5, 0.5]])
+    better, tied = retrieval_rank_counts_from_embeddings(text, video)
+    assert better.tolist() == [0, 0, 0, 0] and tied.tolist() == [0, 0, 1, 1]
+    ranks = ranks_from_counts(better, tied)
+    assert ranks.tolist() == [1.0, 1.0, 1.5, 1.5]
+    assert hits(ranks, "R@1", tied).tolist() == [100.0, 100.0, 50.0, 50.0]
+    m = metrics_from_ranks(ranks, tied)
+    assert m == {"R@1": 75.0, "R@5": 100.0, "R@10": 100.0, "MdR": 1.0, "MnR": 1.25}
+    # classification: 3 classes, class 1 and 2 share an embedding; samples of classes 0, 1, 2
+    scores = torch.tensor([[0.9, 0.2, 0.2], [0.1, 0.7, 0.7], [0.1, 0.7, 0.7]])
+    assert classification_metrics(scores, torch.tensor([0, 1, 2])) == {"top1": pytest.approx(200 / 3),
+                                                                      "top5": 100.0}
+    assert per_class_accuracy(scores, torch.tensor([0, 1, 2])).tolist() == [100.0, 50.0, 50.0]
+
+
+def test_hits_with_ties_are_probabilities():
+    # 3 items higher and 4 others tied: rank uniform on 4..8; P(rank <= 5) = 2/5, P(<= 1) = 0, P(<= 10) = 1
+    ranks, tied = ranks_from_counts(torch.tensor([3]), torch.tensor([4])), torch.tensor([4])
+    assert ranks.tolist() == [6.0]
+    assert [hits(ranks, m, tied).item() for m in ("R@1", "R@5", "R@10")] == [0.0, pytest.approx(40.0), 100.0]
+    # without tie information a rank is thresholded as before (files written before ties were kept)
+    assert hits(torch.tensor([5, 6]), "R@5").tolist() == [100.0, 0.0]
 
 
 def test_lower_median_and_recall_thresholds():
