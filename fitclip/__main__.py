@@ -12,10 +12,16 @@ def _cmd_fuse(args: argparse.Namespace) -> int:
     if not 0.0 <= args.alpha <= 1.0:
         return _fail(f"--alpha must be in [0, 1] (0 = teacher, 1 = student), got {args.alpha}", 2)
 
-    from fitclip.checkpoint import load_state, save_state
+    from fitclip.checkpoint import check_writable, load_state, save_state
     from fitclip.fusion import fuse
     from fitclip.models import _clip_state_dict
 
+    try:  # before the checkpoints are read
+        check_writable(args.out, "file")
+    except ValueError as e:
+        return _fail(f"--out {args.out}: {e}", 2)
+    except OSError as e:
+        return _fail(f"--out {args.out}: {e.strerror}", 1)
     states = {}
     for flag, path in (("--teacher", args.teacher), ("--student", args.student)):
         try:
@@ -37,8 +43,8 @@ def _cmd_fuse(args: argparse.Namespace) -> int:
             out[key] = s_meta.get(key, t_meta.get(key))
     try:
         save_state(out, args.out)
-    except OSError as e:
-        return _fail(f"--out {args.out}: cannot write it ({e.strerror or e}); choose a writable path", 1)
+    except OSError as e:  # a full disk: save_state says so, and the previous file at --out is unchanged
+        return _fail(f"--out {args.out}: {e.strerror or e}", 1)
     print(f"wrote {args.out} (alpha={args.alpha}, {len(fused)} tensors)")
     return 0
 
@@ -88,9 +94,18 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
     from fitclip.annotations import load_annotations
     from fitclip.distributed import init_from_env, shutdown
-    from fitclip.evaluate import BrokenVideosError, check_evaluable, check_videos, evaluate, format_table
+    from fitclip.evaluate import (BrokenVideosError, check_evaluable, check_outputs, check_videos, evaluate,
+                                  format_table)
     from fitclip.fusion import FusionGrid
+    from fitclip.metrics import NonFiniteScores
     from fitclip.models import EvalModel, load_clip
+
+    try:  # where the results go, before any model loads or any video decodes
+        check_outputs(args.out, args.embeddings_dir)
+    except ValueError as e:
+        return _fail(e, 2)
+    except OSError as e:
+        return _fail(e.strerror or e, 2)
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
@@ -145,6 +160,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     except BrokenVideosError as e:
         say(e, file=sys.stderr)
         return 1
+    except NonFiniteScores as e:  # a model whose weights hold NaN: an error naming it, nothing written
+        return _fail(e, 1) if rank == 0 else 1
+    except OSError as e:  # a full disk at the end: the results files are unchanged
+        return _fail(e.strerror or e, 1) if rank == 0 else 1
     finally:
         shutdown()
     if rank != 0:
@@ -167,8 +186,10 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
         report = doctor(args.dataset, args.data_root, args.split, out_dir=args.out_dir, num_frames=args.num_frames,
                         num_workers=args.num_workers, backend=args.backend, dataset_options=options,
                         progress=not args.no_progress)
-    except ValueError as e:  # unknown dataset/split/option, AnnotationError
+    except ValueError as e:  # unknown dataset/split/option, AnnotationError, an --out-dir that is a file
         return _fail(e, 2)
+    except OSError as e:  # --out-dir cannot be written: found before any video is opened
+        return _fail(f"--out-dir {args.out_dir}: {e.strerror or e}", 2)
     print(report.format_summary())
     return 0 if report.ok else 1
 
@@ -265,7 +286,9 @@ def main(argv: list[str] | None = None) -> int:
                        description="Zero-shot evaluation: decodes each video once, every model (one, or one per "
                                    "--alpha, fused in place in one working copy) scores the same frames. Under "
                                    "torchrun each rank encodes its shard and rank 0 scores and writes. Exit status: "
-                                   "0 ok, 1 broken videos, 2 bad input.")
+                                   "0 ok, 1 broken videos, a model with non-finite scores (NaN weights) or a write "
+                                   "that failed (nothing written), 2 bad input (including an --out or "
+                                   "--embeddings-dir that cannot be written, found before any work).")
     p.add_argument("--dataset", required=True, help="ucf101, mit, msrvtt, youcook2, didemo, webvid or folder")
     p.add_argument("--data-root", type=Path, required=True, help="folder that holds <dataset>/ in its official layout")
     p.add_argument("--split", default=None, help="split (default: the dataset's evaluation split)")

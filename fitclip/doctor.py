@@ -52,7 +52,7 @@ from typing import Any
 from torch.utils.data import DataLoader, Dataset
 
 from fitclip.annotations import Annotations, VideoItem, load_annotations
-from fitclip.checkpoint import atomic_write_text
+from fitclip.checkpoint import atomic_write_text, check_writable
 from fitclip.datasets import clip_plan
 
 __all__ = ["CAUSES", "EVALUABLE_CAUSES", "DoctorReport", "MANIFEST_COLUMNS", "check_video_items", "doctor",
@@ -352,7 +352,9 @@ def doctor(
 
     Raises:
         ValueError / AnnotationError: unknown dataset, split or option, or malformed annotations (the
-            doctor checks videos, it cannot work around unreadable annotation files).
+            doctor checks videos, it cannot work around unreadable annotation files); an `out_dir`
+            that is a file.
+        OSError: `out_dir` cannot be written (checked before any video is opened).
     """
     from tqdm.auto import tqdm
 
@@ -366,6 +368,8 @@ def doctor(
         if data_root is None:
             raise ValueError("out_dir is required when dataset is an Annotations object (or pass write=False)")
         out_dir = default_out_dir(annotations.name, data_root)
+    if write:  # a folder that cannot be written is found now, not after every video was decoded
+        check_writable(out_dir, "folder")
 
     preload_decoder(backend)
     groups = _VideoGroups(annotations.items, num_frames, backend)

@@ -13,8 +13,11 @@ Protocol (FitCLIP, bryant1410/fitclip @ a55ec2b8):
   (percent), ``MdR``, ``MnR``. Classification scores ``video · class`` where a class embedding is the
   MEAN of its L2-normalised template embeddings, NOT re-normalised (original code); with
   ``templates=None`` the raw class name is the only prompt. Metrics: ``top1``, ``top5`` (percent) and
-  ``MdR`` (median rank of the target class; the original's ``mr``). Ranks count strictly higher
-  scores (ties resolved optimistically, :func:`fitclip.metrics.target_ranks`).
+  ``MdR`` (median rank of the target class; the original's ``mr``). A target tied with other items
+  gets its expected rank under random tie-breaking and hits count their probability
+  (:mod:`fitclip.metrics`: a collapsed model scores what guessing scores, never 100 %); the protocol record
+  counts the items tied with their target. Non-finite scores (a model whose weights hold NaN) are an
+  error naming the model (:class:`~fitclip.metrics.NonFiniteScores`), and nothing is written.
 * **Broken videos** are never replaced by black frames. Missing and zero-byte files are found before
   any decoding; files that fail to decode are found during the pass. Without ``skip_broken`` either
   case raises :class:`BrokenVideosError` and NO metric row is written. With ``skip_broken`` the broken
@@ -25,7 +28,7 @@ Protocol (FitCLIP, bryant1410/fitclip @ a55ec2b8):
   whose START is at or past the video's end has no frame of its own and is a broken item (found while
   decoding, before any frame is read), never scored on the last frame.
 
-Output (``out``, JSON lines, always appended, never overwritten):
+Output (``out``, JSON lines; a run's rows are appended as one step, never overwriting earlier runs):
 
 * ``<out>``: one row per (model, metric), tidy for ``pandas.read_json(out, lines=True)``::
 
@@ -38,7 +41,12 @@ Output (``out``, JSON lines, always appended, never overwritten):
   items and ``n_expected == n_evaluated + n_failed``.
 * ``<out stem>.protocol.jsonl`` (see :func:`protocol_path`): one record per (model, dataset) run with
   the same ``run_id``: annotation file sha256s, frames and sampler, prompts, checkpoint sha256s,
-  decoder backend, library versions, failed items (key, path, reason) and more.
+  decoder backend, library versions, failed items (key, path, reason), ties and more.
+
+Both files get a run's records in ONE step (:func:`fitclip.checkpoint.append_jsonl`): a full disk or a
+crash while writing leaves both as they were, so a results file holds whole runs only and every row has
+its protocol record. ``out`` and ``embeddings_dir`` are checked (:func:`check_outputs`: writable, and an
+existing ``out`` must be a JSON-lines file) before any model encodes a frame.
 
 The decode pass (the models of a run, decoding, precision, torchrun sharding) lives in
 :mod:`fitclip.encoding`; this file keeps the rest of the protocol in reading order: broken videos, the
@@ -60,7 +68,6 @@ Example::
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import logging
 import os
 import re
@@ -72,19 +79,20 @@ from typing import Any
 import torch
 
 from fitclip.annotations import Annotations, VideoItem, load_annotations
-from fitclip.checkpoint import load_state, save_state, sha256_file
+from fitclip.checkpoint import append_jsonl, check_jsonl, check_writable, load_state, save_state, sha256_file
 from fitclip.distributed import rank_and_world
 from fitclip.doctor import file_problem, library_versions
 from fitclip.encoding import (PRECISIONS, Models, _as_entries, _encode_videos, _selector, _shared_transform, autocast,
                               encode_videos)
-from fitclip.metrics import (class_target_ranks, classification_metrics_from_ranks, metrics_from_ranks,
-                             retrieval_ranks_from_embeddings)
-from fitclip.models import EvalModel, encode_texts
+from fitclip.metrics import (TIE_RULE_TEXT, NonFiniteScores, class_rank_counts, classification_metrics_from_ranks,
+                             metrics_from_ranks, ranks_from_counts, retrieval_rank_counts_from_embeddings)
+from fitclip.models import EvalModel, encode_texts, non_finite_tensors
 
 __all__ = [
     "BrokenVideosError",
     "EMBEDDINGS_FORMAT",
     "check_evaluable",
+    "check_outputs",
     "check_videos",
     "class_embeddings",
     "encode_videos",
@@ -191,16 +199,19 @@ def class_embeddings(model: Any, prompts_per_class: Sequence[Sequence[str]], bat
 
 
 def _score_retrieval(video: torch.Tensor, text: torch.Tensor) -> tuple[dict[str, float], dict[str, Any]]:
-    ranks = retrieval_ranks_from_embeddings(text, video)  # text -> video, query i's target is video i
-    return metrics_from_ranks(ranks), {"ranks": ranks}
+    better, tied = retrieval_rank_counts_from_embeddings(text, video)  # text -> video, query i's target: video i
+    ranks = ranks_from_counts(better, tied)
+    return metrics_from_ranks(ranks, tied), {"ranks": ranks, "tied": tied}
 
 
 def _score_classification(video: torch.Tensor, classes: torch.Tensor,
                           targets: torch.Tensor) -> tuple[dict[str, float], dict[str, Any]]:
     scores = video @ classes.t()  # [N, C]
-    ranks = class_target_ranks(scores, targets)
+    better, tied = class_rank_counts(scores, targets)
+    ranks = ranks_from_counts(better, tied)
     topk = scores.topk(min(5, scores.shape[1]), dim=1).indices
-    return classification_metrics_from_ranks(ranks), {"ranks": ranks, "predictions": topk, "scores": scores}
+    return classification_metrics_from_ranks(ranks, tied), {"ranks": ranks, "tied": tied, "predictions": topk,
+                                                            "scores": scores}
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -215,36 +226,28 @@ def protocol_path(out: str | os.PathLike) -> Path:
     return out.with_name(f"{stem}.protocol.jsonl")
 
 
-def _append_jsonl(path: Path, records: Sequence[Mapping[str, Any]]) -> None:
-    """Append complete JSON lines in one write, then flush and fsync (never truncates the file).
+def check_outputs(out: str | os.PathLike | None, embeddings_dir: str | os.PathLike | None = None) -> None:
+    """Refuse, before any work, outputs that the run could not write at its end: an `out` that is a folder,
+    not a JSON-lines file (e.g. a checkpoint), holds a cut line, or whose folder cannot be written (with its
+    protocol file, :func:`protocol_path`); an `embeddings_dir` that is a file or cannot be written.
 
-    If the file's last line was cut (a crash mid-write elsewhere), a newline is written first so the
-    new records stay parseable.
+    Raises:
+        ValueError: the place is the wrong kind of thing (a message naming it and the fix).
+        OSError: the place cannot be written (``strerror`` says why: read-only, permission, full disk).
     """
-    # Deliberately NOT checkpoint.atomic_write_text (tmp + rename): the results and protocol files are
-    # append-only logs that every run (and every stage rerun) adds to, so a rewrite would have to read and
-    # copy the whole history each time and, on a crash or a concurrent run, could drop rows another run
-    # appended in between. An O_APPEND write of whole lines plus fsync never touches earlier rows; the
-    # worst a crash leaves is one cut last line, and the next append starts on a fresh line (see above).
-    if not records:
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data = "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in records).encode("utf-8")
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    try:
-        size = os.fstat(fd).st_size
-        if size:
-            with open(path, "rb") as f:
-                f.seek(size - 1)
-                if f.read(1) != b"\n":
-                    data = b"\n" + data
-        view = memoryview(data)
-        while view:  # one write call in practice; loop only on a short write
-            n = os.write(fd, view)
-            view = view[n:]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    if out is not None:
+        for path in (Path(out), protocol_path(out)):
+            try:
+                check_jsonl(path)
+            except ValueError as e:
+                raise ValueError(f"out={str(out)!r}: {e}. Results are appended to a JSON-lines file: give a new file "
+                                 f"name (e.g. results.jsonl) or an earlier results file") from None
+            check_writable(path, "file")
+    if embeddings_dir is not None:
+        try:
+            check_writable(embeddings_dir, "folder")
+        except ValueError as e:
+            raise ValueError(f"embeddings_dir={str(embeddings_dir)!r}: {e}") from None
 
 
 def _model_info(entry: EvalModel, hashes: dict[str, str]) -> dict[str, Any]:
@@ -282,10 +285,13 @@ def load_embeddings(path: str | os.PathLike) -> dict[str, Any]:
 
     Keys: ``format``, ``run_id``, ``model``, ``alpha``, ``dataset``, ``split``, ``task``, ``keys``
     (list[str], evaluated items in annotation order), ``failed_keys``, ``video`` float32 ``[N, D]``
-    (not re-normalised), ``metrics``; retrieval: ``text`` ``[N, D]`` (query i = item i), ``ranks`` int64
-    ``[N]`` (rank of each query's video); classification: ``class_embeddings`` ``[C, D]``,
-    ``classnames``, ``templates``, ``targets`` int64 ``[N]``, ``scores`` ``[N, C]``, ``ranks`` ``[N]`` (rank
-    of the target class), ``predictions`` int64 ``[N, min(5, C)]`` (top classes, best first).
+    (not re-normalised), ``metrics``; retrieval: ``text`` ``[N, D]`` (query i = item i), ``ranks`` float64
+    ``[N]`` (expected rank of each query's video, :mod:`fitclip.metrics`) and ``tied`` int64 ``[N]`` (how many
+    other videos share its score; pass both to :func:`fitclip.metrics.hits`); classification:
+    ``class_embeddings`` ``[C, D]``, ``classnames``, ``templates``, ``targets`` int64 ``[N]``, ``scores``
+    ``[N, C]``, ``ranks`` and ``tied`` ``[N]`` (of the target class), ``predictions`` int64 ``[N, min(5, C)]``
+    (top classes, best first). Files written before ties were kept hold integer ``ranks`` (ties counted
+    for the target) and no ``tied``.
     """
     obj = load_state(path)
     if not isinstance(obj, dict) or obj.get("format") != EMBEDDINGS_FORMAT:
@@ -358,7 +364,12 @@ def evaluate(
         BrokenVideosError: missing/empty videos (before decoding) or undecodable ones (after the pass,
             with nothing written) while ``skip_broken`` is False.
         ValueError: an unknown dataset/split/option, an unlabeled dataset, retrieval items without text,
-            models with different preprocessing, or nothing left to evaluate.
+            models with different preprocessing, nothing left to evaluate, or an `out` / `embeddings_dir`
+            of the wrong kind (:func:`check_outputs`, before any decoding).
+        NonFiniteScores: a model's scores are NaN or infinite (a ``ValueError`` naming the model; nothing
+            is written).
+        OSError: `out` or `embeddings_dir` cannot be written (before any decoding), or a write failed at the
+            end (a full disk: the results files are unchanged).
     """
     entries = _as_entries(models)
     annotations = _load_evaluable(dataset, data_root, split, dataset_options)
@@ -368,6 +379,7 @@ def evaluate(
         raise ValueError(f"num_frames must be >= 1, got {num_frames}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    check_outputs(out, embeddings_dir)
     device = torch.device(device)
     transform, transform_info = _shared_transform(entries)
     for entry in entries.values():
@@ -396,16 +408,32 @@ def evaluate(
     protocols: list[dict[str, Any]] = []
     for name, entry in entries.items():
         key, model = select(name)
-        metrics, saved = texts.score(key, model, videos[name])
+        try:
+            metrics, saved = texts.score(key, model, videos[name])
+        except NonFiniteScores as e:  # nothing is written: a broken model has no score, not a perfect one
+            raise NonFiniteScores(_non_finite_message(name, annotations, model, e)) from None
         rows += run.metric_rows(name, entry, metrics)
         emb_path = None
         if embeddings_dir is not None:
             emb_path = run.save_embeddings(embeddings_dir, name, entry, [item.key for item in evaluated],
                                            videos[name], metrics, saved)
-        protocols.append(run.protocol_record(name, entry, metrics, texts.prompt_info, emb_path))
+        protocols.append(run.protocol_record(name, entry, metrics, texts.prompt_info, emb_path, saved["tied"]))
     if out is not None:
         _write_results(Path(out), rows, protocols)
     return rows
+
+
+def _non_finite_message(name: str, annotations: Annotations, model: Any, error: Exception) -> str:
+    """One line: which model, where, what is not finite, what in its weights, and that nothing was written."""
+    weights = ""
+    clip = getattr(model, "clip", None)
+    if clip is not None:
+        broken = non_finite_tensors(clip.state_dict())
+        weights = (f"; its weights hold NaN or infinity in {len(broken)} tensor(s) (first: {broken[0]!r})" if broken
+                   else "; its weights are finite (an overflow in the forward pass? try precision fp32)")
+    return (f"model {name!r} gives non-finite scores on {annotations.name}/{annotations.split} ({error}){weights}. "
+            f"A model without finite scores has no metric: nothing was written. Evaluate a checkpoint whose "
+            f"weights are finite (e.g. an earlier one)")
 
 
 def _load_evaluable(dataset: str | Annotations, data_root: str | os.PathLike | None, split: str | None,
@@ -550,7 +578,7 @@ class _Run:
         return path
 
     def protocol_record(self, name: str, entry: EvalModel, metrics: Mapping[str, float],
-                        prompt_info: Mapping[str, Any], emb_path: Path | None) -> dict[str, Any]:
+                        prompt_info: Mapping[str, Any], emb_path: Path | None, tied: torch.Tensor) -> dict[str, Any]:
         a, o = self.annotations, self.options
         return {
             "record": "protocol", "run_id": self.run_id, "time": self.started, "model": name, "student": entry.student,
@@ -564,9 +592,12 @@ class _Run:
                        "transform": {"resize": "bicubic shorter side, antialias", "crop": "center",
                                      **o["transform"]}},
             "scoring": ("text->video, score = text_emb . video_emb, no temperature; text_emb L2-normalised, "
-                        "video_emb = mean of L2-normalised frame embeddings (not re-normalised); ranks with "
-                        "optimistic ties" if a.task == "retrieval" else
-                        "video_emb . class_emb, no temperature; ranks with optimistic ties"),
+                        "video_emb = mean of L2-normalised frame embeddings (not re-normalised)"
+                        if a.task == "retrieval" else "video_emb . class_emb, no temperature"),
+            "ties": {"rule": TIE_RULE_TEXT, "n_items_tied": int((tied > 0).sum()),
+                     "max_tied": int(tied.max()) if tied.numel() else 0,
+                     "counted": "items whose target shares its exact score with at least one other "
+                                + ("video" if a.task == "retrieval" else "class")},
             "prompts": prompt_info,
             "model_info": _model_info(entry, self.hashes),
             "decoder": {"backend": o["backend"], "num_workers": o["num_workers"], "batch_size": o["batch_size"],
@@ -591,12 +622,12 @@ def _alpha(entry: EvalModel) -> float | None:
 
 
 def _write_results(out: Path, rows: Sequence[Mapping[str, Any]], protocols: Sequence[Mapping[str, Any]]) -> None:
-    """Append the protocol records, then the metric rows (each file: one write, flushed and fsynced)."""
+    """Append the run's protocol records and metric rows in one step (:func:`fitclip.checkpoint.append_jsonl`:
+    both files whole, or both unchanged). The protocol file is renamed first: a crash between the two renames
+    leaves records without rows, never rows without a record."""
     if out.exists() and out.stat().st_size:
         log.info("appending %d rows to existing %s", len(rows), out)
-    # Protocol first: a crash in between leaves a record without rows, never rows without a record.
-    _append_jsonl(protocol_path(out), protocols)
-    _append_jsonl(out, rows)
+    append_jsonl({protocol_path(out): protocols, out: rows})
 
 
 def format_table(rows: Sequence[Mapping[str, Any]]) -> str:

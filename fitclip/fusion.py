@@ -11,7 +11,7 @@ from typing import Any, Iterable, Iterator, Mapping
 
 import torch
 
-from fitclip.models import EvalModel, VideoCLIP, clone_model, load_clip
+from fitclip.models import EvalModel, VideoCLIP, clone_model, load_clip, non_finite_tensors
 
 _SAME_MODEL = ("they are not one architecture: fuse a student with the teacher it was fine-tuned from "
                "(same arch, same weights file)")
@@ -34,7 +34,8 @@ def fuse(teacher_state: Mapping[str, torch.Tensor], student_state: Mapping[str, 
         A new state dict on the teacher's devices.
 
     Raises:
-        ValueError: α outside [0, 1], or key sets / shapes that differ (naming the first offending key).
+        ValueError: α outside [0, 1], key sets / shapes that differ (naming the first offending key), or
+            fused weights that hold NaN or infinity (never returned: a NaN model must not be written).
     """
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"alpha must be in [0, 1] (0 = teacher, 1 = student), got {alpha}")
@@ -43,6 +44,14 @@ def fuse(teacher_state: Mapping[str, torch.Tensor], student_state: Mapping[str, 
     for key, t in teacher_state.items():
         fused[key] = torch.empty_like(t)
         _lerp_into(fused[key], t, student_state[key], alpha)
+    broken = non_finite_tensors(fused)
+    if broken:
+        key = broken[0]
+        source = [name for name, state in (("teacher", teacher_state), ("student", student_state))
+                  if key in non_finite_tensors({key: state[key]})]
+        raise ValueError(f"the fused weights at alpha={alpha:g} hold NaN or infinity in {len(broken)} tensor(s) "
+                         f"(first: {key!r}, from the {' and the '.join(source) or 'mixing'}); a model with such "
+                         f"weights scores nothing — use a checkpoint whose weights are finite")
     return fused
 
 
@@ -104,6 +113,11 @@ def _student_state(teacher: VideoCLIP, student: Any) -> dict[str, torch.Tensor]:
     state = student.clip.state_dict() if isinstance(student, VideoCLIP) else dict(student)
     teacher_state = teacher.clip.state_dict()
     _check_same_model(teacher_state, state)
+    broken = non_finite_tensors(state)
+    if broken:  # (a checkpoint file was already refused by load_clip, with its name)
+        raise ValueError(f"the student's weights hold NaN or infinity in {len(broken)} tensor(s) (first: "
+                         f"{broken[0]!r}); every fused model would score nothing — use a checkpoint whose weights "
+                         f"are finite")
     return {key: state[key].detach().to(t.device) for key, t in teacher_state.items()}
 
 
@@ -128,8 +142,8 @@ class FusionGrid(Mapping[str, EvalModel]):
         weights: provenance for the protocol record (default: ``{"student": <path>}`` for a path).
 
     Raises:
-        ValueError: an α outside [0, 1], a repeated α, no students, or student weights that do not match
-            the teacher.
+        ValueError: an α outside [0, 1], a repeated α, no students, student weights that hold NaN or inf, or
+            student weights that do not match the teacher.
     """
 
     def __init__(self, teacher: VideoCLIP, students: Mapping[str, Any], alphas: Iterable[float],
@@ -224,7 +238,8 @@ def fused_models(teacher: VideoCLIP, student: VideoCLIP | Mapping[str, torch.Ten
         `alphas`, ready for :func:`fitclip.evaluate.evaluate`.
 
     Raises:
-        ValueError: an α outside [0, 1], a repeated α, or student weights that do not match the teacher.
+        ValueError: an α outside [0, 1], a repeated α, student weights that hold NaN or inf, or student weights
+            that do not match the teacher.
     """
     alphas = _check_alphas(alphas)
     provenance = dict(weights or {})

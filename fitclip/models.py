@@ -249,6 +249,12 @@ def _weights_loaded_next():
         root.removeFilter(drop)
 
 
+def non_finite_tensors(state: Mapping[str, torch.Tensor]) -> list[str]:
+    """The keys of a state dict whose floating-point tensor holds NaN or ±inf, in order."""
+    return [k for k, v in state.items()
+            if torch.is_tensor(v) and v.is_floating_point() and not bool(torch.isfinite(v).all())]
+
+
 def load_clip(arch: str = "ViT-B-16", pretrained: str | os.PathLike | None = "openai",
               device: str | torch.device = "cpu", quick_gelu: bool | None = None) -> VideoCLIP:
     """Build a `VideoCLIP` from an open_clip architecture and weights.
@@ -268,8 +274,8 @@ def load_clip(arch: str = "ViT-B-16", pretrained: str | os.PathLike | None = "op
         The model in eval mode.
 
     Raises:
-        ValueError: unknown architecture or tag, or a state dict with missing/unexpected keys
-            (all of them are listed).
+        ValueError: unknown architecture or tag, a state dict with missing/unexpected keys
+            (all of them are listed), or a file whose weights hold NaN or infinity.
         FileNotFoundError: `pretrained` looks like a path but no file is there.
     """
     if arch not in open_clip.list_models():
@@ -319,6 +325,11 @@ def load_clip(arch: str = "ViT-B-16", pretrained: str | os.PathLike | None = "op
         if bad:
             raise ValueError(f"checkpoint {str(path)!r} has wrong shapes for arch {arch!r} at keys {bad[:10]} "
                              f"(first: {tuple(state_dict[bad[0]].shape)} vs {tuple(own[bad[0]].shape)})")
+        broken = non_finite_tensors(state_dict)
+        if broken:
+            raise ValueError(f"checkpoint {str(path)!r} holds NaN or infinite weights in {len(broken)} tensor(s) "
+                             f"(first: {broken[0]!r}): a run that diverged or a damaged file; use an earlier "
+                             f"checkpoint (e.g. best_labeled.pt) or retrain with a lower lr")
         clip.load_state_dict(state_dict, strict=True)
     else:
         tags = open_clip.list_pretrained_tags_by_model(arch)

@@ -28,7 +28,9 @@ import io
 import json
 import os
 import shutil
-from collections.abc import Callable
+import subprocess
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,6 +47,8 @@ __all__ = [
     "make_zero_byte",
     "remove_file",
     "render_video",
+    "fill_disk",
+    "small_tmpfs",
     "synthetic_frames",
     "truncate_file",
 ]
@@ -296,3 +300,37 @@ def make_mit(data_root: str | os.PathLike, source: Path, n: int = 4, **video_kw)
     videos = {path: root / "validation" / path for path, _ in rows}
     _render_all(videos, True, **video_kw)
     return Layout("mit", data_root, videos, list(videos), info={"targets": [names.index(c) for _, c in rows]})
+
+
+@contextmanager
+def small_tmpfs(path: str | os.PathLike, size: str = "256k") -> Iterator[Path]:
+    """A real, small file system at `path` (``mount -t tmpfs -o size=…``) for full-disk tests, unmounted
+    afterwards. Mounting needs root and a kernel that allows it: where it is refused, the test is skipped
+    with the reason (the same cases are also covered by tests that inject ENOSPC at the write)."""
+    import pytest
+
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True,
+                          text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs to fill a real disk here ({done.stderr.strip() or 'mount failed'}); "
+                    "the injected-ENOSPC tests cover the same writes")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], capture_output=True)
+
+
+def fill_disk(folder: str | os.PathLike, leave: int = 0) -> Path:
+    """Fill the file system of `folder` with one filler file, leaving about `leave` bytes free."""
+    filler = Path(folder) / "filler.bin"
+    with open(filler, "wb") as f:
+        block = b"\0" * 4096
+        try:
+            while shutil.disk_usage(folder).free > leave + len(block):
+                f.write(block)
+                f.flush()
+        except OSError:
+            pass
+    return filler

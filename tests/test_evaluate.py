@@ -19,10 +19,11 @@ from helpers import (add_youcook2_clip, make_didemo, make_mit, make_msrvtt, make
 
 from fitclip.annotations import Annotations, load_annotations
 from fitclip.datasets import VideoDataset
-from fitclip.evaluate import (BrokenVideosError, EvalModel, _append_jsonl, class_embeddings, evaluate,
-                              format_table, load_embeddings, protocol_path)
+from fitclip.evaluate import (BrokenVideosError, EvalModel, class_embeddings, evaluate, format_table, load_embeddings,
+                              protocol_path)
 from fitclip.fusion import fused_models
-from fitclip.metrics import class_target_ranks, classification_metrics, metrics_from_ranks, target_ranks
+from fitclip.metrics import (NonFiniteScores, class_target_ranks, classification_metrics, metrics_from_ranks,
+                             target_ranks)
 from fitclip.models import load_clip
 from fitclip.prompts import format_prompts
 
@@ -331,14 +332,229 @@ def test_refuses_unlabeled_corpus_mismatched_models_and_missing_text(tmp_path, t
         evaluate({"a": (tiny, 2.0)}, captioned, progress=False)
 
 
-def test_append_jsonl_never_truncates_and_repairs_a_cut_line(tmp_path):
-    path = tmp_path / "r.jsonl"
-    path.write_text('{"a": 1}\n{"b": ')  # a previous writer died mid-line
-    _append_jsonl(path, [{"c": 3}, {"d": 4}])
-    lines = path.read_text().splitlines()
-    assert lines[0] == '{"a": 1}' and [json.loads(x) for x in lines[2:]] == [{"c": 3}, {"d": 4}]
-    assert protocol_path(tmp_path / "results.jsonl") == tmp_path / "results.protocol.jsonl"
-    assert protocol_path(tmp_path / "results") == tmp_path / "results.protocol.jsonl"
+def test_protocol_path():
+    assert protocol_path(Path("/x/results.jsonl")) == Path("/x/results.protocol.jsonl")
+    assert protocol_path(Path("/x/results")) == Path("/x/results.protocol.jsonl")
+
+
+# ----------------------------------------------------------------------------------------------------
+# Numbers that never lie: NaN and collapsed models
+# ----------------------------------------------------------------------------------------------------
+
+
+def _broken_tiny(key: str = "visual.positional_embedding", value: float = float("nan")):
+    torch.manual_seed(1)
+    model = load_clip("fitclip-tiny", None)
+    with torch.no_grad():
+        model.clip.state_dict()[key].view(-1)[0] = value
+    return model
+
+
+@pytest.mark.parametrize("dataset", ["msrvtt", "ucf101"])
+def test_one_nan_weight_is_an_error_naming_the_model_and_nothing_is_written(tmp_path, toy_benchmarks, tiny, dataset):
+    """One NaN in visual.positional_embedding made every score NaN, and NaN compares false, so every item
+    ranked first (top-1 100, R@1 100). Now: an error naming the model and the tensor; no row, no record."""
+    make = {"msrvtt": lambda: make_msrvtt(tmp_path, toy_benchmarks, n=4),
+            "ucf101": lambda: make_ucf101(tmp_path, toy_benchmarks)}[dataset]
+    layout = make()
+    out = tmp_path / "results.jsonl"
+    with pytest.raises(NonFiniteScores) as e:
+        evaluate({"ok": tiny, "broken": _broken_tiny()}, dataset, layout.data_root, out=out, progress=False,
+                 num_workers=0, embeddings_dir=tmp_path / "emb")
+    message = str(e.value)
+    assert "model 'broken'" in message and "'visual.positional_embedding'" in message
+    assert "nothing was written" in message and "\n" not in message
+    assert not out.exists() and not protocol_path(out).exists()
+
+
+def test_a_collapsed_model_scores_chance_and_the_protocol_counts_its_ties(tmp_path, toy_benchmarks):
+    """All-zero weights: every video and text embedding is 0, every score ties. With n = 6 items each target's
+    rank is uniform on 1..6: R@1 = 100/6, R@5 = 500/6, R@10 = 100, MdR = MnR = 3.5 (the optimistic rule
+    gave 100, 100, 100, 1, 1)."""
+    layout = make_msrvtt(tmp_path, toy_benchmarks, n=6)
+    zero = load_clip("fitclip-tiny", None)
+    with torch.no_grad():
+        for p in zero.clip.parameters():
+            p.zero_()
+    out = tmp_path / "results.jsonl"
+    rows = evaluate({"zero": zero}, "msrvtt", layout.data_root, out=out, progress=False, num_workers=0,
+                    embeddings_dir=tmp_path / "emb")
+    values = {r["metric"]: r["value"] for r in rows}
+    assert values == {"R@1": pytest.approx(100 / 6), "R@5": pytest.approx(500 / 6), "R@10": 100.0, "MdR": 3.5,
+                      "MnR": 3.5}
+    [protocol] = _read_jsonl(protocol_path(out))
+    assert protocol["ties"]["n_items_tied"] == 6 and protocol["ties"]["max_tied"] == 5
+    assert "expected rank" in protocol["ties"]["rule"]
+    saved = load_embeddings(protocol["embeddings"])
+    assert saved["tied"].tolist() == [5] * 6 and saved["ranks"].tolist() == [3.5] * 6
+
+
+def test_a_half_collapsed_model_gets_credit_only_for_what_it_tells_apart(tmp_path, toy_benchmarks):
+    """The stub's videos 2 and 3 (and their captions) share one grey level, so one embedding: queries 2 and 3
+    find their video tied with the other (rank 1 or 2, p = 1/2 each); the other four rank theirs first.
+    R@1 = (4 + 1/2 + 1/2) / 6 = 83.3 %, MnR = (4 + 1.5 + 1.5) / 6."""
+    level = {0: 30, 1: 60, 2: 120, 3: 120, 4: 180, 5: 210}
+    layout = make_msrvtt(tmp_path, toy_benchmarks, n=6, render=lambda vid, path, i: render_video(path, level=level[i]))
+    texts = layout.info["texts"]
+    stub = MatchingStub({text: level[i] for i, text in enumerate(texts)})
+    out = tmp_path / "results.jsonl"
+    rows = evaluate({"stub": stub}, "msrvtt", layout.data_root, num_workers=0, progress=False, out=out)
+    values = {r["metric"]: r["value"] for r in rows}
+    assert values == {"R@1": pytest.approx(500 / 6), "R@5": 100.0, "R@10": 100.0, "MdR": 1.0, "MnR": pytest.approx(7 / 6)}
+    assert _read_jsonl(protocol_path(out))[0]["ties"]["n_items_tied"] == 2
+
+
+def test_cli_a_nan_student_is_refused_before_decoding_and_fuse_will_not_write_one(tmp_path, toy_benchmarks, capsys,
+                                                                                  monkeypatch):
+    from fitclip.__main__ import main
+    from fitclip.checkpoint import save_state
+    from fitclip.models import model_file_state
+
+    layout = make_msrvtt(tmp_path, toy_benchmarks, n=4)
+    nan_pt = save_state(model_file_state(_broken_tiny()), tmp_path / "nan.pt")
+    monkeypatch.setattr("fitclip.evaluate._encode_videos", lambda *a, **k: pytest.fail("decoded a video"))
+    code = main(["evaluate", "--dataset", "msrvtt", "--data-root", str(layout.data_root), "--arch", "fitclip-tiny",
+                 "--pretrained", "none", "--student", str(nan_pt), "--alpha", "0", "1", "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "nan.pt" in err and "'visual.positional_embedding'" in err
+    teacher = save_state(model_file_state(load_clip("fitclip-tiny", None)), tmp_path / "teacher.pt")
+    code = main(["fuse", "--teacher", str(teacher), "--student", str(nan_pt), "--alpha", "0.5", "--out",
+                 str(tmp_path / "fused.pt")])
+    err = capsys.readouterr().err
+    assert code == 2 and "NaN or infinity" in err and "from the student" in err and not (tmp_path / "fused.pt").exists()
+    # alpha 0 is the teacher, whose weights are finite: that file is written
+    assert main(["fuse", "--teacher", str(teacher), "--student", str(nan_pt), "--alpha", "0", "--out",
+                 str(tmp_path / "fused.pt")]) == 0
+
+
+# ----------------------------------------------------------------------------------------------------
+# Outputs never half-written
+# ----------------------------------------------------------------------------------------------------
+
+
+def _two_runs_then_a_full_disk(tmp_path, layout, tiny, out, break_write):
+    """One run written, then a run whose write fails: both files must be exactly as after the first run."""
+    evaluate({"a": tiny}, "msrvtt", layout.data_root, out=out, progress=False, num_workers=0)
+    before = out.read_bytes(), protocol_path(out).read_bytes()
+    with break_write():
+        with pytest.raises(OSError) as e:
+            evaluate({"a": tiny, "b": tiny}, "msrvtt", layout.data_root, out=out, progress=False, num_workers=0)
+    assert (out.read_bytes(), protocol_path(out).read_bytes()) == before
+    assert not [p for p in out.parent.iterdir() if ".tmp" in p.name]  # no temp file left behind
+    return e.value
+
+
+def test_a_full_disk_while_writing_results_leaves_both_files_as_they_were(tmp_path, toy_benchmarks, tiny, monkeypatch):
+    """ENOSPC injected at the exact write, half-way through the new bytes (as a full disk does)."""
+    import contextlib
+    import errno
+
+    import fitclip.checkpoint as checkpoint
+
+    layout = make_msrvtt(tmp_path, toy_benchmarks, n=4)
+    out = tmp_path / "results.jsonl"
+    real = checkpoint._write_synced
+
+    def half_then_enospc(path, data):
+        if path.name.startswith(".results.jsonl"):
+            with open(path, "wb") as f:
+                f.write(data[: len(data) // 2])
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real(path, data)
+
+    @contextlib.contextmanager
+    def full():
+        monkeypatch.setattr(checkpoint, "_write_synced", half_then_enospc)
+        yield
+        monkeypatch.setattr(checkpoint, "_write_synced", real)
+
+    error = _two_runs_then_a_full_disk(tmp_path, layout, tiny, out, full)
+    assert error.errno == errno.ENOSPC and "the disk is full" in error.strerror and "nothing was replaced" in error.strerror
+    rows = evaluate({"a": tiny}, "msrvtt", layout.data_root, out=out, progress=False, num_workers=0)  # space is back
+    from fitclip.study.tables import read_results
+    assert len(read_results(out)) == 5 and len(_read_jsonl(out)) == 10 and len(rows) == 5
+    assert len(_read_jsonl(protocol_path(out))) == 2  # one record per model and run: the rows' runs, no more
+
+
+def test_a_real_full_disk_while_writing_results(tmp_path, toy_benchmarks, tiny):
+    """The same on a real 256 KB tmpfs, filled to the last few KB before the second run writes."""
+    import contextlib
+
+    from helpers import fill_disk, small_tmpfs
+
+    layout = make_msrvtt(tmp_path, toy_benchmarks, n=4)
+    with small_tmpfs(tmp_path / "disk") as disk:
+        out = disk / "results.jsonl"
+
+        @contextlib.contextmanager
+        def full():
+            filler = fill_disk(disk, leave=2048)
+            yield
+            filler.unlink()
+
+        error = _two_runs_then_a_full_disk(tmp_path, layout, tiny, out, full)
+        assert "the disk is full" in error.strerror
+        evaluate({"a": tiny}, "msrvtt", layout.data_root, out=out, progress=False, num_workers=0)
+        assert len(_read_jsonl(out)) == 10
+
+
+def test_a_torn_results_file_is_named_with_its_line_and_refused_before_work(tmp_path, toy_benchmarks, tiny,
+                                                                           monkeypatch):
+    from fitclip.checkpoint import TornLine
+    from fitclip.study.tables import read_results
+
+    layout = make_msrvtt(tmp_path, toy_benchmarks, n=4)
+    out = tmp_path / "results.jsonl"
+    evaluate({"a": tiny}, "msrvtt", layout.data_root, out=out, progress=False, num_workers=0)
+    out.write_bytes(out.read_bytes() + b'{"run_id": "x", "model": "a", "met')  # an older writer cut mid-row
+    with pytest.raises(TornLine, match=r"results.jsonl: line 6 is not a complete JSON record \(cut short"):
+        read_results(out)
+    monkeypatch.setattr("fitclip.evaluate._encode_videos", lambda *a, **k: pytest.fail("decoded a video"))
+    with pytest.raises(ValueError, match="line 6"):
+        evaluate({"a": tiny}, "msrvtt", layout.data_root, out=out, progress=False, num_workers=0)
+
+
+def test_cli_outputs_that_cannot_be_written_are_refused_before_any_model_loads(tmp_path, toy_benchmarks, capsys,
+                                                                              monkeypatch):
+    """--out a directory, a checkpoint, a read-only place; --embeddings-dir a file; doctor --out-dir a file or
+    read-only: one line each, before a model is built or a video is opened."""
+    import errno
+
+    from fitclip.__main__ import main
+    from fitclip.checkpoint import save_state
+
+    layout = make_msrvtt(tmp_path, toy_benchmarks, n=3)
+    monkeypatch.setattr("fitclip.models.load_clip", lambda *a, **k: pytest.fail("loaded a model"))
+    monkeypatch.setattr("fitclip.evaluate._encode_videos", lambda *a, **k: pytest.fail("decoded a video"))
+    checkpoint = save_state({"w": torch.zeros(3)}, tmp_path / "student.pt")
+    before = checkpoint.read_bytes()
+    base = ["evaluate", "--dataset", "msrvtt", "--data-root", str(layout.data_root), "--arch", "fitclip-tiny",
+            "--pretrained", "none", "--no-progress"]
+
+    def one_line(code, expected):
+        err = capsys.readouterr().err
+        assert code == 2 and err.count("\n") == 1 and err.startswith("error: ") and expected in err, err
+
+    one_line(main([*base, "--out", str(tmp_path)]), "is a directory")
+    one_line(main([*base, "--out", str(checkpoint)]), "line 1 is not a complete JSON record")
+    assert checkpoint.read_bytes() == before  # nothing appended into the .pt
+    one_line(main([*base, "--embeddings-dir", str(checkpoint)]), "exists and is not a folder")
+    one_line(main(["doctor", "--dataset", "msrvtt", "--data-root", str(layout.data_root), "--out-dir",
+                   str(checkpoint), "--no-progress"]), "exists and is not a folder")
+
+    real_write_bytes = Path.write_bytes
+
+    def read_only(self, data):  # the write probe meets a read-only file system (injected: root ignores modes)
+        if self.name.startswith(".fitclip-write-probe"):
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+        return real_write_bytes(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", read_only)
+    one_line(main([*base, "--out", str(tmp_path / "ro" / "results.jsonl")]), "read-only file system")
+    one_line(main([*base, "--embeddings-dir", str(tmp_path / "emb")]), "read-only file system")
+    one_line(main(["doctor", "--dataset", "msrvtt", "--data-root", str(layout.data_root), "--out-dir",
+                   str(tmp_path / "doc"), "--no-progress"]), "read-only file system")
+    assert not (tmp_path / "ro").exists() and not (tmp_path / "doc").exists()
 
 
 def test_format_table_one_line_per_model_and_split_with_blank_missing_cells():

@@ -53,6 +53,27 @@ def test_errors_name_the_offending_key():
         fuse(t, {**s, "w": torch.zeros(4)}, 0.5)
 
 
+def test_non_finite_weights_are_never_fused_nor_loaded(tmp_path):
+    """A NaN student would give NaN models at every alpha > 0: fuse, FusionGrid and load_clip refuse it,
+    naming the tensor."""
+    from fitclip.fusion import FusionGrid
+
+    teacher = load_clip("fitclip-tiny", None)
+    state = {k: v.clone() for k, v in teacher.clip.state_dict().items()}
+    state["text_projection"][0, 0] = float("inf")
+    with pytest.raises(ValueError, match=r"alpha=0.5 hold NaN or infinity in 1 tensor\(s\) \(first: 'text_projection', "
+                                         r"from the student\)"):
+        fuse(teacher.clip.state_dict(), state, 0.5)
+    assert torch.equal(fuse(teacher.clip.state_dict(), state, 0.0)["text_projection"],
+                       teacher.clip.state_dict()["text_projection"])  # alpha 0 is the teacher, finite
+    with pytest.raises(ValueError, match="student's weights hold NaN or infinity.*'text_projection'"):
+        FusionGrid(teacher, {"s": state}, [0.0, 1.0])
+    path = save_state(state, tmp_path / "inf.pt")
+    with pytest.raises(ValueError, match=r"inf.pt' holds NaN or infinite weights in 1 tensor\(s\) \(first: "
+                                         r"'text_projection'\)"):
+        load_clip("fitclip-tiny", path)
+
+
 def test_cli_fuse_roundtrip(tmp_path):
     torch.manual_seed(0)
     teacher = load_clip("fitclip-tiny", None)
@@ -121,4 +142,5 @@ def test_cli_fuse_bad_files_and_unwritable_out_are_one_line(tmp_path, capsys, mo
         raise OSError(errno.EROFS, os.strerror(errno.EROFS))
     monkeypatch.setattr("torch.save", read_only)
     code, err = _run_fuse(capsys, "--teacher", tp, "--student", tp, "--alpha", 0.5, "--out", tmp_path / "f.pt")
-    assert code == 1 and "cannot write it (Read-only file system)" in _one_error_line(err)
+    line = _one_error_line(err)
+    assert code == 1 and "is on a read-only file system" in line and "nothing was replaced" in line

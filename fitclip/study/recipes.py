@@ -210,10 +210,10 @@ def sweep(data_root: str | os.PathLike, out_dir: str | os.PathLike, *, arch: str
             val = log.dropna(subset=["val_labeled"])
             best = val.loc[val["val_labeled"].idxmin()]
             emb = load_embeddings(embeddings_path(run_dir, "webvid", "val", "student"))
-            r5 = hits(emb["ranks"], "R@5")
+            r5 = hits(emb["ranks"], "R@5", emb.get("tied"))
             low, high = bootstrap_ci(r5)
             rows.append({"labeled": n, "lr": lr, "batch": batch, "max_steps": max_steps, "best_step": int(best["step"]),
-                         "best_val_loss": float(best["val_labeled"]), "R@1": float(hits(emb["ranks"], "R@1").mean()),
+                         "best_val_loss": float(best["val_labeled"]), "R@1": float(hits(emb["ranks"], "R@1", emb.get("tied")).mean()),
                          "R@5": float(r5.mean()), "R@5_ci_low": low, "R@5_ci_high": high,
                          "seconds": json.loads((run_dir / "summary.json").read_text())["seconds"]})
             write_csv(pd.DataFrame(rows), out_dir / "sweep.csv")

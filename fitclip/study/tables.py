@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from fitclip.checkpoint import read_jsonl
 from fitclip.fusion import grid_model
 
 BENCHMARKS: tuple[str, ...] = ("ucf101", "mit", "msrvtt", "youcook2", "didemo")
@@ -37,11 +38,20 @@ def read_results(path: str | os.PathLike, models: Iterable[str] | None = None) -
         path: the file `evaluate(..., out=path)` appended to.
         models: keep only these model names (e.g. the models of the latest α grid, so rows of models
             an earlier run evaluated but this one did not can never leak into the tables).
+
+    Raises:
+        FileNotFoundError: no such file.
+        fitclip.checkpoint.TornLine: a line that is not a whole JSON record (a ``ValueError`` naming the file
+            and the line).
+        ValueError: the file holds no rows.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found; it is written by fitclip.evaluate.evaluate(..., out=...)")
-    df = pd.read_json(path, lines=True, dtype={"model": str, "dataset": str, "split": str, "metric": str})
+    df = pd.DataFrame(read_jsonl(path))  # a torn or foreign line is an error naming the file and the line
+    for column in ("model", "dataset", "split", "metric"):
+        if column in df.columns:
+            df[column] = df[column].astype(str)
     if df.empty:
         raise ValueError(f"{path} holds no metric rows")
     if models is not None:
@@ -193,13 +203,15 @@ COMPARISONS: tuple[tuple[str, str], ...] = (("Student", "Teacher"), ("FitCLIP", 
 
 def item_hits(embeddings_dir: str | os.PathLike, dataset: str, split: str, model: str,
               metric: str | None = None) -> tuple[list[str], np.ndarray]:
-    """Per-item 0/100 values of `metric` (default: the dataset's primary metric) for one evaluated model,
-    from the target ranks `evaluate` saved; returns (item keys, values). Their mean is the metric."""
+    """Per-item values in [0, 100] of `metric` (default: the dataset's primary metric) for one evaluated model,
+    from the target ranks and ties `evaluate` saved (0 or 100, or the probability of a hit when the target
+    is tied with other items: :func:`fitclip.metrics.hits`); returns (item keys, values). Their mean is the
+    metric."""
     from fitclip.evaluate import embeddings_path, load_embeddings
     from fitclip.metrics import hits
 
     emb = load_embeddings(embeddings_path(embeddings_dir, dataset, split, model))
-    return list(emb["keys"]), hits(emb["ranks"], metric or PRIMARY_METRIC[dataset]).numpy()
+    return list(emb["keys"]), hits(emb["ranks"], metric or PRIMARY_METRIC[dataset], emb.get("tied")).numpy()
 
 
 def table_hits(embeddings_dir: str | os.PathLike, chosen: Mapping[str, float], splits: Mapping[str, str],

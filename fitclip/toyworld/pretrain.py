@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 from fitclip.checkpoint import atomic_write_text, save_state, write_json
 from fitclip.losses import labeled_loss
-from fitclip.metrics import bootstrap_ci, class_target_ranks, classification_metrics, hits
+from fitclip.metrics import bootstrap_ci, class_rank_counts, classification_metrics, hits, ranks_from_counts
 from fitclip.models import VideoCLIP, load_clip, model_file_state
 from fitclip.transforms import transforms_for
 
@@ -82,7 +82,8 @@ def zero_shot_still_accuracy(model: VideoCLIP, images: torch.Tensor, labels: lis
     targets = torch.tensor([classes.index(label) for label in labels])
     scores = image @ text.t()
     out = classification_metrics(scores, targets)
-    out["top1_ci_low"], out["top1_ci_high"] = bootstrap_ci(hits(class_target_ranks(scores, targets), "top1"))
+    better, tied = class_rank_counts(scores, targets)
+    out["top1_ci_low"], out["top1_ci_high"] = bootstrap_ci(hits(ranks_from_counts(better, tied), "top1", tied))
     predicted = [classes[i].split() for i in scores.argmax(dim=1).tolist()]
     truth = [label.split() for label in labels]
     for part, name in ((0, "colour"), (1, "shape")):
