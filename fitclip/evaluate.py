@@ -45,7 +45,8 @@ Output (``out``, JSON lines; a run's rows are appended as one step, never overwr
 
 Both files get a run's records in ONE step (:func:`fitclip.checkpoint.append_jsonl`): a full disk or a
 crash while writing leaves both as they were, so a results file holds whole runs only and every row has
-its protocol record. ``out`` and ``embeddings_dir`` are checked (:func:`check_outputs`: writable, and an
+its protocol record; the run's embeddings files are renamed into place only after that, so a run that
+fails to write keeps the earlier run's embeddings too. ``out`` and ``embeddings_dir`` are checked (:func:`check_outputs`: writable, and an
 existing ``out`` must be a JSON-lines file) before any model encodes a frame.
 
 The decode pass (the models of a run, decoding, precision, torchrun sharding) lives in
@@ -406,20 +407,29 @@ def evaluate(
 
     rows: list[dict[str, Any]] = []
     protocols: list[dict[str, Any]] = []
-    for name, entry in entries.items():
-        key, model = select(name)
-        try:
-            metrics, saved = texts.score(key, model, videos[name])
-        except NonFiniteScores as e:  # nothing is written: a broken model has no score, not a perfect one
-            raise NonFiniteScores(_non_finite_message(name, annotations, model, e)) from None
-        rows += run.metric_rows(name, entry, metrics)
-        emb_path = None
-        if embeddings_dir is not None:
-            emb_path = run.save_embeddings(embeddings_dir, name, entry, [item.key for item in evaluated],
-                                           videos[name], metrics, saved)
-        protocols.append(run.protocol_record(name, entry, metrics, texts.prompt_info, emb_path, saved["tied"]))
-    if out is not None:
-        _write_results(Path(out), rows, protocols)
+    staged: list[tuple[Path, Path]] = []  # (written, final) embeddings files, renamed once the rows are on disk
+    try:
+        for name, entry in entries.items():
+            key, model = select(name)
+            try:
+                metrics, saved = texts.score(key, model, videos[name])
+            except NonFiniteScores as e:  # nothing is written: a broken model has no score, not a perfect one
+                raise NonFiniteScores(_non_finite_message(name, annotations, model, e)) from None
+            rows += run.metric_rows(name, entry, metrics)
+            emb_path = None
+            if embeddings_dir is not None:
+                emb_path = embeddings_path(embeddings_dir, annotations.name, annotations.split, name)
+                staged.append((run.save_embeddings(emb_path, name, entry, [item.key for item in evaluated],
+                                                   videos[name], metrics, saved), emb_path))
+            protocols.append(run.protocol_record(name, entry, metrics, texts.prompt_info, emb_path, saved["tied"]))
+        if out is not None:
+            _write_results(Path(out), rows, protocols)
+        for written, final in staged:  # an earlier run's embeddings stay until this run's rows are written
+            os.replace(written, final)
+            log.info("wrote %s", final)
+    finally:
+        for written, _ in staged:
+            written.unlink(missing_ok=True)
     return rows
 
 
@@ -566,16 +576,18 @@ class _Run:
                  "n_expected": self.n_expected, "n_evaluated": self.n_evaluated, "n_failed": self.n_failed}
                 for metric in (CLASSIFICATION_METRICS if a.task == "classification" else RETRIEVAL_METRICS)]
 
-    def save_embeddings(self, embeddings_dir: str | os.PathLike, name: str, entry: EvalModel, keys: list[str],
-                        video: torch.Tensor, metrics: Mapping[str, float], saved: Mapping[str, Any]) -> Path:
+    def save_embeddings(self, path: Path, name: str, entry: EvalModel, keys: list[str], video: torch.Tensor,
+                        metrics: Mapping[str, float], saved: Mapping[str, Any]) -> Path:
+        """Write the model's embeddings file for `path` under a staging name beside it (returned): the
+        caller renames it to `path` once the run's rows are written, so a run that fails to write its rows
+        (a full disk) leaves every earlier embeddings file in place."""
         a = self.annotations
-        path = embeddings_path(embeddings_dir, a.name, a.split, name)
+        staging = path.with_name(f".{path.name}.run-{self.run_id}")
         save_state({"format": EMBEDDINGS_FORMAT, "run_id": self.run_id, "model": name, "student": entry.student,
                     "alpha": _alpha(entry), "dataset": a.name, "split": a.split, "task": a.task, "keys": keys,
                     "failed_keys": [f["key"] for f in self.failures], "video": video, "metrics": metrics,
-                    **saved}, path)
-        log.info("wrote %s", path)
-        return path
+                    **saved}, staging)
+        return staging
 
     def protocol_record(self, name: str, entry: EvalModel, metrics: Mapping[str, float],
                         prompt_info: Mapping[str, Any], emb_path: Path | None, tied: torch.Tensor) -> dict[str, Any]:

@@ -433,14 +433,18 @@ def test_cli_a_nan_student_is_refused_before_decoding_and_fuse_will_not_write_on
 
 
 def _two_runs_then_a_full_disk(tmp_path, layout, tiny, out, break_write):
-    """One run written, then a run whose write fails: both files must be exactly as after the first run."""
-    evaluate({"a": tiny}, "msrvtt", layout.data_root, out=out, progress=False, num_workers=0)
-    before = out.read_bytes(), protocol_path(out).read_bytes()
+    """One run written, then a run whose write fails: both files, and the first run's embeddings file, must be
+    exactly as after the first run; no temp or staged file is left behind."""
+    emb = tmp_path / "emb"
+    evaluate({"a": tiny}, "msrvtt", layout.data_root, out=out, progress=False, num_workers=0, embeddings_dir=emb)
+    before = out.read_bytes(), protocol_path(out).read_bytes(), sorted(p.read_bytes() for p in emb.iterdir())
     with break_write():
         with pytest.raises(OSError) as e:
-            evaluate({"a": tiny, "b": tiny}, "msrvtt", layout.data_root, out=out, progress=False, num_workers=0)
-    assert (out.read_bytes(), protocol_path(out).read_bytes()) == before
-    assert not [p for p in out.parent.iterdir() if ".tmp" in p.name]  # no temp file left behind
+            evaluate({"a": tiny, "b": tiny}, "msrvtt", layout.data_root, out=out, progress=False, num_workers=0,
+                     embeddings_dir=emb)
+    assert (out.read_bytes(), protocol_path(out).read_bytes(), sorted(p.read_bytes() for p in emb.iterdir())) == before
+    assert [p.name for p in out.parent.iterdir() if p.name.startswith(".")] == []
+    assert [p.name for p in emb.iterdir()] == ["msrvtt-test-a.pt"]
     return e.value
 
 
