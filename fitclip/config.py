@@ -1,10 +1,12 @@
 """The training configuration: ONE frozen dataclass, two presets, a JSON file + ``--key value`` CLI.
 
 Resolution order (later wins): the preset's values (``paper`` unless the file or ``--preset`` says
-otherwise) < the ``--config run.json`` file < ``--key value`` overrides. Each value (JSON or CLI string) is
-parsed by its field's annotation (``typing.get_type_hints``); the CLI is an ``argparse`` parser generated
-from the dataclass fields (:func:`cli_parser`). Unknown keys and values out of
-range are errors (:class:`ConfigError`, a ``ValueError``) that name the key, the value and the fix, raised
+otherwise) < the ``--config run.json`` file < ``--key value`` overrides. Each value is checked against its
+field's annotation (``typing.get_type_hints``): a file's (or a Python dict's) value must be of that JSON type
+(``"lr": "1e-4"``, a quoted number, is refused: the file says what its author meant only without the quotes),
+while a command-line value, a string by nature, is parsed (``--lr 1e-4``). The CLI is an ``argparse`` parser
+generated from the dataclass fields (:func:`cli_parser`). Unknown keys, values of the wrong type and values out
+of range are errors (:class:`ConfigError`, a ``ValueError``) that name the key, the value and the fix, raised
 by :func:`validate` BEFORE any model or data is loaded. The resolved config is saved with every checkpoint
 and as ``config.json`` in ``out_dir``; that file is itself a valid ``--config``.
 
@@ -36,6 +38,7 @@ chosen by ``fitclip.study.recipes.sweep`` on the WebVid-like VALIDATION split on
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import difflib
 import json
@@ -47,8 +50,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, NoReturn, Sequence
 
-__all__ = ["KEYS", "PRESETS", "RESUMABLE_CHANGES", "ConfigError", "TrainConfig", "cli_parser", "config_from_dict",
-           "load_config", "parse_cli", "resolve_path", "validate"]
+__all__ = ["KEYS", "PRESETS", "RESUMABLE_CHANGES", "UPPER_BOUNDS", "ConfigError", "TrainConfig", "cli_parser",
+           "config_from_dict", "load_config", "parse_cli", "resolve_path", "validate"]
 
 TEACHER_MODES = ("cached", "online")
 DISTILL_SCALES = ("inverse_temperature_squared", "none")  # = fitclip.losses.DISTILLATION_SCALES
@@ -192,12 +195,38 @@ def _type_name(hint: Any) -> str:
     return {str: "string"}.get(hint, getattr(hint, "__name__", str(hint)))
 
 
-def _parse(hint: Any, value: Any) -> Any:
-    """A JSON value or CLI string → the annotated type (str, int, float, bool, X | None, tuple[...], dict).
-    Raises ValueError (or TypeError) when `value` is not one; never silently drops a fraction or a bool."""
+class _NotA(ValueError):
+    """`_parse`'s refusal; the message completes "KEY=VALUE is ...": what is wrong and, where it helps, how
+    to write it."""
+
+
+#: A JSON number above this is no longer an exact integer (doubles have 53 bits of mantissa): `1e30`
+#: would silently become 1000000000000000019884624838656.
+_EXACT_INT = 2 ** 53
+
+
+def _int(number: float) -> int:
+    if not math.isfinite(number) or not float(number).is_integer():
+        raise _NotA("not a valid int (not a whole number)")
+    if abs(number) >= _EXACT_INT:
+        raise _NotA("not a valid int (too large to be exact: above 2**53 a number is rounded)")
+    return int(number)
+
+
+def _parse(hint: Any, value: Any, cli: bool = False) -> Any:
+    """A JSON value (`cli=False`) or a command-line string (`cli=True`) → the annotated type (str, int, float,
+    bool, X | None, tuple[...], dict). Raises ValueError (or TypeError) when `value` is not one; never
+    silently drops a fraction or a bool.
+
+    Only a command-line value is text by nature and parsed as such ("1e-4", "true", "0.9,0.999"); a JSON
+    value must already be of the type: ``"lr": "1e-4"`` in a file is refused (:func:`_json_fix` says how to
+    write it), so a quoted number is never read differently from what the file's author thought it was."""
     text = value.strip() if isinstance(value, str) else None
     if (inner := _optional(hint)) is not None:
-        return None if value is None or (text is not None and text.lower() in _NONE) else _parse(inner, value)
+        # "none" / "null" / "" stay None in a file too: these are path keys, and no path is named "none".
+        return None if value is None or (text is not None and text.lower() in _NONE) else _parse(inner, value, cli)
+    if text is not None and not cli and hint is not str:
+        raise _NotA(f"a string; {_json_fix(hint, value)}")
     origin = typing.get_origin(hint)
     if hint is str and text is not None:
         return value
@@ -205,19 +234,23 @@ def _parse(hint: Any, value: Any) -> Any:
         if isinstance(value, bool) or (text is not None and text.lower() in _TRUE + _FALSE):
             return value if isinstance(value, bool) else text.lower() in _TRUE
     elif hint in (int, float) and not isinstance(value, bool):
+        if hint is int and text is not None and text.lstrip("+-").isdigit():
+            return int(text)  # any size: `validate` names the bound it passes
         number = value if isinstance(value, (int, float)) else float(text) if text is not None else None
         if hint is float and number is not None:
             return float(number)
-        if text is not None and text.lstrip("+-").isdigit():
-            return int(text)
-        if isinstance(number, (int, float)) and float(number).is_integer():
-            return int(number)
+        if isinstance(number, int):
+            return number
+        if isinstance(number, float):
+            return _int(number)
     elif origin is tuple:
         if text is not None:
             value = json.loads(text) if text.startswith("[") else text.split(",")
         args = typing.get_args(hint)
         if isinstance(value, (list, tuple)) and len(value) == len(args):
-            return tuple(_parse(a, v) for a, v in zip(args, value))
+            if not cli and any(isinstance(v, str) for v in value):
+                raise _NotA(f"a list of strings; {_json_fix(hint, value)}")
+            return tuple(_parse(a, v, cli) for a, v in zip(args, value))
     elif origin is dict:
         value = json.loads(text) if text is not None else value
         if isinstance(value, dict):
@@ -225,21 +258,45 @@ def _parse(hint: Any, value: Any) -> Any:
     raise ValueError(f"not a {_type_name(hint)}")
 
 
-def _parse_unlabeled(value: Any) -> Any:
-    """`unlabeled` also takes the CLI shorthand "webvid" or "folder:/path/to/videos"; webvid gets its defaults."""
+def _json_fix(hint: Any, value: Any) -> str:
+    """How to write `value`, a string (or a list of strings) in a file, as the JSON value of type `hint`."""
+    kind = {bool: "a JSON bool", int: "a JSON number", float: "a JSON number"}.get(
+        hint, "a JSON list" if typing.get_origin(hint) is tuple else "a JSON object")
+    try:
+        parsed = _parse(hint, value, cli=True)
+    except (ValueError, TypeError):
+        return f"write it as {kind}, e.g. {_json_example(hint)}"
+    text = value.strip() if isinstance(value, str) else ""
+    with contextlib.suppress(ValueError):
+        if hint in (int, float) and isinstance(json.loads(text), (int, float)):  # as typed, if JSON reads it
+            return f"write it as {kind}, without quotes: {text}"
+    return f"write it as {kind}, without quotes: {json.dumps(list(parsed) if isinstance(parsed, tuple) else parsed)}"
+
+
+def _json_example(hint: Any) -> str:
+    return {bool: "true", int: "1000", float: "3e-05"}.get(hint, "[0.9, 0.999]" if typing.get_origin(hint) is tuple
+                                                           else "{}")
+
+
+def _parse_unlabeled(value: Any, cli: bool = False) -> Any:
+    """`unlabeled` also takes the shorthand "webvid" or "folder:/path/to/videos" (a string names the pool
+    unambiguously, so a file may use it too); webvid gets its defaults."""
     if isinstance(value, str) and not value.strip().startswith("{"):
         name, _, path = value.strip().partition(":")
         value = {"name": name} if not path else {"name": name, "path": path}
-    value = _parse(dict[str, Any], value)
+    value = _parse(dict[str, Any], value, cli=cli or isinstance(value, str))
     return {**_default_unlabeled(), **value} if value.get("name") == "webvid" else value
 
 
-def _coerce(key: str, value: Any) -> Any:
-    """Turn a JSON value or a CLI string into the key's annotated type; ConfigError naming the key otherwise."""
+def _coerce(key: str, value: Any, cli: bool = False) -> Any:
+    """Turn a JSON value (or, `cli`, a command-line string) into the key's annotated type; ConfigError naming
+    the key, the value and the fix otherwise."""
     try:
-        return _parse_unlabeled(value) if key == "unlabeled" else _parse(_HINTS[key], value)
+        return _parse_unlabeled(value, cli) if key == "unlabeled" else _parse(_HINTS[key], value, cli)
     except json.JSONDecodeError as e:
         raise ConfigError(f"{key}={value!r} is not valid JSON ({e.msg}); e.g. {_example(key)}") from None
+    except _NotA as e:
+        raise ConfigError(f"{key}={value!r} is {e}") from None
     except (ValueError, TypeError):
         raise ConfigError(f"{key}={value!r} is not a valid {_type_name(_HINTS[key])} (e.g. {_example(key)})") from None
 
@@ -247,8 +304,34 @@ def _coerce(key: str, value: Any) -> Any:
 def _coerce_bool(key: str, value: Any) -> bool:
     try:
         return _parse(bool, value)
+    except _NotA as e:
+        raise ConfigError(f"{key}={value!r} is {e} (bf16 is the older name of precision; "
+                          f"\"precision\": \"bf16\" or \"fp32\" says the same)") from None
     except (ValueError, TypeError):
         raise ConfigError(f"{key}={value!r} is not a valid bool (true/false)") from None
+
+
+def _typed(values: dict[str, Any], where: str, cli: bool = False) -> dict[str, Any]:
+    """Each value of one source (a config file or dict: JSON values; the command line, `cli`: strings) as its
+    key's type. ConfigError listing every unknown key, else every bad value; `where` names the source."""
+    if not isinstance(values, dict):
+        raise ConfigError(f"a config must be a JSON object of key: value, got {type(values).__name__}")
+    legacy = "bf16" in values and "precision" not in values  # the key before `precision` (saved run configs)
+    errors = [_unknown(k, where) for k in values if k not in KEYS and not (k == "bf16" and legacy)]
+    if errors:
+        raise ConfigError("\n".join(errors))
+    out: dict[str, Any] = {}
+    for k, v in values.items():
+        try:
+            if k == "bf16":
+                out["precision"] = "bf16" if _coerce_bool("bf16", v) else "fp32"
+            else:
+                out[k] = _coerce(k, v, cli)
+        except ConfigError as e:
+            errors.append(str(e) if where in ("config", "command line") else f"{where}: {e}")
+    if errors:
+        raise ConfigError("\n".join(errors))
+    return out
 
 
 def _example(key: str) -> str:
@@ -258,29 +341,30 @@ def _example(key: str) -> str:
     }.get(key, repr(getattr(TrainConfig(), key)))
 
 
-def config_from_dict(values: dict[str, Any], base: str | None = "paper") -> TrainConfig:
-    """Build a TrainConfig from (preset values <) `values`. Checks keys and types, not ranges.
+def config_from_dict(values: dict[str, Any], base: str | None = "paper", *,
+                     cli: dict[str, str] | None = None) -> TrainConfig:
+    """Build a TrainConfig from (preset values <) `values` (< `cli`). Checks keys and types, not ranges.
 
     Args:
-        values: config keys → values (JSON types, or CLI strings: both are parsed by the field's annotation).
-        base: preset to start from when `values` has no "preset" (None: dataclass defaults only).
+        values: config keys → JSON values (what a config file holds, or a dict built in Python): each must
+            already be of its key's type (an integral float is an int); a string where a number or a bool is
+            wanted (``"lr": "1e-4"``) is refused, naming the key, the value and how to write it.
+        base: preset to start from when neither `values` nor `cli` names a "preset" (None: dataclass defaults).
+        cli: command-line values (strings by nature), parsed by the key's annotation; they override `values`.
     """
-    if not isinstance(values, dict):
-        raise ConfigError(f"a config must be a JSON object of key: value, got {type(values).__name__}")
-    if "bf16" in values and "precision" not in values:  # the key before `precision` (saved run configs)
-        values = dict(values)
-        values["precision"] = "bf16" if _coerce_bool("bf16", values.pop("bf16")) else "fp32"
-    errors = [_unknown(k, "config") for k in values if k not in KEYS]
-    if errors:
-        raise ConfigError("\n".join(errors))
-    out: dict[str, Any] = {}
-    for k, v in values.items():
+    errors, typed = [], []
+    for source, where, as_text in ((values, "config", False), (cli or {}, "command line", True)):
         try:
-            out[k] = _coerce(k, v)
+            typed.append(_typed(source, where, as_text))
         except ConfigError as e:
             errors.append(str(e))
     if errors:
         raise ConfigError("\n".join(errors))
+    return _build({**typed[0], **typed[1]}, base)
+
+
+def _build(out: dict[str, Any], base: str | None) -> TrainConfig:
+    """The preset's values < `out` (already typed)."""
     preset = out.get("preset", base)
     merged: dict[str, Any] = {}
     if preset is not None:
@@ -313,8 +397,8 @@ class _Parser(argparse.ArgumentParser):
 
 def cli_parser(extra_flags: Sequence[str] = ()) -> argparse.ArgumentParser:
     """``--config FILE`` (repeatable), ``--preset NAME``, one ``--key VALUE`` (or ``--key-name``) per config
-    field, and each of `extra_flags` with an optional value. Values stay strings: :func:`config_from_dict`
-    parses them by the field's annotation, so every bad value is reported at once."""
+    field, and each of `extra_flags` with an optional value. Values stay strings: :func:`parse_cli` parses
+    them by the field's annotation, so every bad value is reported at once."""
     p = _Parser(add_help=False, allow_abbrev=False)
     p.add_argument("--config", action="append", default=[], metavar="FILE")
     for f in fields(TrainConfig):
@@ -346,11 +430,39 @@ def parse_cli(argv: Sequence[str], extra_flags: Sequence[str] = ()) -> tuple[Tra
                           f"--key value pairs for config keys ({', '.join(KEYS)})")
     given = vars(args)
     flags = {name: given.pop(name) for name in extra_flags if name in given}
+    # The files' values are JSON (typed: a quoted number is refused), the command line's are strings (parsed):
+    # the two are typed apart, then merged; every bad value of every source is reported at once.
     values: dict[str, Any] = {}
+    errors = []
     for path in given.pop("config"):
-        values.update(load_config(path))
-    values.update(given)  # preset < file < CLI; --preset overrides a preset named in the file
-    return config_from_dict(values), flags
+        try:
+            values.update(_typed(load_config(path), str(path)))
+        except ConfigError as e:
+            errors.append(str(e))
+    try:
+        values.update(_typed(given, "command line", cli=True))  # preset < file < CLI (--preset included)
+    except ConfigError as e:
+        errors.append(str(e))
+    if errors:
+        raise ConfigError("\n".join(errors))
+    return _build(values, "paper"), flags
+
+
+#: (key, largest value, why). Past these a value is a slip (an extra zero, a unit) that would fail much
+#: later — an out-of-memory after the data is loaded, a run of months, two seeds giving one run — so
+#: `validate` refuses it up front, with the reason.
+UPPER_BOUNDS: tuple[tuple[str, int | float, str], ...] = (
+    ("num_frames", 128, "frames per clip; the recipes use 4, and 128 frames x 8+8 clips is already 2,048 images "
+                        "through the student per step"),
+    ("max_steps", 10 ** 7, "the paper's run is 1,000 steps; 10 million steps at 10 steps/s is 11 days"),
+    ("batch_size_labeled", 2 ** 16, "65,536 clips x 4 frames of 3x224x224 floats is 158 GB, more than any GPU"),
+    ("batch_size_unlabeled", 2 ** 16, "65,536 clips x 4 frames of 3x224x224 floats is 158 GB, more than any GPU"),
+    ("batch_size_eval", 2 ** 16, "65,536 clips x 4 frames of 3x224x224 floats is 158 GB, more than any GPU"),
+    ("seed", 2 ** 32 - 1, "numpy takes seeds below 2**32; a larger one would be folded onto a smaller one, "
+                          "giving another seed's run"),
+    ("num_workers", 256, "loader processes per stream and rank, more than any machine's cores"),
+    ("collective_timeout_s", 7 * 24 * 3600, "7 days: a rank silent for longer is dead, and the job should end"),
+)
 
 
 def resolve_path(cfg: TrainConfig, value: str | None, relative_to: str = "webvid") -> Path | None:
@@ -397,6 +509,9 @@ def validate(cfg: TrainConfig, *, resume: bool = False, check_files: bool = True
         need(v >= 0, f"{key}={v!r} must be >= 0")
     need(finite(cfg.collective_timeout_s) and cfg.collective_timeout_s > 0,
          f"collective_timeout_s={cfg.collective_timeout_s!r} must be > 0 seconds (e.g. 1800)")
+    for key, most, why in UPPER_BOUNDS:
+        v = getattr(cfg, key)
+        need(not isinstance(v, (int, float)) or v <= most, f"{key}={v!r} is too large: at most {most:,} ({why})")
     need(cfg.distill_scale in DISTILL_SCALES, f"distill_scale={cfg.distill_scale!r}: use one of {', '.join(DISTILL_SCALES)}")
     need(cfg.teacher_mode in TEACHER_MODES, f"teacher_mode={cfg.teacher_mode!r}: use one of {', '.join(TEACHER_MODES)}")
     need(cfg.device in DEVICES, f"device={cfg.device!r}: use one of {', '.join(DEVICES)}")
@@ -415,6 +530,9 @@ def validate(cfg: TrainConfig, *, resume: bool = False, check_files: bool = True
                    "folder": {"name", "path", "exclude_labeled", "captions", "recursive", "extensions"}}[u["name"]]
         extra = sorted(set(u) - allowed)
         need(not extra, f"unlabeled: unknown option(s) {extra} for {u['name']!r}; allowed: {sorted(allowed)}")
+        for option in ("exclude_labeled", "recursive"):  # a JSON object's values are not typed by the annotation
+            need(isinstance(u.get(option, False), bool),
+                 f"unlabeled.{option}={u.get(option)!r} is not a JSON bool; write true or false, without quotes")
         if u["name"] == "webvid":
             need(u.get("split", "train") in ("train", "val"), f"unlabeled.split={u.get('split')!r}: use 'train' or 'val'")
         if u["name"] == "folder":

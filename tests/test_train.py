@@ -130,11 +130,14 @@ def test_every_key_is_a_cli_option_typed_by_its_annotation(tmp_path):
 
 
 def test_precision_replaces_the_older_bf16_key():
-    """A config saved before `precision` (``"bf16": true/false``) still loads, as the same precision."""
+    """A config saved before `precision` (``"bf16": true/false``) still loads, as the same precision; a
+    string there (``"bf16": "yes"``) is refused like any quoted value of a file (tests/test_config.py)."""
     assert config_from_dict({"bf16": True}).precision == "bf16"
-    assert config_from_dict({"bf16": "false"}).precision == "fp32"
-    with pytest.raises(ConfigError, match="bf16='maybe' is not a valid bool"):
-        config_from_dict({"bf16": "maybe"})
+    assert config_from_dict({"bf16": False}).precision == "fp32"
+    with pytest.raises(ConfigError, match="bf16='false' is a string; write it as a JSON bool, without quotes: false"):
+        config_from_dict({"bf16": "false"})
+    with pytest.raises(ConfigError, match="bf16=3 is not a valid bool"):
+        config_from_dict({"bf16": 3})
 
 
 def test_config_errors_come_before_any_work(tmp_path, corpus, monkeypatch, capsys):
