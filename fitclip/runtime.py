@@ -146,37 +146,77 @@ class RunFolderLock:
     never leaves a stale lock. A second writer — a plain start or a `--resume` — is refused with a RunError
     naming the holder's PID, read from `.lock.json` (written atomically right after the lock is taken,
     removed on release; it only names the holder, the lock itself is the flock).
+
+    A run that fails (the `with` block raises: a checkpoint that does not fit, a full disk, ...) leaves no
+    trace of the lock: the `.lock` file is removed if this lock created it (while still holding it), and so
+    are the folders it created, if nothing else was written there. So a failed `--resume` into a new
+    `out_dir` leaves no empty folder behind, and a failed start in an existing folder adds nothing to it.
+    Removing a lock file is safe because a taker checks, once it holds the flock, that the file it locked is
+    still the one at the path (else it locked a removed file, and takes the lock again).
     """
 
     def __init__(self, out_dir: str | os.PathLike) -> None:
         self.out = Path(out_dir)
         self.fd: int | None = None
+        self.made_folders: list[Path] = []  # the folders this lock created, deepest first
+        self.made_lock_file = False
 
     def __enter__(self) -> "RunFolderLock":
+        missing, folder = [], self.out
+        while not folder.exists() and folder.parent != folder:
+            missing.append(folder)
+            folder = folder.parent
         try:
             self.out.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.out / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as e:
-            raise RunError(f"out_dir {str(self.out)!r} is not writable ({e.strerror or e}): fix its permissions "
-                           f"or choose another out_dir") from None
+            raise RunError(_not_writable(self.out, e)) from None
+        self.made_folders = missing
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as e:
-            os.close(fd)
-            if e.errno in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES):
-                raise RunError(f"out_dir {str(self.out)!r} is in use by another training run ({self.holder()}); "
-                               f"wait for it to end or stop it, or choose another out_dir") from None
-            raise RunError(f"cannot lock {self.out / LOCK_FILE} ({e.strerror}): put out_dir on a file system "
-                           f"that supports flock") from None
+            fd, self.made_lock_file = self._lock()
+        except BaseException:
+            self._remove_made_folders()
+            raise
         self.fd = fd
         try:
             write_json(self.out / LOCK_OWNER_FILE, {"pid": os.getpid(), "host": socket.gethostname(),
                                                     "since": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "argv": sys.argv})
         except OSError as e:
-            self.__exit__()
-            raise RunError(f"out_dir {str(self.out)!r} is not writable ({e.strerror or e}): fix its permissions "
-                           f"or choose another out_dir") from None
+            message = _not_writable(self.out, e)  # before the release, which may remove the folder
+            self._release(failed=True)
+            raise RunError(message) from None
         return self
+
+    def _lock(self) -> tuple[int, bool]:
+        """(the locked file's descriptor, whether this process created the file); RunError if held or failing."""
+        path = self.out / LOCK_FILE
+        for _ in range(100):  # another failed start removing the file between our open and our flock: retry
+            try:
+                try:
+                    fd, made = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644), True
+                except FileExistsError:
+                    fd, made = os.open(path, os.O_RDWR), False
+            except FileNotFoundError:
+                continue  # removed between the two opens
+            except OSError as e:
+                raise RunError(_not_writable(self.out, e)) from None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as e:
+                os.close(fd)
+                if e.errno in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES):
+                    raise RunError(f"out_dir {str(self.out)!r} is in use by another training run ({self.holder()}); "
+                                   f"wait for it to end or stop it, or choose another out_dir") from None
+                raise RunError(f"cannot lock {path} ({e.strerror}): put out_dir on a file system "
+                               f"that supports flock") from None
+            try:
+                same = os.path.samestat(os.fstat(fd), os.stat(path))
+            except FileNotFoundError:
+                same = False
+            if same:
+                return fd, made
+            os.close(fd)  # we locked a file a failed start had just removed
+        raise RunError(f"cannot lock {path}: it keeps being removed by other processes; "
+                       f"check what else runs in out_dir")
 
     def holder(self) -> str:
         """'PID n on host, since t' from the holder's `.lock.json` (best effort: it is informational)."""
@@ -186,9 +226,40 @@ class RunFolderLock:
         except (OSError, ValueError, KeyError, TypeError):
             return "PID unknown: its .lock.json is not written yet"
 
-    def __exit__(self, *exc: Any) -> None:
-        if self.fd is not None:
-            with contextlib.suppress(OSError):  # still holding the lock: this is our own owner file
-                (self.out / LOCK_OWNER_FILE).unlink(missing_ok=True)
-            os.close(self.fd)  # releases the flock
-            self.fd = None
+    def __exit__(self, exc_type: Any = None, *exc: Any) -> None:
+        self._release(failed=exc_type is not None)
+
+    def _release(self, failed: bool) -> None:
+        if self.fd is None:
+            return
+        with contextlib.suppress(OSError):  # still holding the lock: this is our own owner file
+            (self.out / LOCK_OWNER_FILE).unlink(missing_ok=True)
+        if failed and self.made_lock_file:
+            with contextlib.suppress(OSError):  # still holding it: nobody else can be using this file
+                (self.out / LOCK_FILE).unlink(missing_ok=True)
+        os.close(self.fd)  # releases the flock
+        self.fd = None
+        if failed:
+            self._remove_made_folders()
+
+    def _remove_made_folders(self) -> None:
+        """The folders this lock created, deepest first, as long as they are empty."""
+        for folder in self.made_folders:
+            try:
+                folder.rmdir()
+            except OSError:  # not empty (the run wrote something there), or gone
+                break
+
+
+def _not_writable(out: Path, error: OSError) -> str:
+    """Why `out` cannot hold a run, in one line: a full disk says so (and how much is free), anything else
+    is the folder's permissions or file system."""
+    text = error.strerror or str(error)
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        if not text.startswith("cannot write "):  # not yet a sentence of `write_failure`'s
+            from fitclip.checkpoint import write_failure
+            text = write_failure(error, Path(error.filename) if error.filename else out / LOCK_FILE).strerror
+        return f"{text.split('; nothing was replaced')[0]}; free some space there or choose another out_dir"
+    if text.startswith("cannot write "):  # already a sentence of `write_failure`'s
+        return f"out_dir {str(out)!r} is not writable: {text}"
+    return f"out_dir {str(out)!r} is not writable ({text}): fix its permissions or choose another out_dir"

@@ -52,21 +52,27 @@ Only operational keys (max_steps, val_every, save_every, num_workers, ...) may c
 A step's ``metrics.jsonl`` line is on disk before its checkpoint, and resume keeps the lines up to the
 checkpoint's step (a torn final line is dropped), so after any kill and resume the log holds every step
 exactly once. An ``out_dir`` without a checkpoint (a run that died before its first one) is a fresh start,
-with or without ``--resume``.
+with or without ``--resume``. A ``--resume`` whose checkpoint is at ``max_steps`` (a finished run: notebook
+03's re-runs) reports the run's end and writes nothing; one past ``max_steps`` is an error (exit 2), as a run
+cannot go back, and nothing is written either.
 
 One run per folder: rank 0 holds an exclusive ``fcntl.flock`` on ``out_dir/.lock`` for the whole run (the
 OS releases it when the process dies, so there are no stale locks); a second writer, plain or ``--resume``,
-is refused with a message naming the holder's PID (from ``out_dir/.lock.json``).
+is refused with a message naming the holder's PID (from ``out_dir/.lock.json``). A start that fails removes
+what its lock created (``.lock``, and ``out_dir`` itself if it made it and nothing else was written there).
 
 Failures: a non-finite loss stops the run with a message naming the step (exit code 3) before any weight
 changes, so ``last.pt`` stays the last good checkpoint (a checkpoint is also never written from
 non-finite weights); the message names the newest checkpoint, if any, and what to do. A bad config or
-data set is exit code 2; a folder in use or not writable, a damaged checkpoint or log, or a training
-video that does not decode (named, with the doctor command that checks them all) is a one-line error,
-exit code 1. A dead or hung rank makes the others' next collective fail after ``collective_timeout_s``
+data set is exit code 2; a folder in use or not writable, a damaged checkpoint or log, a full disk, or a
+training video that does not decode (named, with the doctor command that checks them all) is a one-line
+error, exit code 1. A full disk (a checkpoint, the step's metrics line, config.json or run_info.json that
+does not fit) names the file, the device and its free space, and the last checkpoint, which is kept whole
+(every write is atomic; a torn last metrics line is dropped on resume): ``--resume`` continues from it once
+space is freed. A dead or hung rank makes the others' next collective fail after ``collective_timeout_s``
 and the job exits non-zero (torchrun then stops the remaining workers).
 
-Layout: this docstring is the trainer's manual (~70 lines), which is why the file is just over 600 lines;
+Layout: this docstring is the trainer's manual (~80 lines), which is why the file is over 600 lines;
 the data streams and RNG states are in `fitclip.streams`, the run folder's lock and the process setup in
 `fitclip.runtime`. `_train` reads as its steps: checkpoint and log, data, models, streams, teacher targets
 (`TeacherTargets`), state, then the loop, whose validation, metrics line and checkpoints are `_RunState`'s.
@@ -80,6 +86,7 @@ the optimizer step). Without RANK it applies to every rank.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import platform
@@ -92,7 +99,8 @@ import torch
 from torch.utils.data import DataLoader
 
 from fitclip.annotations import AnnotationError
-from fitclip.checkpoint import CheckpointDamaged, atomic_write_text, load_state, save_state, write_json
+from fitclip.checkpoint import (CheckpointDamaged, atomic_write_text, load_state, save_state, write_failure,
+                                write_json)
 from fitclip.config import RESUMABLE_CHANGES, ConfigError, TrainConfig, parse_cli, validate
 from fitclip.datasets import VideoDataset, collate_clips
 from fitclip.losses import distillation_loss, fitclip_loss, labeled_loss
@@ -194,10 +202,40 @@ def nonfinite_advice(cfg: TrainConfig, out: Path, saved: tuple[Path, int] | None
         return (f"No checkpoint was written before it, so {out} holds none: run the same command again with a "
                 f"lower lr (e.g. --lr {cfg.lr / 10:g}); a folder without a checkpoint is a fresh start")
     path, step = saved
-    flag = "--resume" if path == out / "last.pt" else f"--resume {path}"
+    flag = _resume_flag(out, path)
     return (f"The last good checkpoint, {path} (step {step}), is kept: `{flag}` continues from it with the same "
             f"recipe and data (the loss will diverge again unless the cause was transient); for a lower lr, "
             f"start a new out_dir (a resumed run cannot change lr)")
+
+
+def _resume_flag(out: Path, path: Path) -> str:
+    return "--resume" if path == out / "last.pt" else f"--resume {path}"
+
+
+def write_failed(error: OSError, path: Path, out: Path, saved: tuple[Path, int] | None) -> RunError:
+    """A write of the run (a checkpoint, the step's metrics line, config.json, run_info.json, the trimmed log)
+    failed, mostly because the disk is full: ONE line saying so and where (`fitclip.checkpoint.write_failure`'s
+    words), that the last checkpoint is kept (every write is atomic, or an append whose torn last line
+    `--resume` drops), and how to go on once space is freed."""
+    text = error.strerror if (error.strerror or "").startswith("cannot write ") else write_failure(error, path).strerror
+    what = text.split("; nothing was replaced")[0]
+    fix = "free some space" if error.errno in (errno.ENOSPC, errno.EDQUOT) else "make it writable"
+    if saved is None:
+        advice = (f"no checkpoint was written yet: {fix}, then run the same command again (a folder without a "
+                  f"checkpoint is a fresh start)")
+    else:
+        advice = (f"the last checkpoint, {saved[0]} (step {saved[1]}), is kept: {fix}, then "
+                  f"`{_resume_flag(out, saved[0])}` continues from it")
+    return RunError(f"{what}; {advice}")
+
+
+@contextlib.contextmanager
+def _writing(path: Path, out: Path, saved: tuple[Path, int] | None) -> Any:
+    """Turn a failed write of `path` into `write_failed`'s one-line RunError (no traceback)."""
+    try:
+        yield
+    except OSError as e:
+        raise write_failed(e, path, out, saved) from e
 
 
 def check_resume_config(saved: dict[str, Any], cfg: TrainConfig, path: Path) -> None:
@@ -358,8 +396,12 @@ def _train(cfg: TrainConfig, resume: str | os.PathLike | None, d: Dist, out: Pat
     # Read and check the checkpoint first: a mismatching config fails before any other work.
     ckpt = None if resume is None else _read_resume_checkpoint(resume, cfg, out)
     metrics_path = out / "metrics.jsonl"
+    saved = None if ckpt is None else (Path(resume), int(ckpt["step"]))
+    if saved is not None and saved[1] >= cfg.max_steps:  # nothing to train: nothing is written either
+        return _finished(cfg, d, out, saved, ckpt)
     if d.main:  # the log next, so a damaged one is refused before any heavy work (the lock is held)
-        _prepare_log(metrics_path, ckpt)
+        with _writing(metrics_path, out, saved):
+            _prepare_log(metrics_path, ckpt)
 
     # Data (annotations only; clips are decoded by the loaders).
     labeled_items = load_labeled(cfg)
@@ -396,9 +438,8 @@ def _train(cfg: TrainConfig, resume: str | os.PathLike | None, d: Dist, out: Pat
         step, best = _restore(ckpt, student, optimizer, streams, d)
         del ckpt
     if d.main:
-        _write_run_files(out, cfg, d, step if resume else None)
-    run = _RunState(cfg, d, out, student, optimizer, streams, best, val_ds,
-                    saved=(Path(resume), step) if resume is not None else None)
+        _write_run_files(out, cfg, d, step if resume else None, saved)
+    run = _RunState(cfg, d, out, student, optimizer, streams, best, val_ds, saved)
     fault = parse_fault(os.environ.get("FITCLIP_FAULT"), d.rank)
 
     from tqdm import tqdm
@@ -431,6 +472,11 @@ def _train(cfg: TrainConfig, resume: str | os.PathLike | None, d: Dist, out: Pat
             run.end_step(step, last_losses, time.perf_counter() - t0, metrics)
             bar.set_postfix(loss=f"{last_losses['total']:.4f}", refresh=False)
             bar.update(1)
+    except BaseException:
+        if metrics is not None:
+            with contextlib.suppress(OSError):  # the full disk that failed a line fails its flush again
+                metrics.close()
+        raise
     finally:
         bar.close()
         if metrics is not None:
@@ -517,12 +563,43 @@ def _restore(ckpt: dict[str, Any], student: VideoCLIP, optimizer: torch.optim.Op
     return int(ckpt["step"]), dict(ckpt["best"])
 
 
-def _write_run_files(out: Path, cfg: TrainConfig, d: Dist, resumed_from_step: int | None) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    write_json(out / "config.json", cfg.to_dict())
-    write_json(out / "run_info.json", {**versions(), "world_size": d.world, "device": str(d.device),
-                                        "argv": sys.argv, "resumed_from_step": resumed_from_step,
-                                        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+def _write_run_files(out: Path, cfg: TrainConfig, d: Dist, resumed_from_step: int | None,
+                     saved: tuple[Path, int] | None = None) -> None:
+    with _writing(out, out, saved):
+        out.mkdir(parents=True, exist_ok=True)
+    with _writing(out / "config.json", out, saved):
+        write_json(out / "config.json", cfg.to_dict())
+    with _writing(out / "run_info.json", out, saved):
+        write_json(out / "run_info.json", {**versions(), "world_size": d.world, "device": str(d.device),
+                                            "argv": sys.argv, "resumed_from_step": resumed_from_step,
+                                            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+
+
+def _finished(cfg: TrainConfig, d: Dist, out: Path, saved: tuple[Path, int], ckpt: dict[str, Any]) -> dict[str, Any]:
+    """`--resume` of a run whose checkpoint is at max_steps: a finished run reports its end again and writes
+    nothing (notebook 03 re-runs do this). A checkpoint PAST max_steps is a ConfigError: a run cannot go back,
+    and quietly "finishing" it would rewrite config.json with a max_steps the checkpoint already passed."""
+    path, step = saved
+    if step > cfg.max_steps:
+        raise ConfigError(f"--resume {path}: the checkpoint is at step {step}, past max_steps={cfg.max_steps}, and a "
+                          f"run cannot go back; give --max_steps {step} or more (--max_steps {step} just reports the "
+                          f"finished run), or start a new out_dir. Nothing was changed")
+    if d.main:
+        print(f"note: {path} is at step {step} = max_steps: the run is finished, nothing to do (raise --max_steps "
+              f"to train on)", file=sys.stderr)
+    return {"step": step, "best": dict(ckpt["best"]), "losses": _logged_losses(out / "metrics.jsonl", step),
+            "out_dir": str(out)}
+
+
+def _logged_losses(path: Path, step: int) -> dict[str, Any]:
+    """The loss terms the log holds for `step` ({} when it has none: the summary is informational)."""
+    with contextlib.suppress(OSError):
+        for line in reversed(path.read_text(encoding="utf-8", errors="replace").splitlines()):
+            with contextlib.suppress(ValueError):
+                record = json.loads(line)
+                if isinstance(record, dict) and record.get("step") == step:
+                    return {k: record.get(k) for k in ("total", "labeled", "distill")}
+    return {}
 
 
 class _RunState:
@@ -567,10 +644,11 @@ class _RunState:
             # good). Appending is safe here (no atomic rewrite of the whole log each step): a torn line
             # can only be the last one, past the checkpoint, and `trim_metrics` drops it. The fsync before
             # a checkpoint also covers the lines of the steps since the previous one.
-            metrics.write(json.dumps(record) + "\n")
-            metrics.flush()
-            if save_last or improved:
-                os.fsync(metrics.fileno())
+            with _writing(self.out / "metrics.jsonl", self.out, self.saved):
+                metrics.write(json.dumps(record) + "\n")
+                metrics.flush()
+                if save_last or improved:
+                    os.fsync(metrics.fileno())
         if save_last or improved:
             self.checkpoint(step, improved, save_last)
 
@@ -579,10 +657,10 @@ class _RunState:
         state = checkpoint_state(self.student, self.optimizer, step, all_rng_states(self.d), self.streams,
                                  self.best, self.cfg, self.d.world)
         if self.d.main:
-            if best:
-                save_checkpoint(state, self.out / "best_labeled.pt")
-            if last:
-                save_checkpoint(state, self.out / "last.pt")
+            for name, due in (("best_labeled.pt", best), ("last.pt", last)):
+                if due:  # a failed write (a full disk) keeps the previous file whole: it is `saved` still
+                    with _writing(self.out / name, self.out, self.saved):
+                        save_checkpoint(state, self.out / name)
         self.saved = (self.out / ("last.pt" if last else "best_labeled.pt"), step)
 
 

@@ -1,6 +1,8 @@
 """The trainer's run folder under faults, each injected at an exact point: kills around a checkpoint, a
 second writer, a folder without a checkpoint, damaged checkpoints and logs, a read-only folder, a video
-that does not decode, a non-finite loss. Every user-facing failure is ONE `error:` line, no traceback.
+that does not decode, a non-finite loss, a full disk (ENOSPC at one exact write, and a real small tmpfs),
+--resume past max_steps or of a finished run, a failed start. Every user-facing failure is ONE `error:`
+line, no traceback.
 
 fitclip-tiny with random weights on the tiny WebVid-format corpus of `train_fixtures` (4+4 clips per step).
 """
@@ -18,11 +20,13 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
+import fitclip.checkpoint as checkpoint
 import fitclip.train as T
 from fitclip.annotations import load_annotations
 from fitclip.checkpoint import load_state
-from train_fixtures import (REPO, killed_train_cmd, make_webvid_corpus, subprocess_env, tiny_config,
+from train_fixtures import (REPO, fill_disk_at, killed_train_cmd, make_webvid_corpus, subprocess_env, tiny_config,
                             wait_for_checkpoint, write_config)
 
 
@@ -253,3 +257,210 @@ def test_a_broken_labeled_video_names_the_file_and_the_doctor(corpus, tmp_path, 
     line = error_line(capsys.readouterr().err)
     assert str(broken) in line and "labeled video does not decode" in line
     assert f"python -m fitclip doctor --dataset webvid --data-root {root} --split train --dataset-option csv=" in line
+
+
+# ----------------------------------------------------------------------------------------------------
+# A full disk: one line (what, where, the checkpoint kept), and --resume continues once space is freed
+# ----------------------------------------------------------------------------------------------------
+
+
+def folder_state(out: Path) -> dict[str, tuple[int, int, bytes]]:
+    """Every file of `out` as (inode, mtime, bytes): equal states mean nothing was written, not even the same
+    bytes again."""
+    return {p.name: (p.stat().st_ino, p.stat().st_mtime_ns, p.read_bytes()) for p in sorted(out.iterdir())}
+
+
+def disk_full_line(err: str, path: Path) -> str:
+    line = error_line(err)
+    assert line.startswith(f"error: cannot write {path}: the disk is full (no space left on the device of "
+                           f"{path.parent}; ") and " free there)" in line, line
+    assert "unexpected pos" not in err, err
+    return line
+
+
+def test_a_full_disk_at_the_checkpoint_keeps_the_previous_one(corpus, tmp_path, monkeypatch, capsys):
+    """ENOSPC in the middle of step 4's last.pt (before: PyTorch's `unexpected pos`): last.pt of step 2 is
+    whole, the line says so, and --resume ends the run."""
+    out = tmp_path / "run"
+    config = write_config(tmp_path / "run.json", tiny_config(corpus, out, max_steps=4, save_every=2, val_every=0,
+                                                             lam=0.0))
+    fill_disk_at(monkeypatch, checkpoint, "last.pt", nth=2, torn=1000)
+    assert T.main(["--config", str(config)]) == 1
+    line = disk_full_line(capsys.readouterr().err, out / "last.pt")
+    assert line.endswith(f"; the last checkpoint, {out / 'last.pt'} (step 2), is kept: free some space, then "
+                         f"`--resume` continues from it"), line
+    assert load_state(out / "last.pt")["step"] == 2 and steps(out) == [1, 2, 3, 4]
+    assert sorted(p.name for p in out.iterdir()) == ["config.json", "last.pt", "metrics.jsonl", "run_info.json"]
+    monkeypatch.undo()
+    assert T.main(["--config", str(config), "--resume"]) == 0
+    assert load_state(out / "last.pt")["step"] == 4 and steps(out) == [1, 2, 3, 4]
+
+
+def test_a_full_disk_at_a_metrics_line_tears_it_and_resume_drops_it(corpus, tmp_path, monkeypatch, capsys):
+    out = tmp_path / "run"
+    config = write_config(tmp_path / "run.json", tiny_config(corpus, out, max_steps=4, save_every=2, val_every=0,
+                                                             lam=0.0))
+    fill_disk_at(monkeypatch, T, "metrics.jsonl", torn=20, armed=lambda data: '"step": 3,' in data)
+    assert T.main(["--config", str(config)]) == 1
+    line = disk_full_line(capsys.readouterr().err, out / "metrics.jsonl")
+    assert line.endswith(f"the last checkpoint, {out / 'last.pt'} (step 2), is kept: free some space, then "
+                         f"`--resume` continues from it"), line
+    assert (out / "metrics.jsonl").read_text().splitlines()[-1] == '{"step": 3, "epoch":'  # 20 characters: torn
+    monkeypatch.undo()
+    assert T.main(["--config", str(config), "--resume"]) == 0
+    assert "dropped a torn final line (line 3" in capsys.readouterr().err and steps(out) == [1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("name", ["config.json", "run_info.json"])
+def test_a_full_disk_at_the_run_files(name, corpus, tmp_path, monkeypatch, capsys):
+    """A fresh start that cannot write config.json / run_info.json says to run it again (nothing to resume)
+    and leaves no folder it made only for that; a resume says its checkpoint is kept."""
+    out = tmp_path / "new" / "run"
+    config = write_config(tmp_path / "run.json", tiny_config(corpus, out, max_steps=2, save_every=2, val_every=0,
+                                                             lam=0.0))
+    fill_disk_at(monkeypatch, checkpoint, name)
+    assert T.main(["--config", str(config)]) == 1
+    line = disk_full_line(capsys.readouterr().err, out / name)
+    assert line.endswith("; no checkpoint was written yet: free some space, then run the same command again (a "
+                         "folder without a checkpoint is a fresh start)"), line
+    if name == "config.json":
+        assert not (tmp_path / "new").exists()  # the folders this start made are gone with it
+    else:
+        assert sorted(p.name for p in out.iterdir()) == ["config.json"]
+    monkeypatch.undo()
+    assert T.main(["--config", str(config)]) == 0 and load_state(out / "last.pt")["step"] == 2
+    fill_disk_at(monkeypatch, checkpoint, name)
+    assert T.main(["--config", str(config), "--resume", "--max_steps", "3"]) == 1
+    line = disk_full_line(capsys.readouterr().err, out / name)
+    assert line.endswith(f"the last checkpoint, {out / 'last.pt'} (step 2), is kept: free some space, then "
+                         f"`--resume` continues from it"), line
+
+
+def test_a_full_disk_at_the_lock_is_one_line(corpus, tmp_path, monkeypatch, capsys):
+    out = tmp_path / "run"
+    config = write_config(tmp_path / "run.json", tiny_config(corpus, out))
+    fill_disk_at(monkeypatch, checkpoint, ".lock.json")
+    monkeypatch.setattr(T, "load_start_weights", boom)
+    assert T.main(["--config", str(config)]) == 1
+    line = disk_full_line(capsys.readouterr().err, out / ".lock.json")
+    assert line.endswith("; free some space there or choose another out_dir") and not out.exists()
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path):
+    """A tmpfs mount of its own (we run as root): `mount(size)` mounts it, `resize(size)` frees space."""
+    where = tmp_path / "tmpfs"
+    where.mkdir()
+    mounted = []
+
+    def mount(size: int, remount: bool = False) -> Path:
+        options = f"{'remount,' if remount else ''}size={size}"
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(where)], capture_output=True, text=True)
+        if r.returncode != 0:
+            if remount:
+                raise AssertionError(f"remount failed: {r.stderr}")
+            pytest.skip(f"cannot mount a tmpfs here (needs root and CAP_SYS_ADMIN; `mount` said: "
+                        f"{r.stderr.strip() or r.returncode})")
+        mounted[:] = [where]
+        return where
+
+    if shutil.which("mount") is None:
+        pytest.skip("no `mount` command here to make a small tmpfs")
+    yield mount
+    if mounted:
+        subprocess.run(["umount", str(where)], check=True)
+
+
+def test_a_real_full_disk_keeps_the_checkpoint_and_resume_ends_as_an_uninterrupted_run(corpus, tmp_path, small_tmpfs,
+                                                                                       capsys):
+    """A tmpfs holding one last.pt but not a second beside it (the atomic write's temp file): step 4's
+    checkpoint does not fit. Once space is freed, --resume ends with the uninterrupted run's weights."""
+    base = tiny_config(corpus, tmp_path / "ref", max_steps=4, save_every=2, val_every=0, lam=0.0)
+    assert T.main(["--config", str(write_config(tmp_path / "ref.json", base))]) == 0
+    size = (tmp_path / "ref" / "last.pt").stat().st_size
+    out = small_tmpfs(size * 3 // 2) / "run"
+    config = write_config(tmp_path / "run.json", {**base, "out_dir": str(out)})
+    capsys.readouterr()
+    assert T.main(["--config", str(config)]) == 1
+    line = disk_full_line(capsys.readouterr().err, out / "last.pt")
+    assert f"the last checkpoint, {out / 'last.pt'} (step 2), is kept" in line
+    assert load_state(out / "last.pt")["step"] == 2 and not [p for p in out.iterdir() if ".tmp" in p.name]
+    small_tmpfs(size * 3, remount=True)  # space freed
+    assert T.main(["--config", str(config), "--resume"]) == 0
+    a, b = load_state(tmp_path / "ref" / "last.pt")["student"], load_state(out / "last.pt")["student"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert [{k: v for k, v in r.items() if k not in ("time", "clips_per_s")} for r in metrics(out)] == \
+        [{k: v for k, v in r.items() if k not in ("time", "clips_per_s")} for r in metrics(tmp_path / "ref")]
+
+
+# ----------------------------------------------------------------------------------------------------
+# --resume: past max_steps, a finished run, a failed start
+# ----------------------------------------------------------------------------------------------------
+
+
+def test_resume_past_max_steps_is_refused_and_a_finished_run_writes_nothing(corpus, tmp_path, capsys):
+    """--resume --max_steps 2 on a run at step 4 exited 0 and rewrote config.json; now: exit 2, nothing
+    written. --resume at step == max_steps (notebook 03's re-runs) exits 0, reports the end, writes nothing."""
+    out = tmp_path / "run"
+    config = write_config(tmp_path / "run.json", tiny_config(corpus, out, max_steps=4, save_every=2, val_every=2,
+                                                             lam=0.0))
+    assert T.main(["--config", str(config)]) == 0
+    capsys.readouterr()
+    before = folder_state(out)
+    assert T.main(["--config", str(config), "--resume", "--max_steps", "2"]) == 2
+    line = error_line(capsys.readouterr().err)
+    assert f"--resume {out / 'last.pt'}: the checkpoint is at step 4, past max_steps=2" in line
+    assert "give --max_steps 4 or more" in line and folder_state(out) == before
+    assert T.main(["--config", str(config), "--resume"]) == 0
+    captured = capsys.readouterr()
+    assert "is at step 4 = max_steps: the run is finished" in captured.err
+    done = json.loads(captured.out.strip().splitlines()[-1])["done"]
+    assert done["step"] == 4 and done["best"] == load_state(out / "last.pt")["best"]
+    assert done["losses"] == {k: metrics(out)[-1][k] for k in ("total", "labeled", "distill")}
+    assert folder_state(out) == before
+
+
+def test_a_failed_resume_leaves_no_folder_and_adds_nothing(corpus, tmp_path, capsys):
+    """The run folder's lock made out_dir (and .lock) before the checkpoint was read: a failed --resume left an
+    empty folder. Now a failed start removes what it created, and only that."""
+    bad = tmp_path / "cut.pt"
+    bad.write_bytes(b"PK\x03\x04 cut short")
+    config = write_config(tmp_path / "run.json", tiny_config(corpus, tmp_path / "new" / "run"))
+    assert T.main(["--config", str(config), "--resume", str(bad)]) == 1
+    assert "is damaged" in error_line(capsys.readouterr().err) and not (tmp_path / "new").exists()
+    # An existing folder (no .lock: copied from elsewhere) gets nothing added, loses nothing.
+    out = tmp_path / "copied"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    assert T.main(["--config", str(config), "--out_dir", str(out), "--resume", str(bad)]) == 1
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+    # A .lock that was there stays (the same file: other processes may have it open).
+    with T.RunFolderLock(out):
+        pass
+    inode = (out / ".lock").stat().st_ino
+    assert T.main(["--config", str(config), "--out_dir", str(out), "--resume", str(bad)]) == 1
+    assert sorted(p.name for p in out.iterdir()) == [".lock", "notes.txt"] and (out / ".lock").stat().st_ino == inode
+
+
+def test_the_lock_is_taken_again_when_its_file_was_removed_under_it(tmp_path, monkeypatch):
+    """A failed start removes the .lock it created while holding it; a taker that opened that file just
+    before locks a removed file: it notices (not the file at the path) and locks the new one."""
+    import fcntl
+
+    import fitclip.runtime as R
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / ".lock").touch()
+    real_flock, calls = fcntl.flock, []
+
+    def flock(fd, op):
+        calls.append(os.fstat(fd).st_ino)
+        if len(calls) == 1:  # between our open and our flock, the file goes (another start failed)
+            (out / ".lock").unlink()
+        return real_flock(fd, op)
+
+    monkeypatch.setattr(R.fcntl, "flock", flock)
+    with T.RunFolderLock(out) as lock:
+        assert len(calls) == 2  # the first lock was on the removed file: taken again
+        assert os.fstat(lock.fd).st_ino == (out / ".lock").stat().st_ino
+    assert (out / ".lock").exists()

@@ -143,3 +143,56 @@ def wait_for_checkpoint(path: Path, step: int, proc: subprocess.Popen, timeout: 
             return  # written by os.replace: never half a file
         time.sleep(0.1)
     raise AssertionError(f"no checkpoint of step {step} at {path} after {timeout}s")
+
+
+# ----------------------------------------------------------------------------------------------------
+# A full disk at an exact write
+# ----------------------------------------------------------------------------------------------------
+
+
+class FullDiskFile:
+    """A file whose writes fail as on a full disk: the first write that `armed(data)` accepts writes only its
+    first `torn` bytes (a torn write, as a filling disk leaves), then raises OSError(ENOSPC), as does every
+    write after it."""
+
+    def __init__(self, f: Any, torn: int, armed: Any) -> None:
+        self.f, self.torn, self.armed = f, torn, armed
+
+    def write(self, data: Any) -> int:
+        if self.armed(data):
+            if self.torn > 0:
+                self.f.write(data[:self.torn])
+                self.f.flush()
+                self.torn = 0
+            self.armed = lambda _: True  # full from now on
+            import errno
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return self.f.write(data)
+
+    def __getattr__(self, name: str) -> Any:  # flush, fileno, close, ...
+        return getattr(self.f, name)
+
+    def __enter__(self) -> "FullDiskFile":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.f.close()
+
+
+def fill_disk_at(monkeypatch: Any, module: Any, name: str, nth: int = 1, torn: int = 100,
+                 armed: Any = lambda data: True) -> None:
+    """The `nth` file named `name` (or an atomic write's temp file for it, `.NAME.tmp...`) that `module`
+    opens fails as on a full disk (:class:`FullDiskFile`); `module`'s other opens are untouched."""
+    import builtins
+    seen = [0]
+
+    def open_(path: Any, *args: Any, **kwargs: Any) -> Any:
+        f = builtins.open(path, *args, **kwargs)
+        base = Path(path).name if isinstance(path, (str, os.PathLike)) else ""
+        if base == name or base.startswith(f".{name}.tmp"):
+            seen[0] += 1
+            if seen[0] == nth:
+                return FullDiskFile(f, torn, armed)
+        return f
+
+    monkeypatch.setattr(module, "open", open_, raising=False)
