@@ -16,9 +16,14 @@ into `pseudo_labels`:
 * ``prompts.pt`` (when `unlabeled_text` is a prompts file): the prompts and their teacher embeddings.
 * ``index.json``: the shard list, written by rank 0 after every shard exists.
 
-Resumable: rerunning skips the shards already written; the missing ones are split evenly over the ranks
-of the new run (any world size). Shard files are read back with ``weights_only=True`` and memory-mapped,
-so N training ranks on a node share one copy in the page cache.
+Resumable: rerunning skips the shards already written and whole; the others are split evenly over the ranks
+of the new run (any world size). A shard is redone, with a note saying why, when it is missing, unreadable
+(truncated or corrupt), pickled (Python objects that ``weights_only=True`` refuses), of another format, or
+not what this teacher writes for its videos: other keys, another embedding dimension (another teacher's),
+another shape or dtype (:func:`shard_problem`). So rerunning the same command on a damaged folder leaves one
+that trains. Training checks every shard the same way when it opens the folder and refuses a bad one in one
+line naming it and this fix. Shard files are read back with ``weights_only=True`` and memory-mapped, so N
+training ranks on a node share one copy in the page cache.
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ import hashlib
 import json
 import math
 import os
+import pickle
+import re
 import sys
 from pathlib import Path
 from typing import Any, Sequence
@@ -90,9 +97,77 @@ def _teacher_texts(teacher: Any, texts: Sequence[str], cfg: TrainConfig, device:
         return encode_texts(teacher, texts, batch_size=cfg.batch_size_eval, device=device).half()
 
 
+RERUN = "rerun `python -m fitclip.pseudo_labels --config run.json` (it redoes bad shards)"
+
+
+def read_shard(path: Path) -> tuple[Any, str | None]:
+    """(the file's content, None), read with ``weights_only=True`` and memory-mapped; or (None, why it cannot
+    be read, as words that follow "is": missing, pickled, truncated or corrupt)."""
+    if not path.is_file():
+        return None, "missing"
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=True), None
+    except Exception as e:  # noqa: BLE001 - every way a file can fail to load is a reason to redo it
+        text = str(e).strip()
+        if isinstance(e, pickle.UnpicklingError) and "GLOBAL" in text:
+            refused = re.search(r"GLOBAL ([\w.]+)", text)
+            what = f" ({refused.group(1)})" if refused else ""
+            return None, f"pickled: it holds Python objects{what} that weights_only=True refuses"
+        first = text.splitlines()[0].split(". ")[0] if text else ""
+        return None, f"truncated or corrupt ({type(e).__name__}: {first})".replace(": )", ")")
+
+
+def shard_problem(shard: Any, dim: int | None, has_text: bool, keys: Sequence[str] | None = None,
+                  count: int | None = None) -> str | None:
+    """Why a loaded shard is not what the teacher writes (words that follow "is"), or None.
+
+    Args:
+        dim: the teacher's embedding dimension (None: not checked).
+        has_text: the shard must hold caption embeddings (else "text" is None).
+        keys: the pool videos it must hold, in order (None: any video keys).
+        count: how many videos it must hold (None: any).
+    """
+    if not isinstance(shard, dict):
+        return f"not a pseudo-label shard (a {type(shard).__name__}, not a dict)"
+    if shard.get("format") != FORMAT:
+        return f"of another format ({shard.get('format')!r}, not {FORMAT!r})"
+    if {"keys", "video", "text"} - set(shard):
+        return f"not a pseudo-label shard (no {sorted({'keys', 'video', 'text'} - set(shard))})"
+    got = shard["keys"]
+    if not isinstance(got, list) or not all(isinstance(k, str) for k in got):
+        return "not a pseudo-label shard (its keys are not a list of video keys)"
+    if keys is not None and got != list(keys):
+        return f"of other videos than the pool's (first: {got[:1]}, expected {list(keys[:1])}): a stale file"
+    if count is not None and len(got) != count:
+        return f"of {len(got)} videos, not the index's {count}"
+    for name, wanted in (("video", True), ("text", has_text)):
+        t = shard[name]
+        if not wanted:
+            if t is not None:
+                return f"holding {name} embeddings where the labels have none"
+            continue
+        if not isinstance(t, torch.Tensor):
+            return f"not a pseudo-label shard ({name} is a {type(t).__name__}, not a tensor)"
+        if dim is not None and t.ndim == 2 and t.shape[0] == len(got) and t.shape[1] != dim:
+            return (f"of another teacher: its {name} embeddings have dimension {t.shape[1]}, the teacher's "
+                    f"have {dim}")
+        if t.ndim != 2 or t.shape[0] != len(got):
+            return f"of the wrong shape: {name} is {list(t.shape)}, not [{len(got)}, {dim or 'D'}]"
+        if t.dtype != torch.float16:
+            return f"of the wrong dtype: {name} is {t.dtype}, not torch.float16"
+    return None
+
+
+def embedding_dim(model: Any) -> int:
+    """The model's embedding dimension (one text through its text tower: works for every architecture)."""
+    with torch.no_grad():
+        return int(model.encode_text(model.tokenize(["a"]).to(model.device)).shape[-1])
+
+
 @torch.no_grad()
 def compute_pseudo_labels(cfg: TrainConfig, d: Dist | None = None) -> Path:
-    """Write the missing shards of this rank, then (rank 0) the index. Returns the folder."""
+    """Write the shards of this rank that are missing or bad (:func:`shard_problem`, with a note saying why),
+    then (rank 0) the index. Returns the folder."""
     d = d or setup_distributed(cfg)
     out = Path(cfg.pseudo_labels).expanduser()
     pool = load_unlabeled(cfg)
@@ -101,7 +176,13 @@ def compute_pseudo_labels(cfg: TrainConfig, d: Dist | None = None) -> Path:
     prompts = None if cfg.unlabeled_text == "captions" else read_prompts(cfg.unlabeled_text)
     manifest = manifest_for(cfg, keys, has_text)
     if (out / "manifest.json").is_file():
-        old = _read_json(out / "manifest.json")
+        try:
+            old = _read_json(out / "manifest.json")
+            if not isinstance(old, dict):
+                raise ValueError("not a JSON object")
+        except (OSError, ValueError) as e:
+            raise ConfigError(f"{out / 'manifest.json'} is damaged ({e}), so whose labels the folder holds is "
+                              f"unknown; delete the folder (or choose another pseudo_labels) and rerun") from None
         diff = sorted(k for k in set(old) | set(manifest) if old.get(k) != manifest.get(k)
                       and not (k == "teacher" and same_teacher(old[k], manifest[k])))
         if diff:
@@ -111,18 +192,25 @@ def compute_pseudo_labels(cfg: TrainConfig, d: Dist | None = None) -> Path:
         out.mkdir(parents=True, exist_ok=True)
         write_json(out / "manifest.json", manifest)
 
-    size = cfg.pseudo_label_shard_size
-    n_shards = math.ceil(len(pool) / size)
-    missing = [i for i in range(n_shards) if not (out / shard_name(i)).is_file()]
-    if d.world > 1:  # one list for everybody, then an even split of what is left
-        box = [missing]
-        dist.broadcast_object_list(box, src=0)
-        missing = box[0]
-    mine = missing[d.rank::d.world]
-
     teacher = load_start_weights(cfg, device=d.device).eval()
     teacher.requires_grad_(False)
     _, eval_tf = transforms_for(teacher)
+    dim = embedding_dim(teacher)
+    size = cfg.pseudo_label_shard_size
+    n_shards = math.ceil(len(pool) / size)
+    todo: list[int] = []
+    if d.main:  # rank 0 reads every shard (mmap) and says which it redoes, and why
+        for i in range(n_shards):
+            why = _problem(out / shard_name(i), dim, has_text, keys[i * size:(i + 1) * size])
+            if why is not None:
+                todo.append(i)
+                if why != "missing":
+                    print(f"note: redoing {out / shard_name(i)}: it is {why}", file=sys.stderr)
+    if d.world > 1:  # one list for everybody, then an even split of what is left
+        box = [todo]
+        dist.broadcast_object_list(box, src=0)
+        todo = box[0]
+    mine = todo[d.rank::d.world]
     from tqdm import tqdm
     for i in tqdm(mine, desc=f"pseudo labels (rank {d.rank})", disable=not d.main, dynamic_ncols=True):
         items = pool[i * size:(i + 1) * size]
@@ -143,14 +231,13 @@ def compute_pseudo_labels(cfg: TrainConfig, d: Dist | None = None) -> Path:
         dist.barrier()
     if d.main:
         shards = []
-        for i in range(n_shards):
-            shard = torch.load(out / shard_name(i), map_location="cpu", weights_only=True, mmap=True)
+        for i in range(n_shards):  # every shard, as written by whichever rank: the index vouches for them
             expected = keys[i * size:(i + 1) * size]
-            if shard["keys"] != expected:
-                raise RuntimeError(f"{out / shard_name(i)} does not hold the expected videos (stale file?); delete it "
-                                   f"and rerun to recompute it")
+            why = _problem(out / shard_name(i), dim, has_text, expected)
+            if why is not None:  # a file changed under this run (another writer?)
+                raise ConfigError(f"{out / shard_name(i)} is {why} right after it was written; check that no other "
+                                  f"process writes into pseudo_labels={str(out)!r}, then {RERUN}")
             shards.append({"file": shard_name(i), "start": i * size, "count": len(expected)})
-        dim = int(shard["video"].shape[1]) if n_shards else 0
         write_json(out / "index.json", {**manifest, "dim": dim, "shards": shards,
                                          "prompts": "prompts.pt" if prompts is not None else None})
     if d.world > 1:
@@ -158,20 +245,52 @@ def compute_pseudo_labels(cfg: TrainConfig, d: Dist | None = None) -> Path:
     return out
 
 
+def _problem(path: Path, dim: int | None, has_text: bool, keys: Sequence[str] | None = None,
+             count: int | None = None) -> str | None:
+    """Why the shard file at `path` is not usable (words that follow "is"), or None."""
+    shard, why = read_shard(path)
+    return why if why is not None else shard_problem(shard, dim, has_text, keys, count)
+
+
 class PseudoLabels:
-    """Read-only view of a pseudo-label folder: teacher embeddings by video key (fp16 on disk, mmap)."""
+    """Read-only view of a pseudo-label folder: teacher embeddings by video key (fp16 on disk, mmap).
+
+    Opening it checks every shard the index lists (:func:`shard_problem`): a missing, unreadable, pickled
+    or foreign one is a ConfigError, ONE line naming it and the fix (:data:`RERUN`), before any training."""
 
     def __init__(self, directory: str | os.PathLike) -> None:
         self.dir = Path(directory).expanduser()
         path = self.dir / "index.json"
         if not path.is_file():
             raise ConfigError(f"{path} not found: run `python -m fitclip.pseudo_labels --config run.json` first")
-        self.index = _read_json(path)
-        if self.index.get("format") != FORMAT:
-            raise ConfigError(f"{path}: format {self.index.get('format')!r} is not {FORMAT!r}; recompute the labels")
-        self._shards = [torch.load(self.dir / s["file"], map_location="cpu", weights_only=True, mmap=True)
-                        for s in self.index["shards"]]
-        self._where = {key: (si, row) for si, shard in enumerate(self._shards) for row, key in enumerate(shard["keys"])}
+        try:
+            self.index = _read_json(path)
+            if self.index.get("format") != FORMAT:
+                raise ConfigError(f"{path}: format {self.index.get('format')!r} is not {FORMAT!r}; recompute the "
+                                  f"labels")
+            entries = [(str(s["file"]), int(s["count"])) for s in self.index["shards"]]
+            self.dim = int(self.index["dim"])
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+            if isinstance(e, ConfigError):
+                raise
+            raise ConfigError(f"{path} is damaged ({type(e).__name__}: {e}); {RERUN}, which rewrites it") from None
+        self._shards, bad = [], []
+        self._where: dict[str, tuple[int, int]] = {}
+        for si, (name, count) in enumerate(entries):
+            shard, why = read_shard(self.dir / name)
+            why = why or shard_problem(shard, self.dim, self.has_text, count=count)
+            if why is None and (twice := next((k for k in shard["keys"] if k in self._where), None)) is not None:
+                why = f"of videos another shard holds too (first: {twice!r}): a stale file"
+            if why is not None:
+                bad.append((name, why))
+                continue
+            self._shards.append(shard)
+            self._where.update((key, (len(self._shards) - 1, row)) for row, key in enumerate(shard["keys"]))
+        if bad:
+            more = f" (and {len(bad) - 1} more bad shards: {', '.join(n for n, _ in bad[1:4])}" \
+                   f"{', ...' if len(bad) > 4 else ''})" if len(bad) > 1 else ""
+            raise ConfigError(f"pseudo-label shard {self.dir / bad[0][0]} is {bad[0][1]}{more}; {RERUN}, "
+                              f"or use teacher_mode='online'")
 
     def __len__(self) -> int:
         return len(self._where)
@@ -204,8 +323,23 @@ class PseudoLabels:
                               ". Recompute them with `python -m fitclip.pseudo_labels --config run.json` and a new "
                               "pseudo_labels folder (or use teacher_mode='online')")
 
+    def check_dim(self, dim: int) -> None:
+        """ConfigError unless the labels have the model's embedding dimension (the index says theirs)."""
+        if self.dim != dim:
+            raise ConfigError(f"pseudo_labels={str(self.dir)!r} hold {self.dim}-dimensional embeddings, this run's "
+                              f"model makes {dim}-dimensional ones: they are another teacher's; {RERUN} into a "
+                              f"new pseudo_labels folder, or use teacher_mode='online'")
+
     def _prompts(self) -> dict[str, Any]:
-        return torch.load(self.dir / self.index["prompts"], map_location="cpu", weights_only=True)
+        path = self.dir / self.index["prompts"]
+        prompts, why = read_shard(path)
+        if why is None and not (isinstance(prompts, dict) and isinstance(prompts.get("prompts"), list)
+                                and isinstance(prompts.get("text"), torch.Tensor)
+                                and prompts["text"].shape == (len(prompts["prompts"]), self.dim)):
+            why = "not the prompts and their embeddings"
+        if why is not None:
+            raise ConfigError(f"{path} is {why}; {RERUN}")
+        return prompts
 
     def prompt_text(self) -> torch.Tensor:
         """Teacher embeddings of the prompts, float32 [m, D]."""
@@ -240,6 +374,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as e:  # noqa: BLE001
         if isinstance(e, ConfigError):
             print(f"error: {e}", file=sys.stderr)
+        elif isinstance(e, OSError) and (e.strerror or "").startswith("cannot write "):  # a full disk, mostly
+            print(f"error: {e.strerror} (the shards already written are kept: the rerun resumes)", file=sys.stderr)
         else:
             import traceback
             traceback.print_exc()

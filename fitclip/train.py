@@ -417,6 +417,9 @@ def _train(cfg: TrainConfig, resume: str | os.PathLike | None, d: Dist, out: Pat
 
     # Models: the same start weights on every rank; the teacher is a frozen copy (online mode only).
     student = load_start_weights(cfg)
+    if store is not None:  # the labels' embeddings must be this model's size (another teacher's are not)
+        from fitclip.pseudo_labels import embedding_dim
+        store.check_dim(embedding_dim(student))
     teacher = build_teacher(student).to(d.device) if use_unlabeled and cfg.teacher_mode == "online" else None
     student.clip.logit_scale.requires_grad_(False)  # unused: losses use the fixed τ
     freeze_batchnorm(student.to(d.device).train())  # BatchNorm keeps the start weights' statistics

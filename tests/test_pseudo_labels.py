@@ -1,8 +1,11 @@
-"""Cached teacher pseudo labels (fitclip.pseudo_labels): values, resumption, sharding across ranks, checks."""
+"""Cached teacher pseudo labels (fitclip.pseudo_labels): values, resumption, sharding across ranks, checks,
+bad shards (refused by training in one line, redone by a rerun)."""
 
 from __future__ import annotations
 
+import argparse
 import json
+import shutil
 import subprocess
 
 import pytest
@@ -115,3 +118,88 @@ def test_teacher_identity_is_the_weights_hash_not_the_path():
     assert not same_teacher(a, {**a, "arch": "ViT-B-16"})
     assert not same_teacher({"arch": "x", "pretrained": "none", "init_seed": 0},
                             {"arch": "x", "pretrained": "none", "init_seed": 1})
+
+
+# ----------------------------------------------------------------------------------------------------
+# Bad shards: training refuses them in one line; a rerun of the pseudo-label step redoes them
+# ----------------------------------------------------------------------------------------------------
+
+
+def _damage(kind: str, labels) -> str:
+    """Damage shard 1 (or index.json) of `labels` as `kind`; returns the file's name."""
+    path = labels / shard_name(1)
+    shard = torch.load(path, weights_only=True)
+    n = len(shard["keys"])
+    if kind == "truncated":
+        path.write_bytes(path.read_bytes()[:path.stat().st_size // 2])  # a copy cut short, a full disk
+    elif kind == "missing":
+        path.unlink()
+    elif kind == "another teacher":  # same videos, 128-dimensional embeddings (the model's are 32)
+        torch.save({**shard, "video": torch.randn(n, 128).half(), "text": torch.randn(n, 128).half()}, path)
+    elif kind == "pickled":
+        torch.save({**shard, "args": argparse.Namespace(lr=1e-4)}, path)
+    elif kind == "float32":
+        torch.save({**shard, "video": shard["video"].float()}, path)
+    elif kind == "stale":  # shard 0's videos under shard 1's name
+        shutil.copyfile(labels / shard_name(0), path)
+    elif kind == "not a dict":
+        torch.save([shard["video"]], path)
+    elif kind == "index":
+        (labels / "index.json").write_text('{"format": "fitclip-pseudo-labels-v1", "shards": [{"fi')
+        return "index.json"
+    return shard_name(1)
+
+
+DAMAGE = {  # kind: (training's words for it, the pseudo-label step's)
+    "truncated": ("is truncated or corrupt (RuntimeError: PytorchStreamReader failed",) * 2,
+    "missing": ("is missing",) * 2,
+    "another teacher": ("is of another teacher: its video embeddings have dimension 128, the teacher's have 32",) * 2,
+    "pickled": ("is pickled: it holds Python objects (argparse.Namespace) that weights_only=True refuses",) * 2,
+    "float32": ("is of the wrong dtype: video is torch.float32, not torch.float16",) * 2,
+    "stale": ("is of videos another shard holds too", "is of other videos than the pool's"),
+    "not a dict": ("is not a pseudo-label shard (a list, not a dict)",) * 2,
+    "index": ("is damaged (JSONDecodeError",) * 2,
+}
+
+
+@pytest.mark.parametrize("kind", list(DAMAGE))
+def test_a_bad_shard_is_refused_in_one_line_and_a_rerun_redoes_it(kind, corpus, labels, tmp_path, capsys):
+    """Before: raw tracebacks at the start of training, and the pseudo-label step, rerun, said it was done
+    (it only redid MISSING files). Now training names the file and the fix; the rerun redoes the bad shard
+    (saying which and why) and the folder trains."""
+    import fitclip.pseudo_labels as PL
+    import fitclip.train as T
+
+    folder = tmp_path / "labels"
+    shutil.copytree(labels, folder)
+    name = _damage(kind, folder)
+    out = tmp_path / "run"
+    config = write_config(tmp_path / "run.json", tiny_config(
+        corpus, out, teacher_mode="cached", pseudo_labels=str(folder), pseudo_label_shard_size=5, max_steps=1,
+        val_every=0, save_every=0))
+    train_words, step_words = DAMAGE[kind]
+    assert T.main(["--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("error")]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert f"{folder / name} {train_words}" in lines[0], lines[0]
+    assert "rerun `python -m fitclip.pseudo_labels --config run.json` (it redoes bad shards)" in lines[0]
+    assert not out.exists()  # the failed start left nothing behind
+
+    assert PL.main(["--config", str(config)]) == 0
+    err = capsys.readouterr().err
+    if kind not in ("missing", "index"):
+        assert f"note: redoing {folder / shard_name(1)}: it {step_words}" in err, err
+    assert "redoing" not in err.replace(f"redoing {folder / shard_name(1)}", "")  # only the bad one
+    for i in range(4):
+        a = torch.load(labels / shard_name(i), weights_only=True)
+        b = torch.load(folder / shard_name(i), weights_only=True)
+        assert a["keys"] == b["keys"] and torch.equal(a["video"], b["video"]) and torch.equal(a["text"], b["text"])
+    assert json.loads((folder / "index.json").read_text()) == json.loads((labels / "index.json").read_text())
+    assert T.main(["--config", str(config)]) == 0
+
+
+def test_labels_of_another_dimension_than_the_model_are_refused(labels):
+    with pytest.raises(ConfigError, match=r"hold 32-dimensional embeddings, this run's model makes 128-dimensional"):
+        PseudoLabels(labels).check_dim(128)
+    PseudoLabels(labels).check_dim(32)
