@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
 from pathlib import Path
 
 import pytest
 
-from fitclip.annotations import SPECS, AnnotationError, load_annotations, sample_labeled_subset
+from fitclip.annotations import (SPECS, AnnotationError, escape_name, list_folder, load_annotations,
+                                 sample_labeled_subset)
 from fitclip.prompts import UCF101_TEMPLATES, format_prompts, ucf101_class_name
 
 
@@ -535,6 +537,76 @@ def test_folder_corpus_with_partial_captions(tmp_path):
     assert "1 caption rows matched no video" in ann.notes
     uncaptioned = load_annotations("folder", root, captions=None, recursive=False)
     assert [item.key for item in uncaptioned] == ["a.MOV", "b.mp4"]
+
+
+def _odd_folder(tmp_path: Path) -> tuple[Path, Path]:
+    """A folder with one of each entry the folder corpus must list without following or opening it."""
+    root, outside = tmp_path / "mine", tmp_path / "elsewhere"
+    (root / "sub").mkdir(parents=True)
+    (outside / "dir").mkdir(parents=True)
+    for name in ("a.mp4", "sub/b.avi", "notes.txt"):
+        (root / name).write_bytes(b"x")
+    (outside / "secret.mp4").write_bytes(b"x")
+    (outside / "dir" / "c.mp4").write_bytes(b"x")
+    os.mkfifo(root / "pipe.mp4")  # opening it would block forever
+    (root / "zero.mp4").symlink_to("/dev/zero")  # reading it never ends
+    (root / "random.mkv").symlink_to("/dev/urandom")
+    (root / "gone.mp4").symlink_to(root / "missing.mp4")
+    (root / "link.mp4").symlink_to(outside / "secret.mp4")  # a file link out of the folder
+    (root / "inside.mp4").symlink_to(root / "a.mp4")  # a file link inside it: not followed either
+    (root / "linked").symlink_to(outside / "dir")  # a folder link
+    (root / "folder.mp4").mkdir()  # a folder named like a video: its files are listed as any folder's
+    (root / "folder.mp4" / "d.mp4").write_bytes(b"x")
+    (root / os.fsdecode(b"clip\xfe.mp4")).write_bytes(b"x")  # not UTF-8: the decoders cannot open it
+    (root / os.fsdecode(b"notes\xfe.txt")).write_bytes(b"x")
+    (root / os.fsdecode(b"dir\xff")).mkdir()
+    (root / os.fsdecode(b"dir\xff") / "e.mp4").write_bytes(b"x")
+    return root, outside
+
+
+def test_folder_corpus_never_follows_links_nor_opens_special_files(tmp_path):
+    root, _ = _odd_folder(tmp_path)
+    listing = list_folder(root)  # a FIFO or /dev/zero opened here would hang the test
+    assert listing.keys == ["a.mp4", "folder.mp4/d.mp4", "sub/b.avi"]
+    assert listing.videos == [root / k for k in listing.keys]
+    causes = {r["key"]: (r["cause"], r["reason"]) for r in listing.left_out}
+    assert {k: c for k, (c, _) in causes.items()} == {
+        "clip\\xfe.mp4": "name", "dir\\xff": "name", "folder.mp4": "folder", "gone.mp4": "link",
+        "inside.mp4": "link", "link.mp4": "link", "linked": "link", "pipe.mp4": "special", "random.mkv": "link",
+        "zero.mp4": "link"}
+    assert "a symbolic link to a file; links are never followed" in causes["link.mp4"][1]
+    assert "to a folder" in causes["linked"][1] and "dangling" in causes["gone.mp4"][1]
+    assert "to a character device" in causes["zero.mp4"][1] and "FIFO" in causes["pipe.mp4"][1]
+    assert "not valid UTF-8" in causes["clip\\xfe.mp4"][1] and "rename" in causes["dir\\xff"][1]
+    assert [r["key"] for r in listing.ignored] == ["notes.txt", "notes\\xfe.txt"]
+    assert all(r["path"].encode("utf-8") for r in listing.left_out + listing.ignored)  # every record is UTF-8
+    # The corpus follows the same rules (search lists with the same function).
+    ann = load_annotations("folder", root)
+    assert ann.keys == listing.keys and "10 entries left out" in ann.notes
+    assert [item.key for item in load_annotations("folder", root, recursive=False)] == ["a.mp4"]
+    top = list_folder(root, recursive=False)
+    assert "top level only" in next(r["reason"] for r in top.left_out if r["key"] == "folder.mp4")
+
+
+def test_folder_corpus_with_only_links_says_why_it_is_empty(tmp_path):
+    root = tmp_path / "links"
+    root.mkdir()
+    (tmp_path / "v.mp4").write_bytes(b"x")
+    (root / "v.mp4").symlink_to(tmp_path / "v.mp4")
+    with pytest.raises(AnnotationError, match=r"no video files .* 1 entries left out: links"):
+        load_annotations("folder", root)
+    bad_root = tmp_path / os.fsdecode(b"videos\xfe")
+    bad_root.mkdir()
+    with pytest.raises(AnnotationError, match=r"videos\\xfe is not valid UTF-8"):
+        load_annotations("folder", bad_root)
+
+
+def test_escape_name_makes_control_characters_and_stray_bytes_visible():
+    assert escape_name("clé 中.mp4") == "clé 中.mp4"  # any script is printable
+    assert escape_name("\x1b]0;pwned\x07x.mp4") == "\\x1b]0;pwned\\x07x.mp4"  # no terminal escape gets through
+    assert escape_name("a\nb\tc\u202ed") == "a\\nb\\tc\\u202ed"
+    assert escape_name(os.fsdecode(b"notes\xfe.txt")) == "notes\\xfe.txt"
+    assert escape_name(Path("x") / "y") == "x/y"
 
 
 # ----------------------------------------------------------------------------------------------------
