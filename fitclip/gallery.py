@@ -8,7 +8,13 @@ rank changes most between the teacher and FitCLIP, see ``fitclip.search``) are s
 * :func:`gallery_figure`: a matplotlib ``Figure`` (no pyplot state; render it with :func:`figure_bytes`,
   write the bytes atomically), at most ``max_rows`` rows (the HTML page has them all);
 * :func:`gallery_html`: a self-contained HTML page (every image embedded as a base64 PNG, no script, no
-  external file), with the top labels per video when labels were given and the skipped files.
+  external file), with the top labels per video when labels were given and the skipped files: the
+  unreadable and left-out ones listed (up to a bound), the ignored non-video files counted by extension
+  (every one is in ``skipped.csv``), so a folder of 20,000 stray files still gives a small page.
+
+Names and texts are shown through :func:`fitclip.annotations.escape_name` (control characters and bytes
+that are not UTF-8 as visible escapes), and drawn with ``parse_math=False`` (a ``$`` in a file name or a query
+is a dollar sign, never matplotlib's mathtext, which can fail to parse it), so any name renders.
 """
 
 from __future__ import annotations
@@ -21,6 +27,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from fitclip.annotations import escape_name
+
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
 
@@ -30,6 +38,7 @@ __all__ = ["figure_bytes", "film_strip", "gallery_figure", "gallery_html", "gall
 
 MOVER_COLOUR = "#d62728"
 _KIND_NAMES = {"query": "query", "label": "label"}
+_LISTED = 100  # skipped files listed one by one on the page (all of them are in skipped.csv)
 
 
 def film_strip(frames: np.ndarray, n: int | None = None, gap: int = 2) -> np.ndarray:
@@ -91,6 +100,7 @@ def _cell_title(cell: dict[str, Any], is_reference: bool) -> str:
 
 
 def _short(text: str, width: int) -> str:
+    text = escape_name(text)
     return text if len(text) <= width else "…" + text[-(width - 1):]
 
 
@@ -117,21 +127,22 @@ def gallery_figure(result: "SearchResult", max_rows: int = 48) -> "Figure":
     n_heads = sum(r["first"] for r in shown)
     height = 0.9 + len(shown) * row_h + n_heads * head_h
     fig = Figure(figsize=(width, height))
-    where = "/".join(result.folder.resolve().parts[-2:])
+    where = escape_name("/".join(result.folder.resolve().parts[-2:]))
     title = (f"fitclip search: {where} — {len(result.keys)} videos, top {result.top_k}"
              + (f" (first {len(shown)} of {len(rows)} rows; all in gallery.html)" if len(rows) > len(shown) else ""))
-    fig.text(0.1 / width, 1 - 0.25 / height, title, fontsize=11, weight="bold", va="top")
-    fig.text(0.1 / width, 1 - 0.55 / height, _legend(result), fontsize=8, va="top", color="#444444")
+    fig.text(0.1 / width, 1 - 0.25 / height, title, fontsize=11, weight="bold", va="top", parse_math=False)
+    fig.text(0.1 / width, 1 - 0.55 / height, _legend(result), fontsize=8, va="top", color="#444444",
+             parse_math=False)
     y = height - 0.9
     strips: dict[int, np.ndarray] = {}
     for row in shown:
         if row["first"]:
             text = f"{_KIND_NAMES[row['kind']]}: “{row['query']}”"
             fig.text(0.1 / width, (y - 0.06) / height, _short(text, int(width * 9)), fontsize=10, weight="bold",
-                     va="top")
+                     va="top", parse_math=False)
             y -= head_h
-        fig.text(0.15 / width, (y - row_h / 2) / height, "\n".join(textwrap.wrap(row["shown_as"], 22)), fontsize=8.5,
-                 va="center")
+        fig.text(0.15 / width, (y - row_h / 2) / height, "\n".join(textwrap.wrap(escape_name(row["shown_as"]), 22)),
+                 fontsize=8.5, va="center", parse_math=False)
         is_reference = row["model"] == result.reference
         for j, cell in enumerate(row["cells"]):
             v = cell["video_index"]
@@ -144,7 +155,7 @@ def gallery_figure(result: "SearchResult", max_rows: int = 48) -> "Figure":
             ax.set_yticks([])
             ax.set_title(_cell_title(cell, is_reference), fontsize=7, pad=2,
                          color=MOVER_COLOUR if cell["mover"] else "black")
-            ax.set_xlabel(_short(cell["video"], int(cell_w * 16)), fontsize=6, labelpad=1)
+            ax.set_xlabel(_short(cell["video"], int(cell_w * 16)), fontsize=6, labelpad=1, parse_math=False)
             for spine in ax.spines.values():
                 spine.set_edgecolor(MOVER_COLOUR if cell["mover"] else "#999999")
                 spine.set_linewidth(2.5 if cell["mover"] else 0.5)
@@ -170,12 +181,42 @@ table.list td, table.list th { border-bottom: 1px solid #eee; padding: 0.2em 0.8
 
 
 def _img(uri: str, alt: str) -> str:
-    return f'<img src="{uri}" alt="{html.escape(alt)}" title="{html.escape(alt)}">'
+    return f'<img src="{uri}" alt="{_e(alt)}" title="{_e(alt)}">'
+
+
+def _e(text: str) -> str:
+    """Text for the page: control characters and bytes that are not UTF-8 made visible, then HTML-escaped."""
+    return html.escape(escape_name(text))
+
+
+def _skipped_html(result: "SearchResult") -> list[str]:
+    """The page's "Skipped files" section: unreadable and left-out files listed (up to ``_LISTED``), the ignored
+    non-video files counted by extension."""
+    from fitclip.search import ignored_by_extension
+
+    skipped = result.skipped
+    listed = skipped[skipped["stage"] != "ignored"]
+    n_ignored = len(skipped) - len(listed)
+    parts = ["<h2>Skipped files</h2>"]
+    if not len(skipped):
+        return parts + ['<p class="meta">none: every file was a readable video.</p>']
+    if len(listed):
+        parts.append('<table class="list"><tr><th>file</th><th>stage</th><th>reason</th></tr>')
+        parts += [f"<tr><td>{_e(r.key)}</td><td>{_e(r.stage)}</td><td>{_e(r.reason)}</td></tr>"
+                  for r in listed.iloc[:_LISTED].itertuples()]
+        parts.append("</table>")
+        if len(listed) > _LISTED:
+            parts.append(f'<p class="meta">… and {len(listed) - _LISTED} more, all in skipped.csv.</p>')
+    if n_ignored:
+        counts = ", ".join(f"{n} {_e(ext)}" for ext, n in ignored_by_extension(skipped).items())
+        parts.append(f'<p class="meta">{n_ignored} other file(s) ignored (not videos): {counts}; each one is '
+                     "listed in skipped.csv.</p>")
+    return parts
 
 
 def gallery_html(result: "SearchResult") -> str:
     """A self-contained HTML page of the gallery (images embedded as base64 PNG data URIs)."""
-    e = html.escape
+    e = _e
     n_frames = max(len(f) for f in result.frames)
     uris: dict[int, str] = {}
 
@@ -184,15 +225,18 @@ def gallery_html(result: "SearchResult") -> str:
             uris[v] = "data:image/png;base64," + base64.b64encode(png_bytes(film_strip(result.frames[v], n_frames))).decode()
         return uris[v]
 
-    n_failed = int((result.skipped["stage"] != "ignored").sum()) if len(result.skipped) else 0
-    n_ignored = len(result.skipped) - n_failed
+    stages = result.skipped["stage"]
+    n_failed = int(stages.isin(["precheck", "decode"]).sum())
+    n_left_out = int((stages == "listing").sum())
+    n_ignored = int((stages == "ignored").sum())
     models = ", ".join(e(result.labels_shown[m]) for m in result.models)
     parts = [
         "<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
         f"<title>fitclip search: {e(str(result.folder))}</title>", f"<style>{_STYLE}</style>", "</head>", "<body>",
         f"<h1>fitclip search: {e(str(result.folder))}</h1>",
         f'<p class="meta">{len(result.keys)} videos searched of {result.n_found} found ({n_failed} unreadable, '
-        f"{n_ignored} other files ignored); models: {models}; top {result.top_k}; run {e(result.run_id)}. Each "
+        f"{n_left_out} left out, {n_ignored} other files ignored); models: {models}; top {result.top_k}; "
+        f"run {e(result.run_id)}. Each "
         f"strip shows the {n_frames} sampled frames the models saw.</p>",
         f'<p class="legend">{e(_legend(result))}</p>',
     ]
@@ -225,13 +269,6 @@ def gallery_html(result: "SearchResult") -> str:
                 columns.append("<td>" + "<br>".join(f"{e(r.label)} ({r.score:.3f})" for r in top.itertuples()) + "</td>")
             parts.append(f"<tr><td>{_img(uri(v), key)}<br>{e(key)}</td>{''.join(columns)}</tr>")
         parts.append("</table>")
-    parts.append("<h2>Skipped files</h2>")
-    if len(result.skipped):
-        parts.append('<table class="list"><tr><th>file</th><th>stage</th><th>reason</th></tr>')
-        parts += [f"<tr><td>{e(r.key)}</td><td>{e(r.stage)}</td><td>{e(r.reason)}</td></tr>"
-                  for r in result.skipped.itertuples()]
-        parts.append("</table>")
-    else:
-        parts.append('<p class="meta">none: every file was a readable video.</p>')
+    parts += _skipped_html(result)
     parts += ["</body>", "</html>", ""]
     return "\n".join(parts)

@@ -14,15 +14,26 @@ or, from Python (notebook ``08_your_videos`` does this)::
 
 Protocol (the evaluation harness's, :mod:`fitclip.evaluate`):
 
-* **Videos** are the folder's video files as the ``folder`` corpus lists them (``fitclip.annotations``: any
-  depth, any of ``VIDEO_EXTENSIONS``, sorted by relative path, hidden files skipped; key = the path
-  relative to the folder). Other files are listed as ignored. Each video is decoded ONCE by the harness's
+* **Videos** are the folder's video files as the ``folder`` corpus lists them
+  (:func:`fitclip.annotations.list_folder`: regular files at any depth with one of ``VIDEO_EXTENSIONS``,
+  sorted by relative path, hidden entries skipped; key = the path relative to the folder). The listing opens
+  nothing (FIFOs and devices can neither block nor flood it) and **never follows a symbolic link**, to a file
+  or a folder, wherever it points: only files inside the folder are searched, so the gallery (which embeds
+  frames and may be shared) never shows a file from elsewhere. Links, FIFOs, sockets, devices, folders named
+  like videos and videos whose name is not valid UTF-8 are listed as left out with the reason; the other
+  files as ignored (counted by extension). Each video is decoded ONCE by the harness's
   pass (:func:`fitclip.evaluate.encode_videos`: 4 frames by FitCLIP's eval sampler, the model's eval
   transform) and every model encodes that same batch. The gallery shows those very frames (the centre
   crop at the model's input size, de-normalised, at most ``thumb_size`` px): they ride along the pass as one
   more "model" that keeps the frames instead of encoding them.
 * **Unreadable files** (missing, empty, undecodable, or not a video at all behind a video extension) are
   listed with the reason (``skipped.csv``, the protocol record) and skipped, never replaced by black frames.
+* **Names** are data: a key is the file's relative path as is, and wherever a name is printed or shown (the
+  command line, the gallery) it goes through :func:`fitclip.annotations.escape_name` (bytes that are not
+  UTF-8 as ``\\xNN``, control characters such as terminal escapes as ``\\x1b``), so every output file is
+  valid UTF-8 and no name can drive a terminal.
+* **A model whose scores are not finite** (NaN weights) gives no ranking: the search stops with an error
+  naming it (:class:`fitclip.metrics.NonFiniteScores`) and nothing is written.
 * **Queries** (text→video): score = text · video, no temperature (text L2-normalised; video = mean of the
   L2-normalised frame embeddings, not re-normalised), as in evaluate's retrieval.
 * **Labels** (zero-shot classification): a label's embedding is the mean of its L2-normalised prompt
@@ -34,8 +45,14 @@ Protocol (the evaluation harness's, :mod:`fitclip.evaluate`):
   model's (FitCLIP: by default the first fused α strictly between 0 and 1) top-k whose rank changes most
   between the two (``n_movers`` per query, changes of 0 excluded); they are starred in the gallery.
 
-Outputs in ``out_dir`` (rewritten by each run, every file written atomically; tidy tables for
-``pandas.read_csv``):
+Outputs in ``out_dir`` (tidy tables for ``pandas.read_csv``). A run replaces the previous run's files in
+``out_dir`` WHOLE, never a mix (:func:`fitclip.checkpoint.replace_files`): every file is first written in a
+hidden staging folder there, so a full disk stops before anything is replaced and leaves the previous run as it
+was; then the previous run's files (every name below, ``labels.*`` of a run with labels included) make way for
+the new ones, ``protocol.json`` last. Nothing else in ``out_dir`` is touched (a notebook's stage folder keeps
+its ``videos/`` and ``params.json``). :func:`check_out_dir` refuses, before any work, an ``out_dir`` that is a
+file, that cannot be written, or that holds files with these names that no earlier search wrote (no search
+``protocol.json`` beside them): a user's own ``gallery.html`` is never replaced.
 
 * ``ranking.csv`` / ``ranking.jsonl``: the top-k videos per (query or label, model):
   ``{run_id, kind, query_index, query, model, alpha, rank, video, path, score, reference_rank,
@@ -44,15 +61,17 @@ Outputs in ``out_dir`` (rewritten by each run, every file written atomically; ti
   ``{run_id, model, alpha, video, path, rank, label, score, reference_rank}``;
 * ``movers.csv``: ``{run_id, kind, query_index, query, video, path, reference, compare, reference_rank,
   compare_rank, rank_change, reference_score, compare_score}``;
-* ``skipped.csv``: ``{key, path, reason, stage}`` for every file not searched (stage ``precheck``,
-  ``decode`` or ``ignored``);
+* ``skipped.csv``: ``{key, path, reason, stage}`` for every file not searched (stage ``precheck`` or
+  ``decode``: an unreadable video; ``listing``: left out by the listing; ``ignored``: not a video) — the
+  full list; the command line, the gallery and the protocol record count the ignored files by extension and
+  list the others up to a bound, so 20,000 stray files cost a line, not 20,000;
 * ``gallery.png`` and ``gallery.html`` (:mod:`fitclip.gallery`; the page embeds its images, so it opens
   anywhere);
-* ``protocol.json``: the run's record, like evaluate's (folder, counts, skipped files, queries, labels and
-  templates, frames and sampler, scoring, each model's arch, α and weights with sha256, decoder, library
-  versions, files). Written last: its presence means the run completed.
+* ``protocol.json``: the run's record, like evaluate's (folder, counts, unreadable files, what was left out
+  and ignored, queries, labels and templates, frames and sampler, scoring, each model's arch, α and weights
+  with sha256, decoder, library versions, files). In place last: its presence means the run completed.
 
-One file (about 600 lines): the inputs, the one decode pass, the rankings, the movers and the protocol record
+One file (about 800 lines): the inputs, the one decode pass, the rankings, the movers and the protocol record
 all work on one :class:`SearchResult`; the gallery's drawing is :mod:`fitclip.gallery`, the notebook's side
 (stage 08) :mod:`fitclip.study.your_videos`.
 """
@@ -65,6 +84,7 @@ import math
 import os
 import time
 import uuid
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,22 +95,28 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from fitclip.annotations import VIDEO_EXTENSIONS, Annotations, load_annotations
-from fitclip.checkpoint import atomic_write_bytes, atomic_write_text, sha256_file, write_json
+from fitclip.annotations import VIDEO_EXTENSIONS, Annotations, escape_name, list_folder
+from fitclip.checkpoint import check_writable, replace_files, sha256_file
 from fitclip.evaluate import SAMPLER_RULE, check_videos, class_embeddings, encode_videos
-from fitclip.models import EvalModel, encode_texts
+from fitclip.metrics import NonFiniteScores, check_finite
+from fitclip.models import EvalModel, encode_texts, non_finite_tensors
 from fitclip.prompts import UCF101_TEMPLATES, format_prompts
 
 __all__ = [
+    "OUTPUT_FILES",
     "SearchResult",
     "TEMPLATE_SETS",
+    "check_out_dir",
+    "check_queries",
     "find_videos",
+    "ignored_by_extension",
     "model_label",
     "parse_labels",
     "ranking_table",
     "resolve_templates",
     "search",
     "search_models",
+    "skipped_lines",
 ]
 
 #: Named template sets for labels: the 48 UCF101 ones (default), or none (the label itself is the prompt).
@@ -98,6 +124,10 @@ TEMPLATE_SETS: dict[str, tuple[str, ...] | None] = {"ucf101": UCF101_TEMPLATES, 
 #: Display names of the students notebook 03 trains.
 STUDENT_NAMES = {"fitclip": "FitCLIP", "wiseft": "WiSE-FT"}
 _FRAMES = "__frames__"  # the frame keeper's name in the decode pass (never a real model name)
+#: Every file a run may write in its ``out_dir``, ``protocol.json`` last (the previous run's are replaced whole).
+OUTPUT_FILES = ("ranking.csv", "ranking.jsonl", "labels.csv", "labels.jsonl", "movers.csv", "skipped.csv",
+                "gallery.png", "gallery.html", "protocol.json")
+_LISTED = 100  # skipped entries listed one by one in the protocol record and the gallery (all in skipped.csv)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -111,13 +141,14 @@ def parse_labels(text: str | None = None, file: str | os.PathLike | None = None)
     if file is not None:
         path = Path(file).expanduser()
         if not path.is_file():
-            raise ValueError(f"labels file {str(path)!r} does not exist; give a text file with one label per line")
-        labels = [line.strip() for line in path.read_text(encoding="utf-8-sig").splitlines()]
-        labels = [label for label in labels if label and not label.startswith("#")]
-        where = f"labels file {path}"
+            raise ValueError(f"labels file {escape_name(path)!r} does not exist; give a text file with one label "
+                             "per line")
+        labels = _read_lines(path, "labels file")
+        where = f"labels file {escape_name(path)}"
     else:
         labels = [label.strip() for label in (text or "").split(",") if label.strip()]
         where = "--labels"
+        check_queries(labels, "--labels")
     repeated = sorted({label for label in labels if labels.count(label) > 1})
     if repeated:
         raise ValueError(f"{where}: repeated label(s) {repeated}; give each label once")
@@ -137,10 +168,9 @@ def resolve_templates(templates: str | os.PathLike | Sequence[str] | None = "ucf
             return TEMPLATE_SETS[name.lower()]
         path = Path(name).expanduser()
         if not path.is_file():
-            raise ValueError(f"templates {name!r}: not one of {', '.join(TEMPLATE_SETS)} nor a file of templates "
-                             "(one per line, e.g. 'a video of {}.')")
-        lines = [line.strip() for line in path.read_text(encoding="utf-8-sig").splitlines()]
-        templates = [line for line in lines if line and not line.startswith("#")]
+            raise ValueError(f"templates {escape_name(name)!r}: not one of {', '.join(TEMPLATE_SETS)} nor a file of "
+                             "templates (one per line, e.g. 'a video of {}.')")
+        templates = _read_lines(path, "templates file")
     out = tuple(templates)
     if not out:
         raise ValueError("no templates given; use 'ucf101', 'none' or templates such as 'a video of {}.'")
@@ -151,34 +181,136 @@ def resolve_templates(templates: str | os.PathLike | Sequence[str] | None = "ucf
     return out
 
 
+def _read_lines(path: Path, what: str) -> list[str]:
+    """The non-blank lines of a small text file that are not ``#`` comments (UTF-8, BOM and CRLF tolerant);
+    a ValueError naming the file when it cannot be read or is not UTF-8."""
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise ValueError(f"{what} {escape_name(path)}: cannot read it ({e.strerror})") from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise ValueError(f"{what} {escape_name(path)}: line {line} is not valid UTF-8 (byte {e.start}: "
+                         f"{data[e.start:e.start + 1]!r}); re-save the file as UTF-8") from None
+    lines = [line.strip() for line in text.splitlines()]
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def check_queries(texts: Sequence[str], what: str = "--queries") -> list[str]:
+    """`texts` as a list, refused when one is empty or not valid UTF-8 (an argument in another encoding:
+    Python keeps its bytes as surrogates, which no output file can hold)."""
+    texts = [str(t) for t in texts]
+    if any(not t.strip() for t in texts):
+        raise ValueError(f"{what}: an empty one; each needs some text")
+    bad = [t for t in texts if not _utf8(t)]
+    if bad:
+        raise ValueError(f"{what}: {escape_name(bad[0])!r} is not valid UTF-8 text; give it in UTF-8")
+    return texts
+
+
+def _utf8(text: str) -> bool:
+    """Whether `text` can be written as UTF-8 (argv in another encoding reaches Python as lone surrogates)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def find_videos(folder: str | os.PathLike, recursive: bool = True,
                 extensions: Sequence[str] | None = None) -> tuple[Annotations, list[dict[str, str]]]:
-    """The folder's videos (the ``folder`` corpus of :mod:`fitclip.annotations`) and the other files, ignored.
+    """The folder's videos (the ``folder`` corpus's listing, :func:`fitclip.annotations.list_folder`) and the
+    entries not searched.
 
     Returns:
-        (the annotations: one item per video file, key = its path relative to `folder`; the ignored files
-        ``[{"key", "path", "reason", "stage": "ignored"}]``).
+        (the annotations: one item per video file, key = its path relative to `folder`; the entries left
+        out then the files ignored, ``[{"key", "path", "reason", "stage": "listing" | "ignored", ...}]``,
+        each sorted by key).
 
     Raises:
         ValueError: `folder` is not a directory, or holds no video file (the message counts the others).
     """
     folder = Path(folder).expanduser()
     if not folder.is_dir():
-        raise ValueError(f"videos folder {str(folder)!r} is not a directory; pass the folder that holds your videos")
-    exts = tuple(e.lower() if e.startswith(".") else f".{e.lower()}" for e in (extensions or VIDEO_EXTENSIONS))
-    ignored = []
-    for p in sorted(folder.glob("**/*" if recursive else "*"), key=lambda p: p.relative_to(folder).as_posix()):
-        relative = p.relative_to(folder)
-        if any(part.startswith(".") for part in relative.parts) or not p.is_file() or p.suffix.lower() in exts:
-            continue
-        ignored.append({"key": relative.as_posix(), "path": str(p), "stage": "ignored",
-                        "reason": f"not a video file: extension {p.suffix or '(none)'!r} is not one of {', '.join(exts)}"})
+        raise ValueError(f"videos folder {escape_name(folder)!r} is not a directory; pass the folder that holds "
+                         "your videos")
+    listing = list_folder(folder, recursive=recursive, extensions=extensions)
+    return listing.annotations(), listing.left_out + listing.ignored
+
+
+def ignored_by_extension(skipped: pd.DataFrame | Sequence[Mapping[str, str]], top: int = 10) -> dict[str, int]:
+    """The ignored (non-video) files counted by extension, most common first; past the `top` extensions the
+    rest are counted as ``"other"``."""
+    records = skipped.to_dict(orient="records") if isinstance(skipped, pd.DataFrame) else skipped
+    counts = Counter(os.path.splitext(r["key"])[1].lower() or "(none)" for r in records
+                     if r["stage"] == "ignored").most_common()
+    out = dict(counts[:top])
+    if len(counts) > top:
+        out["other"] = sum(n for _, n in counts[top:])
+    return out
+
+
+def _count_by_extension(counts: Mapping[str, int]) -> str:
+    return ", ".join(f"{n} {escape_name(ext)}" for ext, n in counts.items())
+
+
+def skipped_lines(result: "SearchResult", limit: int = 20) -> list[str]:
+    """What the command line prints about the files not searched, escaped (:func:`escape_name`): one line per
+    unreadable or left-out file up to `limit`, then one line counting the ignored files by extension."""
+    skipped = result.skipped
+    listed = skipped[skipped["stage"] != "ignored"]
+    lines = [f"skipped {escape_name(r.key)} ({r.stage}): {escape_name(r.reason)}"
+             for r in listed.iloc[:limit].itertuples()]
+    if len(listed) > limit:
+        lines.append(f"... and {len(listed) - limit} more unreadable or left-out file(s), all in skipped.csv")
+    n_ignored = len(skipped) - len(listed)
+    if n_ignored:
+        lines.append(f"ignored {n_ignored} non-video file(s): {_count_by_extension(ignored_by_extension(skipped))} "
+                     "(listed in skipped.csv)")
+    return lines
+
+
+def check_out_dir(out_dir: str | os.PathLike) -> Path:
+    """Refuse, before any model loads or any video decodes, an `out_dir` a run cannot replace its files in.
+
+    Returns:
+        the folder.
+
+    Raises:
+        ValueError: `out_dir` is a file; or it holds a file named like an output (:data:`OUTPUT_FILES`) that
+            is not a regular file, or such files with no search ``protocol.json`` beside them (not an earlier
+            search run's: a user's own files are never replaced).
+        OSError: `out_dir` cannot be written (:func:`fitclip.checkpoint.check_writable`'s one-line wording).
+    """
+    out = Path(out_dir).expanduser()
+    shown = escape_name(out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{shown} is a file, not a folder; give a folder for the search's files")
+    if out.is_dir():
+        present = [name for name in OUTPUT_FILES if os.path.lexists(out / name)]
+        odd = [name for name in present if (out / name).is_symlink() or not (out / name).is_file()]
+        if odd:
+            raise ValueError(f"{shown}: {odd[0]} there is not a regular file, so no earlier search wrote it; move it "
+                             "or choose another folder")
+        if present and not _is_search_record(out / "protocol.json"):
+            raise ValueError(f"{shown} holds {', '.join(present[:3])}{' ...' if len(present) > 3 else ''} but no "
+                             "search protocol.json: not an earlier search run's files, and a search replaces its "
+                             "files; move them or choose another folder")
+    check_writable(out, "folder")
+    return out
+
+
+def _is_search_record(path: Path) -> bool:
+    """Whether `path` is a regular file holding a search's protocol record (never opens anything else)."""
     try:
-        annotations = load_annotations("folder", folder, recursive=recursive, extensions=list(exts))
-    except ValueError as e:
-        raise ValueError(f"{e} ({len(ignored)} other file(s) there, none with a video extension)"
-                         if ignored else str(e)) from None
-    return annotations, ignored
+        if not path.is_file() or path.is_symlink() or path.stat().st_size > 64 << 20:
+            return False
+        record = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return False
+    return isinstance(record, dict) and record.get("record") == "search-protocol"
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -373,7 +505,8 @@ def search(models: Any, videos: str | os.PathLike, *, queries: Sequence[str] = (
         reference, compare: the models whose ranks the movers compare (default: the α=0 teacher and the
             first fused α strictly inside (0, 1)).
         n_movers: movers kept per query.
-        out_dir: where the tables, gallery and protocol record go (None: nothing written).
+        out_dir: where the tables, gallery and protocol record go (None: nothing written); checked first
+            (:func:`check_out_dir`), and the previous run's files there are replaced whole, or not at all.
         recursive, extensions: which files are videos (default: any depth, ``VIDEO_EXTENSIONS``).
         num_frames, batch_size, num_workers, backend, device, progress: the decode pass (as ``evaluate``).
         thumb_size: longest side of the frames kept for the gallery.
@@ -381,16 +514,19 @@ def search(models: Any, videos: str | os.PathLike, *, queries: Sequence[str] = (
 
     Raises:
         ValueError: bad input (no queries nor labels, top_k < 1, bad templates, no video in the folder,
-            unknown model names), or no video could be decoded (the message lists why).
+            unknown model names, an `out_dir` that is a file or holds other files of the same names), or no
+            video could be decoded (the message lists why).
+        NonFiniteScores: a model's scores are NaN or infinite (a ``ValueError`` naming the model; nothing is
+            written).
+        OSError: `out_dir` cannot be written (before any work), or a write failed (a full disk): the previous
+            run's files are as they were.
     """
     t0 = time.perf_counter()
     if isinstance(queries, str) or isinstance(labels, str):
         raise TypeError("queries and labels are lists of strings, not one string")
-    queries, labels = [str(q) for q in queries], [str(label) for label in labels]
+    queries, labels = check_queries(queries, "queries"), check_queries(labels, "labels")
     if not (queries or labels):
         raise ValueError("nothing to search for: give text queries and/or labels")
-    if any(not q.strip() for q in queries):
-        raise ValueError("empty query; every query needs some text")
     if len(set(labels)) != len(labels):
         raise ValueError(f"repeated labels in {labels}")
     if top_k < 1 or n_movers < 0 or num_frames < 1 or batch_size < 1 or thumb_size < 8:
@@ -398,7 +534,8 @@ def search(models: Any, videos: str | os.PathLike, *, queries: Sequence[str] = (
     template_set = resolve_templates(templates) if labels else None
     entries = _entries(models)
     reference, compare = _default_pair(entries, reference, compare)
-    annotations, ignored = find_videos(videos, recursive=recursive, extensions=extensions)
+    out = None if out_dir is None else check_out_dir(out_dir)
+    annotations, not_videos = find_videos(videos, recursive=recursive, extensions=extensions)
     folder = Path(videos).expanduser()
     device = torch.device(device)
 
@@ -435,30 +572,46 @@ def search(models: Any, videos: str | os.PathLike, *, queries: Sequence[str] = (
             scores["query"][name] = text @ video.t()  # [Q, N]
         if classes is not None:
             scores["label"][name] = (video @ classes.t()).t()  # [L, N]: each label ranks the videos
+        for kind, per_model in scores.items():
+            if name in per_model:
+                try:
+                    check_finite(per_model[name], f"{kind} scores")
+                except NonFiniteScores as e:  # a broken model has no ranking, not an arbitrary one
+                    raise NonFiniteScores(_non_finite_message(name, entry, e)) from None
 
     run_id = uuid.uuid4().hex
     alphas = {n: None if e.alpha is None else float(e.alpha) for n, e in entries.items()}
     ranking, movers = _ranking_tables(run_id, scores, {"query": queries, "label": labels}, keys, paths, alphas,
                                       reference, compare, top_k, n_movers)
     video_labels = _label_table(run_id, scores["label"], labels, keys, paths, alphas, reference, top_k)
-    skipped = pd.DataFrame([{k: f[k] for k in ("key", "path", "reason", "stage")} for f in failed + ignored],
+    skipped = pd.DataFrame([{k: f[k] for k in ("key", "path", "reason", "stage")} for f in failed + not_videos],
                            columns=["key", "path", "reason", "stage"])
     result = SearchResult(
         run_id=run_id, folder=folder, queries=queries, labels=labels, templates=template_set, top_k=top_k,
         models=list(entries), labels_shown={n: model_label(n, a, entries[n].student) for n, a in alphas.items()}, alphas=alphas,
         reference=reference, compare=compare, keys=keys, paths=paths, frames=frames, ranking=ranking,
         video_labels=video_labels, movers=movers, skipped=skipped, n_found=n_found)
-    result.protocol = _protocol(result, entries, failed, ignored, transform_info, num_frames=num_frames,
+    result.protocol = _protocol(result, entries, failed, not_videos, transform_info, num_frames=num_frames,
                                 recursive=recursive, extensions=extensions, decoder={
                                     "backend": backend, "num_workers": num_workers, "batch_size": batch_size,
                                     "device": str(device)}, n_movers=n_movers)
-    if out_dir is not None:
-        _write(result, Path(out_dir), gallery=gallery)
+    if out is not None:
+        _write(result, out, gallery=gallery, started=t0)
     result.seconds = time.perf_counter() - t0
-    if out_dir is not None:  # the record's time covers the writes; it is the last file written
-        result.protocol["seconds"] = round(result.seconds, 3)
-        write_json(result.files["protocol.json"], result.protocol)
     return result
+
+
+def _non_finite_message(name: str, entry: EvalModel, error: Exception) -> str:
+    """One line: which model, what is not finite, what in its weights, and that nothing was written."""
+    weights = ""
+    clip = getattr(entry.model, "clip", None)
+    if clip is not None:
+        broken = non_finite_tensors(clip.state_dict())
+        weights = (f"; its weights hold NaN or infinity in {len(broken)} tensor(s) (first: {broken[0]!r})" if broken
+                   else "; its weights are finite (an overflow in the forward pass?)")
+    return (f"model {name!r} ({model_label(name, entry.alpha, entry.student)}) gives non-finite scores ({error})"
+            f"{weights}. A model without finite scores has no ranking: nothing was written. Search with weights "
+            f"that are finite (e.g. an earlier checkpoint)")
 
 
 def _ranking_tables(run_id: str, scores: Mapping[str, Mapping[str, torch.Tensor]],
@@ -530,7 +683,7 @@ def _weights_info(weights: Mapping[str, str], hashes: dict[str, str]) -> dict[st
 
 
 def _protocol(result: SearchResult, entries: Mapping[str, EvalModel], failed: Sequence[Mapping[str, str]],
-              ignored: Sequence[Mapping[str, str]], transform_info: Mapping[str, Any], *, num_frames: int,
+              not_videos: Sequence[Mapping[str, str]], transform_info: Mapping[str, Any], *, num_frames: int,
               recursive: bool, extensions: Sequence[str] | None, decoder: Mapping[str, Any],
               n_movers: int) -> dict[str, Any]:
     from fitclip.doctor import library_versions
@@ -547,13 +700,21 @@ def _protocol(result: SearchResult, entries: Mapping[str, EvalModel], failed: Se
         except (AttributeError, TypeError):
             pass
         models.append(info)
+    left_out = [{k: r[k] for k in ("key", "path", "reason", "cause")} for r in not_videos if r["stage"] == "listing"]
+    n_ignored = len(not_videos) - len(left_out)
     return {
         "record": "search-protocol", "run_id": result.run_id,
         "time": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "folder": str(result.folder.resolve()), "recursive": recursive,
         "extensions": list(extensions or VIDEO_EXTENSIONS),
-        "n_found": result.n_found, "n_searched": len(result.keys), "n_failed": len(failed), "n_ignored": len(ignored),
-        "failed": [dict(f) for f in failed], "ignored": [dict(f) for f in ignored],
+        "listing": "fitclip.annotations.list_folder: regular files with a video extension, hidden entries "
+                   "skipped, nothing opened; symbolic links are never followed (listed as left out)",
+        "n_found": result.n_found, "n_searched": len(result.keys), "n_failed": len(failed),
+        "n_left_out": len(left_out), "n_ignored": n_ignored,
+        "failed": [dict(f) for f in failed],
+        "left_out": {"by_cause": dict(Counter(r["cause"] for r in left_out).most_common()),
+                     "first": left_out[:_LISTED], "all_in": "skipped.csv (stage listing)"},
+        "ignored": {"by_extension": ignored_by_extension(not_videos, top=20), "all_in": "skipped.csv (stage ignored)"},
         "queries": result.queries, "labels": result.labels,
         "prompts": {"templates": None if result.templates is None else list(result.templates),
                     "rule": "label embedding = mean of the L2-normalised prompt embeddings (templates filled with the "
@@ -581,20 +742,23 @@ def _jsonl(df: pd.DataFrame) -> str:
     return "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in df.to_dict(orient="records"))
 
 
-def _write(result: SearchResult, out: Path, gallery: bool = True) -> None:
+def _write(result: SearchResult, out: Path, gallery: bool, started: float) -> None:
+    """Render every output, then replace the previous run's files in `out` with them as one set
+    (:func:`fitclip.checkpoint.replace_files`; protocol.json last, its ``seconds`` up to the rendering)."""
     from fitclip.gallery import figure_bytes, gallery_figure, gallery_html
 
-    files = {"ranking.csv": _csv(result.ranking), "ranking.jsonl": _jsonl(result.ranking),
+    texts = {"ranking.csv": _csv(result.ranking), "ranking.jsonl": _jsonl(result.ranking),
              "movers.csv": _csv(result.movers), "skipped.csv": _csv(result.skipped)}
     if result.labels:
-        files.update({"labels.csv": _csv(result.video_labels), "labels.jsonl": _jsonl(result.video_labels)})
-    for name, text in files.items():
-        result.files[name] = atomic_write_text(out / name, text)
+        texts.update({"labels.csv": _csv(result.video_labels), "labels.jsonl": _jsonl(result.video_labels)})
+    files = {name: text.encode("utf-8") for name, text in texts.items()}
     if gallery:
-        result.files["gallery.png"] = atomic_write_bytes(out / "gallery.png", figure_bytes(gallery_figure(result), "png"))
-        result.files["gallery.html"] = atomic_write_text(out / "gallery.html", gallery_html(result))
-    result.files["protocol.json"] = out / "protocol.json"
-    result.protocol["files"] = {name: str(path) for name, path in result.files.items()}
+        files["gallery.png"] = figure_bytes(gallery_figure(result), "png")
+        files["gallery.html"] = gallery_html(result).encode("utf-8")
+    result.protocol["files"] = {name: str(out / name) for name in [*files, "protocol.json"]}
+    result.protocol["seconds"] = round(time.perf_counter() - started, 3)
+    files["protocol.json"] = (json.dumps(result.protocol, indent=2, default=str) + "\n").encode("utf-8")
+    result.files = replace_files(out, files, previous=OUTPUT_FILES)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -603,10 +767,12 @@ def _write(result: SearchResult, out: Path, gallery: bool = True) -> None:
 
 
 def ranking_table(result: SearchResult, kind: str | None = None) -> pd.DataFrame:
-    """One row per (query, model), one column per rank: ``video (score)``, ``*`` on movers."""
+    """One row per (query, model), one column per rank: ``video (score)``, ``*`` on movers; names and queries
+    escaped (:func:`fitclip.annotations.escape_name`), as the table is for printing."""
     df = result.ranking if kind is None else result.ranking[result.ranking["kind"] == kind]
-    cells = df.assign(cell=[f"{'*' if m else ''}{v} ({s:.3f})" for v, s, m in zip(df["video"], df["score"], df["mover"])],
-                      model=[result.labels_shown[m] for m in df["model"]])
+    cells = df.assign(cell=[f"{'*' if m else ''}{escape_name(v)} ({s:.3f})"  # names escaped: it is printed
+                            for v, s, m in zip(df["video"], df["score"], df["mover"])],
+                      query=[escape_name(q) for q in df["query"]], model=[result.labels_shown[m] for m in df["model"]])
     table = cells.pivot_table(index=["kind", "query_index", "query", "model"], columns="rank", values="cell",
                               aggfunc="first", sort=False)
     table.columns = [f"#{c}" for c in table.columns]

@@ -7,6 +7,7 @@ import base64
 import dataclasses
 import io
 import json
+import os
 import subprocess
 import sys
 from html.parser import HTMLParser
@@ -256,7 +257,7 @@ def test_a_nested_folder_with_a_broken_file_and_a_non_video_file(tmp_path):
     assert protocol["n_failed"] == 3 and protocol["n_ignored"] == 1
     assert {f["key"] for f in protocol["failed"]} == {"day2/cut.mp4", "day2/empty.mkv", "fake.avi"}
     html = (tmp_path / "out" / "gallery.html").read_text()
-    assert "day2/notes.txt" in html and "day2/cut.mp4" in html  # listed on the page too
+    assert "day2/cut.mp4" in html and "1 other file(s) ignored (not videos): 1 .txt" in html  # on the page too
 
     with pytest.raises(ValueError, match="none of the 2 video file"):
         search(stub, folder / "day2", queries=["dark"], num_workers=0, progress=False)
@@ -300,7 +301,8 @@ def test_cli_search_on_real_h264_clips(tmp_path):
                "--alpha", "0", "0.4", "1", "--top-k", "2", "--out", str(tmp_path / "out"), "--num-workers", "0",
                "--no-progress")
     assert out.returncode == 0, out.stderr
-    assert "searched 3 of 3 video(s) with 3 model(s)" in out.stdout and "skipped readme.md" in out.stdout
+    assert "searched 3 of 3 video(s) with 3 model(s)" in out.stdout
+    assert "ignored 1 non-video file(s): 1 .md (listed in skipped.csv)" in out.stdout
     rows = pd.read_csv(tmp_path / "out" / "ranking.csv")
     assert set(rows["model"]) == {"teacher", "fitclip-alpha0.4", "fitclip-alpha1"}
     assert len(rows) == (2 + 2) * 3 * 2
@@ -354,3 +356,395 @@ def test_labels_and_templates_parsing(tmp_path):
     assert resolve_templates(tmp_path / "t.txt") == ("a clip of {}.", "{} in a video")
     with pytest.raises(ValueError, match="exactly once"):
         resolve_templates(["{} and {}"])
+
+
+# ----------------------------------------------------------------------------------------------------
+# --out: a run replaces the previous run's files whole, or not at all; refused before any work
+# ----------------------------------------------------------------------------------------------------
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    """Every entry under `folder` (hidden ones included) with its bytes; folders as None."""
+    return {p.relative_to(folder).as_posix(): p.read_bytes() if p.is_file() else None
+            for p in sorted(folder.rglob("*"))}
+
+
+def _disk_full_at(monkeypatch, name: str) -> None:
+    """Every write of a file called `name` fails as on a full disk (ENOSPC), wherever the project writes it."""
+    import errno
+
+    import fitclip.checkpoint as C
+
+    original = C._write_synced
+
+    def write(path, data):
+        if Path(path).name == name:
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return original(path, data)
+
+    monkeypatch.setattr(C, "_write_synced", write)
+
+
+def test_a_new_run_replaces_the_previous_runs_files_whole_and_nothing_else(tmp_path):
+    folder = tmp_path / "videos"
+    _grey_folder(folder)
+    stub = GreyStub({"dark": 40, "bright": 200, "dancing": 80, "cooking": 160})
+    out = tmp_path / "stage"  # like notebook 08's stage folder: its own files beside the search's
+    (out / "videos").mkdir(parents=True)
+    (out / "params.json").write_text("{}")
+    first = search(stub, folder, queries=["dark"], labels=["dancing", "cooking"], templates="none", top_k=2,
+                   out_dir=out, num_workers=0, progress=False)
+    assert (out / "labels.csv").is_file() and (out / "labels.jsonl").is_file()
+    second = search(stub, folder, queries=["bright"], top_k=2, out_dir=out, num_workers=0, progress=False)
+
+    names = sorted(p.name for p in out.iterdir())
+    assert names == sorted(["gallery.html", "gallery.png", "movers.csv", "params.json", "protocol.json",
+                            "ranking.csv", "ranking.jsonl", "skipped.csv", "videos"])  # no labels.* of run 1
+    assert (out / "params.json").read_text() == "{}" and (out / "videos").is_dir()  # not the search's: untouched
+    protocol = json.loads((out / "protocol.json").read_text())
+    assert protocol["run_id"] == second.run_id != first.run_id and protocol["labels"] == []
+    assert set(pd.read_csv(out / "ranking.csv")["run_id"]) == {second.run_id}
+    assert second.run_id in (out / "gallery.html").read_text()
+    assert set(second.files) == set(names) - {"params.json", "videos"}
+
+
+def test_a_full_disk_leaves_the_previous_run_as_it_was(tmp_path, monkeypatch):
+    folder = tmp_path / "videos"
+    _grey_folder(folder)
+    stub = GreyStub({"dark": 40, "bright": 200, "dancing": 80})
+    out = tmp_path / "out"
+    search(stub, folder, queries=["dark"], labels=["dancing"], templates="none", top_k=2, out_dir=out, num_workers=0,
+           progress=False)
+    before = _snapshot(out)
+    for name in ("ranking.csv", "gallery.html", "protocol.json"):  # the first write, one in the middle, the last
+        with monkeypatch.context() as m:
+            _disk_full_at(m, name)
+            with pytest.raises(OSError) as caught:
+                search(stub, folder, queries=["bright"], top_k=3, out_dir=out, num_workers=0, progress=False)
+        message = caught.value.strerror
+        assert f"cannot write {out / name}: the disk is full" in message and "nothing was replaced" in message
+        assert "\n" not in message
+        assert _snapshot(out) == before  # the previous run, byte for byte; no staging folder left
+    new = tmp_path / "new"
+    with monkeypatch.context() as m:
+        _disk_full_at(m, "movers.csv")
+        with pytest.raises(OSError, match="disk is full"):
+            search(stub, folder, queries=["bright"], out_dir=new, num_workers=0, progress=False)
+    assert not new.exists()  # a folder the run created is not left behind, empty
+
+
+def test_cli_full_disk_is_one_error_line_and_exit_1(tmp_path, monkeypatch, capsys):
+    from fitclip.__main__ import main
+
+    folder = tmp_path / "videos"
+    for i in range(2):
+        render_video(folder / f"clip{i}.mp4", num_frames=8, seed=i)
+    args = ["search", "--videos", str(folder), "--arch", "fitclip-tiny", "--pretrained", "none", "--out",
+            str(tmp_path / "out"), "--num-workers", "0", "--no-progress", "--top-k", "1"]
+    assert main([*args, "--queries", "a ball"]) == 0
+    before = _snapshot(tmp_path / "out")
+    capsys.readouterr()
+    _disk_full_at(monkeypatch, "gallery.png")
+    code = main([*args, "--queries", "a bird", "a cat"])
+    captured = capsys.readouterr()
+    err = captured.err.strip().splitlines()
+    assert code == 1 and len(err) == 1 and err[0].startswith("error: --out ") and "the disk is full" in err[0], err
+    assert "Traceback" not in captured.err and _snapshot(tmp_path / "out") == before
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path):
+    """A real 512 KiB file system (tmpfs), or a skip with the reason where mounting is not permitted."""
+    import shutil
+
+    mount = tmp_path / "small"
+    mount.mkdir()
+    if shutil.which("mount") is None:
+        pytest.skip("no mount command here")
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(mount)], capture_output=True,
+                          text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here (needs root or CAP_SYS_ADMIN): {done.stderr.strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_a_real_full_disk_leaves_the_previous_run_as_it_was(tmp_path, small_tmpfs):
+    folder = tmp_path / "videos"
+    _grey_folder(folder)
+    out = small_tmpfs / "out"
+    few = ["dark"]
+    search(GreyStub({"dark": 40}), folder, queries=few, top_k=2, out_dir=out, num_workers=0, progress=False)
+    before = _snapshot(out)
+    # ranking.csv (~245 KB) fits on its own, ranking.jsonl (~300 KB) not beside it: the disk fills up mid-run.
+    many = [f"query {i}: " + "a long description of what happens in the clip " * 12 for i in range(70)]
+    stub = GreyStub({q: _level(i % 5) for i, q in enumerate(many)})
+    with pytest.raises(OSError) as caught:
+        search(stub, folder, queries=many, top_k=5, out_dir=out, num_workers=0, progress=False, gallery=False)
+    assert caught.value.strerror.startswith(f"cannot write {out}/") and "the disk is full" in caught.value.strerror
+    assert "free there" in caught.value.strerror
+    assert _snapshot(out) == before and sorted(p.name for p in small_tmpfs.iterdir()) == ["out"]
+
+
+@pytest.fixture
+def read_only_folder(tmp_path):
+    """A folder on a read-only file system (a tmpfs mounted ro), or a skip with the reason."""
+    mount = tmp_path / "ro"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(mount)], capture_output=True,
+                          text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a read-only tmpfs here: {done.stderr.strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+@pytest.mark.parametrize("case, code, message", [
+    ("file", 2, "is a file, not a folder"),
+    ("under a file", 2, "is a file, so"),
+    ("foreign files", 2, "holds gallery.html but no search protocol.json"),
+    ("read-only", 1, "read-only file system"),
+])
+def test_cli_out_that_cannot_hold_a_run_is_refused_before_any_work(tmp_path, monkeypatch, capsys, request, case,
+                                                                   code, message):
+    from fitclip.__main__ import main
+
+    videos = tmp_path / "videos"
+    render_video(videos / "v.mp4", num_frames=8)
+    out = {"file": tmp_path / "results.txt", "under a file": tmp_path / "results.txt" / "out",
+           "foreign files": tmp_path / "my site"}.get(case)
+    if case == "read-only":
+        out = request.getfixturevalue("read_only_folder") / "out"
+    (tmp_path / "results.txt").write_text("mine")
+    (tmp_path / "my site").mkdir()
+    (tmp_path / "my site" / "gallery.html").write_text("<p>my own page</p>")
+
+    def no_heavy_work(*_, **__):
+        raise AssertionError("loaded a model or decoded a video before refusing --out")
+
+    import fitclip.encoding
+    import fitclip.search
+
+    monkeypatch.setattr(fitclip.encoding, "_encode_videos", no_heavy_work)
+    monkeypatch.setattr(fitclip.search, "search_models", no_heavy_work)
+    result = main(["search", "--videos", str(videos), "--queries", "x", "--arch", "fitclip-tiny", "--pretrained",
+                   "none", "--out", str(out)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert result == code and len(err) == 1 and err[0].startswith("error: --out ") and message in err[0], err
+    assert (tmp_path / "results.txt").read_text() == "mine"
+    assert (tmp_path / "my site" / "gallery.html").read_text() == "<p>my own page</p>"
+
+
+# ----------------------------------------------------------------------------------------------------
+# A user's folder: names that are not UTF-8, special files, links, terminal escapes, thousands of other files
+# ----------------------------------------------------------------------------------------------------
+
+
+class _NoHang:
+    """Turns a hang (a FIFO opened, /dev/zero read) into a test failure instead of a stuck run: SIGALRM after
+    `seconds`, far beyond what the search takes; never reached when the listing opens nothing."""
+
+    def __init__(self, seconds: int = 120) -> None:
+        self.seconds = seconds
+
+    def __enter__(self):
+        import signal
+
+        def hung(*_):
+            raise AssertionError(f"still running after {self.seconds} s: a FIFO or a device was opened")
+
+        self.previous = signal.signal(signal.SIGALRM, hung)
+        signal.alarm(self.seconds)
+
+    def __exit__(self, *exc):
+        import signal
+
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, self.previous)
+
+
+def _read_every_output(out: Path) -> None:
+    """Every output file is strict UTF-8 (the PNG aside) and the tables and records parse."""
+    for path in out.iterdir():
+        if path.suffix != ".png":
+            path.read_bytes().decode("utf-8")
+    json.loads((out / "protocol.json").read_text(encoding="utf-8"))
+    pd.read_csv(out / "skipped.csv")
+    pd.read_json(out / "ranking.jsonl", lines=True)
+    _parse_gallery(out / "gallery.html")
+
+
+@pytest.mark.parametrize("backend", ["decord", "pyav"])
+def test_names_that_are_not_utf8_are_listed_escaped_and_the_rest_searched(tmp_path, backend):
+    folder = tmp_path / "phone"
+    render_video(folder / "good.mp4", num_frames=8, level=60)
+    render_video(folder / "other.mp4", num_frames=8, level=200)
+    os.rename(render_video(folder / "x.mp4", num_frames=8), folder / os.fsdecode(b"caf\xe9.mp4"))  # Latin-1 name
+    (folder / os.fsdecode(b"notes\xfe.txt")).write_text("ignored, and still listed")
+    (folder / os.fsdecode(b"trip\xff")).mkdir()
+    render_video(folder / os.fsdecode(b"trip\xff") / "day.mp4", num_frames=8)
+    stub = GreyStub({"dark": 60})
+    result = search(stub, folder, queries=["dark"], top_k=2, out_dir=tmp_path / "out", num_workers=0,
+                    progress=False, backend=backend)
+    assert result.keys == ["good.mp4", "other.mp4"]
+    skipped = pd.read_csv(tmp_path / "out" / "skipped.csv").set_index("key")
+    assert skipped.loc["caf\\xe9.mp4", "stage"] == "listing"
+    assert "not valid UTF-8" in skipped.loc["caf\\xe9.mp4", "reason"]
+    assert skipped.loc["trip\\xff", "stage"] == "listing"
+    assert skipped.loc["notes\\xfe.txt", "stage"] == "ignored"
+    assert skipped.loc["notes\\xfe.txt", "path"] == f"{folder}/notes\\xfe.txt"
+    _read_every_output(tmp_path / "out")
+    assert "caf\\xe9.mp4" in (tmp_path / "out" / "gallery.html").read_text()
+
+
+def _links_and_special_files(tmp_path: Path) -> tuple[Path, Path]:
+    folder, outside = tmp_path / "mine", tmp_path / "elsewhere"
+    render_video(folder / "kept.mp4", num_frames=8, level=40)
+    render_video(folder / "clip.mp4" / "inside.mp4", num_frames=8, level=120)  # in a folder named like a video
+    render_video(outside / "secret.mp4", num_frames=8, level=230)
+    render_video(outside / "dir" / "also secret.mp4", num_frames=8, level=230)
+    os.mkfifo(folder / "pipe.mp4")
+    (folder / "zero.mp4").symlink_to("/dev/zero")
+    (folder / "urandom.avi").symlink_to("/dev/urandom")
+    (folder / "gone.mp4").symlink_to(folder / "deleted.mp4")
+    (folder / "link.mp4").symlink_to(outside / "secret.mp4")
+    (folder / "linked").symlink_to(outside / "dir")
+    return folder, outside
+
+
+def test_links_fifos_and_devices_are_listed_never_followed_nor_opened(tmp_path):
+    folder, _ = _links_and_special_files(tmp_path)
+    stub = GreyStub({"bright": 230, "dark": 40})
+    with _NoHang():
+        result = search(stub, folder, queries=["bright", "dark"], top_k=5, out_dir=tmp_path / "out", num_workers=0,
+                        progress=False)
+    assert result.keys == ["clip.mp4/inside.mp4", "kept.mp4"]  # nothing from outside the folder
+    skipped = pd.read_csv(tmp_path / "out" / "skipped.csv").set_index("key")
+    assert set(skipped.index) == {"clip.mp4", "gone.mp4", "link.mp4", "linked", "pipe.mp4", "urandom.avi", "zero.mp4"}
+    assert set(skipped["stage"]) == {"listing"}
+    reasons = skipped["reason"]
+    assert reasons["link.mp4"].startswith("a symbolic link to a file; links are never followed")
+    assert reasons["linked"].startswith("a symbolic link to a folder; links are never followed")
+    assert "dangling" in reasons["gone.mp4"] and "character device" in reasons["zero.mp4"]
+    assert "FIFO" in reasons["pipe.mp4"] and "never opened" in reasons["pipe.mp4"]
+    assert reasons["clip.mp4"].startswith("a folder, not a video file")
+    page = _parse_gallery(tmp_path / "out" / "gallery.html")
+    assert {img["alt"] for img in page.images} == set(result.keys)
+    for img in page.images:  # no frame of the secret videos (grey 230) on the page a user may share
+        assert abs(float(np.asarray(_png(img["src"]).convert("RGB")).mean()) - 230) > 40
+    protocol = json.loads((tmp_path / "out" / "protocol.json").read_text())
+    assert protocol["n_left_out"] == 7 and protocol["left_out"]["by_cause"] == {"link": 5, "special": 1, "folder": 1}
+    assert "never followed" in protocol["listing"]
+
+
+def test_cli_prints_names_escaped(tmp_path, monkeypatch, capsys):
+    from fitclip.__main__ import main
+
+    folder = tmp_path / "videos"
+    title, clear = "\x1b]0;pwned\x07title.mp4", "\x1b[2J\x1b[Hclear.mp4"
+    render_video(folder / title, num_frames=8, seed=1)
+    render_video(folder / clear, num_frames=8, seed=2)
+    os.mkfifo(folder / "\x1b[31mred.mp4")
+    (folder / "\x1b[5mblink.txt").write_text("x")
+    code = main(["search", "--videos", str(folder), "--queries", "a ball", "--arch", "fitclip-tiny", "--pretrained",
+                 "none", "--out", str(tmp_path / "out"), "--num-workers", "0", "--no-progress", "--top-k", "2"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "\x1b" not in captured.out and "\x07" not in captured.out and "\x1b" not in captured.err
+    assert "\\x1b]0;pwned\\x07title.mp4" in captured.out and "\\x1b[2J\\x1b[Hclear.mp4" in captured.out
+    assert "skipped \\x1b[31mred.mp4 (listing)" in captured.out
+    ranking = pd.read_csv(tmp_path / "out" / "ranking.csv")  # the data keep the names as they are
+    assert set(ranking["video"]) == {title, clear}
+    html = (tmp_path / "out" / "gallery.html").read_text()
+    assert "\x1b" not in html and "\\x1b]0;pwned\\x07title.mp4" in html
+    _read_every_output(tmp_path / "out")
+
+
+def test_thousands_of_other_files_cost_a_line_not_thousands(tmp_path, capsys):
+    from fitclip.__main__ import main
+
+    folder = tmp_path / "downloads"
+    render_video(folder / "a.mp4", num_frames=8, seed=1)
+    render_video(folder / "b" / "b.mkv", num_frames=8, seed=2)
+    for i in range(3000):
+        (folder / ("b" if i % 2 else "") / f"page{i:05d}{'.json' if i % 10 == 0 else '.txt'}").touch()
+    (folder / "pipe").parent.mkdir(exist_ok=True)
+    os.mkfifo(folder / "pipe")
+    code = main(["search", "--videos", str(folder), "--queries", "a ball", "--arch", "fitclip-tiny", "--pretrained",
+                 "none", "--out", str(tmp_path / "out"), "--num-workers", "0", "--no-progress", "--top-k", "2"])
+    out = capsys.readouterr().out
+    assert code == 0
+    lines = out.splitlines()
+    assert len(lines) < 12, out
+    assert "2 video file(s) under" in lines[0] and "(3000 other file(s) ignored, 1 left out;" in lines[0]
+    assert "ignored 3000 non-video file(s): 2700 .txt, 300 .json (listed in skipped.csv)" in out
+    assert "skipped pipe (listing): a FIFO (named pipe)" in out
+    assert len(pd.read_csv(tmp_path / "out" / "skipped.csv")) == 3001  # the full list is there
+    assert (tmp_path / "out" / "gallery.html").stat().st_size < 60_000
+    assert (tmp_path / "out" / "protocol.json").stat().st_size < 20_000
+    protocol = json.loads((tmp_path / "out" / "protocol.json").read_text())
+    assert protocol["n_ignored"] == 3000 and protocol["ignored"]["by_extension"] == {".txt": 2700, ".json": 300}
+    html = (tmp_path / "out" / "gallery.html").read_text()
+    assert "3000 other file(s) ignored (not videos): 2700 .txt, 300 .json" in html
+
+
+# ----------------------------------------------------------------------------------------------------
+# Labels files that are not UTF-8; models whose scores are not finite
+# ----------------------------------------------------------------------------------------------------
+
+
+def test_cli_labels_file_that_is_not_utf8_names_the_file(tmp_path, monkeypatch, capsys):
+    from fitclip.__main__ import main
+
+    import fitclip.search
+
+    def no_heavy_work(*_, **__):
+        raise AssertionError("loaded a model on bad input")
+
+    monkeypatch.setattr(fitclip.search, "search_models", no_heavy_work)
+    render_video(tmp_path / "videos" / "v.mp4", num_frames=8)
+    labels = tmp_path / "labels latin1.txt"
+    labels.write_bytes("dancing\ncaf\xe9 chatting\n".encode("latin-1"))
+    code = main(["search", "--videos", str(tmp_path / "videos"), "--labels-file", str(labels), "--pretrained", "none",
+                 "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1, err
+    assert f"labels file {labels}: line 2 is not valid UTF-8" in err[0] and "re-save the file as UTF-8" in err[0]
+
+
+def _poisoned(model):
+    with torch.no_grad():
+        next(model.clip.visual.parameters()).fill_(float("nan"))
+    return model
+
+
+def test_a_model_with_nan_weights_gives_no_ranking(tmp_path, monkeypatch, capsys):
+    from fitclip.__main__ import main
+
+    import fitclip.search
+    from fitclip.metrics import NonFiniteScores
+
+    folder = tmp_path / "videos"
+    for i in range(2):
+        render_video(folder / f"clip{i}.mp4", num_frames=8, seed=i)
+    torch.manual_seed(0)
+    broken = _poisoned(load_clip("fitclip-tiny", None))
+    with pytest.raises(NonFiniteScores, match=r"model 'fitclip-alpha0.5' \(FitCLIP α=0.5\) gives non-finite scores.*"
+                                                 r"weights hold NaN or infinity in 1 tensor"):
+        search({"teacher": (load_clip("fitclip-tiny", None), 0.0),
+                "fitclip-alpha0.5": EvalModel(broken, 0.5, student="fitclip")}, folder, queries=["a ball"],
+               out_dir=tmp_path / "out", num_workers=0, progress=False)
+    assert not (tmp_path / "out").exists()  # nothing written
+
+    real = fitclip.search.search_models
+    monkeypatch.setattr(fitclip.search, "search_models", lambda *a, **k: {
+        n: EvalModel(_poisoned(e.model), e.alpha, e.weights) for n, e in real(*a, **k).items()})
+    code = main(["search", "--videos", str(folder), "--queries", "a ball", "--arch", "fitclip-tiny", "--pretrained",
+                 "none", "--out", str(tmp_path / "out"), "--num-workers", "0", "--no-progress"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and len(err) == 1 and "model 'teacher'" in err[0] and "NaN" in err[0], err
+    assert "nothing was written" in err[0] and not (tmp_path / "out").exists()
