@@ -195,51 +195,76 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def _cmd_search(args: argparse.Namespace) -> int:
-    """Exit status: 0 searched (unreadable files are skipped and listed), 1 no video decoded or --out not writable,
-    2 bad input (found before any model is loaded or any video decoded)."""
+    """Exit status: 0 searched (unreadable files are skipped and listed); 1 no video decoded, a model with
+    non-finite scores, or --out cannot be written (found before any work, or a write that failed: the previous
+    run's files are left as they were); 2 bad input (found before any model is loaded or any video decoded),
+    an --out that is a file or holds files of the output names that no earlier search wrote included. Every
+    name or text printed is escaped (control characters and bytes that are not UTF-8 shown as escapes)."""
+    from fitclip.annotations import escape_name
+
+    def fail(message: object, code: int) -> int:
+        return _fail(escape_name(str(message)), code)
+
     if not (args.labels or args.labels_file or args.queries):
-        return _fail("nothing to search for: give --queries \"...\" (text->video) and/or --labels \"a,b,c\" or "
-                     "--labels-file FILE (zero-shot labels)", 2)
+        return fail("nothing to search for: give --queries \"...\" (text->video) and/or --labels \"a,b,c\" or "
+                    "--labels-file FILE (zero-shot labels)", 2)
     if args.alpha is not None and args.student is None:
-        return _fail("--alpha needs --student (alpha mixes teacher and student weights: 0 = teacher, 1 = student); "
-                     "to search with the teacher alone, drop --alpha", 2)
+        return fail("--alpha needs --student (alpha mixes teacher and student weights: 0 = teacher, 1 = student); "
+                    "to search with the teacher alone, drop --alpha", 2)
     alphas = args.alpha if args.alpha is not None else [0.0, 0.5, 1.0]
     bad = [a for a in alphas if not 0.0 <= a <= 1.0]
     if bad:
-        return _fail(f"--alpha values must be in [0, 1] (0 = teacher, 1 = student), got {bad}", 2)
+        return fail(f"--alpha values must be in [0, 1] (0 = teacher, 1 = student), got {bad}", 2)
     if len(set(alphas)) != len(alphas):
-        return _fail(f"--alpha has repeated values: {alphas}", 2)
+        return fail(f"--alpha has repeated values: {alphas}", 2)
     if args.student is not None and not args.student.is_file():
-        return _fail(f"--student {str(args.student)!r} does not exist; pass a checkpoint file", 2)
+        return fail(f"--student {escape_name(args.student)!r} does not exist; pass a checkpoint file", 2)
     if args.top_k < 1 or args.batch_size < 1 or args.num_workers < 0 or args.num_frames < 1:
-        return _fail("--top-k, --batch-size and --num-frames must be >= 1 and --num-workers >= 0", 2)
-    if any(not q.strip() for q in args.queries or []):
-        return _fail("--queries: an empty query; every query needs some text", 2)
+        return fail("--top-k, --batch-size and --num-frames must be >= 1 and --num-workers >= 0", 2)
     if args.threads is not None and args.threads < 1:
-        return _fail(f"--threads must be >= 1, got {args.threads}", 2)
+        return fail(f"--threads must be >= 1, got {args.threads}", 2)
 
     import logging
 
     import torch
 
-    from fitclip.search import find_videos, parse_labels, ranking_table, resolve_templates, search, search_models
+    from fitclip.metrics import NonFiniteScores
+    from fitclip.search import (check_out_dir, check_queries, find_videos, parse_labels, ranking_table,
+                                resolve_templates, search, search_models, skipped_lines)
+
+    try:  # where the results go, before any model loads or any video decodes
+        check_out_dir(args.out)
+    except ValueError as e:  # a file, or a folder holding other files of the output names
+        return fail(f"--out {e}", 2)
+    except OSError as e:
+        return fail(f"--out {escape_name(args.out)}: {e.strerror or e}", 1)
+
+    def escaped(record: logging.LogRecord) -> bool:  # decode warnings name files: escape them too
+        record.msg, record.args = escape_name(record.getMessage()), None
+        return True
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(escaped)
     try:
+        queries = check_queries(args.queries or [])
         labels = parse_labels(args.labels, args.labels_file) if (args.labels or args.labels_file) else []
         if labels:
             resolve_templates(args.templates)
-        annotations, ignored = find_videos(args.videos, recursive=not args.no_recursive, extensions=args.extensions)
+        annotations, not_videos = find_videos(args.videos, recursive=not args.no_recursive, extensions=args.extensions)
     except ValueError as e:
-        return _fail(e, 2)
-    print(f"{len(annotations)} video file(s) under {args.videos}" + (f" ({len(ignored)} other file(s) ignored)"
-                                                                     if ignored else ""))
+        return fail(e, 2)
+    n_ignored = sum(r["stage"] == "ignored" for r in not_videos)
+    others = [f"{n} {what}" for n, what in ((n_ignored, "other file(s) ignored"),
+                                            (len(not_videos) - n_ignored, "left out")) if n]
+    print(f"{len(annotations)} video file(s) under {escape_name(args.videos)}"
+          + (f" ({', '.join(others)}; listed after the search)" if others else ""))
     try:
         device = torch.device(args.device)
     except RuntimeError as e:
-        return _fail(f"--device {args.device!r}: {e}", 2)
+        return fail(f"--device {args.device!r}: {e}", 2)
     if device.type == "cuda" and not torch.cuda.is_available():
-        return _fail(f"--device {args.device!r} but CUDA is not available; use --device cpu", 2)
+        return fail(f"--device {args.device!r} but CUDA is not available; use --device cpu", 2)
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     pretrained = None if args.pretrained.lower() == "none" else args.pretrained
@@ -249,25 +274,28 @@ def _cmd_search(args: argparse.Namespace) -> int:
     try:
         models = search_models(args.arch, pretrained, students, alphas, device=device)
     except (ValueError, FileNotFoundError) as e:  # unknown arch or tag, a student of another architecture
-        return _fail(e, 2)
+        return fail(e, 2)
     try:
-        result = search(models, args.videos, queries=args.queries or [], labels=labels, templates=args.templates,
+        result = search(models, args.videos, queries=queries, labels=labels, templates=args.templates,
                         top_k=args.top_k, out_dir=args.out, recursive=not args.no_recursive,
                         extensions=args.extensions, num_frames=args.num_frames, batch_size=args.batch_size,
                         num_workers=args.num_workers, backend=args.backend, device=device,
                         progress=not args.no_progress)
+    except NonFiniteScores as e:  # a model whose weights hold NaN: an error naming it, nothing written
+        return fail(e, 1)
     except ValueError as e:  # no video could be decoded
-        return _fail(e, 1)
-    except OSError as e:
-        return _fail(f"--out {args.out}: cannot write it ({e.strerror or e}); choose a writable folder", 1)
+        return fail(e, 1)
+    except OSError as e:  # a full disk: the previous run's files in --out are as they were
+        return fail(f"--out {escape_name(args.out)}: {e.strerror or e}", 1)
     import pandas as pd
 
     with pd.option_context("display.max_colwidth", 60, "display.width", 200):
         print(ranking_table(result).to_string())
-    for record in result.skipped.itertuples():
-        print(f"skipped {record.key}: {record.reason}")
+    for line in skipped_lines(result):
+        print(line)
     print(f"searched {len(result.keys)} of {result.n_found} video(s) with {len(result.models)} model(s) in "
-          f"{result.seconds:.1f} s; {len(result.skipped)} file(s) skipped; wrote {', '.join(result.files)} to {args.out}")
+          f"{result.seconds:.1f} s; {len(result.skipped)} file(s) skipped; wrote {', '.join(result.files)} to "
+          f"{escape_name(args.out)}")
     return 0
 
 
@@ -342,9 +370,18 @@ def main(argv: list[str] | None = None) -> int:
                                    "α=1) ranks the folder's videos for each query (text->video) and labels each video "
                                    "(zero-shot); each video is decoded once. Writes tidy CSV/JSON rows, the videos whose "
                                    "rank moves most between the teacher and FitCLIP, a gallery (PNG and a self-contained "
-                                   "HTML page) and a protocol record to --out. Unreadable files are listed and skipped. "
-                                   "Exit status: 0 ok, 1 no video decoded or --out not writable, 2 bad input.")
-    p.add_argument("--videos", type=Path, required=True, help="folder of videos (nested folders and other files are fine)")
+                                   "HTML page) and a protocol record to --out. Unreadable files are listed and skipped; "
+                                   "symbolic links are never followed (only files inside --videos are searched), and "
+                                   "links, FIFOs, devices and names that are not UTF-8 are listed as left out; other "
+                                   "files are counted by extension (all in skipped.csv). Exit status: 0 ok; 1 no video "
+                                   "decoded, a model with non-finite scores (NaN weights), or --out cannot be written "
+                                   "(checked before any work; a failed write, e.g. a full disk, leaves the previous "
+                                   "run's files as they were); 2 bad input (before any model loads or video decodes), "
+                                   "including an --out that is a file or holds files of the output names that no "
+                                   "earlier search wrote.")
+    p.add_argument("--videos", type=Path, required=True,
+                   help="folder of videos (nested folders and other files are fine; symbolic links in it are not "
+                        "followed)")
     p.add_argument("--queries", nargs="+", default=None, metavar="TEXT", help="text queries (text->video ranking)")
     group = p.add_mutually_exclusive_group()
     group.add_argument("--labels", default=None, help='zero-shot labels, comma-separated: "dancing,cooking,surfing"')
@@ -361,7 +398,9 @@ def main(argv: list[str] | None = None) -> int:
                         "always included; needs --student")
     p.add_argument("--name", default="fitclip", help="the student's name in the outputs (default fitclip)")
     p.add_argument("--top-k", type=int, default=5, help="videos per query and labels per video (default 5)")
-    p.add_argument("--out", type=Path, required=True, help="output folder (its files are rewritten)")
+    p.add_argument("--out", type=Path, required=True,
+                   help="output folder: a run replaces the previous run's files there whole (all written first, "
+                        "then swapped in, protocol.json last), or not at all; other files there are not touched")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--num-workers", type=int, default=2, help="decode workers (default 2)")
     p.add_argument("--num-frames", type=int, default=4, help="frames per video (FitCLIP: 4)")

@@ -259,13 +259,15 @@ def check_jsonl(path: str | os.PathLike) -> None:
 @contextlib.contextmanager
 def _folder_lock(folders: Sequence[Path]) -> Iterator[None]:
     """An exclusive ``flock`` on each folder (sorted, so two writers never wait on each other in a cycle):
-    two processes appending to the same files take turns."""
+    two processes appending to the same files take turns. A file system that cannot lock a folder (some
+    network mounts) gets no lock: each append is still whole, only two simultaneous runs could race."""
     fds = []
     try:
         for folder in sorted(set(folders)):
             fd = os.open(folder, os.O_RDONLY)
             fds.append(fd)
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            with contextlib.suppress(OSError):
+                fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:
         for fd in fds:
@@ -343,3 +345,78 @@ def check_writable(path: str | os.PathLike, kind: str = "file") -> None:
     finally:
         with contextlib.suppress(OSError):
             probe.unlink()
+
+
+def replace_files(folder: str | os.PathLike, files: Mapping[str, bytes],
+                  previous: Sequence[str] = ()) -> dict[str, Path]:
+    """Replace one SET of files in `folder` by another, whole: afterwards `folder` holds every file of `files`
+    and none of the `previous` names that `files` lacks (a previous run's outputs); nothing else in it is touched.
+
+    Every new file is first written and fsynced in a hidden staging folder inside `folder` (the same file
+    system, so what follows are renames, which need no space): a full disk or any failed write stops there
+    and leaves `folder` exactly as it was. Then the previous files are moved into a hidden backup folder, the
+    new ones moved in, the folder fsynced and the backup deleted; a move that fails puts the previous files
+    back. The LAST name of `files` goes in last and its previous version out first, so its presence marks a
+    whole set (a crash during the moves, microseconds, leaves the folder without it and the previous set in
+    ``.fitclip-old-*``). A `folder` this call created is removed again when nothing could be written.
+
+    Returns:
+        name → path of each file written.
+
+    Raises:
+        OSError: a write or a move failed (:func:`write_failure`'s wording); `folder` is as it was.
+    """
+    folder = Path(folder)
+    names = list(files)
+    tag = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    staging, backup = folder / f".fitclip-new-{tag}", folder / f".fitclip-old-{tag}"
+    created = not folder.exists()
+    writing, keep_backup = folder, False
+    try:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            staging.mkdir()
+            for name, data in files.items():
+                writing = folder / name
+                _write_synced(staging / name, data)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)  # before the error's message measures the free space
+            if created:
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
+            raise
+        old = [n for n in dict.fromkeys([*names[-1:], *previous, *names])
+               if os.path.lexists(folder / n) and not os.path.isdir(folder / n)]
+        moved_out: list[str] = []
+        moved_in: list[str] = []
+        try:
+            backup.mkdir()
+            for name in old:
+                writing = folder / name
+                os.rename(folder / name, backup / name)
+                moved_out.append(name)
+            for name in names:
+                writing = folder / name
+                os.rename(staging / name, folder / name)
+                moved_in.append(name)
+        except OSError:
+            try:
+                for name in reversed(moved_in):
+                    os.rename(folder / name, staging / name)
+                for name in reversed(moved_out):
+                    os.rename(backup / name, folder / name)
+            except OSError:
+                keep_backup = True  # the previous files stay in the backup folder rather than be lost
+            raise
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as e:
+        raise write_failure(e, writing) from e
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        if not keep_backup:
+            shutil.rmtree(backup, ignore_errors=True)
+    return {name: folder / name for name in names}
