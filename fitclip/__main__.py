@@ -102,10 +102,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
     try:  # where the results go, before any model loads or any video decodes
         check_outputs(args.out, args.embeddings_dir)
-    except ValueError as e:
+    except ValueError as e:  # a folder for a file, a checkpoint for a results file: bad input
         return _fail(e, 2)
-    except OSError as e:
-        return _fail(e.strerror or e, 2)
+    except OSError as e:  # a place that cannot be written: as fuse and search, exit 1
+        return _fail(e.strerror or e, 1)
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
@@ -314,9 +314,9 @@ def main(argv: list[str] | None = None) -> int:
                        description="Zero-shot evaluation: decodes each video once, every model (one, or one per "
                                    "--alpha, fused in place in one working copy) scores the same frames. Under "
                                    "torchrun each rank encodes its shard and rank 0 scores and writes. Exit status: "
-                                   "0 ok, 1 broken videos, a model with non-finite scores (NaN weights) or a write "
-                                   "that failed (nothing written), 2 bad input (including an --out or "
-                                   "--embeddings-dir that cannot be written, found before any work).")
+                                   "0 ok, 1 broken videos, a model with non-finite scores (NaN weights), or an --out / "
+                                   "--embeddings-dir that cannot be written (found before any work) or whose write "
+                                   "failed (nothing written), 2 bad input.")
     p.add_argument("--dataset", required=True, help="ucf101, mit, msrvtt, youcook2, didemo, webvid or folder")
     p.add_argument("--data-root", type=Path, required=True, help="folder that holds <dataset>/ in its official layout")
     p.add_argument("--split", default=None, help="split (default: the dataset's evaluation split)")
@@ -353,7 +353,8 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("doctor", help="check every video a benchmark references; exit 1 when anything is wrong",
                        description="Checks every referenced video (present, opens, frames, fps, sampled frames decode, "
                                    "clip times inside the video); writes manifest/quarantine CSVs. Exit status: 0 all "
-                                   "ok, 1 problems found, 2 bad input.")
+                                   "ok, 1 problems found, 2 bad input (including an --out-dir that cannot be written, found "
+                                   "before any video is opened).")
     p.add_argument("--dataset", required=True)
     p.add_argument("--data-root", type=Path, required=True)
     p.add_argument("--split", default=None)

@@ -535,9 +535,9 @@ def test_cli_outputs_that_cannot_be_written_are_refused_before_any_model_loads(t
     base = ["evaluate", "--dataset", "msrvtt", "--data-root", str(layout.data_root), "--arch", "fitclip-tiny",
             "--pretrained", "none", "--no-progress"]
 
-    def one_line(code, expected):
+    def one_line(code, expected, status=2):
         err = capsys.readouterr().err
-        assert code == 2 and err.count("\n") == 1 and err.startswith("error: ") and expected in err, err
+        assert code == status and err.count("\n") == 1 and err.startswith("error: ") and expected in err, err
 
     one_line(main([*base, "--out", str(tmp_path)]), "is a directory")
     one_line(main([*base, "--out", str(checkpoint)]), "line 1 is not a complete JSON record")
@@ -554,8 +554,8 @@ def test_cli_outputs_that_cannot_be_written_are_refused_before_any_model_loads(t
         return real_write_bytes(self, data)
 
     monkeypatch.setattr(Path, "write_bytes", read_only)
-    one_line(main([*base, "--out", str(tmp_path / "ro" / "results.jsonl")]), "read-only file system")
-    one_line(main([*base, "--embeddings-dir", str(tmp_path / "emb")]), "read-only file system")
+    one_line(main([*base, "--out", str(tmp_path / "ro" / "results.jsonl")]), "read-only file system", status=1)
+    one_line(main([*base, "--embeddings-dir", str(tmp_path / "emb")]), "read-only file system", status=1)
     one_line(main(["doctor", "--dataset", "msrvtt", "--data-root", str(layout.data_root), "--out-dir",
                    str(tmp_path / "doc"), "--no-progress"]), "read-only file system")
     assert not (tmp_path / "ro").exists() and not (tmp_path / "doc").exists()
