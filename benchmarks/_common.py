@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import time
@@ -20,13 +19,10 @@ def environment() -> dict:
 
 
 def write_result(name: str, result: dict) -> Path:
-    """Write `benchmarks/results/<name>.json` atomically and return its path."""
-    RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"{name}.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps({**result, "environment": environment()}, indent=2) + "\n")
-    os.replace(tmp, path)
-    return path
+    """Write `benchmarks/results/<name>.json` atomically (the project's one writer) and return its path."""
+    from fitclip.checkpoint import write_json
+
+    return write_json(RESULTS / f"{name}.json", {**result, "environment": environment()})
 
 
 def best_of(fn, repeat: int = 3) -> float:
