@@ -445,9 +445,12 @@ def _train(cfg: TrainConfig, resume: str | os.PathLike | None, d: Dist, out: Pat
     run = _RunState(cfg, d, out, student, optimizer, streams, best, val_ds, saved)
     fault = parse_fault(os.environ.get("FITCLIP_FAULT"), d.rank)
 
+    metrics = None
+    if d.main:  # append-only: see _RunState.end_step
+        with _writing(metrics_path, out, run.saved):
+            metrics = open(metrics_path, "a", encoding="utf-8")
     from tqdm import tqdm
     bar = tqdm(total=cfg.max_steps, initial=step, disable=not d.main, desc="fitclip", dynamic_ncols=True)
-    metrics = open(metrics_path, "a", encoding="utf-8") if d.main else None  # append-only: see _RunState.end_step
     last_losses: dict[str, float] = {}
     try:
         while step < cfg.max_steps:

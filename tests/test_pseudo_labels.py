@@ -203,3 +203,26 @@ def test_labels_of_another_dimension_than_the_model_are_refused(labels):
     with pytest.raises(ConfigError, match=r"hold 32-dimensional embeddings, this run's model makes 128-dimensional"):
         PseudoLabels(labels).check_dim(128)
     PseudoLabels(labels).check_dim(32)
+
+
+def test_a_full_disk_while_writing_a_shard_is_one_line_and_the_rerun_resumes(corpus, labels, tmp_path, monkeypatch,
+                                                                              capsys):
+    import fitclip.checkpoint as checkpoint
+    import fitclip.pseudo_labels as PL
+    from train_fixtures import fill_disk_at
+
+    folder = tmp_path / "labels"
+    shutil.copytree(labels, folder)
+    (folder / shard_name(2)).unlink()
+    config = write_config(tmp_path / "run.json", tiny_config(corpus, tmp_path / "run", pseudo_labels=str(folder),
+                                                             pseudo_label_shard_size=5))
+    fill_disk_at(monkeypatch, checkpoint, shard_name(2))
+    assert PL.main(["--config", str(config)]) == 1
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("error")]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert lines[0].startswith(f"error: cannot write {folder / shard_name(2)}: the disk is full") and \
+        lines[0].endswith("(the shards already written are kept: the rerun resumes)"), lines[0]
+    assert not (folder / shard_name(2)).exists() and not [p for p in folder.iterdir() if ".tmp" in p.name]
+    monkeypatch.undo()
+    assert PL.main(["--config", str(config)]) == 0 and len(PseudoLabels(folder)) == 16
