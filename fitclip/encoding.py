@@ -26,7 +26,7 @@ from typing import Any, Callable, NamedTuple, Union
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from fitclip.annotations import Annotations
+from fitclip.annotations import Annotations, escape_name
 from fitclip.datasets import VideoDataset, collate_clips
 from fitclip.distributed import gather_objects, gather_to_main, rank_and_world
 from fitclip.doctor import preload_decoder
@@ -192,7 +192,7 @@ def _encode_videos(entries: Mapping[str, EvalModel], annotations: Annotations, i
         with torch.inference_mode(), autocast(precision, device):
             for out in loader:
                 for record in out["errors"]:
-                    log.warning("decode failed for %s: %s", record["key"], record["reason"])
+                    log.warning("decode failed for %s: %s", escape_name(record["key"]), escape_name(record["reason"]))
                     failures.append(record)
                 batch = out["batch"]
                 if batch is not None:
