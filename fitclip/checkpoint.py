@@ -37,10 +37,22 @@ def _human(n: float) -> str:
     return f"{n:.1f} TB"  # pragma: no cover
 
 
-def write_failure(error: OSError, path: str | os.PathLike) -> OSError:
+class WriteFailed(OSError):
+    """A write that failed (:func:`write_failure`): an ``OSError`` with the original errno whose ``strerror`` is
+    the whole one-line message; ``what`` is its first part ("cannot write X: the disk is full (…)") and
+    ``fix`` the advice, for callers that give their own advice after ``what``."""
+
+    what: str = ""
+    fix: str = ""
+
+
+def write_failure(error: OSError, path: str | os.PathLike) -> WriteFailed:
     """The ``OSError`` to raise when writing `path` failed: same errno, a one-line ``strerror`` that says what
     happened in words the user can act on (a full disk says how much is free there), that the previous file
-    is unchanged, and the file's name as ``filename``."""
+    is unchanged, and the file's name as ``filename`` (a :class:`WriteFailed`; one already is returned as it
+    is)."""
+    if isinstance(error, WriteFailed):
+        return error
     path = Path(path)
     code = error.errno
     if code in (errno.ENOSPC, errno.EDQUOT):
@@ -60,7 +72,9 @@ def write_failure(error: OSError, path: str | os.PathLike) -> OSError:
         reason, fix = f"a part of {path.parent} is a file, not a folder", "choose another place"
     else:
         reason, fix = error.strerror or str(error), "check the destination"
-    return OSError(code, f"cannot write {path}: {reason}; nothing was replaced — {fix}", str(path))
+    failed = WriteFailed(code, f"cannot write {path}: {reason}; nothing was replaced — {fix}", str(path))
+    failed.what, failed.fix = f"cannot write {path}: {reason}", fix
+    return failed
 
 
 class _RecordingWriter:

@@ -22,7 +22,7 @@ from typing import Any, Sequence
 import torch
 
 from fitclip.annotations import VideoItem, load_annotations
-from fitclip.checkpoint import write_json
+from fitclip.checkpoint import WriteFailed, write_failure, write_json
 from fitclip.config import ConfigError, TrainConfig, resolve_path
 from fitclip.distributed import init_from_env, shutdown
 from fitclip.models import VideoCLIP, load_clip
@@ -256,10 +256,8 @@ def _not_writable(out: Path, error: OSError) -> str:
     is the folder's permissions or file system."""
     text = error.strerror or str(error)
     if error.errno in (errno.ENOSPC, errno.EDQUOT):
-        if not text.startswith("cannot write "):  # not yet a sentence of `write_failure`'s
-            from fitclip.checkpoint import write_failure
-            text = write_failure(error, Path(error.filename) if error.filename else out / LOCK_FILE).strerror
-        return f"{text.split('; nothing was replaced')[0]}; free some space there or choose another out_dir"
-    if text.startswith("cannot write "):  # already a sentence of `write_failure`'s
+        what = write_failure(error, Path(error.filename) if error.filename else out / LOCK_FILE).what
+        return f"{what}; free some space there or choose another out_dir"
+    if isinstance(error, WriteFailed):  # already a sentence of `write_failure`'s
         return f"out_dir {str(out)!r} is not writable: {text}"
     return f"out_dir {str(out)!r} is not writable ({text}): fix its permissions or choose another out_dir"

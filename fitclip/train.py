@@ -217,8 +217,7 @@ def write_failed(error: OSError, path: Path, out: Path, saved: tuple[Path, int] 
     failed, mostly because the disk is full: ONE line saying so and where (`fitclip.checkpoint.write_failure`'s
     words), that the last checkpoint is kept (every write is atomic, or an append whose torn last line
     `--resume` drops), and how to go on once space is freed."""
-    text = error.strerror if (error.strerror or "").startswith("cannot write ") else write_failure(error, path).strerror
-    what = text.split("; nothing was replaced")[0]
+    what = write_failure(error, path).what
     fix = "free some space" if error.errno in (errno.ENOSPC, errno.EDQUOT) else "make it writable"
     if saved is None:
         advice = (f"no checkpoint was written yet: {fix}, then run the same command again (a folder without a "
