@@ -87,7 +87,7 @@ from fitclip.encoding import (PRECISIONS, Models, _as_entries, _encode_videos, _
                               encode_videos)
 from fitclip.metrics import (TIE_RULE_TEXT, NonFiniteScores, class_rank_counts, classification_metrics_from_ranks,
                              metrics_from_ranks, ranks_from_counts, retrieval_rank_counts_from_embeddings)
-from fitclip.models import EvalModel, encode_texts, non_finite_tensors
+from fitclip.models import EvalModel, encode_texts, non_finite_diagnosis
 
 __all__ = [
     "BrokenVideosError",
@@ -435,15 +435,9 @@ def evaluate(
 
 def _non_finite_message(name: str, annotations: Annotations, model: Any, error: Exception) -> str:
     """One line: which model, where, what is not finite, what in its weights, and that nothing was written."""
-    weights = ""
-    clip = getattr(model, "clip", None)
-    if clip is not None:
-        broken = non_finite_tensors(clip.state_dict())
-        weights = (f"; its weights hold NaN or infinity in {len(broken)} tensor(s) (first: {broken[0]!r})" if broken
-                   else "; its weights are finite (an overflow in the forward pass? try precision fp32)")
-    return (f"model {name!r} gives non-finite scores on {annotations.name}/{annotations.split} ({error}){weights}. "
-            f"A model without finite scores has no metric: nothing was written. Evaluate a checkpoint whose "
-            f"weights are finite (e.g. an earlier one)")
+    return (f"model {name!r} gives non-finite scores on {annotations.name}/{annotations.split} ({error}); "
+            f"{non_finite_diagnosis(model)}. A model without finite scores has no metric: nothing was written. "
+            f"Evaluate a checkpoint whose weights are finite (e.g. an earlier one)")
 
 
 def _load_evaluable(dataset: str | Annotations, data_root: str | os.PathLike | None, split: str | None,

@@ -255,6 +255,18 @@ def non_finite_tensors(state: Mapping[str, torch.Tensor]) -> list[str]:
             if torch.is_tensor(v) and v.is_floating_point() and not bool(torch.isfinite(v).all())]
 
 
+def non_finite_diagnosis(model: Any) -> str:
+    """Why a model's outputs may not be finite, for an error message: ``"its weights hold NaN or infinity in
+    n tensor(s) (first: 'key')"``, or that its weights are finite (then an overflow in the forward pass)."""
+    clip = getattr(model, "clip", None)
+    if clip is None:
+        return "its weights cannot be inspected"
+    broken = non_finite_tensors(clip.state_dict())
+    if broken:
+        return f"its weights hold NaN or infinity in {len(broken)} tensor(s) (first: {broken[0]!r})"
+    return "its weights are finite (an overflow in the forward pass? try precision fp32)"
+
+
 def load_clip(arch: str = "ViT-B-16", pretrained: str | os.PathLike | None = "openai",
               device: str | torch.device = "cpu", quick_gelu: bool | None = None) -> VideoCLIP:
     """Build a `VideoCLIP` from an open_clip architecture and weights.

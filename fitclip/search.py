@@ -99,7 +99,7 @@ from fitclip.annotations import VIDEO_EXTENSIONS, Annotations, escape_name, list
 from fitclip.checkpoint import check_writable, replace_files, sha256_file
 from fitclip.evaluate import SAMPLER_RULE, check_videos, class_embeddings, encode_videos
 from fitclip.metrics import NonFiniteScores, check_finite
-from fitclip.models import EvalModel, encode_texts, non_finite_tensors
+from fitclip.models import EvalModel, encode_texts, non_finite_diagnosis
 from fitclip.prompts import UCF101_TEMPLATES, format_prompts
 
 __all__ = [
@@ -603,15 +603,9 @@ def search(models: Any, videos: str | os.PathLike, *, queries: Sequence[str] = (
 
 def _non_finite_message(name: str, entry: EvalModel, error: Exception) -> str:
     """One line: which model, what is not finite, what in its weights, and that nothing was written."""
-    weights = ""
-    clip = getattr(entry.model, "clip", None)
-    if clip is not None:
-        broken = non_finite_tensors(clip.state_dict())
-        weights = (f"; its weights hold NaN or infinity in {len(broken)} tensor(s) (first: {broken[0]!r})" if broken
-                   else "; its weights are finite (an overflow in the forward pass?)")
-    return (f"model {name!r} ({model_label(name, entry.alpha, entry.student)}) gives non-finite scores ({error})"
-            f"{weights}. A model without finite scores has no ranking: nothing was written. Search with weights "
-            f"that are finite (e.g. an earlier checkpoint)")
+    return (f"model {name!r} ({model_label(name, entry.alpha, entry.student)}) gives non-finite scores ({error}); "
+            f"{non_finite_diagnosis(entry.model)}. A model without finite scores has no ranking: nothing was "
+            f"written. Search with weights that are finite (e.g. an earlier checkpoint)")
 
 
 def _ranking_tables(run_id: str, scores: Mapping[str, Mapping[str, torch.Tensor]],

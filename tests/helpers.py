@@ -39,18 +39,20 @@ import numpy as np
 __all__ = [
     "Layout",
     "add_youcook2_clip",
+    "fill_disk",
     "make_didemo",
     "make_mit",
     "make_msrvtt",
     "make_ucf101",
     "make_youcook2",
     "make_zero_byte",
+    "mount_tmpfs",
     "remove_file",
     "render_video",
-    "fill_disk",
     "small_tmpfs",
     "synthetic_frames",
     "truncate_file",
+    "unmount",
 ]
 
 
@@ -302,24 +304,39 @@ def make_mit(data_root: str | os.PathLike, source: Path, n: int = 4, **video_kw)
     return Layout("mit", data_root, videos, list(videos), info={"targets": [names.index(c) for _, c in rows]})
 
 
-@contextmanager
-def small_tmpfs(path: str | os.PathLike, size: str = "256k") -> Iterator[Path]:
-    """A real, small file system at `path` (``mount -t tmpfs -o size=…``) for full-disk tests, unmounted
-    afterwards. Mounting needs root and a kernel that allows it: where it is refused, the test is skipped
-    with the reason (the same cases are also covered by tests that inject ENOSPC at the write)."""
+def mount_tmpfs(path: str | os.PathLike, size: str | int, *, read_only: bool = False, remount: bool = False) -> Path:
+    """Mount a real, small file system at `path` (``mount -t tmpfs -o size=…``; `remount` changes the size of
+    one already there, e.g. to free space) for full-disk and read-only tests. Mounting needs root and a
+    kernel that allows it: where it is refused, the test is skipped with the reason (the same writes are
+    also covered by tests that inject ENOSPC at the write)."""
     import pytest
 
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True,
-                          text=True)
+    options = ",".join([*(["remount"] if remount else []), *(["ro"] if read_only else []), f"size={size}"])
+    if shutil.which("mount") is None:
+        pytest.skip("no `mount` command here to make a small tmpfs; the injected-ENOSPC tests cover the same writes")
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)], capture_output=True, text=True)
     if done.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs to fill a real disk here ({done.stderr.strip() or 'mount failed'}); "
-                    "the injected-ENOSPC tests cover the same writes")
+        if remount:
+            raise AssertionError(f"remounting the tmpfs at {path} failed: {done.stderr.strip()}")
+        pytest.skip(f"cannot mount a small tmpfs here (needs root and CAP_SYS_ADMIN; mount said: "
+                    f"{done.stderr.strip() or done.returncode}); the injected-ENOSPC tests cover the same writes")
+    return path
+
+
+def unmount(path: str | os.PathLike) -> None:
+    subprocess.run(["umount", "-l", str(path)], capture_output=True)
+
+
+@contextmanager
+def small_tmpfs(path: str | os.PathLike, size: str | int = "256k", read_only: bool = False) -> Iterator[Path]:
+    """:func:`mount_tmpfs` for the duration of a ``with`` block, unmounted afterwards."""
+    mounted = mount_tmpfs(path, size, read_only=read_only)
     try:
-        yield path
+        yield mounted
     finally:
-        subprocess.run(["umount", "-l", str(path)], capture_output=True)
+        unmount(mounted)
 
 
 def fill_disk(folder: str | os.PathLike, leave: int = 0) -> Path:

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+import helpers
 from helpers import make_zero_byte, render_video, truncate_file
 from PIL import Image
 
@@ -455,20 +456,8 @@ def test_cli_full_disk_is_one_error_line_and_exit_1(tmp_path, monkeypatch, capsy
 @pytest.fixture
 def small_tmpfs(tmp_path):
     """A real 512 KiB file system (tmpfs), or a skip with the reason where mounting is not permitted."""
-    import shutil
-
-    mount = tmp_path / "small"
-    mount.mkdir()
-    if shutil.which("mount") is None:
-        pytest.skip("no mount command here")
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(mount)], capture_output=True,
-                          text=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here (needs root or CAP_SYS_ADMIN): {done.stderr.strip()}")
-    try:
+    with helpers.small_tmpfs(tmp_path / "small", "512k") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
 def test_a_real_full_disk_leaves_the_previous_run_as_it_was(tmp_path, small_tmpfs):
@@ -491,16 +480,8 @@ def test_a_real_full_disk_leaves_the_previous_run_as_it_was(tmp_path, small_tmpf
 @pytest.fixture
 def read_only_folder(tmp_path):
     """A folder on a read-only file system (a tmpfs mounted ro), or a skip with the reason."""
-    mount = tmp_path / "ro"
-    mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(mount)], capture_output=True,
-                          text=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a read-only tmpfs here: {done.stderr.strip()}")
-    try:
+    with helpers.small_tmpfs(tmp_path / "ro", "64k", read_only=True) as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
 @pytest.mark.parametrize("case, code, message", [

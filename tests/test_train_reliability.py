@@ -26,6 +26,7 @@ import fitclip.checkpoint as checkpoint
 import fitclip.train as T
 from fitclip.annotations import load_annotations
 from fitclip.checkpoint import load_state
+from helpers import mount_tmpfs, unmount
 from train_fixtures import (REPO, fill_disk_at, killed_train_cmd, make_webvid_corpus, subprocess_env, tiny_config,
                             wait_for_checkpoint, write_config)
 
@@ -348,27 +349,17 @@ def test_a_full_disk_at_the_lock_is_one_line(corpus, tmp_path, monkeypatch, caps
 
 @pytest.fixture
 def small_tmpfs(tmp_path):
-    """A tmpfs mount of its own (we run as root): `mount(size)` mounts it, `resize(size)` frees space."""
+    """A tmpfs mount of its own (we run as root): `mount(size)` mounts it, `mount(size, remount=True)` frees space."""
     where = tmp_path / "tmpfs"
-    where.mkdir()
     mounted = []
 
     def mount(size: int, remount: bool = False) -> Path:
-        options = f"{'remount,' if remount else ''}size={size}"
-        r = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(where)], capture_output=True, text=True)
-        if r.returncode != 0:
-            if remount:
-                raise AssertionError(f"remount failed: {r.stderr}")
-            pytest.skip(f"cannot mount a tmpfs here (needs root and CAP_SYS_ADMIN; `mount` said: "
-                        f"{r.stderr.strip() or r.returncode})")
-        mounted[:] = [where]
+        mounted[:] = [mount_tmpfs(where, size, remount=remount)]
         return where
 
-    if shutil.which("mount") is None:
-        pytest.skip("no `mount` command here to make a small tmpfs")
     yield mount
     if mounted:
-        subprocess.run(["umount", str(where)], check=True)
+        unmount(where)
 
 
 def test_a_real_full_disk_keeps_the_checkpoint_and_resume_ends_as_an_uninterrupted_run(corpus, tmp_path, small_tmpfs,
