@@ -200,7 +200,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
     run's files are left as they were); 2 bad input (found before any model is loaded or any video decoded),
     an --out that is a file or holds files of the output names that no earlier search wrote included. Every
     name or text printed is escaped (control characters and bytes that are not UTF-8 shown as escapes)."""
-    from fitclip.annotations import escape_name
+    from fitclip.folders import escape_name
 
     def fail(message: object, code: int) -> int:
         return _fail(escape_name(str(message)), code)

@@ -26,7 +26,8 @@ from typing import Any, Callable, NamedTuple, Union
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from fitclip.annotations import Annotations, escape_name
+from fitclip.annotations import Annotations
+from fitclip.folders import escape_name
 from fitclip.datasets import VideoDataset, collate_clips
 from fitclip.distributed import gather_objects, gather_to_main, rank_and_world
 from fitclip.doctor import preload_decoder

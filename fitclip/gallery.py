@@ -12,7 +12,7 @@ rank changes most between the teacher and FitCLIP, see ``fitclip.search``) are s
   unreadable and left-out ones listed (up to a bound), the ignored non-video files counted by extension
   (every one is in ``skipped.csv``), so a folder of 20,000 stray files still gives a small page.
 
-Names and texts are shown through :func:`fitclip.annotations.escape_name` (control characters and bytes
+Names and texts are shown through :func:`fitclip.folders.escape_name` (control characters and bytes
 that are not UTF-8 as visible escapes), and drawn with ``parse_math=False`` (a ``$`` in a file name or a query
 is a dollar sign, never matplotlib's mathtext, which can fail to parse it), so any name renders.
 """
@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from fitclip.annotations import escape_name
+from fitclip.folders import escape_name
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure

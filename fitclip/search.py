@@ -15,7 +15,7 @@ or, from Python (notebook ``08_your_videos`` does this)::
 Protocol (the evaluation harness's, :mod:`fitclip.evaluate`):
 
 * **Videos** are the folder's video files as the ``folder`` corpus lists them
-  (:func:`fitclip.annotations.list_folder`: regular files at any depth with one of ``VIDEO_EXTENSIONS``,
+  (:func:`fitclip.folders.list_folder`: regular files at any depth with one of ``VIDEO_EXTENSIONS``,
   sorted by relative path, hidden entries skipped; key = the path relative to the folder). The listing opens
   nothing (FIFOs and devices can neither block nor flood it) and **never follows a symbolic link**, to a file
   or a folder, wherever it points: only files inside the folder are searched, so the gallery (which embeds
@@ -29,7 +29,7 @@ Protocol (the evaluation harness's, :mod:`fitclip.evaluate`):
 * **Unreadable files** (missing, empty, undecodable, or not a video at all behind a video extension) are
   listed with the reason (``skipped.csv``, the protocol record) and skipped, never replaced by black frames.
 * **Names** are data: a key is the file's relative path as is, and wherever a name is printed or shown (the
-  command line, the gallery) it goes through :func:`fitclip.annotations.escape_name` (bytes that are not
+  command line, the gallery) it goes through :func:`fitclip.folders.escape_name` (bytes that are not
   UTF-8 as ``\\xNN``, control characters such as terminal escapes as ``\\x1b``), so every output file is
   valid UTF-8 and no name can drive a terminal.
 * **A model whose scores are not finite** (NaN weights) gives no ranking: the search stops with an error
@@ -95,7 +95,8 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from fitclip.annotations import VIDEO_EXTENSIONS, Annotations, escape_name, list_folder
+from fitclip.annotations import Annotations
+from fitclip.folders import VIDEO_EXTENSIONS, escape_name, list_folder
 from fitclip.checkpoint import check_writable, replace_files, sha256_file
 from fitclip.evaluate import SAMPLER_RULE, check_videos, class_embeddings, encode_videos
 from fitclip.metrics import NonFiniteScores, check_finite
@@ -221,7 +222,7 @@ def _utf8(text: str) -> bool:
 
 def find_videos(folder: str | os.PathLike, recursive: bool = True,
                 extensions: Sequence[str] | None = None) -> tuple[Annotations, list[dict[str, str]]]:
-    """The folder's videos (the ``folder`` corpus's listing, :func:`fitclip.annotations.list_folder`) and the
+    """The folder's videos (the ``folder`` corpus's listing, :func:`fitclip.folders.list_folder`) and the
     entries not searched.
 
     Returns:
@@ -701,7 +702,7 @@ def _protocol(result: SearchResult, entries: Mapping[str, EvalModel], failed: Se
         "time": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "folder": str(result.folder.resolve()), "recursive": recursive,
         "extensions": list(extensions or VIDEO_EXTENSIONS),
-        "listing": "fitclip.annotations.list_folder: regular files with a video extension, hidden entries "
+        "listing": "fitclip.folders.list_folder: regular files with a video extension, hidden entries "
                    "skipped, nothing opened; symbolic links are never followed (listed as left out)",
         "n_found": result.n_found, "n_searched": len(result.keys), "n_failed": len(failed),
         "n_left_out": len(left_out), "n_ignored": n_ignored,
@@ -762,7 +763,7 @@ def _write(result: SearchResult, out: Path, gallery: bool, started: float) -> No
 
 def ranking_table(result: SearchResult, kind: str | None = None) -> pd.DataFrame:
     """One row per (query, model), one column per rank: ``video (score)``, ``*`` on movers; names and queries
-    escaped (:func:`fitclip.annotations.escape_name`), as the table is for printing."""
+    escaped (:func:`fitclip.folders.escape_name`), as the table is for printing."""
     df = result.ranking if kind is None else result.ranking[result.ranking["kind"] == kind]
     cells = df.assign(cell=[f"{'*' if m else ''}{escape_name(v)} ({s:.3f})"  # names escaped: it is printed
                             for v, s, m in zip(df["video"], df["score"], df["mover"])],

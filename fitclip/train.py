@@ -72,7 +72,8 @@ does not fit) names the file, the device and its free space, and the last checkp
 space is freed. A dead or hung rank makes the others' next collective fail after ``collective_timeout_s``
 and the job exits non-zero (torchrun then stops the remaining workers).
 
-Layout: this docstring is the trainer's manual (~80 lines), which is why the file is over 600 lines;
+Layout: this docstring is the trainer's manual (~80 lines), which with the one-line failures of every write
+(a full disk, `write_failed`) and of a finished or overrun `--resume` is why the file is about 750 lines;
 the data streams and RNG states are in `fitclip.streams`, the run folder's lock and the process setup in
 `fitclip.runtime`. `_train` reads as its steps: checkpoint and log, data, models, streams, teacher targets
 (`TeacherTargets`), state, then the loop, whose validation, metrics line and checkpoints are `_RunState`'s.

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from fitclip.annotations import (SPECS, AnnotationError, escape_name, list_folder, load_annotations,
-                                 sample_labeled_subset)
+from fitclip.annotations import SPECS, AnnotationError, load_annotations, sample_labeled_subset
+from fitclip.folders import escape_name, list_folder
 from fitclip.prompts import UCF101_TEMPLATES, format_prompts, ucf101_class_name
 
 
