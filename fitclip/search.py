@@ -96,7 +96,7 @@ import torch
 import torch.nn.functional as F
 
 from fitclip.annotations import Annotations
-from fitclip.folders import VIDEO_EXTENSIONS, escape_name, list_folder
+from fitclip.folders import VIDEO_EXTENSIONS, escape_name, is_utf8, list_folder
 from fitclip.checkpoint import check_writable, replace_files, sha256_file
 from fitclip.evaluate import SAMPLER_RULE, check_videos, class_embeddings, encode_videos
 from fitclip.metrics import NonFiniteScores, check_finite
@@ -205,19 +205,10 @@ def check_queries(texts: Sequence[str], what: str = "--queries") -> list[str]:
     texts = [str(t) for t in texts]
     if any(not t.strip() for t in texts):
         raise ValueError(f"{what}: an empty one; each needs some text")
-    bad = [t for t in texts if not _utf8(t)]
+    bad = [t for t in texts if not is_utf8(t)]  # argv in another encoding: lone surrogates
     if bad:
         raise ValueError(f"{what}: {escape_name(bad[0])!r} is not valid UTF-8 text; give it in UTF-8")
     return texts
-
-
-def _utf8(text: str) -> bool:
-    """Whether `text` can be written as UTF-8 (argv in another encoding reaches Python as lone surrogates)."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def find_videos(folder: str | os.PathLike, recursive: bool = True,
