@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import pickle
+import re
 import shutil
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
@@ -26,7 +27,17 @@ import torch
 
 
 class CheckpointDamaged(ValueError):
-    """A checkpoint file exists but cannot be read: truncated (a copy or a disk that filled up) or corrupt."""
+    """A checkpoint file exists but cannot be read: truncated (a copy or a disk that filled up) or corrupt.
+    ``detail``: the loader's error in a few words."""
+
+    detail: str = ""
+
+
+class PickledCheckpoint(ValueError):
+    """A file that holds pickled Python objects, which ``weights_only=True`` refuses on purpose. ``detail``:
+    the refused global's name (e.g. ``argparse.Namespace``)."""
+
+    detail: str = ""
 
 
 def _human(n: float) -> str:
@@ -136,12 +147,16 @@ def save_state(obj: dict[str, Any], path: str | os.PathLike) -> Path:
     return path
 
 
-def load_state(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> Any:
+def load_state(path: str | os.PathLike, map_location: str | torch.device = "cpu", mmap: bool = False) -> Any:
     """Load a checkpoint with `weights_only=True` (no arbitrary code runs). Safetensors files work too.
+
+    Args:
+        mmap: memory-map the tensors (``torch.load(mmap=True)``: processes that read one file share its pages).
 
     Raises:
         FileNotFoundError: no such file.
-        ValueError: the file holds pickled Python objects (a saved module, not a state dict).
+        PickledCheckpoint: the file holds pickled Python objects (a saved module, not a state dict); a
+            ``ValueError``.
         CheckpointDamaged: the file cannot be read at all (truncated or corrupt); a ``ValueError``.
     """
     path = Path(path)
@@ -151,16 +166,21 @@ def load_state(path: str | os.PathLike, map_location: str | torch.device = "cpu"
         if path.suffix == ".safetensors":
             from safetensors.torch import load_file
             return load_file(str(path), device=str(map_location))
-        return torch.load(path, map_location=map_location, weights_only=True)
+        return torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
     except Exception as e:  # a pickled module (refused on purpose) or a damaged file (truncated, corrupt)
         text = str(e).strip()
         first_line = f"{type(e).__name__}: {text.splitlines()[0].split('. ')[0] if text else ''}".rstrip(": ")
         if isinstance(e, pickle.UnpicklingError) and "GLOBAL" in str(e):
-            raise ValueError(f"could not load checkpoint {str(path)!r} with weights_only=True: it holds pickled "
-                             f"Python objects ({_refused_global(e)}); fitclip reads state dicts only — re-save "
-                             f"it as a state dict") from e
-        raise CheckpointDamaged(f"checkpoint {str(path)!r} is damaged (truncated or corrupt: {first_line}); "
-                                f"it cannot be read — use another copy or an earlier checkpoint") from e
+            pickled = PickledCheckpoint(f"could not load checkpoint {str(path)!r} with weights_only=True: it holds "
+                                        f"pickled Python objects ({_refused_global(e)}); fitclip reads state dicts "
+                                        f"only — re-save it as a state dict")
+            refused = re.search(r"GLOBAL ([\w.]+)", str(e))
+            pickled.detail = refused.group(1) if refused else "a class or function"
+            raise pickled from e
+        damaged = CheckpointDamaged(f"checkpoint {str(path)!r} is damaged (truncated or corrupt: {first_line}); "
+                                    f"it cannot be read — use another copy or an earlier checkpoint")
+        damaged.detail = first_line
+        raise damaged from e
 
 
 def _refused_global(error: BaseException) -> str:

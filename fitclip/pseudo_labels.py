@@ -32,8 +32,6 @@ import hashlib
 import json
 import math
 import os
-import pickle
-import re
 import sys
 from pathlib import Path
 from typing import Any, Sequence
@@ -42,7 +40,7 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader
 
-from fitclip.checkpoint import save_state, sha256_file, write_json
+from fitclip.checkpoint import CheckpointDamaged, PickledCheckpoint, load_state, save_state, sha256_file, write_json
 from fitclip.config import ConfigError, TrainConfig, parse_cli, validate
 from fitclip.datasets import VideoDataset, collate_clips
 from fitclip.models import encode_texts, is_weights_file
@@ -103,18 +101,14 @@ RERUN = "rerun `python -m fitclip.pseudo_labels --config run.json` (it redoes ba
 def read_shard(path: Path) -> tuple[Any, str | None]:
     """(the file's content, None), read with ``weights_only=True`` and memory-mapped; or (None, why it cannot
     be read, as words that follow "is": missing, pickled, truncated or corrupt)."""
-    if not path.is_file():
-        return None, "missing"
     try:
-        return torch.load(path, map_location="cpu", weights_only=True, mmap=True), None
-    except Exception as e:  # noqa: BLE001 - every way a file can fail to load is a reason to redo it
-        text = str(e).strip()
-        if isinstance(e, pickle.UnpicklingError) and "GLOBAL" in text:
-            refused = re.search(r"GLOBAL ([\w.]+)", text)
-            what = f" ({refused.group(1)})" if refused else ""
-            return None, f"pickled: it holds Python objects{what} that weights_only=True refuses"
-        first = text.splitlines()[0].split(". ")[0] if text else ""
-        return None, f"truncated or corrupt ({type(e).__name__}: {first})".replace(": )", ")")
+        return load_state(path, mmap=True), None
+    except FileNotFoundError:
+        return None, "missing"
+    except PickledCheckpoint as e:
+        return None, f"pickled: it holds Python objects ({e.detail}) that weights_only=True refuses"
+    except CheckpointDamaged as e:
+        return None, f"truncated or corrupt ({e.detail})"
 
 
 def shard_problem(shard: Any, dim: int | None, has_text: bool, keys: Sequence[str] | None = None,
