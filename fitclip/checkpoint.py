@@ -259,7 +259,11 @@ def read_jsonl(path: str | os.PathLike) -> list[dict[str, Any]]:
         TornLine: a line that is not one complete JSON object, naming the file and the line.
     """
     path = Path(path)
-    data = path.read_bytes()
+    return _jsonl_records(path.read_bytes(), path)
+
+
+def _jsonl_records(data: bytes, path: Path) -> list[dict[str, Any]]:
+    """:func:`read_jsonl` of bytes already read (`path` names them in the error)."""
     records = []
     for number, line in enumerate(data.split(b"\n"), start=1):
         if not line.strip():
@@ -278,15 +282,15 @@ def read_jsonl(path: str | os.PathLike) -> list[dict[str, Any]]:
     return records
 
 
-def check_jsonl(path: str | os.PathLike) -> None:
-    """Refuse a file that records cannot be appended to: not a regular file, or not JSON lines (a torn line,
-    a checkpoint given as `--out`). A missing file is fine (it will be created)."""
+def check_jsonl(path: str | os.PathLike, records: bool = True) -> None:
+    """Refuse a file that records cannot be appended to: not a regular file, or (`records`) not JSON lines (a
+    torn line, a checkpoint given as `--out`). A missing file is fine (it will be created)."""
     path = Path(path)
     if path.is_dir():
         raise ValueError(f"{path} is a directory; give a JSON-lines file name (e.g. {path / 'results.jsonl'})")
     if path.exists() and not path.is_file():
         raise ValueError(f"{path} is not a regular file; give a JSON-lines file name")
-    if path.is_file():
+    if records and path.is_file():
         read_jsonl(path)
 
 
@@ -335,8 +339,9 @@ def append_jsonl(batches: Mapping[str | os.PathLike, Sequence[Mapping[str, Any]]
                 new = "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in records).encode()
                 old = b""
                 if path.exists():
-                    check_jsonl(path)
+                    check_jsonl(path, records=False)
                     old = path.read_bytes()
+                    _jsonl_records(old, path)  # a torn or foreign line refuses the append
                     if old and not old.endswith(b"\n"):
                         old += b"\n"  # a last line that is whole JSON but lost its newline
                 tmp = temps.enter_context(_temp_beside(path))
