@@ -1,7 +1,8 @@
 """What a training-side process needs at run time, shared by `fitclip.train` and `fitclip.pseudo_labels`:
 the torchrun/process-group setup, the start weights, the WebVid-format labeled / validation / unlabeled
-sets, prompt files, autocast, and the run folder's lock (one writer per ``out_dir``). Neither module
-imports the other for these.
+sets, prompt files, autocast, the run folder's lock (one writer per ``out_dir``) and the one-line errors of
+its writes (:func:`write_failed`: a full disk names the file, its free space and the checkpoint kept).
+Neither module imports the other for these.
 """
 
 from __future__ import annotations
@@ -129,6 +130,36 @@ def autocast_for(cfg: TrainConfig, device: torch.device) -> contextlib.AbstractC
 class RunError(RuntimeError):
     """The run cannot start or go on for a reason the user can fix (folder in use or not writable, damaged
     checkpoint or log, a video that does not decode); `main` prints the one-line message, no traceback."""
+
+
+def resume_flag(out: Path, path: Path) -> str:
+    """How to continue from checkpoint `path` of `out`: ``--resume`` for its last.pt, else ``--resume PATH``."""
+    return "--resume" if path == out / "last.pt" else f"--resume {path}"
+
+
+def write_failed(error: OSError, path: Path, out: Path, saved: tuple[Path, int] | None) -> RunError:
+    """A write of the run (a checkpoint, the step's metrics line, config.json, run_info.json, the trimmed log)
+    failed, mostly because the disk is full: ONE line saying so and where (`fitclip.checkpoint.write_failure`'s
+    words), that the last checkpoint is kept (every write is atomic, or an append whose torn last line
+    `--resume` drops), and how to go on once space is freed."""
+    what = write_failure(error, path).what
+    fix = "free some space" if error.errno in (errno.ENOSPC, errno.EDQUOT) else "make it writable"
+    if saved is None:
+        advice = (f"no checkpoint was written yet: {fix}, then run the same command again (a folder without a "
+                  f"checkpoint is a fresh start)")
+    else:
+        advice = (f"the last checkpoint, {saved[0]} (step {saved[1]}), is kept: {fix}, then "
+                  f"`{resume_flag(out, saved[0])}` continues from it")
+    return RunError(f"{what}; {advice}")
+
+
+@contextlib.contextmanager
+def writing(path: Path, out: Path, saved: tuple[Path, int] | None) -> Any:
+    """Turn a failed write of `path` into `write_failed`'s one-line RunError (no traceback)."""
+    try:
+        yield
+    except OSError as e:
+        raise write_failed(e, path, out, saved) from e
 
 
 # ----------------------------------------------------------------------------------------------------

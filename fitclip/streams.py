@@ -58,7 +58,7 @@ def collate_views(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-class _Guarded(Dataset):
+class GuardedDataset(Dataset):
     """A dataset whose decode failures come back as records: raised inside a DataLoader worker, the error
     would reach the trainer wrapped in the worker's traceback; `check_batch` turns it into one line instead."""
 
@@ -75,7 +75,7 @@ class _Guarded(Dataset):
             return {"broken": " ".join(str(e).split())}
 
 
-class _GuardedCollate:
+class GuardedCollate:
     """`collate` of the good samples, or `{"broken": [reasons]}` when any sample of the batch failed."""
 
     def __init__(self, collate: Callable) -> None:
@@ -130,8 +130,8 @@ class Stream:
             if self.batch >= self.per_epoch:
                 self.epoch, self.batch = self.epoch + 1, 0
             self.dataset.set_epoch(self.epoch)
-            loader = DataLoader(_Guarded(self.dataset), batch_sampler=self.batches(self.epoch)[self.batch:],
-                                num_workers=self.num_workers, collate_fn=_GuardedCollate(self.collate),
+            loader = DataLoader(GuardedDataset(self.dataset), batch_sampler=self.batches(self.epoch)[self.batch:],
+                                num_workers=self.num_workers, collate_fn=GuardedCollate(self.collate),
                                 pin_memory=self.pin,
                                 generator=torch.Generator().manual_seed(derive_seed(self.seed, "workers", self.epoch)))
             self._it = iter(loader)

@@ -72,8 +72,8 @@ does not fit) names the file, the device and its free space, and the last checkp
 space is freed. A dead or hung rank makes the others' next collective fail after ``collective_timeout_s``
 and the job exits non-zero (torchrun then stops the remaining workers).
 
-Layout: this docstring is the trainer's manual (~80 lines), which with the one-line failures of every write
-(a full disk, `write_failed`) and of a finished or overrun `--resume` is why the file is about 750 lines;
+Layout: this docstring is the trainer's manual (~80 lines), which with the finished or overrun `--resume` is why
+the file is just over 700 lines; the one-line failures of the run's writes (a full disk) are `fitclip.runtime`'s;
 the data streams and RNG states are in `fitclip.streams`, the run folder's lock and the process setup in
 `fitclip.runtime`. `_train` reads as its steps: checkpoint and log, data, models, streams, teacher targets
 (`TeacherTargets`), state, then the loop, whose validation, metrics line and checkpoints are `_RunState`'s.
@@ -87,7 +87,6 @@ the optimizer step). Without RANK it applies to every rank.
 from __future__ import annotations
 
 import contextlib
-import errno
 import json
 import os
 import platform
@@ -100,16 +99,15 @@ import torch
 from torch.utils.data import DataLoader
 
 from fitclip.annotations import AnnotationError
-from fitclip.checkpoint import (CheckpointDamaged, atomic_write_text, load_state, save_state, write_failure,
-                                write_json)
+from fitclip.checkpoint import CheckpointDamaged, atomic_write_text, load_state, save_state, write_json
 from fitclip.config import RESUMABLE_CHANGES, ConfigError, TrainConfig, parse_cli, validate
 from fitclip.datasets import VideoDataset, collate_clips
 from fitclip.losses import distillation_loss, fitclip_loss, labeled_loss
 from fitclip.models import VideoCLIP, clone_model, freeze_batchnorm
 from fitclip.runtime import (Dist, RunError, RunFolderLock, autocast_for, doctor_command, load_labeled,
-                             load_start_weights, load_unlabeled, load_val, read_prompts, setup_distributed,
-                             teardown_distributed)
-from fitclip.streams import (Stream, UnlabeledViews, _Guarded, _GuardedCollate, all_rng_states, check_batch,
+                             load_start_weights, load_unlabeled, load_val, read_prompts, resume_flag, setup_distributed,
+                             teardown_distributed, writing)
+from fitclip.streams import (GuardedCollate, GuardedDataset, Stream, UnlabeledViews, all_rng_states, check_batch,
                              collate_views, derive_seed, seed_everything, set_rng_state)
 from fitclip.transforms import transforms_for
 
@@ -203,39 +201,10 @@ def nonfinite_advice(cfg: TrainConfig, out: Path, saved: tuple[Path, int] | None
         return (f"No checkpoint was written before it, so {out} holds none: run the same command again with a "
                 f"lower lr (e.g. --lr {cfg.lr / 10:g}); a folder without a checkpoint is a fresh start")
     path, step = saved
-    flag = _resume_flag(out, path)
+    flag = resume_flag(out, path)
     return (f"The last good checkpoint, {path} (step {step}), is kept: `{flag}` continues from it with the same "
             f"recipe and data (the loss will diverge again unless the cause was transient); for a lower lr, "
             f"start a new out_dir (a resumed run cannot change lr)")
-
-
-def _resume_flag(out: Path, path: Path) -> str:
-    return "--resume" if path == out / "last.pt" else f"--resume {path}"
-
-
-def write_failed(error: OSError, path: Path, out: Path, saved: tuple[Path, int] | None) -> RunError:
-    """A write of the run (a checkpoint, the step's metrics line, config.json, run_info.json, the trimmed log)
-    failed, mostly because the disk is full: ONE line saying so and where (`fitclip.checkpoint.write_failure`'s
-    words), that the last checkpoint is kept (every write is atomic, or an append whose torn last line
-    `--resume` drops), and how to go on once space is freed."""
-    what = write_failure(error, path).what
-    fix = "free some space" if error.errno in (errno.ENOSPC, errno.EDQUOT) else "make it writable"
-    if saved is None:
-        advice = (f"no checkpoint was written yet: {fix}, then run the same command again (a folder without a "
-                  f"checkpoint is a fresh start)")
-    else:
-        advice = (f"the last checkpoint, {saved[0]} (step {saved[1]}), is kept: {fix}, then "
-                  f"`{_resume_flag(out, saved[0])}` continues from it")
-    return RunError(f"{what}; {advice}")
-
-
-@contextlib.contextmanager
-def _writing(path: Path, out: Path, saved: tuple[Path, int] | None) -> Any:
-    """Turn a failed write of `path` into `write_failed`'s one-line RunError (no traceback)."""
-    try:
-        yield
-    except OSError as e:
-        raise write_failed(e, path, out, saved) from e
 
 
 def check_resume_config(saved: dict[str, Any], cfg: TrainConfig, path: Path) -> None:
@@ -277,8 +246,8 @@ def validate_labeled(student: VideoCLIP, val_ds: VideoDataset, cfg: TrainConfig,
     if cache:
         source = cache
     else:
-        source = DataLoader(_Guarded(val_ds), batch_sampler=batches, num_workers=cfg.num_workers,
-                            collate_fn=_GuardedCollate(collate_clips))
+        source = DataLoader(GuardedDataset(val_ds), batch_sampler=batches, num_workers=cfg.num_workers,
+                            collate_fn=GuardedCollate(collate_clips))
     was_training = student.training
     student.eval()
     total, count = 0.0, 0
@@ -400,7 +369,7 @@ def _train(cfg: TrainConfig, resume: str | os.PathLike | None, d: Dist, out: Pat
     if saved is not None and saved[1] >= cfg.max_steps:  # nothing to train: nothing is written either
         return _finished(cfg, d, out, saved, ckpt)
     if d.main:  # the log next, so a damaged one is refused before any heavy work (the lock is held)
-        with _writing(metrics_path, out, saved):
+        with writing(metrics_path, out, saved):
             _prepare_log(metrics_path, ckpt)
 
     # Data (annotations only; clips are decoded by the loaders).
@@ -447,7 +416,7 @@ def _train(cfg: TrainConfig, resume: str | os.PathLike | None, d: Dist, out: Pat
 
     metrics = None
     if d.main:  # append-only: see _RunState.end_step
-        with _writing(metrics_path, out, run.saved):
+        with writing(metrics_path, out, run.saved):
             metrics = open(metrics_path, "a", encoding="utf-8")
     from tqdm import tqdm
     bar = tqdm(total=cfg.max_steps, initial=step, disable=not d.main, desc="fitclip", dynamic_ncols=True)
@@ -571,11 +540,11 @@ def _restore(ckpt: dict[str, Any], student: VideoCLIP, optimizer: torch.optim.Op
 
 def _write_run_files(out: Path, cfg: TrainConfig, d: Dist, resumed_from_step: int | None,
                      saved: tuple[Path, int] | None = None) -> None:
-    with _writing(out, out, saved):
+    with writing(out, out, saved):
         out.mkdir(parents=True, exist_ok=True)
-    with _writing(out / "config.json", out, saved):
+    with writing(out / "config.json", out, saved):
         write_json(out / "config.json", cfg.to_dict())
-    with _writing(out / "run_info.json", out, saved):
+    with writing(out / "run_info.json", out, saved):
         write_json(out / "run_info.json", {**versions(), "world_size": d.world, "device": str(d.device),
                                             "argv": sys.argv, "resumed_from_step": resumed_from_step,
                                             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
@@ -650,7 +619,7 @@ class _RunState:
             # good). Appending is safe here (no atomic rewrite of the whole log each step): a torn line
             # can only be the last one, past the checkpoint, and `trim_metrics` drops it. The fsync before
             # a checkpoint also covers the lines of the steps since the previous one.
-            with _writing(self.out / "metrics.jsonl", self.out, self.saved):
+            with writing(self.out / "metrics.jsonl", self.out, self.saved):
                 metrics.write(json.dumps(record) + "\n")
                 metrics.flush()
                 if save_last or improved:
@@ -665,7 +634,7 @@ class _RunState:
         if self.d.main:
             for name, due in (("best_labeled.pt", best), ("last.pt", last)):
                 if due:  # a failed write (a full disk) keeps the previous file whole: it is `saved` still
-                    with _writing(self.out / name, self.out, self.saved):
+                    with writing(self.out / name, self.out, self.saved):
                         save_checkpoint(state, self.out / name)
         self.saved = (self.out / ("last.pt" if last else "best_labeled.pt"), step)
 
