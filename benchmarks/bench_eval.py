@@ -49,7 +49,7 @@ from fitclip import video as V  # noqa: E402
 from fitclip.annotations import Annotations, load_annotations  # noqa: E402
 from fitclip.datasets import VideoDataset, collate_clips  # noqa: E402
 from fitclip.doctor import library_versions  # noqa: E402
-from fitclip.encoding import _encode_videos, _shared_transform  # noqa: E402
+from fitclip.encoding import encode_pass, shared_transform  # noqa: E402
 from fitclip.evaluate import EvalModel, evaluate  # noqa: E402
 from fitclip.models import load_clip  # noqa: E402
 
@@ -161,7 +161,7 @@ def end_to_end(model, annotations: Annotations, transform, batch_size: int, work
         VideoDataset._read = _two_open_plan_and_read  # forked workers inherit the patch
     try:
         t = time.perf_counter()
-        _encode_videos({"m": EvalModel(model)}, annotations, range(len(annotations)), num_frames=4,
+        encode_pass({"m": EvalModel(model)}, annotations, range(len(annotations)), num_frames=4,
                        batch_size=batch_size, num_workers=workers, backend="decord", device=torch.device("cpu"),
                        transform=transform, progress=False)
         return time.perf_counter() - t
@@ -199,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
         render_s = time.perf_counter() - t
         torch.manual_seed(0)
         model = load_clip(arch, None)
-        transform, _ = _shared_transform({"m": EvalModel(model)})
+        transform, _ = shared_transform({"m": EvalModel(model)})
         load_before = os.getloadavg()
         print(f"[{scenario}] {n} clips of {spec.width}x{spec.height}x{spec.frames} (rendered in {render_s:.0f} s), "
               f"model {arch}, torch threads {torch.get_num_threads()}, best of {repeats}, "

@@ -14,7 +14,7 @@ def _cmd_fuse(args: argparse.Namespace) -> int:
 
     from fitclip.checkpoint import check_writable, load_state, save_state
     from fitclip.fusion import fuse
-    from fitclip.models import _clip_state_dict
+    from fitclip.models import clip_state_dict
 
     try:  # before the checkpoints are read
         check_writable(args.out, "file")
@@ -25,7 +25,7 @@ def _cmd_fuse(args: argparse.Namespace) -> int:
     states = {}
     for flag, path in (("--teacher", args.teacher), ("--student", args.student)):
         try:
-            states[flag] = _clip_state_dict(load_state(path))
+            states[flag] = clip_state_dict(load_state(path))
         except (ValueError, FileNotFoundError) as e:
             return _fail(f"{flag} {path}: {e}", 2)
     (teacher, t_meta), (student, s_meta) = states["--teacher"], states["--student"]

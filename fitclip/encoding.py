@@ -1,10 +1,10 @@
 """The decode pass of zero-shot evaluation: each item decoded once, every model encodes the same batch.
 
-:func:`fitclip.evaluate.evaluate` (and ``fitclip.search``) run :func:`_encode_videos` before scoring:
+:func:`fitclip.evaluate.evaluate` (and ``fitclip.search``) run :func:`encode_pass` before scoring:
 
 * **Models.** One model, ``{name: model | (model, alpha) | EvalModel}``, or a
   :class:`~fitclip.fusion.FusionGrid`, whose models are one working copy fused in place: a *selector*
-  (:func:`_selector`) gives each name's model with its weights and an identity, so one set of weights under
+  (:func:`model_selector`) gives each name's model with its weights and an identity, so one set of weights under
   two names (the teacher is α=0 of every student's grid) is run once per batch.
 * **Decoding.** ``VideoDataset`` over the items (FitCLIP's eval sampler, the models' shared eval transform);
   a file that does not decode becomes an error record (:class:`_GuardedDataset`), never black frames; a file
@@ -47,7 +47,7 @@ PRECISIONS = ("fp32", "bf16")
 Models = Union[VideoCLIP, EvalModel, Mapping[str, Union[VideoCLIP, EvalModel, tuple]]]
 
 
-def _as_entries(models: Models) -> dict[str, EvalModel]:
+def as_entries(models: Models) -> dict[str, EvalModel]:
     if isinstance(models, EvalModel):
         return {_default_name(models.model): models}
     if not isinstance(models, Mapping):
@@ -109,7 +109,7 @@ def _collate_guarded(samples: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     return {"batch": collate_clips(good) if good else None, "errors": errors}
 
 
-def _shared_transform(entries: Mapping[str, EvalModel]):
+def shared_transform(entries: Mapping[str, EvalModel]):
     """The one eval transform every model of the run uses (they must agree: they share the frames)."""
     configs = {name: (int(e.model.image_size), tuple(map(float, e.model.mean)), tuple(map(float, e.model.std)))
                for name, e in entries.items()}
@@ -126,7 +126,7 @@ Selector = Callable[[str], tuple[Any, Any]]
 
 
 class Encoded(NamedTuple):
-    """The decode pass's result (:func:`_encode_videos`)."""
+    """The decode pass's result (:func:`encode_pass`)."""
 
     videos: dict[str, torch.Tensor]
     ok_indices: list[int]
@@ -135,7 +135,7 @@ class Encoded(NamedTuple):
     fallbacks: list[dict]
 
 
-def _selector(models: Any, entries: Mapping[str, EvalModel]) -> Selector:
+def model_selector(models: Any, entries: Mapping[str, EvalModel]) -> Selector:
     """``name -> (identity, model with that name's weights)``: a :class:`~fitclip.fusion.FusionGrid` fuses its
     working copy in place (:meth:`~fitclip.fusion.FusionGrid.select`); any other model is itself, and one
     object under two names (the teacher is α=0 of every grid) has one identity, so it is run once."""
@@ -154,7 +154,7 @@ def autocast(precision: str, device: torch.device):
     return torch.autocast(device.type, dtype=torch.bfloat16)
 
 
-def _encode_videos(entries: Mapping[str, EvalModel], annotations: Annotations, indices: Sequence[int], *,
+def encode_pass(entries: Mapping[str, EvalModel], annotations: Annotations, indices: Sequence[int], *,
                    num_frames: int, batch_size: int, num_workers: int, backend: str, device: torch.device,
                    transform: Any, progress: bool, select: Selector | None = None,
                    precision: str = "fp32") -> Encoded:
@@ -171,7 +171,7 @@ def _encode_videos(entries: Mapping[str, EvalModel], annotations: Annotations, i
     """
     from tqdm.auto import tqdm
 
-    select = select or _selector(None, entries)
+    select = select or model_selector(None, entries)
     rank, world = rank_and_world()
     mine = list(indices)[rank::world]
     preload_decoder(backend)
@@ -252,15 +252,15 @@ def encode_videos(models: Models, annotations: Annotations, indices: Sequence[in
         the decode failures ``[{"key", "path", "reason", "stage": "decode"}]``, the transform's
         ``{"image_size", "mean", "std"}``).
     """
-    entries = _as_entries(models)
-    transform, transform_info = _shared_transform(entries)
+    entries = as_entries(models)
+    transform, transform_info = shared_transform(entries)
     for entry in entries.values():
         if hasattr(entry.model, "eval"):
             entry.model.eval()
     todo = range(len(annotations.items)) if indices is None else indices
-    encoded = _encode_videos(
+    encoded = encode_pass(
         entries, annotations, list(todo), num_frames=num_frames, batch_size=batch_size, num_workers=num_workers,
         backend=backend, device=torch.device(device), transform=transform, progress=progress,
-        select=_selector(models, entries), precision=precision)
+        select=model_selector(models, entries), precision=precision)
     return encoded.videos, encoded.ok_indices, encoded.failures, transform_info
 

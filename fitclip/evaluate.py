@@ -83,8 +83,8 @@ from fitclip.annotations import Annotations, VideoItem, load_annotations
 from fitclip.checkpoint import append_jsonl, check_jsonl, check_writable, load_state, save_state, sha256_file
 from fitclip.distributed import rank_and_world
 from fitclip.doctor import file_problem, library_versions
-from fitclip.encoding import (PRECISIONS, Models, _as_entries, _encode_videos, _selector, _shared_transform, autocast,
-                              encode_videos)
+from fitclip.encoding import (PRECISIONS, Models, as_entries, autocast, encode_pass, encode_videos, model_selector,
+                              shared_transform)
 from fitclip.metrics import (TIE_RULE_TEXT, NonFiniteScores, class_rank_counts, classification_metrics_from_ranks,
                              metrics_from_ranks, ranks_from_counts, retrieval_rank_counts_from_embeddings)
 from fitclip.models import EvalModel, encode_texts, non_finite_diagnosis
@@ -372,7 +372,7 @@ def evaluate(
         OSError: `out` or `embeddings_dir` cannot be written (before any decoding), or a write failed at the
             end (a full disk: the results files are unchanged).
     """
-    entries = _as_entries(models)
+    entries = as_entries(models)
     annotations = _load_evaluable(dataset, data_root, split, dataset_options)
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
@@ -382,14 +382,14 @@ def evaluate(
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     check_outputs(out, embeddings_dir)
     device = torch.device(device)
-    transform, transform_info = _shared_transform(entries)
+    transform, transform_info = shared_transform(entries)
     for entry in entries.values():
         if hasattr(entry.model, "eval"):
             entry.model.eval()
 
     todo, failures = _precheck(annotations, skip_broken, data_root)
-    select = _selector(models, entries)
-    encoded = _encode_videos(
+    select = model_selector(models, entries)
+    encoded = encode_pass(
         entries, annotations, todo, num_frames=num_frames, batch_size=batch_size, num_workers=num_workers,
         backend=backend, device=device, transform=transform, progress=progress, select=select, precision=precision)
     failures = _all_failures(annotations, failures, encoded.failures, encoded.ok_indices, skip_broken, data_root)

@@ -205,7 +205,7 @@ def is_weights_file(pretrained: str) -> bool:
         or os.path.isfile(pretrained)
 
 
-def _clip_state_dict(obj: Any) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+def clip_state_dict(obj: Any) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Find the CLIP weights inside a loaded checkpoint; returns (state_dict, metadata).
 
     Accepts our model files (`{"state_dict", "arch", "quick_gelu", ...}`), our training checkpoints
@@ -308,7 +308,7 @@ def load_clip(arch: str = "ViT-B-16", pretrained: str | os.PathLike | None = "op
         if not path.is_file():
             raise FileNotFoundError(f"pretrained checkpoint {str(path)!r} does not exist; pass an open_clip "
                                     f"tag (e.g. 'openai'), 'none' for random weights, or an existing file")
-        state_dict, meta = _clip_state_dict(load_state(path))
+        state_dict, meta = clip_state_dict(load_state(path))
         if meta.get("arch") and meta["arch"] != arch:
             raise ValueError(f"checkpoint {str(path)!r} holds arch {meta['arch']!r} but arch={arch!r} was "
                              f"asked for; pass arch={meta['arch']!r}")

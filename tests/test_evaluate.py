@@ -412,7 +412,7 @@ def test_cli_a_nan_student_is_refused_before_decoding_and_fuse_will_not_write_on
 
     layout = make_msrvtt(tmp_path, toy_benchmarks, n=4)
     nan_pt = save_state(model_file_state(_broken_tiny()), tmp_path / "nan.pt")
-    monkeypatch.setattr("fitclip.evaluate._encode_videos", lambda *a, **k: pytest.fail("decoded a video"))
+    monkeypatch.setattr("fitclip.evaluate.encode_pass", lambda *a, **k: pytest.fail("decoded a video"))
     code = main(["evaluate", "--dataset", "msrvtt", "--data-root", str(layout.data_root), "--arch", "fitclip-tiny",
                  "--pretrained", "none", "--student", str(nan_pt), "--alpha", "0", "1", "--no-progress"])
     err = capsys.readouterr().err
@@ -513,7 +513,7 @@ def test_a_torn_results_file_is_named_with_its_line_and_refused_before_work(tmp_
     out.write_bytes(out.read_bytes() + b'{"run_id": "x", "model": "a", "met')  # an older writer cut mid-row
     with pytest.raises(TornLine, match=r"results.jsonl: line 6 is not a complete JSON record \(cut short"):
         read_results(out)
-    monkeypatch.setattr("fitclip.evaluate._encode_videos", lambda *a, **k: pytest.fail("decoded a video"))
+    monkeypatch.setattr("fitclip.evaluate.encode_pass", lambda *a, **k: pytest.fail("decoded a video"))
     with pytest.raises(ValueError, match="line 6"):
         evaluate({"a": tiny}, "msrvtt", layout.data_root, out=out, progress=False, num_workers=0)
 
@@ -529,7 +529,7 @@ def test_cli_outputs_that_cannot_be_written_are_refused_before_any_model_loads(t
 
     layout = make_msrvtt(tmp_path, toy_benchmarks, n=3)
     monkeypatch.setattr("fitclip.models.load_clip", lambda *a, **k: pytest.fail("loaded a model"))
-    monkeypatch.setattr("fitclip.evaluate._encode_videos", lambda *a, **k: pytest.fail("decoded a video"))
+    monkeypatch.setattr("fitclip.evaluate.encode_pass", lambda *a, **k: pytest.fail("decoded a video"))
     checkpoint = save_state({"w": torch.zeros(3)}, tmp_path / "student.pt")
     before = checkpoint.read_bytes()
     base = ["evaluate", "--dataset", "msrvtt", "--data-root", str(layout.data_root), "--arch", "fitclip-tiny",

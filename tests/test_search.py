@@ -338,7 +338,7 @@ def test_cli_bad_input_is_one_error_line_before_any_work(tmp_path, monkeypatch, 
 
     import fitclip.encoding
 
-    monkeypatch.setattr(fitclip.encoding, "_encode_videos", no_heavy_work)
+    monkeypatch.setattr(fitclip.encoding, "encode_pass", no_heavy_work)
     defaults = [] if "--arch" in args else ["--arch", "fitclip-tiny"]
     code = main(["search", *args, *defaults, "--pretrained", "none", "--out", str(tmp_path / "o")])
     err = capsys.readouterr().err.strip().splitlines()
@@ -510,7 +510,7 @@ def test_cli_out_that_cannot_hold_a_run_is_refused_before_any_work(tmp_path, mon
     import fitclip.encoding
     import fitclip.search
 
-    monkeypatch.setattr(fitclip.encoding, "_encode_videos", no_heavy_work)
+    monkeypatch.setattr(fitclip.encoding, "encode_pass", no_heavy_work)
     monkeypatch.setattr(fitclip.search, "search_models", no_heavy_work)
     result = main(["search", "--videos", str(videos), "--queries", "x", "--arch", "fitclip-tiny", "--pretrained",
                    "none", "--out", str(out)])

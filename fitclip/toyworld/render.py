@@ -14,13 +14,13 @@ from typing import Sequence
 import numpy as np
 
 from fitclip.toyworld.vocabulary import (BACKGROUNDS, CLIP_FRAMES, COLOURS, FRAME_SIZE, MOTIONS, ORDER_ONLY_PAIR,
-                                         SHAPES, STILL_CLASSES, TRANSLATIONS, _still_caption)
+                                         SHAPES, STILL_CLASSES, TRANSLATIONS, still_caption)
 
 #: Bumped whenever rendering changes, so an old rendered world is never mistaken for a current one.
 RENDERER_VERSION = 2
 
 #: The random stream of each corpus: every draw is keyed by (seed, stream, index).
-_STREAMS = {"stills": 1, "webvid_train": 2, "webvid_val": 3, "ucf101": 4, "mit": 5, "msrvtt": 6,
+STREAMS = {"stills": 1, "webvid_train": 2, "webvid_val": 3, "ucf101": 4, "mit": 5, "msrvtt": 6,
             "youcook2": 7, "didemo": 8}
 
 
@@ -322,15 +322,15 @@ def render_clip(colour: str, shape: str, motion: str, background: str = "gradien
 # --------------------------------------------------------------------------------------------------
 
 
-def _stills(start: int, stop: int, n: int, seed: int,
+def render_stills_chunk(start: int, stop: int, n: int, seed: int,
             backgrounds: Sequence[str] = BACKGROUNDS) -> tuple[np.ndarray, list[str], list[tuple[str, str, str]]]:
     """Stills ``start..stop-1`` of a corpus of `n` (chunks can be rendered in any process, same bytes)."""
     # Balanced classes: image i shows class perm[i] % 18; the permutation depends on (seed, n) only.
-    classes = np.random.default_rng([seed, _STREAMS["stills"]]).permutation(n) % len(STILL_CLASSES)
+    classes = np.random.default_rng([seed, STREAMS["stills"]]).permutation(n) % len(STILL_CLASSES)
     images = np.empty((stop - start, FRAME_SIZE, FRAME_SIZE, 3), np.uint8)
     captions, labels = [], []
     for j, i in enumerate(range(start, stop)):
-        rng = np.random.default_rng([seed, _STREAMS["stills"], i])
+        rng = np.random.default_rng([seed, STREAMS["stills"], i])
         colour, shape = STILL_CLASSES[int(classes[i])].split()
         bg = backgrounds[int(rng.integers(len(backgrounds)))]
         frame = make_background(bg, rng)
@@ -338,7 +338,7 @@ def _stills(start: int, stop: int, n: int, seed: int,
         cx, cy = r + 3 + (FRAME_SIZE - 2 * r - 6) * rng.uniform(0, 1, size=2)
         _paint(frame, shape, cx, cy, r, rng.uniform(0, 2 * math.pi), _object_colour(colour, rng))
         images[j] = _to_uint8(frame)
-        captions.append(_still_caption(colour, shape, bg, r, rng))
+        captions.append(still_caption(colour, shape, bg, r, rng))
         labels.append((colour, shape, bg))
     return images, captions, labels
 
@@ -355,5 +355,5 @@ def render_stills(n: int, seed: int = 0,
     Returns:
         ``(images, captions)``: uint8 ``[n, 64, 64, 3]`` and ``n`` strings.
     """
-    images, captions, _ = _stills(0, n, n, seed, backgrounds)
+    images, captions, _ = render_stills_chunk(0, n, n, seed, backgrounds)
     return images, captions

@@ -164,33 +164,33 @@ def mit_categories() -> list[str]:
 # --------------------------------------------------------------------------------------------------
 
 
-def _pick(rng: np.random.Generator, options: Sequence[Any]) -> Any:
+def pick_one(rng: np.random.Generator, options: Sequence[Any]) -> Any:
     return options[int(rng.integers(len(options)))]
 
 
 def _motion_phrase(motion: str, speed: str, rng: np.random.Generator) -> str:
     """A varied phrasing of the motion; translations mention their speed half of the time."""
-    phrase = _pick(rng, MOTION_PHRASES[motion])
+    phrase = pick_one(rng, MOTION_PHRASES[motion])
     if motion in TRANSLATIONS and rng.random() < 0.5:
-        phrase = f"{_pick(rng, SPEED_ADVERBS[speed])} {phrase}"
+        phrase = f"{pick_one(rng, SPEED_ADVERBS[speed])} {phrase}"
     return phrase
 
 
-def _articles(text: str) -> str:
+def with_articles(text: str) -> str:
     """'a orange square' -> 'an orange square' (templates are written with 'a')."""
     return re.sub(r"\b([Aa]) (?=[aeiouAEIOU])", r"\1n ", text)
 
 
-def _caption(templates: Sequence[str], colour: str, shape: str, motion: str, speed: str, bg: str,
+def motion_caption(templates: Sequence[str], colour: str, shape: str, motion: str, speed: str, bg: str,
              rng: np.random.Generator, template: int | None = None) -> str:
     t = templates[int(rng.integers(len(templates)))] if template is None else templates[template]
-    return _articles(t.format(colour=colour, shape=shape, motion=_motion_phrase(motion, speed, rng),
+    return with_articles(t.format(colour=colour, shape=shape, motion=_motion_phrase(motion, speed, rng),
                               bg=BACKGROUND_WORDS[bg]))
 
 
-def _still_caption(colour: str, shape: str, bg: str, r: float, rng: np.random.Generator) -> str:
+def still_caption(colour: str, shape: str, bg: str, r: float, rng: np.random.Generator) -> str:
     template = STILL_TEMPLATES[int(rng.integers(len(STILL_TEMPLATES)))]
     size = "small" if r < 5.5 else "large" if r > 8.5 else None
     if "{size}" in template and size is None:
         template = STILL_TEMPLATES[0]
-    return _articles(template.format(colour=colour, shape=shape, bg=BACKGROUND_WORDS[bg], size=size))
+    return with_articles(template.format(colour=colour, shape=shape, bg=BACKGROUND_WORDS[bg], size=size))

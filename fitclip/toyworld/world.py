@@ -117,13 +117,13 @@ from typing import Any
 import numpy as np
 
 from fitclip.checkpoint import atomic_write_text
-from fitclip.toyworld.render import RENDERER_VERSION, _stills
+from fitclip.toyworld.render import RENDERER_VERSION, render_stills_chunk
 from fitclip.toyworld.vocabulary import (BENCHMARK_DOMAINS, BENCHMARKS, CLIP_FRAMES, COLOURS, FPS, FRAME_SIZE,
                                          HELDOUT_COMBOS, MOTIONS, ORDER_ONLY_PAIR, SHAPES, SHIFTED_BACKGROUNDS,
                                          STILL_CLASSES, TRAIN_BACKGROUNDS, UCF_FOLDERS, mit_categories,
                                          ucf101_class_folders, ucf101_class_names)
-from fitclip.toyworld.writers import (WorldPlan, _plan_didemo, _plan_mit, _plan_msrvtt, _plan_ucf101,
-                                      _plan_webvid, _plan_youcook2, _write_stills_files, _write_text, write_job)
+from fitclip.toyworld.writers import (WorldPlan, plan_didemo, plan_mit, plan_msrvtt, plan_ucf101,
+                                      plan_webvid, plan_youcook2, write_stills_files, write_job)
 
 _MARKER = ".fitclip_synthetic"  # in every folder this module owns; only those are ever deleted
 _MANIFEST = "world.json"
@@ -191,7 +191,7 @@ def plan_world(seed: int = 0, config: WorldConfig | None = None) -> WorldPlan:
     """
     cfg = config or WorldConfig()
     plan = WorldPlan()
-    for planner in (_plan_webvid, _plan_ucf101, _plan_mit, _plan_msrvtt, _plan_youcook2, _plan_didemo):
+    for planner in (plan_webvid, plan_ucf101, plan_mit, plan_msrvtt, plan_youcook2, plan_didemo):
         planner(int(seed), cfg, plan)
     plan.counts["stills"] = cfg.n_stills
     return plan
@@ -202,7 +202,7 @@ def _run_task(task: tuple) -> tuple[str, Any]:
     if task[0] == "video":
         write_job(task[1], task[2])
         return "video", None
-    return "stills", (task[1], _stills(*task[1:]))
+    return "stills", (task[1], render_stills_chunk(*task[1:]))
 
 
 def _prepare_dirs(root: Path) -> None:
@@ -284,7 +284,7 @@ def render_world(root: str | os.PathLike, seed: int = 0, smoke: bool = False, co
     _prepare_dirs(root)
     plan = plan_world(seed, cfg)
     for rel, text in plan.files.items():
-        _write_text(root / rel, text)
+        atomic_write_text(root / rel, text)
 
     # Long videos first so the workers finish together; stills in chunks so they render in parallel too.
     tasks: list[tuple] = [("video", str(root), j) for j in sorted(plan.jobs, key=lambda j: -j.n_frames)]
@@ -328,7 +328,7 @@ def render_world(root: str | os.PathLike, seed: int = 0, smoke: bool = False, co
             pool.join()
 
     starts = sorted(stills_parts)
-    _write_stills_files(root / "stills",
+    write_stills_files(root / "stills",
                         np.concatenate([stills_parts[s][0] for s in starts]) if starts
                         else np.zeros((0, FRAME_SIZE, FRAME_SIZE, 3), np.uint8),
                         [c for s in starts for c in stills_parts[s][1]],

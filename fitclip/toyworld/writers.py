@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING, Any, Iterable, Sequence
 import numpy as np
 
 from fitclip.checkpoint import atomic_write_text
-from fitclip.toyworld.render import _STREAMS, ClipSpec, VideoJob, _stills, render_video
+from fitclip.toyworld.render import STREAMS, ClipSpec, VideoJob, render_stills_chunk, render_video
 from fitclip.toyworld.vocabulary import (BACKGROUND_WORDS, CLIP_FRAMES, COLOURS, DIDEMO_TEMPLATES, FPS, MOTIONS,
                                          MSRVTT_TEMPLATES, SHAPES, SHIFTED_BACKGROUNDS, STILL_CLASSES,
                                          TRAIN_BACKGROUNDS, UCF_FOLDERS, WEBVID_OBJECT_ONLY_TEMPLATES,
-                                         WEBVID_TEMPLATES, YOUCOOK2_TEMPLATES, _articles, _caption, _pick,
-                                         mit_categories, seen_in_training, ucf101_class_folders, valid_combo)
+                                         WEBVID_TEMPLATES, YOUCOOK2_TEMPLATES, mit_categories, motion_caption, pick_one,
+                                         seen_in_training, ucf101_class_folders, valid_combo, with_articles)
 
 if TYPE_CHECKING:  # the planners only read its sizes; world.py imports this module
     from fitclip.toyworld.world import WorldConfig
@@ -48,7 +48,7 @@ def _youtube_id(rng: np.random.Generator, used: set[str]) -> str:
     it as a number, and it holds no glob metacharacters (the YouCook2 loader globs ``<id>.*``)."""
     letters = [c for c in _ID_CHARS[:52] if c not in "eE"]
     while True:
-        s = _pick(rng, letters) + "".join(_ID_CHARS[int(i)] for i in rng.integers(len(_ID_CHARS), size=10))
+        s = pick_one(rng, letters) + "".join(_ID_CHARS[int(i)] for i in rng.integers(len(_ID_CHARS), size=10))
         if s not in used:
             used.add(s)
             return s
@@ -62,11 +62,6 @@ def _csv_text(header: Sequence[str] | None, rows: Iterable[Sequence[Any]]) -> st
         writer.writerow(header)
     writer.writerows(rows)
     return buf.getvalue()
-
-
-def _write_text(path: Path, text: str) -> None:
-    """UTF-8, newlines as given, atomically (the project's one writer)."""
-    atomic_write_text(path, text)
 
 
 class _ComboPicker:
@@ -107,17 +102,17 @@ def _in_domain_triple(rng: np.random.Generator, motion: str | None = None) -> tu
     return pool[int(rng.integers(len(pool)))]
 
 
-def _plan_webvid(seed: int, cfg: WorldConfig, plan: WorldPlan) -> None:
+def plan_webvid(seed: int, cfg: WorldConfig, plan: WorldPlan) -> None:
     used: set[str] = set()
     labels = []
     for split, n in (("train", cfg.webvid_train), ("val", cfg.webvid_val)):
-        code = _STREAMS[f"webvid_{split}"]
+        code = STREAMS[f"webvid_{split}"]
         rng = np.random.default_rng([seed, code])
         rows = []
         for i in range(n):
             colour, shape, motion = _in_domain_triple(rng)
-            speed = _pick(rng, ("slow", "fast"))
-            bg = _pick(rng, TRAIN_BACKGROUNDS)
+            speed = pick_one(rng, ("slow", "fast"))
+            bg = pick_one(rng, TRAIN_BACKGROUNDS)
             while True:  # Shutterstock-like integer ids, 6 to 10 digits, unique over both splits
                 digits = int(rng.integers(6, 11))
                 videoid = str(int(rng.integers(10 ** (digits - 1), 10 ** digits)))
@@ -130,12 +125,12 @@ def _plan_webvid(seed: int, cfg: WorldConfig, plan: WorldPlan) -> None:
                 lo += 50 * 900  # as in one genuine row, page_dir need not be page_idx's bucket
             page_dir = f"{lo:06d}_{lo + 49:06d}"
             if i < 2:  # the first two rows of each file exercise CSV quoting (a comma; double quotes)
-                name = _caption(WEBVID_TEMPLATES, colour, shape, motion, speed, bg, rng, template=3 if i == 0 else 6)
+                name = motion_caption(WEBVID_TEMPLATES, colour, shape, motion, speed, bg, rng, template=3 if i == 0 else 6)
             elif rng.random() < cfg.webvid_object_only:
-                name = _articles(_pick(rng, WEBVID_OBJECT_ONLY_TEMPLATES).format(
+                name = with_articles(pick_one(rng, WEBVID_OBJECT_ONLY_TEMPLATES).format(
                     colour=colour, shape=shape, bg=BACKGROUND_WORDS[bg]))
             else:
-                name = _caption(WEBVID_TEMPLATES, colour, shape, motion, speed, bg, rng)
+                name = motion_caption(WEBVID_TEMPLATES, colour, shape, motion, speed, bg, rng)
             seconds = round(CLIP_FRAMES / FPS)
             rows.append((videoid, name, page_idx, page_dir, f"PT00H00M{seconds:02d}S",
                          f"https://example.invalid/webvid/{videoid}.mp4"))
@@ -149,8 +144,8 @@ def _plan_webvid(seed: int, cfg: WorldConfig, plan: WorldPlan) -> None:
         ("videoid", "split", "colour", "shape", "motion", "speed", "background"), labels)
 
 
-def _plan_ucf101(seed: int, cfg: WorldConfig, plan: WorldPlan) -> None:
-    code = _STREAMS["ucf101"]
+def plan_ucf101(seed: int, cfg: WorldConfig, plan: WorldPlan) -> None:
+    code = STREAMS["ucf101"]
     rng = np.random.default_rng([seed, code])
     folders = ucf101_class_folders()
     motion_of = {f: m for m, f in UCF_FOLDERS.items()}
@@ -159,12 +154,12 @@ def _plan_ucf101(seed: int, cfg: WorldConfig, plan: WorldPlan) -> None:
     for ci, folder in enumerate(folders):
         motion = motion_of[folder]
         # Split 1 of the real UCF101 tests groups 1-7; the clips of one group share a scene (background).
-        group_bg = {g: _pick(rng, TRAIN_BACKGROUNDS) for g in range(1, 8)}
+        group_bg = {g: pick_one(rng, TRAIN_BACKGROUNDS) for g in range(1, 8)}
         names = []
         for j in range(cfg.ucf101_per_class):
             g, c = j % 7 + 1, j // 7 + 1
             colour, shape, _ = _in_domain_triple(rng, motion)
-            speed = _pick(rng, ("slow", "fast"))
+            speed = pick_one(rng, ("slow", "fast"))
             name = f"v_{folder}_g{g:02d}_c{c:02d}.avi"
             names.append((g, c, name))
             plan.jobs.append(VideoJob(f"ucf101/UCF-101/{folder}/{name}", group_bg[g],
@@ -175,8 +170,8 @@ def _plan_ucf101(seed: int, cfg: WorldConfig, plan: WorldPlan) -> None:
     plan.counts["ucf101"] = len(lines)
 
 
-def _plan_mit(seed: int, cfg: WorldConfig, plan: WorldPlan) -> None:
-    code = _STREAMS["mit"]
+def plan_mit(seed: int, cfg: WorldConfig, plan: WorldPlan) -> None:
+    code = STREAMS["mit"]
     rng = np.random.default_rng([seed, code])
     cats = mit_categories()
     plan.files["mit/moments_categories.txt"] = "".join(f"{c},{i}\n" for i, c in enumerate(cats))
@@ -188,18 +183,18 @@ def _plan_mit(seed: int, cfg: WorldConfig, plan: WorldPlan) -> None:
         colour, shape, *words = cat.split("+")
         motion = " ".join(words)
         file = f"yt-{_youtube_id(rng, used)}_{int(rng.integers(0, 300))}.mp4"
-        bg = _pick(rng, SHIFTED_BACKGROUNDS)
+        bg = pick_one(rng, SHIFTED_BACKGROUNDS)
         rows.append((f"{cat}/{file}", cat, int(rng.integers(2, 4)), int(rng.integers(0, 2))))
         plan.jobs.append(VideoJob(f"mit/validation/{cat}/{file}", bg,
-                                  (ClipSpec(colour, shape, motion, _pick(rng, ("slow", "fast"))),),
+                                  (ClipSpec(colour, shape, motion, pick_one(rng, ("slow", "fast"))),),
                                   seed=(seed, code, i), bg_seed=(seed, code, i, 1), domain="shifted"))
     plan.files["mit/validationSet.csv"] = _csv_text(None, sorted(rows))
     plan.counts["mit"] = len(rows)
     plan.counts["mit_categories"] = len(cats)
 
 
-def _plan_msrvtt(seed: int, cfg: WorldConfig, plan: WorldPlan) -> None:
-    code = _STREAMS["msrvtt"]
+def plan_msrvtt(seed: int, cfg: WorldConfig, plan: WorldPlan) -> None:
+    code = STREAMS["msrvtt"]
     rng = np.random.default_rng([seed, code])
     picker = _ComboPicker(rng)
     nums = rng.choice(np.arange(7010, 10000), size=cfg.msrvtt_videos, replace=False)
@@ -207,9 +202,9 @@ def _plan_msrvtt(seed: int, cfg: WorldConfig, plan: WorldPlan) -> None:
     for i, num in enumerate(nums):
         domain = "in-domain" if i % 2 == 0 else "shifted"  # mixed: alternate, recorded per video
         colour, shape, motion = picker(in_domain=domain == "in-domain")
-        speed = _pick(rng, ("slow", "fast"))
-        bg = _pick(rng, TRAIN_BACKGROUNDS if domain == "in-domain" else SHIFTED_BACKGROUNDS)
-        sentence = _caption(MSRVTT_TEMPLATES, colour, shape, motion, speed, bg, rng).lower()
+        speed = pick_one(rng, ("slow", "fast"))
+        bg = pick_one(rng, TRAIN_BACKGROUNDS if domain == "in-domain" else SHIFTED_BACKGROUNDS)
+        sentence = motion_caption(MSRVTT_TEMPLATES, colour, shape, motion, speed, bg, rng).lower()
         rows.append((f"ret{i}", f"msr{num}", f"video{num}", sentence))
         plan.jobs.append(VideoJob(f"msrvtt/videos/all/video{num}.mp4", bg, (ClipSpec(colour, shape, motion, speed),),
                                   seed=(seed, code, i), bg_seed=(seed, code, i, 1), domain=domain))
@@ -217,8 +212,8 @@ def _plan_msrvtt(seed: int, cfg: WorldConfig, plan: WorldPlan) -> None:
     plan.counts["msrvtt"] = len(rows)
 
 
-def _plan_youcook2(seed: int, cfg: WorldConfig, plan: WorldPlan) -> None:
-    code = _STREAMS["youcook2"]
+def plan_youcook2(seed: int, cfg: WorldConfig, plan: WorldPlan) -> None:
+    code = STREAMS["youcook2"]
     rng = np.random.default_rng([seed, code])
     fps = int(FPS)
     seg_seconds = round((CLIP_FRAMES - 1) / FPS)  # a segment [start, end] s spans frames start*fps..end*fps
@@ -226,13 +221,13 @@ def _plan_youcook2(seed: int, cfg: WorldConfig, plan: WorldPlan) -> None:
     rows = []
     for v in range(cfg.youcook2_videos):
         # One object per video (its "recipe"), doing 3-4 different motions with empty gaps between.
-        colour, shape = _pick(rng, STILL_CLASSES).split()
+        colour, shape = pick_one(rng, STILL_CLASSES).split()
         task = str(101 + STILL_CLASSES.index(f"{colour} {shape}"))
         allowed = [m for m in MOTIONS if valid_combo(colour, shape, m) and seen_in_training(colour, m)]
         n_seg = int(rng.integers(3, 5))
         motions = [allowed[int(k)] for k in rng.choice(len(allowed), size=n_seg, replace=False)]
         video_id = _youtube_id(rng, used)
-        bg = _pick(rng, TRAIN_BACKGROUNDS)
+        bg = pick_one(rng, TRAIN_BACKGROUNDS)
         clips: list[ClipSpec] = []
         frame = 0  # next frame to fill
         t = int(rng.integers(0, 2))  # the first segment starts at 0 or 1 s
@@ -240,10 +235,10 @@ def _plan_youcook2(seed: int, cfg: WorldConfig, plan: WorldPlan) -> None:
             start, end = t, t + seg_seconds
             if start * fps > frame:
                 clips.append(ClipSpec(None, None, None, n_frames=start * fps - frame))
-            speed = _pick(rng, ("slow", "fast"))
+            speed = pick_one(rng, ("slow", "fast"))
             clips.append(ClipSpec(colour, shape, motion, speed, n_frames=CLIP_FRAMES))
             frame = end * fps + 1
-            text = _caption(YOUCOOK2_TEMPLATES, colour, shape, motion, speed, bg, rng).lower()
+            text = motion_caption(YOUCOOK2_TEMPLATES, colour, shape, motion, speed, bg, rng).lower()
             rows.append((end, start, task, text, video_id))
             t = end + int(rng.integers(1, 3))  # a 1-2 s gap before the next action
         tail = int(rng.integers(0, 2)) * fps
@@ -256,8 +251,8 @@ def _plan_youcook2(seed: int, cfg: WorldConfig, plan: WorldPlan) -> None:
     plan.counts["youcook2_videos"] = cfg.youcook2_videos
 
 
-def _plan_didemo(seed: int, cfg: WorldConfig, plan: WorldPlan) -> None:
-    code = _STREAMS["didemo"]
+def plan_didemo(seed: int, cfg: WorldConfig, plan: WorldPlan) -> None:
+    code = STREAMS["didemo"]
     rng = np.random.default_rng([seed, code])
     picker = _ComboPicker(rng)
     ann_ids = rng.choice(np.arange(1, 60000), size=4 * cfg.didemo_videos, replace=False)
@@ -269,13 +264,13 @@ def _plan_didemo(seed: int, cfg: WorldConfig, plan: WorldPlan) -> None:
     records = []
     for v in range(cfg.didemo_videos):
         n_parts = int(rng.integers(3, 5))
-        bg = _pick(rng, SHIFTED_BACKGROUNDS)
+        bg = pick_one(rng, SHIFTED_BACKGROUNDS)
         parts = [picker(in_domain=False) for _ in range(n_parts)]
-        speeds = [_pick(rng, ("slow", "fast")) for _ in range(n_parts)]
+        speeds = [pick_one(rng, ("slow", "fast")) for _ in range(n_parts)]
         owner = f"{int(rng.integers(10 ** 6, 10 ** 8))}@N{int(rng.integers(0, 10)):02d}"
-        secret = "".join(_pick(rng, "0123456789abcdef") for _ in range(10))
+        secret = "".join(pick_one(rng, "0123456789abcdef") for _ in range(10))
         stem = f"{owner}_{int(flickr_ids[v])}_{secret}"
-        ext = _pick(rng, ("mov", "avi", "mp4", "m4v", "3gp"))  # as in the real file; files are <stem>.mp4
+        ext = pick_one(rng, ("mov", "avi", "mp4", "m4v", "3gp"))  # as in the real file; files are <stem>.mp4
         for k, ((colour, shape, motion), speed) in enumerate(zip(parts, speeds)):
             # 4 annotators mark the part (one "segment" = one 2.1 s part here, 5 s in the real data).
             times = [[k, k] for _ in range(4)]
@@ -283,7 +278,7 @@ def _plan_didemo(seed: int, cfg: WorldConfig, plan: WorldPlan) -> None:
                 times[int(rng.integers(4))] = [max(k - 1, 0), k] if rng.random() < 0.5 else [k, min(k + 1, n_parts - 1)]
             records.append({
                 "num_segments": n_parts,
-                "description": _caption(DIDEMO_TEMPLATES, colour, shape, motion, speed, bg, rng).lower(),
+                "description": motion_caption(DIDEMO_TEMPLATES, colour, shape, motion, speed, bg, rng).lower(),
                 "dl_link": f"https://example.invalid/video_download.gne?id={int(flickr_ids[v])}",
                 "times": times,
                 "video": f"{stem}.{ext}",
@@ -309,12 +304,12 @@ def _plan_didemo(seed: int, cfg: WorldConfig, plan: WorldPlan) -> None:
 # --------------------------------------------------------------------------------------------------
 
 
-def _write_stills_files(folder: Path, images: np.ndarray, captions: list[str],
+def write_stills_files(folder: Path, images: np.ndarray, captions: list[str],
                         labels: list[tuple[str, str, str]]) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     np.save(folder / "images.npy", images)
     rows = [(i, cap, *lab) for i, (cap, lab) in enumerate(zip(captions, labels))]
-    _write_text(folder / "captions.csv", _csv_text(("index", "caption", "colour", "shape", "background"), rows))
+    atomic_write_text(folder / "captions.csv", _csv_text(("index", "caption", "colour", "shape", "background"), rows))
 
 
 def write_stills(root: str | os.PathLike, n: int, seed: int = 0) -> Path:
@@ -332,7 +327,7 @@ def write_stills(root: str | os.PathLike, n: int, seed: int = 0) -> Path:
         The ``stills`` folder.
     """
     folder = Path(root) / "stills"
-    _write_stills_files(folder, *_stills(0, n, n, seed))
+    write_stills_files(folder, *render_stills_chunk(0, n, n, seed))
     return folder
 
 
