@@ -98,7 +98,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
                                   format_table)
     from fitclip.fusion import FusionGrid
     from fitclip.metrics import NonFiniteScores
-    from fitclip.models import EvalModel, load_clip
+    from fitclip.models import EvalModel, WeightsUnavailable, load_clip
 
     try:  # where the results go, before any model loads or any video decodes
         check_outputs(args.out, args.embeddings_dir)
@@ -137,6 +137,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         teacher = load_clip(args.arch, pretrained, device="cpu")
     except (ValueError, FileNotFoundError) as e:
         return _fail(e, 2)
+    except WeightsUnavailable as e:  # offline, or the hub unreachable: the fix is a local weights file
+        return _fail(e, 1) if rank == 0 else 1
     label = "random" if pretrained is None else Path(pretrained).name if Path(pretrained).suffix else pretrained
     if args.student is None:
         models = {f"{args.arch}/{label}": EvalModel(teacher, None, {"pretrained": args.pretrained})}
@@ -196,7 +198,7 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
 
 def _cmd_search(args: argparse.Namespace) -> int:
     """Exit status: 0 searched (unreadable files are skipped and listed); 1 no video decoded, a model with
-    non-finite scores, or --out cannot be written (found before any work, or a write that failed: the previous
+    non-finite scores, the --pretrained tag's weights could not be downloaded, or --out cannot be written (found before any work, or a write that failed: the previous
     run's files are left as they were); 2 bad input (found before any model is loaded or any video decoded),
     an --out that is a file or holds files of the output names that no earlier search wrote included. Every
     name or text printed is escaped (control characters and bytes that are not UTF-8 shown as escapes)."""
@@ -229,6 +231,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
     import torch
 
     from fitclip.metrics import NonFiniteScores
+    from fitclip.models import WeightsUnavailable
     from fitclip.search import (check_out_dir, check_queries, find_videos, parse_labels, ranking_table,
                                 resolve_templates, search, search_models, skipped_lines)
 
@@ -275,6 +278,8 @@ def _cmd_search(args: argparse.Namespace) -> int:
         models = search_models(args.arch, pretrained, students, alphas, device=device)
     except (ValueError, FileNotFoundError) as e:  # unknown arch or tag, a student of another architecture
         return fail(e, 2)
+    except WeightsUnavailable as e:  # offline, or the hub unreachable: the fix is a local weights file
+        return fail(e, 1)
     try:
         result = search(models, args.videos, queries=queries, labels=labels, templates=args.templates,
                         top_k=args.top_k, out_dir=args.out, recursive=not args.no_recursive,
@@ -314,7 +319,8 @@ def main(argv: list[str] | None = None) -> int:
                        description="Zero-shot evaluation: decodes each video once, every model (one, or one per "
                                    "--alpha, fused in place in one working copy) scores the same frames. Under "
                                    "torchrun each rank encodes its shard and rank 0 scores and writes. Exit status: "
-                                   "0 ok, 1 broken videos, a model with non-finite scores (NaN weights), or an --out / "
+                                   "0 ok, 1 broken videos, a model with non-finite scores (NaN weights), the --pretrained tag's "
+                                   "weights could not be downloaded (offline: pass a local file), or an --out / "
                                    "--embeddings-dir that cannot be written (found before any work) or whose write "
                                    "failed (nothing written), 2 bad input.")
     p.add_argument("--dataset", required=True, help="ucf101, mit, msrvtt, youcook2, didemo, webvid or folder")
@@ -375,7 +381,8 @@ def main(argv: list[str] | None = None) -> int:
                                    "symbolic links are never followed (only files inside --videos are searched), and "
                                    "links, FIFOs, devices and names that are not UTF-8 are listed as left out; other "
                                    "files are counted by extension (all in skipped.csv). Exit status: 0 ok; 1 no video "
-                                   "decoded, a model with non-finite scores (NaN weights), or --out cannot be written "
+                                   "decoded, a model with non-finite scores (NaN weights), the --pretrained tag's weights "
+                                   "could not be downloaded (offline: pass a local file), or --out cannot be written "
                                    "(checked before any work; a failed write, e.g. a full disk, leaves the previous "
                                    "run's files as they were); 2 bad input (before any model loads or video decodes), "
                                    "including an --out that is a file or holds files of the output names that no "

@@ -18,6 +18,7 @@ import copy
 import logging
 import math
 import os
+import urllib.error
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -230,23 +231,92 @@ def clip_state_dict(obj: Any) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     return sd, meta
 
 
-class _RandomInitWarning(logging.Filter):
-    """Drops open_clip's "No pretrained weights loaded for model ... initialized randomly" record."""
+class WeightsUnavailable(RuntimeError):
+    """An open_clip pretrained tag whose weights could not be downloaded (no network, ``HF_HUB_OFFLINE=1``, the
+    hub unreachable) and are not in open_clip's cache. The message is one line: the arch and tag, why, and the
+    fix (a local weights file, or one run online); the download error is the ``__cause__``."""
+
+
+class _DropRecords(logging.Filter):
+    """Drops the root logger's records that start with one of `prefixes` (open_clip's own wording)."""
+
+    def __init__(self, *prefixes: str) -> None:
+        super().__init__()
+        self.prefixes = prefixes
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not record.getMessage().startswith("No pretrained weights loaded for model")
+        return not record.getMessage().startswith(self.prefixes)
 
 
 @contextlib.contextmanager
-def _weights_loaded_next():
-    """Silence open_clip's random-init warning (a `logging.warning` on the root logger) for one
-    `create_model` call whose weights `load_clip` loads from a file right after; every other record passes."""
-    root, drop = logging.getLogger(), _RandomInitWarning()
+def _quiet_open_clip(*prefixes: str):
+    """Silence open_clip's root-logger records that start with `prefixes` for one `create_model` call, when
+    `load_clip` says the same better itself (random init before a file's weights load; a failed download,
+    which becomes :class:`WeightsUnavailable`); every other record passes."""
+    root, drop = logging.getLogger(), _DropRecords(*prefixes)
     root.addFilter(drop)
     try:
         yield
     finally:
         root.removeFilter(drop)
+
+
+class _HubRetriesOnce(logging.Filter):
+    """Drops huggingface_hub's warnings (on a machine without network: two lines per retry, ~40 lines over a
+    minute) and says once, itself, that the hub cannot be reached and what skips the wait."""
+
+    def __init__(self, arch: str, tag: str) -> None:
+        super().__init__()
+        self.arch, self.tag, self.said = arch, tag, False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno > logging.WARNING:
+            return True
+        if not self.said:
+            self.said = True
+            why = record.getMessage().splitlines()[0][:120] if record.getMessage() else "no answer"
+            logging.getLogger(__name__).warning(
+                "open_clip cannot reach the hub for the %s weights %r (%s); huggingface_hub retries for up to a "
+                "minute (HF_HUB_OFFLINE=1: the cache only, no wait)", self.arch, self.tag, why)
+        return False
+
+
+@contextlib.contextmanager
+def _hub_retries_said_once(arch: str, tag: str):
+    """:class:`_HubRetriesOnce` on every huggingface_hub logger for one download (a logger's filter sees the
+    records it creates, before any handler: its own stream handler and the root's)."""
+    drop = _HubRetriesOnce(arch, tag)
+    loggers = [logger for name, logger in list(logging.root.manager.loggerDict.items())
+               if name.split(".")[0] == "huggingface_hub" and isinstance(logger, logging.Logger)]
+    for logger in loggers:
+        logger.addFilter(drop)
+    try:
+        yield
+    finally:
+        for logger in loggers:
+            logger.removeFilter(drop)
+
+
+# open_clip 3.x wraps any download error as RuntimeError("Failed to download weights for tag ...").
+_DOWNLOAD_FAILED = "Failed to download weights"
+
+
+def _is_download_failure(error: BaseException) -> bool:
+    """Whether `create_model`'s error is a failed download of a tag's weights: open_clip's wrapper of any
+    download error, or (open_clip versions that let it through) urllib's or the socket's own error. A cached
+    file that cannot be read or loaded is not one: that error passes unchanged."""
+    return (isinstance(error, RuntimeError) and str(error).startswith(_DOWNLOAD_FAILED)) \
+        or isinstance(error, (urllib.error.URLError, ConnectionError, TimeoutError))
+
+
+def weights_unavailable_message(arch: str, tag: str) -> str:
+    """The one-line message of :class:`WeightsUnavailable`."""
+    offline = " (HF_HUB_OFFLINE=1 is set)" if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes") \
+        else ""
+    return (f"the {arch} weights of open_clip tag {tag!r} could not be downloaded: this machine is offline or the "
+            f"download hub is unreachable{offline}, and they are not in open_clip's cache. Pass a local weights "
+            f"file instead, --pretrained PATH (pretrained=PATH from Python): an open_clip, OpenAI or fitclip "
+            f"state-dict file of {arch}; or run once online so open_clip caches them")
 
 
 def non_finite_tensors(state: Mapping[str, torch.Tensor]) -> list[str]:
@@ -289,6 +359,8 @@ def load_clip(arch: str = "ViT-B-16", pretrained: str | os.PathLike | None = "op
         ValueError: unknown architecture or tag, a state dict with missing/unexpected keys
             (all of them are listed), or a file whose weights hold NaN or infinity.
         FileNotFoundError: `pretrained` looks like a path but no file is there.
+        WeightsUnavailable: `pretrained` is an open_clip tag whose weights could not be downloaded (offline,
+            ``HF_HUB_OFFLINE=1``, the hub unreachable) and are not cached; a one-line message with the fix.
     """
     if arch not in open_clip.list_models():
         raise ValueError(f"unknown architecture {arch!r}; choose one of open_clip.list_models(), "
@@ -302,7 +374,13 @@ def load_clip(arch: str = "ViT-B-16", pretrained: str | os.PathLike | None = "op
     elif not isinstance(pretrained, os.PathLike) and open_clip.get_pretrained_cfg(arch, pretrained):
         tag_cfg = open_clip.get_pretrained_cfg(arch, pretrained)
         qg = quick_gelu if quick_gelu is not None else bool(tag_cfg.get("quick_gelu", False))
-        clip = open_clip.create_model(arch, pretrained=pretrained, force_quick_gelu=qg, device="cpu")
+        try:
+            with _quiet_open_clip(_DOWNLOAD_FAILED), _hub_retries_said_once(arch, str(pretrained)):
+                clip = open_clip.create_model(arch, pretrained=pretrained, force_quick_gelu=qg, device="cpu")
+        except Exception as e:
+            if not _is_download_failure(e):
+                raise
+            raise WeightsUnavailable(weights_unavailable_message(arch, str(pretrained))) from e
     elif is_weights_file(str(pretrained)):
         path = Path(pretrained)
         if not path.is_file():
@@ -319,7 +397,7 @@ def load_clip(arch: str = "ViT-B-16", pretrained: str | os.PathLike | None = "op
             qg = bool(meta["quick_gelu"])
         else:
             qg = bare_openai or bool(open_clip.get_model_config(arch).get("quick_gelu", False))
-        with _weights_loaded_next():  # open_clip warns "initialized randomly": the file's weights follow
+        with _quiet_open_clip("No pretrained weights loaded for model"):  # "initialized randomly": the file's follow
             clip = open_clip.create_model(arch, pretrained=None, force_quick_gelu=qg, device="cpu")
         if bare_openai:
             # The released FitCLIP student ships without logit_scale; it is unused here, so keep CLIP's

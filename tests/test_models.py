@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from fitclip.checkpoint import load_state, save_state
-from fitclip.models import ToyConvNet, freeze_batchnorm, load_clip, model_file_state
+from fitclip.models import ToyConvNet, WeightsUnavailable, freeze_batchnorm, load_clip, model_file_state
 from fitclip.transforms import clip_transform, transforms_for
 
 
@@ -234,3 +234,57 @@ def test_loading_a_weights_file_does_not_warn_random_init_but_random_weights_do(
     with caplog.at_level(logging.WARNING):  # the filter is gone afterwards
         load_clip("fitclip-tiny", "none")
     assert any("initialized randomly" in r.getMessage() for r in caplog.records)
+
+
+def _offline_download(calls: list, error: Exception):
+    """open_clip's download step on a machine without network: huggingface_hub warns once per retry, then fails."""
+    def download_pretrained(cfg, *args, **kwargs):
+        calls.append(cfg)
+        hub = logging.getLogger("huggingface_hub.utils._http")
+        for attempt in range(1, 4):
+            hub.warning("'[Errno -2] Name or service not known' thrown while requesting HEAD https://huggingface.co/x")
+            hub.warning("Retrying in %ds [Retry %d/5].", attempt, attempt)
+        raise error
+    return download_pretrained
+
+
+def test_a_tag_whose_weights_cannot_be_downloaded_is_one_clear_error(monkeypatch, caplog):
+    """Issue 17: offline, `pretrained="openai"` ended in open_clip's RuntimeError (a 61-line traceback on the command
+    line, ~40 lines of retry warnings before it). Now: WeightsUnavailable, one line with the arch, the tag and the
+    fix; open_clip's error is its cause; the hub's retry warnings are said once. No network is touched here."""
+    import open_clip.factory
+
+    calls = []
+    cause = FileNotFoundError("Failed to download file (open_clip_pytorch_model.bin) for timm/vit_base_patch16_"
+                              "clip_224.openai. Last error: cannot find the requested files in the local cache")
+    monkeypatch.setattr(open_clip.factory, "download_pretrained", _offline_download(calls, cause))
+    with caplog.at_level(logging.WARNING), pytest.raises(WeightsUnavailable) as raised:
+        load_clip("ViT-B-16", "openai")
+    message = str(raised.value)
+    assert len(calls) == 1 and isinstance(raised.value, RuntimeError)
+    assert "\n" not in message and message.startswith("the ViT-B-16 weights of open_clip tag 'openai' could not be "
+                                                      "downloaded: this machine is offline")
+    assert "--pretrained PATH" in message and "state-dict file" in message and "run once online" in message
+    assert isinstance(raised.value.__cause__, RuntimeError) and "Failed to download" in str(raised.value.__cause__)
+    said = [r.getMessage() for r in caplog.records]
+    assert len(said) == 1 and said[0].startswith("open_clip cannot reach the hub for the ViT-B-16 weights 'openai'")
+    assert "Name or service not known" in said[0] and "HF_HUB_OFFLINE=1" in said[0]
+    # The filters are gone afterwards: the hub's own warnings and open_clip's errors pass again.
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        logging.getLogger("huggingface_hub.utils._http").warning("Retrying in 1s [Retry 1/5].")
+        logging.getLogger().error("Failed to download weights for tag 'x': y")
+    assert [r.getMessage() for r in caplog.records] == ["Retrying in 1s [Retry 1/5].",
+                                                        "Failed to download weights for tag 'x': y"]
+
+
+def test_a_cached_file_that_cannot_be_loaded_is_not_called_a_failed_download(monkeypatch, tmp_path):
+    """Only a failed download becomes WeightsUnavailable: a damaged cached file passes open_clip's own error."""
+    import open_clip.factory
+
+    junk = tmp_path / "open_clip_pytorch_model.bin"
+    junk.write_bytes(b"not a checkpoint")
+    monkeypatch.setattr(open_clip.factory, "download_pretrained", lambda cfg, *a, **k: str(junk))
+    with pytest.raises(Exception) as raised:
+        load_clip("ViT-B-16", "openai")
+    assert not isinstance(raised.value, WeightsUnavailable) and "could not be downloaded" not in str(raised.value)
