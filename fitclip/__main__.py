@@ -232,7 +232,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
 
     from fitclip.metrics import NonFiniteScores
     from fitclip.models import WeightsUnavailable
-    from fitclip.search import (check_out_dir, check_queries, find_videos, parse_labels, ranking_table,
+    from fitclip.search import (check_out_dir, check_queries, find_videos, parse_labels, ranking_report,
                                 resolve_templates, search, search_models, skipped_lines)
 
     try:  # where the results go, before any model loads or any video decodes
@@ -292,10 +292,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
         return fail(e, 1)
     except OSError as e:  # a full disk: the previous run's files in --out are as they were
         return fail(f"--out {escape_name(args.out)}: {e.strerror or e}", 1)
-    import pandas as pd
-
-    with pd.option_context("display.max_colwidth", 60, "display.width", 200):
-        print(ranking_table(result).to_string())
+    print(ranking_report(result))  # per kind a header and the table, the * legend; the random-weights note
     for line in skipped_lines(result):
         print(line)
     print(f"searched {len(result.keys)} of {result.n_found} video(s) with {len(result.models)} model(s) in "

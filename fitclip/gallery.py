@@ -4,6 +4,8 @@ film strips of the sampled frames (the frames the models saw) with their scores.
 Each cell says the video's rank and score under that model and how its rank moved against the
 reference (the teacher): ``↑3`` = three places higher than under the teacher. Movers (the videos whose
 rank changes most between the teacher and FitCLIP, see ``fitclip.search``) are starred and framed in red.
+A teacher with random weights (``pretrained`` "none") is said in red in the header of both
+(:func:`fitclip.search.random_weights_note`).
 
 * :func:`gallery_figure`: a matplotlib ``Figure`` (no pyplot state; render it with :func:`figure_bytes`,
   write the bytes atomically), at most ``max_rows`` rows (the HTML page has them all);
@@ -115,6 +117,8 @@ def gallery_figure(result: "SearchResult", max_rows: int = 48) -> "Figure":
     """The gallery as a figure: a header per query (or label), then one row per model with its top-k film strips."""
     from matplotlib.figure import Figure
 
+    from fitclip.search import random_weights_note
+
     rows = gallery_rows(result)
     shown = rows[:max_rows]
     n_frames = max(len(f) for f in result.frames)
@@ -125,7 +129,10 @@ def gallery_figure(result: "SearchResult", max_rows: int = 48) -> "Figure":
     cell_w = img_h * strip_aspect
     width = label_w + k * (cell_w + pad) + pad
     n_heads = sum(r["first"] for r in shown)
-    height = 0.9 + len(shown) * row_h + n_heads * head_h
+    note = random_weights_note(result)  # a random teacher: said in red under the title, wrapped to the width
+    note_lines = textwrap.wrap(note, max(40, int(width * 11))) if note else []
+    top = 0.9 + 0.2 * len(note_lines) + (0.1 if note_lines else 0.0)
+    height = top + len(shown) * row_h + n_heads * head_h
     fig = Figure(figsize=(width, height))
     where = escape_name("/".join(result.folder.resolve().parts[-2:]))
     title = (f"fitclip search: {where} — {len(result.keys)} videos, top {result.top_k}"
@@ -133,7 +140,10 @@ def gallery_figure(result: "SearchResult", max_rows: int = 48) -> "Figure":
     fig.text(0.1 / width, 1 - 0.25 / height, title, fontsize=11, weight="bold", va="top", parse_math=False)
     fig.text(0.1 / width, 1 - 0.55 / height, _legend(result), fontsize=8, va="top", color="#444444",
              parse_math=False)
-    y = height - 0.9
+    if note_lines:
+        fig.text(0.1 / width, 1 - 0.85 / height, "\n".join(note_lines), fontsize=9, weight="bold", va="top",
+                 color=MOVER_COLOUR, linespacing=1.3, parse_math=False)
+    y = height - top
     strips: dict[int, np.ndarray] = {}
     for row in shown:
         if row["first"]:
@@ -167,6 +177,7 @@ _STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 1.5em; color: #222; }
 h1 { font-size: 1.3em; } h2 { font-size: 1.05em; margin: 1.4em 0 0.4em; }
 .legend, .meta { color: #555; font-size: 0.9em; }
+.warning { color: #d62728; font-weight: bold; }
 table { border-collapse: collapse; }
 th { text-align: left; font-weight: normal; padding: 0.3em 0.8em 0.3em 0; vertical-align: middle; white-space: nowrap; }
 td { padding: 0.2em; vertical-align: top; white-space: nowrap; }
@@ -216,7 +227,10 @@ def _skipped_html(result: "SearchResult") -> list[str]:
 
 def gallery_html(result: "SearchResult") -> str:
     """A self-contained HTML page of the gallery (images embedded as base64 PNG data URIs)."""
+    from fitclip.search import random_weights_note
+
     e = _e
+    note = random_weights_note(result)
     n_frames = max(len(f) for f in result.frames)
     uris: dict[int, str] = {}
 
@@ -240,6 +254,8 @@ def gallery_html(result: "SearchResult") -> str:
         f"strip shows the {n_frames} sampled frames the models saw.</p>",
         f'<p class="legend">{e(_legend(result))}</p>',
     ]
+    if note:
+        parts.append(f'<p class="warning">{e(note)}</p>')
     current = None
     for row in gallery_rows(result):
         if (row["kind"], row["query_index"]) != current:
