@@ -840,3 +840,27 @@ def test_notebook_tables_show_every_name_and_score_and_name_the_compared_models(
     one = search(teacher, folder, queries=queries[:1], top_k=2, num_workers=0, progress=False)
     assert movers_table(one).empty and list(movers_table(one).columns) == ["kind", "query", "video", "rank change"]
 
+
+@pytest.mark.parametrize("chosen, grid, says", [
+    ({"fitclip": 1.0}, [0.0, 1.0], "04 chose α = 1: FitCLIP is the student here, so two models are shown (the teacher "
+                                   "and the fitclip student), and the movers compare the teacher with the student"),
+    ({"fitclip": 0.0}, [0.0, 1.0], "04 chose α = 0: FitCLIP is the teacher here, so two models are shown"),
+    ({"fitclip": 0.4}, [0.0, 0.4, 1.0], None),
+    (None, [0.0, 0.5, 1.0], None),
+])
+def test_stage_08_says_when_fitclip_is_the_student(tmp_path, capsys, chosen, grid, says):
+    from fitclip.study.your_videos import stage_students
+
+    data = tmp_path / "data"
+    (data / "03_train" / "fitclip").mkdir(parents=True)
+    (data / "03_train" / "fitclip" / "best_labeled.pt").write_bytes(b"")  # only its path is used here
+    if chosen is not None:
+        (data / "04_fusion").mkdir()
+        (data / "04_fusion" / "chosen_alpha.json").write_text(json.dumps({"chosen": chosen}))
+    paths, grids = stage_students(data, ["fitclip"])
+    out = capsys.readouterr().out
+    assert grids == {"fitclip": grid} and paths == {"fitclip": data / "03_train" / "fitclip" / "best_labeled.pt"}
+    if says:
+        assert says in out
+    else:
+        assert "FitCLIP is the" not in out and "two models" not in out

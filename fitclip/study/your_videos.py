@@ -78,8 +78,12 @@ def stage_students(data_root: str | os.PathLike, students: Sequence[str], checkp
     """The students and α grids of stage 08: each name 03 trained (``<data_root>/03_train/<name>/<checkpoint>.pt``)
     or a checkpoint file; its fused α is the one 04 chose (``04_fusion/chosen_alpha.json``), else `alpha`.
 
+    Prints one line per student (its checkpoint and α, and where the α comes from); when that α is 1 (or 0)
+    FitCLIP *is* the student (or the teacher), so the grid is ``[0, 1]``: two models, not three, and the
+    movers compare the teacher with the student; the line says so.
+
     Returns:
-        (``{student: checkpoint}``, ``{student: [0, α, 1]}``).
+        (``{student: checkpoint}``, ``{student: [0, α, 1]}``; ``[0, 1]`` when α is 0 or 1).
     """
     from fitclip.models import is_weights_file
     from fitclip.study.project import resolve, stage_dir
@@ -104,4 +108,8 @@ def stage_students(data_root: str | os.PathLike, students: Sequence[str], checkp
         a = float(chosen.get(student, alpha))
         paths[name], grids[name] = path, list(dict.fromkeys([0.0, a, 1.0]))
         print(f"{name}: {path} (α={a:g}, {'chosen by 04_fusion' if student in chosen else 'the alpha parameter'})")
+        if a in (0.0, 1.0):
+            where = "04 chose" if student in chosen else "the alpha parameter is"
+            print(f"{where} α = {a:g}: FitCLIP is the {'student' if a == 1.0 else 'teacher'} here, so two models are "
+                  f"shown (the teacher and the {name} student), and the movers compare the teacher with the student")
     return paths, grids
