@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 from fitclip.fusion import grid_model
-from fitclip.study.tables import alpha_curves, alpha_table, choose_alpha, read_results
+from fitclip.study.curves import alpha_curves, alpha_table, choose_alpha
+from fitclip.study.tables import read_results
 
 
 def _rows():
@@ -164,6 +165,76 @@ def test_table_cis_and_paired_differences_from_saved_ranks(tmp_path):
     assert gain.delta == 25.0 and gain.ci_low <= 25.0 <= gain.ci_high
 
 
+def test_curve_intervals_per_point_and_the_average(tmp_path):
+    import numpy as np
+
+    from fitclip.metrics import bootstrap_ci
+    from fitclip.study.curves import AVERAGE, average_rows, curve_intervals, interval_table
+
+    teacher = [1, 9, 9, 2, 7, 9, 1, 9]          # R@5 hits: 1 0 0 1 0 0 1 0 → 37.5
+    student = [1, 2, 3, 9, 1, 2, 9, 9]          # 1 1 1 0 1 1 0 0 → 62.5
+    _write_grid(tmp_path, {"fitclip-alpha0": teacher, "fitclip-alpha1": student})
+    _write_grid(tmp_path, {"fitclip-alpha0": [1, 1, 9, 9], "fitclip-alpha1": [9, 9, 9, 1]}, dataset="didemo",
+                split="val")
+    curves = pd.DataFrame([
+        {"student": "fitclip", "alpha": 0.0, "dataset": "msrvtt", "split": "test", "metric": "R@5", "value": 37.5},
+        {"student": "fitclip", "alpha": 1.0, "dataset": "msrvtt", "split": "test", "metric": "R@5", "value": 62.5},
+        {"student": "fitclip", "alpha": 0.0, "dataset": "didemo", "split": "val", "metric": "R@5", "value": 50.0},
+        {"student": "fitclip", "alpha": 1.0, "dataset": "didemo", "split": "val", "metric": "R@5", "value": 25.0}])
+    out = curve_intervals(curves, tmp_path, ["msrvtt", "didemo"], n_resamples=300)
+    point = out[(out.dataset == "msrvtt") & (out.alpha == 1.0)].iloc[0]
+    hits = np.array([100, 100, 100, 0, 100, 100, 0, 0], float)
+    assert (point.ci_low, point.ci_high) == bootstrap_ci(hits, n_resamples=300) and point.n == 8
+    assert point.ci_low < 62.5 < point.ci_high
+    average = average_rows(out)
+    assert list(average["alpha"]) == [0.0, 1.0] and set(average["dataset"]) == {AVERAGE}
+    assert average["value"].tolist() == [(37.5 + 50) / 2, (62.5 + 25) / 2]
+    low, high = bootstrap_ci([hits, np.array([0, 0, 0, 100], float)], n_resamples=300)  # each resampled alone
+    assert (average.iloc[1].ci_low, average.iloc[1].ci_high) == (low, high)
+    assert interval_table(average).loc[1.0, "fitclip"] == f"43.8 [{low:.1f}, {high:.1f}]"
+    # ranks of another run than the rows: refused
+    with pytest.raises(ValueError, match="another run"):
+        curve_intervals(curves.assign(value=[37.5, 60.0, 50.0, 25.0]), tmp_path, ["msrvtt"], n_resamples=100)
+    with pytest.raises(ValueError, match="run notebooks/04_fusion.ipynb again"):
+        average_rows(curves)
+
+
+def test_alpha_curves_figure_validation_first_metrics_named_from_zero_with_bands():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from fitclip.study.plots import plot_alpha_curves
+
+    rows = []
+    for dataset, metric, split in (("msrvtt", "R@5", "test"), ("ucf101", "top1", "test"), ("webvid", "R@5", "val")):
+        for student in ("fitclip", "wiseft"):
+            for alpha, value in ((0.0, 16.0), (0.5, 18.0), (1.0, 17.0)):
+                rows.append({"student": student, "alpha": alpha, "dataset": dataset, "split": split, "metric": metric,
+                             "value": value, "ci_low": value - 3, "ci_high": value + 3})
+    fig = plot_alpha_curves(pd.DataFrame(rows), chosen={"fitclip": 1.0, "wiseft": 0.5}, select_on=["webvid"])
+    axes = [ax for ax in fig.axes if ax.get_title()]
+    assert [ax.get_title() for ax in axes] == ["webvid val: validation, chooses α", "ucf101 test", "msrvtt test"]
+    assert [ax.get_ylabel() for ax in axes] == ["R@5 (%)", "top-1 (%)", "R@5 (%)"]
+    assert all(ax.get_ylim()[0] == 0 for ax in axes)
+    assert all(len(ax.collections) == 2 for ax in axes)  # one CI band per student
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert "fitclip: α = 1 (highest validation R@5)" in labels and "wiseft: α = 0.5 (highest validation R@5)" in labels
+
+
+def test_slider_rows_show_validation_first_and_cis():
+    from fitclip.study.curves import _interval_table, choice_text
+
+    curves = pd.DataFrame([
+        {"student": "fitclip", "alpha": 1.0, "dataset": "webvid", "metric": "R@5", "value": 35.33, "ci_low": 30.0, "ci_high": 40.7},
+        {"student": "fitclip", "alpha": 1.0, "dataset": "ucf101", "metric": "top1", "value": 15.3, "ci_low": 12.5, "ci_high": 18.3},
+        {"student": "fitclip", "alpha": 1.0, "dataset": "average", "metric": "mean", "value": 12.9, "ci_low": 11.7, "ci_high": 14.1}])
+    row = _interval_table(curves, "fitclip", 1.0, ["ucf101"], ["webvid"])
+    assert row == {"webvid val R@5 (chooses α)": "35.3 [30.0, 40.7]", "ucf101 top-1": "15.3 [12.5, 18.3]",
+                   "average": "12.9 [11.7, 14.1]"}
+    assert choice_text({"fitclip": 1.0, "wiseft": 0.6}) == (
+        "chosen on validation (webvid R@5; highest, ties → the smaller α): fitclip α = 1, wiseft α = 0.6")
+
+
 def test_verdicts_follow_the_cis(tmp_path):
     import numpy as np
 
@@ -209,23 +280,67 @@ def _classification_file(predictions: list[int], keys=("v0", "v1", "v2", "v3", "
             "scores": torch.eye(4)[predictions]}
 
 
-def test_per_class_difference_sign_and_order():
+def test_per_class_difference_sign_order_n_and_interval():
     from fitclip.study.tables import per_class_difference
 
     base = _classification_file([0, 1, 1, 1, 0, 0])   # a: 1/2 right, b: 2/2, c: 0/2
     other = _classification_file([0, 0, 0, 1, 2, 2])  # a: 2/2,       b: 1/2, c: 2/2
     table = per_class_difference(base, other)
-    assert list(table.columns) == ["class", "videos", "base", "other", "difference"]
-    # other − base, in points, largest gain first; 'd' (no video) is left out.
-    assert table.to_dict("records") == [
+    assert list(table.columns) == ["class", "videos", "base", "other", "difference", "shrunk", "ci_low", "ci_high"]
+    # other − base, in points; 'd' (no video) is left out.
+    plain = table[["class", "videos", "base", "other", "difference"]].to_dict("records")
+    assert plain == [
         {"class": "c", "videos": 2, "base": 0.0, "other": 100.0, "difference": 100.0},
         {"class": "a", "videos": 2, "base": 50.0, "other": 100.0, "difference": 50.0},
         {"class": "b", "videos": 2, "base": 100.0, "other": 50.0, "difference": -50.0},
     ]
+    # Shrinkage by hand: per-video d = a (0, 100), b (0, -100), c (100, 100); m = 100/3; pooled within-class
+    # variance s² = (5000 + 5000 + 0) / (6 − 3) = 10000/3; τ² = the class means' variance (ddof 1) − s²/n.
+    means, m, s2 = [100.0, 50.0, -50.0], 100 / 3, 10000 / 3
+    var_means = sum((x - m) ** 2 for x in means) / 2
+    tau2 = var_means - s2 / 2
+    w = tau2 / (tau2 + s2 / 2)
+    assert table["shrunk"].tolist() == pytest.approx([m + w * (x - m) for x in means])
+    half = 1.959963984540054 * (w * s2 / 2) ** 0.5
+    assert table["ci_high"].tolist() == pytest.approx([min(100.0, m + w * (x - m) + half) for x in means])
+    assert table["ci_low"].tolist() == pytest.approx([m + w * (x - m) - half for x in means])
     swapped = per_class_difference(other, base)  # the sign follows the argument order
     assert swapped["class"].tolist() == ["b", "a", "c"] and swapped["difference"].tolist() == [50.0, -50.0, -100.0]
     with pytest.raises(ValueError, match="different videos"):
         per_class_difference(base, _classification_file([0] * 6, keys=("v0", "v1", "v2", "v3", "v4", "x")))
+
+
+def test_per_class_difference_shrinks_everything_to_the_mean_when_classes_differ_no_more_than_noise():
+    from fitclip.study.tables import per_class_difference
+
+    # Every class has one video up and one down: the class means are all 0, nothing to tell apart.
+    base = _classification_file([1, 0, 0, 1, 0, 2])
+    other = _classification_file([0, 1, 1, 0, 2, 0])
+    table = per_class_difference(base, other)
+    assert table["difference"].tolist() == [0.0, 0.0, 0.0]
+    assert table["shrunk"].tolist() == [0.0, 0.0, 0.0] and (table["ci_low"] == table["ci_high"]).all()
+
+
+def test_per_class_figure_has_no_empty_rows_and_readable_names():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from fitclip.study.plots import plot_per_class_difference
+    from fitclip.study.tables import per_class_difference, readable_class
+
+    assert readable_class("adult+female+singing") == "adult female singing"
+    assert readable_class("Apply_Eye  Makeup") == "Apply Eye Makeup"
+    base = _classification_file([0, 1, 1, 1, 0, 0])
+    base["classnames"] = ["red+circle+moving+left", "b", "c", "d"]
+    diff = per_class_difference(base, _classification_file([0, 0, 1, 1, 0, 0]))  # c: 0 → 0 (a zero row)
+    fig = plot_per_class_difference(diff, k=25)
+    for ax in fig.axes:
+        labels = [t.get_text() for t in ax.get_yticklabels()]
+        assert all("(n=2)" in label for label in labels) and "+" not in "".join(labels)
+        # every row has its shrunk-estimate marker, the zero row included
+        markers = [c for c in ax.collections if c.get_offsets().shape[0] == len(labels)]
+        assert markers and all(sorted(c.get_offsets()[:, 1]) == list(range(len(labels))) for c in markers)
+    assert "intervals exclude 0" in fig._suptitle.get_text()
 
 
 def test_query_ranks_is_one_row_per_model_and_query():
@@ -244,7 +359,7 @@ def test_query_ranks_is_one_row_per_model_and_query():
 
 
 def test_average_curve_hand_computed():
-    from fitclip.study.tables import average_curve
+    from fitclip.study.curves import average_curve
 
     curves = pd.DataFrame([
         {"student": "fitclip", "alpha": 0.0, "dataset": "ucf101", "value": 50.0},

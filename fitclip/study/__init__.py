@@ -8,8 +8,8 @@ module           what
 ``project``      where a stage reads and writes (``<data_root>/<NN_stem>/``, figures, ``params.json``)
 ``recipes``      the stages' training configs, the students' launches, the toy recipe's sweep
 ``launch``       ``torchrun -m <module>`` from a notebook cell, as a subprocess streaming its log
-``tables``       α curves and selection, the comparison tables, bootstrap CIs, verdicts, per-class and
-                 per-query views
+``curves``       stage 04's α curves with their bootstrap CIs, the α chosen on validation, the α slider
+``tables``       result rows, the comparison tables, bootstrap CIs, verdicts, per-class and per-query views
 ``published``    the paper's numbers, bundled as ``fitclip/data/published_results.csv``
 ``plots``        the notebooks' figures (matplotlib/seaborn)
 ``your_videos``  stage 08's side of :mod:`fitclip.search`: the demo's folder, the stages' students, the
@@ -17,6 +17,6 @@ module           what
 ``pipeline``     the runner: every notebook in order with Papermill (``python -m fitclip.pipeline``)
 ===============  ====================================================================================
 
-Import from the module itself (``from fitclip.study.tables import choose_alpha``): importing this
+Import from the module itself (``from fitclip.study.curves import choose_alpha``): importing this
 package costs nothing more.
 """

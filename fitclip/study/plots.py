@@ -34,47 +34,115 @@ def plot_curves(df: pd.DataFrame, x: str, ys: Sequence[str], title: str = "", hu
 
 
 def plot_alpha_curves(curves: pd.DataFrame, chosen: dict[str, float] | None = None,
-                      title: str = "fusion: metric vs α") -> plt.Figure:
-    """α curves (like the paper's supplementary Fig. 3).
+                      select_on: Sequence[str] = ("webvid",), title: str = "fusion: metric vs α",
+                      chosen_rule: str = "highest validation R@5") -> plt.Figure:
+    """α curves (like the paper's supplementary Fig. 3), one panel per dataset, one line per student.
+
+    The validation panels (`select_on`, where α is chosen) come first and say so; then the benchmarks in
+    the paper's order, other datasets, and the average last. Each panel names its metric on the y-axis, which starts at 0, and draws the
+    95 % CI of every point as a band when `curves` has `ci_low`/`ci_high` (`fitclip.study.curves.curve_intervals`),
+    so a wiggle inside the bands reads as noise. `chosen` (`{student: α}`) is drawn as a dotted line in the
+    student's colour, labelled in the legend with `chosen_rule`.
 
     Args:
-        curves: tidy rows `{student, alpha, dataset, value}` (the primary metric of each dataset).
-        chosen: optional `{student: α}` marked with a vertical line.
+        curves: tidy rows `{student, alpha, dataset, metric, value[, ci_low, ci_high]}`.
     """
-    datasets = list(dict.fromkeys(curves["dataset"]))
-    cols = min(4, len(datasets))
+    from fitclip.study.curves import AVERAGE, metric_label
+
+    from fitclip.study.tables import BENCHMARKS
+
+    present = list(dict.fromkeys(curves["dataset"]))
+    validation = [d for d in select_on if d in present]
+    order = [*validation, *BENCHMARKS, *present]  # validation, the benchmarks in the paper's order, the rest
+    datasets = sorted(present, key=lambda d: (d == AVERAGE, order.index(d)))
+    students = list(dict.fromkeys(curves["student"]))
+    colours = dict(zip(students, sns.color_palette(n_colors=max(1, len(students)))))
+    bands = {"ci_low", "ci_high"} <= set(curves.columns)
+    cols = min(4 if len(datasets) > 6 else 3, len(datasets))
     rows = int(np.ceil(len(datasets) / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 2.9 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.0 * cols, 3.1 * rows + 0.5), squeeze=False)
     for ax, name in zip(axes.flat, datasets):
-        sns.lineplot(data=curves[curves["dataset"] == name], x="alpha", y="value", hue="student", marker="o",
-                     ax=ax, legend=ax is axes.flat[0])
+        part = curves[curves["dataset"] == name]
+        top = 0.0
+        for student in students:
+            line = part[part["student"] == student].sort_values("alpha")
+            if line.empty:
+                continue
+            ax.plot(line["alpha"], line["value"], marker="o", ms=3.5, color=colours[student], label=student)
+            top = max(top, float(line["value"].max()))
+            if bands and line["ci_low"].notna().any():
+                ax.fill_between(line["alpha"], line["ci_low"], line["ci_high"], color=colours[student], alpha=0.18,
+                                lw=0)
+                top = max(top, float(line["ci_high"].max()))
         for student, alpha in (chosen or {}).items():
-            ax.axvline(alpha, ls=":", c="grey")
-        ax.set_title(name)
+            if student in colours:
+                ax.axvline(alpha, ls=":", lw=1.6, color=colours[student],
+                           label=f"{student}: α = {alpha:g} ({chosen_rule})")
+        metric = metric_label(str(part["metric"].iloc[0])) if len(part) else "?"
+        ax.set_ylabel(f"{metric} (%)")
+        ax.set_ylim(0, min(100.0, max(5.0, top * 1.15)))
+        ax.set_xlim(-0.03, 1.03)
         ax.set_xlabel("α (0 = teacher, 1 = student)")
+        split = str(part["split"].iloc[0]) if "split" in part.columns and len(part) else ""
+        if name in validation:
+            ax.set_title(f"{name} {split}: validation, chooses α", fontweight="bold")
+        elif name == AVERAGE:
+            ax.set_title("average of the benchmarks")
+        else:
+            ax.set_title(f"{name} {split}".strip())
+    handles, labels = axes.flat[0].get_legend_handles_labels()
     for ax in list(axes.flat)[len(datasets):]:
         ax.axis("off")
-    fig.suptitle(title)
-    fig.tight_layout()
+    fig.legend(handles, labels, loc="lower center", ncol=min(4, max(1, len(labels))), fontsize="small",
+               frameon=False)
+    note = "; bands: 95 % bootstrap CI over items" if bands else ""
+    fig.suptitle(f"{title}{note}")
+    fig.tight_layout(rect=(0, 0.07 if rows == 1 else 0.045, 1, 1))
     return fig
 
 
-def plot_per_class_difference(diff: pd.DataFrame, k: int = 25, title: str = "") -> plt.Figure:
-    """Horizontal bars of the `k` largest and `k` smallest per-class differences (supp. Fig. 1).
+def plot_per_class_difference(diff: pd.DataFrame, k: int = 25, title: str = "",
+                              other: str = "FitCLIP", base: str = "teacher") -> plt.Figure:
+    """The `k` classes with the largest and the `k` with the smallest difference `other − base` (supp. Fig. 1),
+    each row labelled with its readable name and n: a diamond at the shrunk estimate (the sort key) with its
+    95 % interval as a line, and a dot at the class's raw difference; green or red where the interval
+    excludes 0, grey where it does not. Every row has its markers (a zero
+    difference too), so no row is empty.
 
     Args:
-        diff: rows `{class, difference}` sorted or not.
+        diff: `fitclip.study.tables.per_class_difference` rows; without `shrunk` and the interval, the raw
+            difference is drawn and sorted.
     """
-    d = diff.sort_values("difference", ascending=False)
+    from fitclip.study.tables import readable_class
+
+    key = "shrunk" if "shrunk" in diff.columns else "difference"
+    d = diff.sort_values([key, "difference"], ascending=False).reset_index(drop=True)
     k = min(k, len(d) // 2) if len(d) >= 2 else len(d)
     top, bottom = d.head(k), d.tail(k)
-    fig, axes = plt.subplots(1, 2, figsize=(10, 0.28 * max(k, 4) + 1.2))
+    intervals = {"ci_low", "ci_high"} <= set(d.columns)
+    fig, axes = plt.subplots(1, 2, figsize=(12, 0.3 * max(k, 4) + 1.8), sharex=True)
     for ax, part, name in ((axes[0], top, f"{k} largest"), (axes[1], bottom, f"{k} smallest")):
-        ax.barh(part["class"].astype(str), part["difference"], color=np.where(part["difference"] >= 0, "tab:green", "tab:red"))
-        ax.invert_yaxis()
-        ax.set_title(name)
-        ax.set_xlabel("top-1 difference (points)")
+        y = np.arange(len(part))
+        low, high = (part["ci_low"], part["ci_high"]) if intervals else (part[key], part[key])
+        colour = np.where(low > 0, "tab:green", np.where(high < 0, "tab:red", "tab:grey"))  # grey: includes 0
+        if intervals:
+            ax.hlines(y, part["ci_low"], part["ci_high"], color=colour, alpha=0.5, lw=2, label="95 % interval")
+        ax.scatter(part["difference"], y, color=colour, s=14, zorder=3, label="raw class difference")
+        if key == "shrunk":
+            ax.scatter(part["shrunk"], y, marker="D", facecolor="white", edgecolor="k", s=20, zorder=4,
+                       label="shrunk estimate (sort key)")
+        ax.set_yticks(y, [f"{readable_class(c)} (n={n})" for c, n in zip(part["class"], part["videos"])],
+                      fontsize="small")
+        ax.set_ylim(len(part) - 0.5, -0.5)
+        ax.set_xlim(-105, 105)
         ax.axvline(0, c="k", lw=0.8)
+        ax.set_title(f"{name} ({'by the shrunk estimate' if key == 'shrunk' else 'raw'})")
+        ax.set_xlabel(f"top-1 difference, {other} − {base} (points)")
+    axes[1].legend(loc="lower right", fontsize="x-small")
+    if intervals:
+        resolved = int(((d["ci_low"] > 0) | (d["ci_high"] < 0)).sum())
+        title = (f"{title}\n{len(d)} classes; diamonds and lines: empirical-Bayes estimate and 95 % interval; "
+                 f"{resolved} intervals exclude 0")
     fig.suptitle(title)
     fig.tight_layout()
     return fig

@@ -135,19 +135,19 @@ def evaluate_alpha_grid(models: Mapping[str, Any], root: str | os.PathLike, out_
         root: the benchmarks' root (`data_index(data_root)["root"]`).
         out_dir: rows are appended to `<out_dir>/alpha_grid.jsonl`, embeddings go to `<out_dir>/embeddings/`.
         datasets: `(name, split)` pairs; default every benchmark (split None: its default) then `("webvid", "val")`.
-        **options: for `evaluate` (skip_broken, batch_size, num_workers, device, ...).
+        **options: for `evaluate` (skip_broken, batch_size, num_workers, device, progress (default False), ...).
 
     Returns:
         The results file, for `fitclip.study.tables.read_results(path, models=models)`.
     """
     from fitclip.evaluate import evaluate
-    from fitclip.study.tables import BENCHMARKS
+    from fitclip.study.grid import default_datasets
 
     out_dir = Path(out_dir)
     results = out_dir / "alpha_grid.jsonl"
-    for dataset, split in datasets or [*((name, None) for name in BENCHMARKS), ("webvid", "val")]:
+    for dataset, split in datasets or default_datasets():
         evaluate(models, dataset, root, split, out=results, embeddings_dir=out_dir / "embeddings",
-                 progress=False, **options)
+                 **{"progress": False, **options})
     return results
 
 

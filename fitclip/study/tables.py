@@ -1,5 +1,5 @@
-"""The study's tables: α curves, α selection, the Teacher / Student / FitCLIP / WiSE-FT comparison,
-per-class differences and per-query ranks. Inputs are the tidy rows written by `fitclip.evaluate`
+"""The study's tables: result rows, the Teacher / Student / FitCLIP / WiSE-FT comparison, per-class
+differences and per-query ranks (the α curves and their selection: `fitclip.study.curves`). Inputs are the tidy rows written by `fitclip.evaluate`
 (`{model, student, alpha, dataset, split, metric, value, n_expected, n_evaluated, n_failed}`) and its embedding
 files; outputs are pandas DataFrames the notebooks show, save and plot.
 
@@ -75,84 +75,6 @@ def _fill_student(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-def alpha_curves(results: pd.DataFrame, metric: str | Mapping[str, str] | None = None) -> pd.DataFrame:
-    """Tidy α curves `{student, alpha, dataset, split, metric, value}` from the fused models' rows.
-
-    Args:
-        results: `read_results` output.
-        metric: one metric for all datasets, a `{dataset: metric}` map, or None for `PRIMARY_METRIC`.
-    """
-    df = results[results["student"].notna() & results["alpha"].notna()].copy()
-    df["alpha"] = df["alpha"].astype(float).round(6)  # 0.30000000000000004 and 0.3 are one grid point
-    wanted = metric if isinstance(metric, Mapping) else (
-        {d: metric for d in df["dataset"].unique()} if metric else PRIMARY_METRIC)
-    df = df[df["metric"] == df["dataset"].map(wanted)]
-    cols = ["student", "alpha", "dataset", "split", "metric", "value"]
-    return df[cols].sort_values(["student", "dataset", "alpha"]).reset_index(drop=True)
-
-
-def average_curve(curves: pd.DataFrame, datasets: Sequence[str]) -> pd.DataFrame:
-    """Per student and α, the mean primary metric over `datasets` (each student and α must have all of
-    them: a mean over fewer datasets would not be the same average)."""
-    part = curves[curves["dataset"].isin(datasets)]
-    missing = sorted(set(datasets) - set(part["dataset"]))
-    if missing:
-        raise ValueError(f"no α-grid results for {missing}; evaluate them first (notebooks/04_fusion.ipynb)")
-    have = part.groupby(["student", "alpha"])["dataset"].nunique()
-    have = have.reindex(pd.MultiIndex.from_frame(curves[["student", "alpha"]].drop_duplicates()), fill_value=0)
-    short = have[have < len(set(datasets))]
-    if len(short):
-        student, alpha = short.index[0]
-        lacks = sorted(set(datasets) - set(part[(part["student"] == student) & (part["alpha"] == alpha)]["dataset"]))
-        raise ValueError(f"student {student!r} at α={alpha:g} has no α-grid results for {lacks} (others have); "
-                         f"evaluate it on every dataset first (notebooks/04_fusion.ipynb)")
-    return part.groupby(["student", "alpha"], as_index=False)["value"].mean()
-
-
-def choose_alpha(curves: pd.DataFrame, select_on: Sequence[str] = ("webvid",)) -> dict[str, float]:
-    """Per student, the α with the best mean primary metric on the selection datasets (ties: smaller α,
-    i.e. closer to the teacher)."""
-    avg = average_curve(curves, select_on)
-    best = avg.sort_values(["student", "value", "alpha"], ascending=[True, False, True]).groupby("student").head(1)
-    return {row.student: float(row.alpha) for row in best.itertuples()}
-
-
-def alpha_table(curves: pd.DataFrame, student: str, datasets: Sequence[str] = BENCHMARKS) -> pd.DataFrame:
-    """Rows = α, columns = datasets' primary metric plus their average (what the α slider shows)."""
-    part = curves[(curves["student"] == student) & curves["dataset"].isin(datasets)]
-    table = part.pivot_table(index="alpha", columns="dataset", values="value")
-    table = table[[d for d in datasets if d in table.columns]]
-    table["average"] = table.mean(axis=1)
-    return table
-
-
-def alpha_slider(curves: pd.DataFrame, datasets: Sequence[str] = BENCHMARKS, chosen: Mapping[str, float] | None = None):
-    """An ipywidgets slider over the α grid that shows every benchmark's metric and their average for
-    each student, read from the precomputed grid (no model runs when it moves)."""
-    import ipywidgets as widgets
-    from IPython.display import display
-
-    students = list(dict.fromkeys(curves["student"]))
-    tables = {s: alpha_table(curves, s, datasets) for s in students}
-    grid = sorted(set().union(*(t.index for t in tables.values())))
-    slider = widgets.SelectionSlider(options=grid, value=grid[len(grid) // 2], description="α",
-                                     continuous_update=True, layout=widgets.Layout(width="60%"))
-    out = widgets.Output()
-
-    def show(change: Any = None) -> None:
-        alpha = slider.value
-        frame = pd.DataFrame({s: t.loc[alpha] for s, t in tables.items() if alpha in t.index}).T
-        out.clear_output(wait=True)
-        with out:
-            note = f" (chosen on validation: {dict(chosen)})" if chosen else ""
-            print(f"α = {alpha}: 0 = teacher, 1 = student{note}")
-            display(frame.round(2))
-
-    slider.observe(show, names="value")
-    show()
-    return widgets.VBox([slider, out])
-
-
 def doctor_summary(reports: Mapping[str, Any]) -> pd.DataFrame:
     """One row per checked dataset split: items, videos, ok, problems by cause."""
     rows = []
@@ -163,21 +85,74 @@ def doctor_summary(reports: Mapping[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def per_class_difference(base: Mapping[str, Any], other: Mapping[str, Any]) -> pd.DataFrame:
+def fused_label(alpha: float, name: str = "FitCLIP") -> str:
+    """A fused model's label that says what α means at the ends: "FitCLIP (α = 0.6)", "FitCLIP (α = 1: the
+    student)", "FitCLIP (α = 0: the teacher)"."""
+    end = {0.0: ": the teacher", 1.0: ": the student"}.get(float(alpha), "")
+    return f"{name} (α = {alpha:g}{end})"
+
+
+def readable_class(name: str) -> str:
+    """A class name as a reader reads it: Moments in Time's `adult+female+singing` and UCF-style `_` as spaces."""
+    return " ".join(str(name).replace("+", " ").replace("_", " ").split())
+
+
+def per_class_difference(base: Mapping[str, Any], other: Mapping[str, Any], level: float = 0.95) -> pd.DataFrame:
     """Per-class top-1 of two classification embedding files (`fitclip.evaluate.load_embeddings`) and
-    their difference `other − base` (points), one row per class with at least one sample."""
-    from fitclip.metrics import per_class_accuracy
+    their difference `other − base` (points), one row per class with at least one video, with what a
+    reader needs to judge a class of 3 videos: `videos` (n), a `shrunk` difference and its interval
+    (`ci_low`, `ci_high`).
+
+    A class of 3 videos moves by 33 points per video, and a bootstrap over 3 videos that all agree has no
+    spread at all, so the classes are judged together (empirical Bayes, normal–normal, method of moments):
+    each class's difference d is pulled towards the mean difference m over all videos, shrunk = m + w·(d − m)
+    with w = τ² / (τ² + s²/n), s² the pooled within-class variance of the per-video differences and τ² the
+    between-class variance left after that sampling noise; the interval is the posterior's,
+    shrunk ± z·√(w·s²/n). When the class differences vary no more than noise (τ² = 0) every class is shrunk
+    to m and its interval is that point: the data cannot tell the classes apart. Rows are sorted by
+    `shrunk`, then `difference` (largest gain first). Per-video hits are `evaluate`'s (a tie counts at its
+    expected value), so `base`/`other` are the classes' top-1 in the tables.
+    """
+    from scipy.stats import norm
+
+    from fitclip.metrics import class_rank_counts, hits, ranks_from_counts
 
     if list(base["keys"]) != list(other["keys"]):
         raise ValueError("the two embedding files cover different videos; evaluate both on the same items")
     names = list(base["classnames"])
-    acc_b = per_class_accuracy(base["scores"], base["targets"], len(names))
-    acc_o = per_class_accuracy(other["scores"], other["targets"], len(names))
-    counts = torch.bincount(torch.as_tensor(base["targets"]), minlength=len(names))
-    df = pd.DataFrame({"class": names, "videos": counts.numpy(), "base": acc_b.numpy(), "other": acc_o.numpy()})
-    df = df[df["videos"] > 0].copy()
+    targets = torch.as_tensor(base["targets"])
+
+    def item_top1(emb: Mapping[str, Any]) -> np.ndarray:
+        better, tied = class_rank_counts(torch.as_tensor(emb["scores"]), targets)
+        return hits(ranks_from_counts(better, tied), "top1", tied).numpy()
+
+    per_video = pd.DataFrame({"target": targets.numpy(), "base": item_top1(base), "other": item_top1(other)})
+    per_video["d"] = per_video["other"] - per_video["base"]
+    groups = per_video.groupby("target", sort=True)
+    df = pd.DataFrame({"class": [names[i] for i in groups.size().index], "videos": groups.size().to_numpy(),
+                       "base": groups["base"].mean().to_numpy(), "other": groups["other"].mean().to_numpy()})
     df["difference"] = df["other"] - df["base"]
-    return df.sort_values("difference", ascending=False).reset_index(drop=True)
+    shrunk, sd = _shrunk_means(df["difference"].to_numpy(), df["videos"].to_numpy(),
+                               groups["d"].var(ddof=1).fillna(0).to_numpy())
+    z = float(norm.ppf(0.5 + level / 2))
+    df["shrunk"] = shrunk  # the interval is clipped to what a difference of accuracies can be
+    df["ci_low"], df["ci_high"] = np.clip(shrunk - z * sd, -100, 100), np.clip(shrunk + z * sd, -100, 100)
+    return df.sort_values(["shrunk", "difference"], ascending=False).reset_index(drop=True)
+
+
+def _shrunk_means(means: np.ndarray, n: np.ndarray, variances: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Empirical-Bayes (normal–normal, method of moments) estimates of class means `means` of `n` items with
+    within-class variances `variances`, and their posterior standard deviations: see
+    :func:`per_class_difference`."""
+    total = n.sum()
+    grand = float((means * n).sum() / total)
+    dof = total - len(n)
+    within = float(((n - 1) * variances).sum() / dof) if dof > 0 else 0.0
+    if len(n) < 2 or within == 0:
+        return means.astype(float), np.zeros(len(means))  # no noise to shrink away (or one class)
+    tau2 = max(0.0, float(np.var(means, ddof=1)) - float(np.mean(within / n)))
+    weight = tau2 / (tau2 + within / n)
+    return grand + weight * (means - grand), np.sqrt(weight * within / n)
 
 
 def query_ranks(files: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
