@@ -5,6 +5,7 @@ execution is replaced by a recorder: these tests run no notebook."""
 from __future__ import annotations
 
 import os
+import time
 
 import papermill
 import pytest
@@ -99,6 +100,67 @@ def test_save_figure_follows_the_run(tmp_path, monkeypatch):
     paths = save_figure(plt.figure(), "04_fusion", "curve")  # the notebooks' call
     assert [p.name for p in paths] == ["curve.png", "curve.pdf"] and all(p.is_file() for p in paths)
     assert paths[0].parent == tmp_path / "f" / "04_fusion"
+
+
+def test_save_figure_writes_the_same_bytes_twice_and_shows_the_png_inline(tmp_path, monkeypatch):
+    """A re-run leaves committed figures unchanged (no creation date in the PDF), and in a Jupyter kernel the
+    figure is displayed as an inline PNG (what the notebooks show), not as a list of paths."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from IPython.display import Image
+
+    import fitclip.study.project as project
+
+    def figure():
+        fig, ax = plt.subplots()
+        ax.plot([0, 1], [2, 3])
+        return fig
+
+    monkeypatch.setenv("FITCLIP_FIGURES", str(tmp_path / "f"))
+    assert not project.in_kernel()  # pytest is no Jupyter kernel: nothing is displayed here
+    first = [p.read_bytes() for p in save_figure(figure(), "04_fusion", "curve", show=False)]
+    assert b"CreationDate" not in first[1]
+    shown = []
+    monkeypatch.setattr("IPython.display.display", lambda obj: shown.append(obj))
+    monkeypatch.setattr(project, "in_kernel", lambda: True)
+    paths = save_figure(figure(), "04_fusion", "curve")
+    assert [p.read_bytes() for p in paths] == first  # byte for byte
+    assert len(shown) == 1 and isinstance(shown[0], Image) and shown[0].data == first[0]
+    assert repr(paths) == f"saved {paths[0]}, {paths[1]}"
+
+
+def test_runner_kernels_use_ipc_and_are_not_sent_sigint_at_shutdown(tmp_path, capfd):
+    """The runner's kernel manager: no "running over TCP without encryption" warning, and no SIGINT to the
+    kernel's process group when a finished notebook's kernel is shut down. jupyter_client's own manager does
+    both: the control run below sees them, so the test can tell the two apart."""
+    import nbformat
+    import papermill
+    from jupyter_client.manager import AsyncKernelManager
+
+    from fitclip.study.pipeline import _kernel_manager_class
+
+    def run(manager, name):
+        flag = tmp_path / f"{name}.sigint"
+        child = tmp_path / f"{name}_child.py"  # stays in the kernel's process group past the last cell
+        child.write_text("import pathlib, signal, sys, time\n"
+                         f"signal.signal(signal.SIGINT, lambda *a: pathlib.Path({str(flag)!r}).write_text('x'))\n"
+                         "print('ready', flush=True)\ntime.sleep(8)\n")
+        cell = (f"import subprocess, sys\nchild = subprocess.Popen([sys.executable, {str(child)!r}], "
+                "stdout=subprocess.PIPE)\nchild.stdout.readline()")
+        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(cell)])
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        nbformat.write(nb, tmp_path / f"{name}.ipynb")
+        papermill.execute_notebook(str(tmp_path / f"{name}.ipynb"), str(tmp_path / f"{name}-out.ipynb"),
+                                   kernel_manager_class=manager, progress_bar=False)
+        time.sleep(1.5)
+        return flag.exists(), capfd.readouterr().err
+
+    interrupted, err = run(AsyncKernelManager, "stock")
+    assert interrupted and "without encryption" in err  # the control: what the runner used to get
+    interrupted, err = run(_kernel_manager_class(), "runner")
+    assert not interrupted and "without encryption" not in err, err
+    assert _kernel_manager_class()(kernel_name="python3").transport == "ipc"
 
 
 def test_unknown_stage_is_one_line(executed):

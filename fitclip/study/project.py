@@ -108,16 +108,42 @@ def write_params(folder: Path, params: dict[str, Any]) -> Path:
     return write_json(folder / "params.json", params)
 
 
-def save_figure(fig: Any, stem: str, name: str, data_root: str | os.PathLike | None = None) -> list[Path]:
-    """Save a matplotlib figure as PNG and PDF under `<figures root>/<stem>/` (see :func:`figures_root`)."""
-    import io
+class SavedFigure(list):
+    """The paths `save_figure` wrote (a list), shown as one short line in a notebook."""
+
+    def __repr__(self) -> str:
+        return "saved " + ", ".join(str(p) for p in self)
+
+
+def in_kernel() -> bool:
+    """Whether this code runs in a Jupyter kernel (JupyterLab, Papermill), where figures are shown inline."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    return getattr(get_ipython(), "kernel", None) is not None
+
+
+def save_figure(fig: Any, stem: str, name: str, data_root: str | os.PathLike | None = None,
+                show: bool | None = None) -> SavedFigure:
+    """Save a matplotlib figure as PNG and PDF under `<figures root>/<stem>/` (see :func:`figures_root`) and
+    show the PNG inline when running in a notebook.
+
+    The files are rendered in memory with fixed metadata (`fitclip.gallery.figure_bytes`: no creation date,
+    no software version), so the same figure gives the same bytes and a re-run leaves committed figures
+    unchanged; each is written atomically, so a killed run never leaves half a figure.
+
+    Args:
+        show: display the PNG (`IPython.display.Image`); None: when in a Jupyter kernel.
+    """
+    from fitclip.gallery import figure_bytes
 
     folder = figure_dir(stem, data_root=data_root)
-    paths = [folder / f"{name}.png", folder / f"{name}.pdf"]
-    for p in paths:  # rendered in memory, then written atomically: a killed run never leaves half a figure
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format=p.suffix[1:], bbox_inches="tight", dpi=150 if p.suffix == ".png" else None)
-        atomic_write_bytes(p, buffer.getvalue())
+    png, pdf = figure_bytes(fig, "png", dpi=150), figure_bytes(fig, "pdf")
+    paths = SavedFigure([atomic_write_bytes(folder / f"{name}.png", png), atomic_write_bytes(folder / f"{name}.pdf", pdf)])
     import matplotlib.pyplot as plt
     plt.close(fig)  # notebooks make many figures; the saved files are what is kept
+    if in_kernel() if show is None else show:
+        from IPython.display import Image, display
+        display(Image(data=png))
     return paths
