@@ -20,7 +20,7 @@ import numpy as np
 
 from fitclip.checkpoint import atomic_write_text
 from fitclip.toyworld.render import STREAMS, ClipSpec, VideoJob, render_stills_chunk, render_video
-from fitclip.toyworld.vocabulary import (BACKGROUND_WORDS, CLIP_FRAMES, COLOURS, DIDEMO_TEMPLATES, FPS, MOTIONS,
+from fitclip.toyworld.vocabulary import (BACKGROUND_WORDS, CLIP_FRAMES, COLOURS, DIDEMO_TEMPLATES, FPS, FRAME_SIZE, MOTIONS,
                                          MSRVTT_TEMPLATES, SHAPES, SHIFTED_BACKGROUNDS, STILL_CLASSES,
                                          TRAIN_BACKGROUNDS, UCF_FOLDERS, WEBVID_OBJECT_ONLY_TEMPLATES,
                                          WEBVID_TEMPLATES, YOUCOOK2_TEMPLATES, mit_categories, motion_caption, pick_one,
@@ -312,7 +312,7 @@ def write_stills_files(folder: Path, images: np.ndarray, captions: list[str],
     atomic_write_text(folder / "captions.csv", _csv_text(("index", "caption", "colour", "shape", "background"), rows))
 
 
-def write_stills(root: str | os.PathLike, n: int, seed: int = 0) -> Path:
+def write_stills(root: str | os.PathLike, n: int, seed: int = 0, progress: bool = True) -> Path:
     """Write ``<root>/stills/images.npy`` (uint8 ``[n,64,64,3]``) and ``<root>/stills/captions.csv``.
 
     ``captions.csv`` has the header ``index,caption,colour,shape,background``; row ``i`` describes
@@ -322,12 +322,20 @@ def write_stills(root: str | os.PathLike, n: int, seed: int = 0) -> Path:
         root: world root.
         n: number of images.
         seed: random seed.
+        progress: a progress bar over chunks of 500 stills (tqdm: the notebook's bar in Jupyter); the
+            chunks give the same bytes as one call.
 
     Returns:
         The ``stills`` folder.
     """
+    from tqdm.auto import tqdm
+
     folder = Path(root) / "stills"
-    write_stills_files(folder, *render_stills_chunk(0, n, n, seed))
+    chunks = [render_stills_chunk(start, min(start + 500, n), n, seed)
+              for start in tqdm(range(0, n, 500), desc=f"render {n} stills", unit="chunk", disable=not progress)]
+    write_stills_files(folder, np.concatenate([c[0] for c in chunks]) if chunks else
+                       np.zeros((0, FRAME_SIZE, FRAME_SIZE, 3), np.uint8),
+                       [c for chunk in chunks for c in chunk[1]], [lab for chunk in chunks for lab in chunk[2]])
     return folder
 
 
