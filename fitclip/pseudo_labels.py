@@ -366,7 +366,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if d.main:
             print(json.dumps({"pseudo_labels": str(path)}))
     except Exception as e:  # noqa: BLE001
-        if isinstance(e, ConfigError):
+        from fitclip.models import WeightsUnavailable
+
+        if isinstance(e, (ConfigError, WeightsUnavailable)):  # WeightsUnavailable: an open_clip tag offline
             print(f"error: {e}", file=sys.stderr)
         elif isinstance(e, OSError) and (e.strerror or "").startswith("cannot write "):  # a full disk, mostly
             print(f"error: {e.strerror} (the shards already written are kept: the rerun resumes)", file=sys.stderr)

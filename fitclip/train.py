@@ -103,7 +103,7 @@ from fitclip.checkpoint import CheckpointDamaged, atomic_write_text, load_state,
 from fitclip.config import RESUMABLE_CHANGES, ConfigError, TrainConfig, parse_cli, validate
 from fitclip.datasets import VideoDataset, collate_clips
 from fitclip.losses import distillation_loss, fitclip_loss, labeled_loss
-from fitclip.models import VideoCLIP, clone_model, freeze_batchnorm
+from fitclip.models import VideoCLIP, WeightsUnavailable, clone_model, freeze_batchnorm
 from fitclip.runtime import (Dist, RunError, RunFolderLock, autocast_for, doctor_command, load_labeled,
                              load_start_weights, load_unlabeled, load_val, read_prompts, resume_flag, setup_distributed,
                              teardown_distributed, writing)
@@ -693,8 +693,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, AnnotationError) as e:  # found once the data / pseudo labels are read
         print(f"error: {e}", file=sys.stderr)
         code = 2
-    except RunError as e:  # folder in use or not writable, damaged checkpoint or log, a broken video
-        print(f"error: {e}", file=sys.stderr)
+    except (RunError, WeightsUnavailable) as e:  # folder in use or not writable, damaged checkpoint or log, a
+        print(f"error: {e}", file=sys.stderr)      # broken video; an open_clip tag's weights not downloadable
         code = 1
     except Exception:  # noqa: BLE001 - report, then exit non-zero promptly (never hang in shutdown)
         import traceback
