@@ -76,8 +76,12 @@ def smoke_run(tmp_path_factory) -> Path:
     env = {k: v for k, v in os.environ.items() if k != "FITCLIP_FIGURES"}
     env["OMP_NUM_THREADS"] = "2"
     data = tmp_path_factory.mktemp("smoke") / "data"
-    subprocess.run([sys.executable, "-m", "fitclip.pipeline", "-p", "smoke", "True", "-p", "data_root", str(data),
-                    "--quiet"], check=True, timeout=1500, env=env, cwd=REPO)
+    log = data.parent / "pipeline.log"  # what the runner printed (tests/test_pipeline_smoke.py reads it)
+    with open(log, "w") as f:
+        done = subprocess.run([sys.executable, "-m", "fitclip.pipeline", "-p", "smoke", "True", "-p", "data_root",
+                               str(data), "--quiet"], stdout=f, stderr=subprocess.STDOUT, timeout=1500, env=env, cwd=REPO)
+    if done.returncode:
+        raise RuntimeError(f"the smoke run failed (exit {done.returncode}):\n{log.read_text()[-6000:]}")
     return data
 
 

@@ -4,6 +4,7 @@ the artifacts, the figures and the executed notebooks all go there (the runner's
 not the demo; each file is written to one place only, so the repo's runs/ and figures/ are untouched)."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -34,6 +35,44 @@ def test_all_notebooks_run_in_smoke_mode(smoke_run):
     assert {"04_fusion/alpha_curves.png", "06_mit_per_class/per_class_difference.png",
             "07_ranking_plots/sorted_ranks.png", "03_train/loss_curves.png"} <= figures
     assert all((data / "figures" / f).with_suffix(".pdf").is_file() for f in figures)
+
+
+@pytest.mark.slow
+def test_notebooks_show_their_figures_and_the_run_prints_no_error(smoke_run):
+    """In JupyterLab a figure appears where it is made: every plotting notebook (03–08) holds an inline PNG.
+    A clean run prints no ERROR and none of the kernels' TCP warnings (the runner's kernels use IPC)."""
+    data = smoke_run
+    for stem in STAGES[3:]:
+        executed = json.loads((data / "runs" / f"{stem}.ipynb").read_text())
+        images = [o for c in executed["cells"] for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
+        assert images, f"{stem}: no inline figure"
+    log = (data.parent / "pipeline.log").read_text()
+    assert "ERROR" not in log and "without encryption" not in log and "Traceback" not in log, log[-3000:]
+    curves = pd.read_csv(data / "04_fusion" / "alpha_curves.csv")
+    assert {"ci_low", "ci_high", "n"} <= set(curves.columns) and "average" in set(curves["dataset"])
+    inside = curves.dropna(subset=["ci_low"])
+    assert ((inside["ci_low"] <= inside["value"] + 1e-9) & (inside["value"] <= inside["ci_high"] + 1e-9)).all()
+
+
+@pytest.mark.slow
+def test_a_rerun_reuses_the_grid_and_rewrites_identical_files(smoke_run):
+    """Running 04–07 again on the same data evaluates nothing (the finished grid is reused, not appended
+    twice) and rewrites every figure byte for byte: a second `make demo` leaves the committed tree clean."""
+    data = smoke_run
+    grid = data / "04_fusion" / "alpha_grid.jsonl"
+    before_lines = grid.read_text().count("\n")
+    watched = sorted((data / "figures").rglob("*.p[nd][gf]")) + [data / "04_fusion" / "alpha_curves.csv",
+                                                                 data / "05_benchmarks" / "table.md"]
+    before = {p: p.read_bytes() for p in watched}
+    env = {k: v for k, v in os.environ.items() if k != "FITCLIP_FIGURES"}
+    subprocess.run([sys.executable, "-m", "fitclip.pipeline", "04", "05", "06", "07", "-p", "smoke", "True",
+                    "-p", "data_root", str(data), "--quiet"], check=True, timeout=900, env=env,
+                   capture_output=True)
+    assert grid.read_text().count("\n") == before_lines
+    executed = (data / "runs" / "04_fusion.ipynb").read_text()
+    assert "reusing the α grid" in executed
+    changed = [str(p.relative_to(data)) for p, b in before.items() if p.read_bytes() != b]
+    assert not changed, f"a rerun changed {changed}"
 
 
 def test_pipeline_rejects_unknown_parameter_before_running(tmp_path):
