@@ -31,11 +31,15 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q --durations=10
 
+# Every performance script of the README's Benchmarks table (bench_eval.py alone ~15 min on 2 cores; results in
+# benchmarks/results/). benchmarks/gpu_check.sh is separate: it needs a CUDA machine.
 bench: $(STAMP)
 	$(PY) benchmarks/bench_fusion.py
 	$(PY) benchmarks/bench_decode.py
 	$(PY) benchmarks/bench_metrics.py
 	$(PY) benchmarks/bench_grid.py
+	$(PY) benchmarks/bench_eval.py
+	$(PY) benchmarks/bench_train_step.py
 
 clean-venv:
 	rm -rf $(VENV)
