@@ -237,6 +237,10 @@ class WeightsUnavailable(RuntimeError):
     fix (a local weights file, or one run online); the download error is the ``__cause__``."""
 
 
+#: How open_clip's warning about random weights starts ("... Model initialized randomly.").
+RANDOM_INIT_WARNING = "No pretrained weights loaded for model"
+
+
 class _DropRecords(logging.Filter):
     """Drops the root logger's records that start with one of `prefixes` (open_clip's own wording)."""
 
@@ -249,10 +253,12 @@ class _DropRecords(logging.Filter):
 
 
 @contextlib.contextmanager
-def _quiet_open_clip(*prefixes: str):
+def quiet_open_clip(*prefixes: str):
     """Silence open_clip's root-logger records that start with `prefixes` for one `create_model` call, when
     `load_clip` says the same better itself (random init before a file's weights load; a failed download,
-    which becomes :class:`WeightsUnavailable`); every other record passes."""
+    which becomes :class:`WeightsUnavailable`), or around a `load_clip(arch, None)` whose caller wants random
+    weights (stage 00 trains its teacher from scratch: ``quiet_open_clip(RANDOM_INIT_WARNING)``); every
+    other record passes."""
     root, drop = logging.getLogger(), _DropRecords(*prefixes)
     root.addFilter(drop)
     try:
@@ -375,7 +381,7 @@ def load_clip(arch: str = "ViT-B-16", pretrained: str | os.PathLike | None = "op
         tag_cfg = open_clip.get_pretrained_cfg(arch, pretrained)
         qg = quick_gelu if quick_gelu is not None else bool(tag_cfg.get("quick_gelu", False))
         try:
-            with _quiet_open_clip(_DOWNLOAD_FAILED), _hub_retries_said_once(arch, str(pretrained)):
+            with quiet_open_clip(_DOWNLOAD_FAILED), _hub_retries_said_once(arch, str(pretrained)):
                 clip = open_clip.create_model(arch, pretrained=pretrained, force_quick_gelu=qg, device="cpu")
         except Exception as e:
             if not _is_download_failure(e):
@@ -397,7 +403,7 @@ def load_clip(arch: str = "ViT-B-16", pretrained: str | os.PathLike | None = "op
             qg = bool(meta["quick_gelu"])
         else:
             qg = bare_openai or bool(open_clip.get_model_config(arch).get("quick_gelu", False))
-        with _quiet_open_clip("No pretrained weights loaded for model"):  # "initialized randomly": the file's follow
+        with quiet_open_clip(RANDOM_INIT_WARNING):  # "initialized randomly": the file's follow
             clip = open_clip.create_model(arch, pretrained=None, force_quick_gelu=qg, device="cpu")
         if bare_openai:
             # The released FitCLIP student ships without logit_scale; it is unused here, so keep CLIP's

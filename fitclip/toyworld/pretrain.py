@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 from fitclip.checkpoint import atomic_write_text, save_state, write_json
 from fitclip.losses import labeled_loss
 from fitclip.metrics import bootstrap_ci, class_rank_counts, classification_metrics, hits, ranks_from_counts
-from fitclip.models import VideoCLIP, load_clip, model_file_state
+from fitclip.models import RANDOM_INIT_WARNING, VideoCLIP, load_clip, model_file_state, quiet_open_clip
 from fitclip.transforms import transforms_for
 
 
@@ -108,7 +108,8 @@ def pretrain_teacher(stills_dir: str | os.PathLike, out_dir: str | os.PathLike,
     if config.holdout >= len(images_np):
         raise ValueError(f"holdout={config.holdout} leaves no training images out of {len(images_np)}")
     torch.manual_seed(config.seed)
-    model = load_clip(config.arch, pretrained=config.pretrained)
+    with quiet_open_clip(RANDOM_INIT_WARNING):  # training from scratch: random weights are the point
+        model = load_clip(config.arch, pretrained=config.pretrained)
     _, eval_tf = transforms_for(model)
     # Stills are already at the model's size; the eval transform only converts and normalises.
     images = torch.cat([eval_tf(torch.from_numpy(images_np[i:i + 512])) for i in range(0, len(images_np), 512)])
