@@ -1,0 +1,85 @@
+"""The numbers the README quotes from the default run (`make demo`) are the numbers that run wrote.
+
+The run's small result files are committed (`data/README.md` lists them; `.gitignore` lets exactly those
+through): a `make demo` on the same machine rewrites them byte for byte, one that changes them shows up in
+`git diff`, and then these tests fail until the README says what the run says. Each expected text is built
+from the files here, so a stale number in the README is a failing test naming it.
+"""
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+README = (REPO / "README.md").read_text(encoding="utf-8")
+DATA = REPO / "data"
+
+
+def _file(relative: str) -> Path:
+    path = DATA / relative
+    assert path.is_file(), f"{path} is committed from the default run (data/README.md); restore it with `make demo`"
+    return path
+
+
+@pytest.mark.parametrize("name", ["table.md", "differences.md", "verdicts.md"])
+def test_the_readme_shows_the_default_runs_tables_verbatim(name):
+    table = _file(f"05_benchmarks/{name}").read_text(encoding="utf-8").strip()
+    assert table in README, f"README.md does not show data/05_benchmarks/{name} as the default run wrote it"
+
+
+def _curve(curves: pd.DataFrame, dataset: str, student: str, alpha: float) -> pd.Series:
+    row = curves[(curves["dataset"] == dataset) & (curves["student"] == student) & (curves["alpha"].round(6) == alpha)]
+    assert len(row) == 1, (dataset, student, alpha)
+    return row.iloc[0]
+
+
+def _with_ci(row: pd.Series) -> str:
+    return f"{row['value']:.1f} [{row['ci_low']:.1f}, {row['ci_high']:.1f}]"
+
+
+def test_the_alpha_choice_and_the_validation_numbers_are_the_runs():
+    chosen = json.loads(_file("04_fusion/chosen_alpha.json").read_text())
+    curves = pd.read_csv(_file("04_fusion/alpha_curves.csv"))
+    fitclip, wiseft = chosen["chosen"]["fitclip"], chosen["chosen"]["wiseft"]
+    at_fitclip = _curve(curves, "webvid", "fitclip", fitclip)
+    teacher = _curve(curves, "webvid", "fitclip", 0.0)
+    expected = [
+        f"**{fitclip:.1f} for FitCLIP** (validation R@5 {_with_ci(at_fitclip)}",
+        f"**{wiseft:.1f} for WiSE-FT** ({_with_ci(_curve(curves, 'webvid', 'wiseft', wiseft))})",
+        f"teacher scores {teacher['value']:.1f} there",
+        f"default run's\nteacher scores {_with_ci(teacher)}",
+    ]
+    best = set(chosen["best_on_test"].values())
+    if len(best) == 1:
+        expected.append(f"The benchmarks would have picked {best.pop():g} for both")
+    missing = [text for text in expected if text not in README]
+    assert not missing, f"README.md lacks (or misquotes) {missing}"
+
+
+def test_the_average_alpha_curve_numbers_are_the_runs():
+    curves = pd.read_csv(_file("04_fusion/alpha_curves.csv"))
+    average = curves[(curves["dataset"] == "average") & (curves["student"] == "fitclip")].set_index("alpha")
+    peak = average["value"].round(1).max()
+    peak_alphas = sorted(a for a, v in average["value"].round(1).items() if v == peak)
+    at_peak = average.loc[peak_alphas[0]]
+    end = average.loc[1.0]
+    span = f"{peak_alphas[0]:g}–{peak_alphas[-1]:g}" if len(peak_alphas) > 1 else f"{peak_alphas[0]:g}"
+    text = (f"({at_peak['value']:.1f} [{at_peak['ci_low']:.1f}, {at_peak['ci_high']:.1f}]\n  at α {span} vs "
+            f"{end['value']:.1f} [{end['ci_low']:.1f}, {end['ci_high']:.1f}] at α = 1")
+    assert text in README, f"README.md's (c) should quote {text!r}"
+
+
+def test_the_teachers_accuracy_table_is_the_runs():
+    record = json.loads(_file("00_toy_teacher/pretrain.json").read_text())
+    steps = record["config"]["steps"]
+
+    def row(label: str, z: dict, bold: bool) -> str:
+        top1 = f"**{z['top1']:.1f}**" if bold else f"{z['top1']:.1f}"
+        return (f"| {label} | {top1} | [{z['top1_ci_low']:.1f}, {z['top1_ci_high']:.1f}] | {z['colour']:.1f} | "
+                f"{z['shape']:.1f} | {z['top5']:.1f} |")
+
+    for expected in (row("before (random init)", record["zero_shot_before"], False),
+                     row(f"after {steps} steps", record["zero_shot_after"], True)):
+        assert expected in README, f"README.md's stage-00 table should have the row {expected!r}"
