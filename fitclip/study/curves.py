@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from fitclip.fusion import grid_model
-from fitclip.study.tables import BENCHMARKS, PRIMARY_METRIC, item_hits
+from fitclip.study.tables import BENCHMARKS, PRIMARY_METRIC, ci_cell, item_hits
 
 #: The name of the average's rows in `curve_intervals` output (never a dataset's name).
 AVERAGE = "average"
@@ -152,8 +152,7 @@ def _interval_table(curves: pd.DataFrame, student: str, alpha: float, datasets: 
         name = ("average" if d == AVERAGE else
                 f"{d} {'val ' if d in select_on else ''}{metric_label(row['metric'])}"
                 + (" (chooses α)" if d in select_on else ""))
-        low, high = row.get("ci_low", np.nan), row.get("ci_high", np.nan)
-        cells[name] = f"{row['value']:.1f}" if pd.isna(low) else f"{row['value']:.1f} [{low:.1f}, {high:.1f}]"
+        cells[name] = ci_cell(row["value"], row.get("ci_low", np.nan), row.get("ci_high", np.nan))
     return cells
 
 
@@ -203,8 +202,7 @@ def average_rows(curves: pd.DataFrame) -> pd.DataFrame:
 def interval_table(rows: pd.DataFrame, index: str = "alpha", columns: str = "student") -> pd.DataFrame:
     """Tidy rows with `value`, `ci_low`, `ci_high` as a wide table of "value [low, high]" strings (one
     decimal, what intervals a few points wide support)."""
-    cells = rows.assign(cell=[f"{v:.1f}" if pd.isna(lo) else f"{v:.1f} [{lo:.1f}, {hi:.1f}]"
-                              for v, lo, hi in zip(rows["value"], rows["ci_low"], rows["ci_high"])])
+    cells = rows.assign(cell=[ci_cell(v, lo, hi) for v, lo, hi in zip(rows["value"], rows["ci_low"], rows["ci_high"])])
     table = cells.pivot(index=index, columns=columns, values="cell")
     table.columns.name = None
     return table[list(dict.fromkeys(rows[columns]))]

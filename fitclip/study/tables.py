@@ -266,7 +266,9 @@ def paired_differences(hits_by_row: Mapping[str, Mapping[str, np.ndarray]],
     return pd.DataFrame(rows)
 
 
-def _cell(value: float, low: float, high: float, mark: str = "") -> str:
+def ci_cell(value: float, low: float, high: float, mark: str = "") -> str:
+    """A table cell: "value [low, high]" with one decimal (what intervals a few points wide support), the value
+    alone when there is no interval (NaN), then `mark` (e.g. " *")."""
     if np.isnan(low):
         return f"{value:.1f}{mark}"
     return f"{value:.1f} [{low:.1f}, {high:.1f}]{mark}"
@@ -275,7 +277,7 @@ def _cell(value: float, low: float, high: float, mark: str = "") -> str:
 def format_ci_table(table: pd.DataFrame, alphas: Mapping[str, float] | None = None) -> pd.DataFrame:
     """`ci_table` as a wide frame of "value [low, high]" strings (rows: models; columns: benchmarks,
     average, and α when given)."""
-    wide = table.assign(cell=[_cell(v, lo, hi) for v, lo, hi in zip(table["value"], table["ci_low"], table["ci_high"])])
+    wide = table.assign(cell=[ci_cell(v, lo, hi) for v, lo, hi in zip(table["value"], table["ci_low"], table["ci_high"])])
     out = wide.pivot(index="model", columns="dataset", values="cell")
     out = out.loc[list(dict.fromkeys(table["model"])), list(dict.fromkeys(table["dataset"]))]
     if alphas is not None:
@@ -287,7 +289,7 @@ def format_ci_table(table: pd.DataFrame, alphas: Mapping[str, float] | None = No
 
 def format_differences(diffs: pd.DataFrame) -> pd.DataFrame:
     """`paired_differences` as "Δ [low, high]" strings; `*` marks a CI that excludes 0."""
-    cells = [_cell(d, lo, hi, " *" if ex else "") for d, lo, hi, ex in
+    cells = [ci_cell(d, lo, hi, " *" if ex else "") for d, lo, hi, ex in
              zip(diffs["delta"], diffs["ci_low"], diffs["ci_high"], diffs["excludes_zero"])]
     out = diffs.assign(cell=cells).pivot(index="comparison", columns="dataset", values="cell")
     out = out.loc[list(dict.fromkeys(diffs["comparison"])), list(dict.fromkeys(diffs["dataset"]))]
