@@ -246,8 +246,8 @@ def bootstrap_ci(samples, level: float = 0.95, n_resamples: int = 2000, seed: in
 
     if isinstance(samples, (torch.Tensor, np.ndarray)) or (len(samples) and np.isscalar(samples[0])):
         samples = [samples]
-    data = tuple(np.array(s.detach().double().cpu() if isinstance(s, torch.Tensor) else s, dtype=np.float64).ravel()
-                 for s in samples)
+    data = tuple(np.array(s.detach().double().cpu().numpy() if isinstance(s, torch.Tensor) else s,
+                          dtype=np.float64).ravel() for s in samples)  # a copy: read-only inputs are fine
     if not data or min(len(d) for d in data) < 2:
         return float("nan"), float("nan")
     if all(np.ptp(d) == 0 for d in data):  # no spread: every resample gives the same mean
