@@ -384,6 +384,22 @@ def test_mean_of_four_frames_separates_trail_classes_but_not_the_order_only_pair
     assert gap_pair < 1.0 and gap_trail > 5 * gap_pair
 
 
+@pytest.mark.parametrize("suffix", [".avi", ".mp4"])
+def test_the_worlds_coding_leaks_frame_order_and_intra_only_coding_does_not(tmp_path, suffix):
+    """Issue 18 §4, the suspected leak checked directly: a growing clip and its exact time-reversed twin,
+    written as the world writes them (MPEG-4 AVI for UCF101-like, h264 mp4 for the others), decode to
+    different pixels at the same rendered frames (predictive coding depends on the order), although the
+    eval sampler is symmetric; coding every frame on its own (constant quantizer) decodes them identically."""
+    from fitclip.toyworld.writers import order_leak
+
+    leak = order_leak(tmp_path / "world", suffix, n_clips=4)
+    assert leak["sampler_symmetric"]
+    assert leak["identical"] == 0 and leak["frame_diff_mean"] > 0.3, leak  # ~0.8 grey levels: a real leak
+    clean = order_leak(tmp_path / "intra", suffix, n_clips=4, intra_only=True)
+    assert clean["identical"] == 4 and clean["frame_diff_max"] == 0.0, clean
+    assert clean["coding_error_mean"] < 3  # still a faithful copy of the rendered frames
+
+
 def test_module_docstring_states_the_default_worlds_sizes():
     """world.py's docstring quotes the default world's sizes; they are the plan's counts (seed 0)."""
     from fitclip.toyworld import world

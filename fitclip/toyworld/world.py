@@ -96,7 +96,11 @@ same seed gives byte-identical annotation files and identical frames whatever th
 processes. The mp4 videos are h264 written by ``fitclip.video.write_video`` with x264's C paths
 (``asm=0``), whose output, unlike the assembly paths', does not depend on memory layout; the UCF101
 ``.avi`` files are MPEG-4 Part 2 in AVI, like the real (xvid) ones, because decord reports no
-timestamps for h264 in AVI (see ``fitclip.toyworld.writers._write_avi``).
+timestamps for h264 in AVI (see ``fitclip.toyworld.writers.write_clip``). Every frame is coded on its
+own (h264 ``keyint=1`` at a constant quantizer, MPEG-4 ``g=1``): with the usual predictive coding a
+growing clip and its exact time-reversed twin decoded to pixels 0.8–0.9 grey levels apart at the same
+rendered frames (``fitclip.toyworld.writers.order_leak``), an order cue the order-only control must not
+offer; intra-coded, they decode identically.
 
 The package's other modules: :mod:`~fitclip.toyworld.vocabulary` (what exists, class names, caption text),
 :mod:`~fitclip.toyworld.render` (the numpy renderer) and :mod:`~fitclip.toyworld.writers` (each dataset's
@@ -233,6 +237,8 @@ def _manifest(seed: int, cfg: WorldConfig, plan: WorldPlan) -> dict[str, Any]:
         "frame_size": FRAME_SIZE, "fps": FPS, "clip_frames": CLIP_FRAMES,
         "colours": list(COLOURS), "shapes": list(SHAPES), "still_classes": list(STILL_CLASSES),
         "motions": list(MOTIONS),
+        "coding": "every frame intra-coded (h264 keyint=1 qp=18; MPEG-4 g=1): a clip and its time-reversed twin "
+                  "decode to the same frames (writers.order_leak)",
         "order_only_pair": {"motions": list(ORDER_ONLY_PAIR),
                             "ucf101": [UCF_FOLDERS[m] for m in ORDER_ONLY_PAIR],
                             "mit_suffix": ["+" + "+".join(m.split()) for m in ORDER_ONLY_PAIR]},

@@ -359,27 +359,80 @@ def load_stills(root: str | os.PathLike) -> tuple[np.ndarray, list[str]]:
 _X264 = {"threads": "1", "preset": "veryfast", "x264-params": "asm=0"}
 
 
-def _write_avi(path: Path, frames: np.ndarray, fps: float = FPS) -> Path:
-    """MPEG-4 Part 2 in an AVI container, like the real UCF101 files (xvid), atomically.
+def write_clip(path: str | os.PathLike, frames: np.ndarray, intra_only: bool = False) -> Path:
+    """Write a world video the way the world writes it, atomically: the suffix picks the codec.
 
-    Not h264: decord reads h264-in-AVI frames fine but reports every frame timestamp as
-    AV_NOPTS_VALUE (-9.2e17 s), which breaks anything that maps seconds to frames; with MPEG-4 Part 2
-    both decord and PyAV report 0.0, 0.1, ... and a 2.1 s duration. The quantizer bottoms out at its
-    minimum with this bit rate (~10 KB per clip, ~2.4 grey levels mean error vs ~1.6 for h264).
+    * ``.avi``: MPEG-4 Part 2 in an AVI container, like the real UCF101 files (xvid). Not h264: decord reads
+      h264-in-AVI frames fine but reports every frame timestamp as AV_NOPTS_VALUE (-9.2e17 s), which breaks
+      anything that maps seconds to frames; with MPEG-4 Part 2 both decord and PyAV report 0.0, 0.1, ... and
+      a 2.1 s duration. The quantizer bottoms out at its minimum with this bit rate (~10 KB per clip, ~2.4
+      grey levels mean error vs ~1.6 for h264).
+    * anything else: deterministic h264 (``_X264``), crf 18.
+
+    Args:
+        intra_only: code every frame on its own (MPEG-4 ``g=1``; h264 ``keyint=1`` with a constant
+            quantizer, ``qp=18``), so a frame decodes to the same pixels whatever the order of the clip.
+            The world's default coding predicts each frame from the previous ones, so a clip and its
+            time-reversed twin decode to slightly different pixels (the order leak measured by
+            :func:`order_leak`).
     """
     from fitclip.video import write_video
 
-    # threads=1: slices per thread would change the bytes with the core count.
-    return write_video(path, frames, fps=fps, codec="mpeg4", container="avi", bit_rate=1_000_000,
-                       options={"threads": "1"})
+    path = Path(path)
+    if path.suffix == ".avi":
+        # threads=1: slices per thread would change the bytes with the core count.
+        return write_video(path, frames, fps=FPS, codec="mpeg4", container="avi", bit_rate=1_000_000,
+                           options={"threads": "1", **({"g": "1"} if intra_only else {})})
+    options = dict(_X264)
+    if intra_only:
+        options["x264-params"] += ":keyint=1:qp=18"
+    return write_video(path, frames, fps=FPS, crf=18, options=options)
+
+
+def order_leak(folder: str | os.PathLike, suffix: str = ".mp4", n_clips: int = 12, intra_only: bool = False,
+               seed: int = 0) -> dict[str, Any]:
+    """Measure whether coding leaks frame order into the frames the models see (the order control's check).
+
+    For `n_clips` growing clips and their exact time-reversed twins (the shrinking clips of the same seed:
+    ``render_clip`` guarantees ``shrinking == growing[::-1]``), both are written with :func:`write_clip`
+    into `folder` and decoded at the eval sampler's frames (``frame_indices``; for the world's 21-frame
+    clips the eval frames of the twin are exactly the mirrored ones). With no leak, each decoded frame of a
+    clip equals the twin's decoded copy of the same rendered frame, and an order-blind model (mean of frame
+    embeddings) cannot tell the two apart.
+
+    Returns:
+        ``{"suffix", "intra_only", "n_clips", "sampler_symmetric", "frame_diff_mean", "frame_diff_max",
+        "identical", "coding_error_mean"}``: per-pixel mean |decoded clip − decoded twin| over the sampled
+        frames, in grey levels (0 = no leak), its max over clips, how many clips decode identically, and the
+        mean coding error (|decoded − rendered|) for scale.
+    """
+    from fitclip.toyworld.render import render_clip
+    from fitclip.toyworld.vocabulary import COLOURS, SHAPES
+    from fitclip.video import frame_indices, read_frames
+
+    folder = Path(folder)
+    diffs, errors, symmetric = [], [], True
+    colours = list(COLOURS)
+    for k in range(n_clips):
+        colour, shape = colours[k % len(colours)], SHAPES[k % len(SHAPES)]
+        growing = render_clip(colour, shape, "growing", seed=seed + k)
+        twin = render_clip(colour, shape, "shrinking", seed=seed + k)
+        n = len(growing)
+        idx = frame_indices(0, n, 4, "eval")
+        symmetric &= sorted(n - 1 - i for i in idx) == idx
+        a = write_clip(folder / f"growing{k}{suffix}", growing, intra_only)
+        b = write_clip(folder / f"shrinking{k}{suffix}", twin, intra_only)
+        decoded = np.asarray(read_frames(str(a), idx, backend="pyav"), dtype=np.float64)
+        mirrored = np.asarray(read_frames(str(b), [n - 1 - i for i in idx], backend="pyav"), dtype=np.float64)
+        diffs.append(float(np.abs(decoded - mirrored).mean()))
+        errors.append(float(np.abs(decoded - growing[idx]).mean()))
+    return {"suffix": suffix, "intra_only": intra_only, "n_clips": n_clips, "sampler_symmetric": bool(symmetric),
+            "frame_diff_mean": float(np.mean(diffs)), "frame_diff_max": float(np.max(diffs)),
+            "identical": int(sum(d == 0 for d in diffs)), "coding_error_mean": float(np.mean(errors))}
 
 
 def write_job(root: str | os.PathLike, job: VideoJob) -> Path:
-    """Render one job and write it under `root` (its suffix picks the writer: .avi or h264 mp4)."""
-    path = Path(root) / job.relpath
-    frames = render_video(job)
-    if path.suffix == ".avi":
-        return _write_avi(path, frames)
-    from fitclip.video import write_video
-
-    return write_video(path, frames, fps=FPS, crf=18, options=_X264)
+    """Render one job and write it under `root` (:func:`write_clip`: its suffix picks the codec), every frame
+    coded on its own: predictive coding made a clip and its time-reversed twin decode to different pixels
+    (0.8–0.9 grey levels per pixel, :func:`order_leak`), an order cue the order-only control must not have."""
+    return write_clip(Path(root) / job.relpath, render_video(job), intra_only=True)
