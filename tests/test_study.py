@@ -265,6 +265,17 @@ def test_order_control_pairwise_accuracy(tmp_path):
     rows = order_control(tmp_path, {"Teacher": "m"}, "ucf101", "test", [("Growing", "Shrinking")])
     assert rows.iloc[0].pairwise_accuracy == pytest.approx((100 + 100 + 0 + 50) / 4)  # a tie counts half
     assert rows.iloc[0].n == 4
+    # The pre-registered rule: Bonferroni over the distinct rows, so more rows give wider CIs.
+    from fitclip.study.tables import control_level, verdicts
+
+    assert control_level(6) == pytest.approx(1 - 0.05 / 6) and control_level(1) == pytest.approx(0.95)
+    wide = order_control(tmp_path, {"Teacher": "m"}, "ucf101", "test", [("Growing", "Shrinking")],
+                         level=control_level(6))
+    assert wide.iloc[0].level == pytest.approx(1 - 0.05 / 6)
+    assert wide.iloc[0].ci_low <= rows.iloc[0].ci_low and wide.iloc[0].ci_high >= rows.iloc[0].ci_high
+    row = verdicts({}, pd.DataFrame(columns=["comparison", "dataset", "delta", "ci_low", "ci_high"]), None,
+                   wide).iloc[-1]
+    assert row["ours"].startswith("99.17 % CIs (Bonferroni): Teacher (ucf101) 62.5")
 
 
 # ----------------------------------------------------------------------------------------------------
