@@ -106,7 +106,7 @@ log = logging.getLogger(__name__)
 
 EMBEDDINGS_FORMAT = "fitclip-embeddings-v1"
 CLASSIFICATION_METRICS = ("top1", "top5", "MdR")
-RETRIEVAL_METRICS = ("R@1", "R@5", "R@10", "MdR", "MnR")
+RETRIEVAL_METRICS = ("R@1", "R@5", "R@10", "MdR", "MnR", "MRR")
 SAMPLER_RULE = (
     "fitclip.video.frame_indices(start_frame, end_frame, num_frames, mode='eval'): k = min(num_frames, "
     "end-start+1) bins with edges torch.linspace(start, end, k+1, dtype=int) (truncated), one frame at "

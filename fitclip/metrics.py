@@ -96,11 +96,11 @@ def target_ranks(scores: torch.Tensor, ties: str = "expected", chunk_size: int =
 
 
 def metrics_from_ranks(ranks: torch.Tensor, tied: torch.Tensor | None = None) -> dict[str, float]:
-    """`{"R@1", "R@5", "R@10", "MdR", "MnR"}` from 1-based target ranks.
+    """`{"R@1", "R@5", "R@10", "MdR", "MnR", "MRR"}` from 1-based target ranks.
 
     Recalls are percentages (0–100), the mean of :func:`hits` (expected hits when `tied`, the number of
-    others tied with each target, is given); MdR is the lower median (as `torch.median`) of the ranks and MnR
-    their mean.
+    others tied with each target, is given); MdR is the lower median (as `torch.median`) of the ranks, MnR
+    their mean, and MRR the mean reciprocal rank in percent (:func:`reciprocal_ranks`).
     """
     ranks = torch.as_tensor(ranks)
     if ranks.numel() == 0:
@@ -109,6 +109,7 @@ def metrics_from_ranks(ranks: torch.Tensor, tied: torch.Tensor | None = None) ->
     out = {f"R@{k}": float(hits(r, f"R@{k}", tied).mean()) for k in (1, 5, 10)}
     out["MdR"] = float(torch.median(r))
     out["MnR"] = float(r.mean())
+    out["MRR"] = float(reciprocal_ranks(r, tied).mean())
     return out
 
 
@@ -211,8 +212,10 @@ def hits(ranks: torch.Tensor, metric: str, tied: torch.Tensor | None = None) -> 
             ``100 · P(rank <= k) = 100 · clip((k - b) / (t + 1), 0, 1)`` under random tie-breaking. None (no
             tie information, e.g. files written before it was kept): ``100`` when ``rank <= k``, else 0.
     """
+    if metric == "MRR":
+        return reciprocal_ranks(ranks, tied)
     if metric not in HIT_METRICS:
-        raise ValueError(f"{metric!r} is not a per-item hit metric; use one of {', '.join(HIT_METRICS)}")
+        raise ValueError(f"{metric!r} is not a per-item metric; use MRR or one of {', '.join(HIT_METRICS)}")
     k = HIT_METRICS[metric]
     r = torch.as_tensor(ranks).double()
     if tied is None:
@@ -220,6 +223,24 @@ def hits(ranks: torch.Tensor, metric: str, tied: torch.Tensor | None = None) -> 
     t = torch.as_tensor(tied).double()
     better = r - 1 - t / 2
     return ((k - better) / (t + 1)).clamp(0, 1) * 100
+
+
+def reciprocal_ranks(ranks: torch.Tensor, tied: torch.Tensor | None = None) -> torch.Tensor:
+    """Per-item reciprocal ranks of the target, in percent (100 / rank): their mean is the MRR (×100).
+
+    With `tied` (``t`` others share the target's score, `ranks` the expected ranks ``b + 1 + t/2``) an item
+    scores its expectation under random tie-breaking, ``100 · E[1/R]`` with R uniform on ``b+1 … b+t+1``:
+    ``100 · (H(b+t+1) − H(b)) / (t+1)`` (harmonic numbers, via the digamma function), so a collapsed model
+    scores what guessing scores. Unlike R@k, every rank counts (1/1, 1/2, 1/3, …), so two models that
+    differ below the top k still differ: the criterion with less variance that stage 04 chooses α by.
+    """
+    r = torch.as_tensor(ranks).double()
+    if tied is None:
+        return 100.0 / r
+    t = torch.as_tensor(tied).double()
+    b = r - 1 - t / 2
+    expected = 100.0 * (torch.special.digamma(b + t + 2) - torch.special.digamma(b + 1)) / (t + 1)
+    return torch.where(t == 0, 100.0 / r, expected)  # untied: exactly 100 / rank
 
 
 def bootstrap_ci(samples, level: float = 0.95, n_resamples: int = 2000, seed: int = 0) -> tuple[float, float]:

@@ -95,7 +95,7 @@ def test_retrieval_wiring_r1_is_100_and_skip_restricts_both_sides(tmp_path, toy_
     out = tmp_path / "results.jsonl"
     rows = evaluate({"stub": stub}, "msrvtt", layout.data_root, num_workers=0, progress=False, out=out)
     values = {r["metric"]: r["value"] for r in rows}
-    assert values == {"R@1": 100.0, "R@5": 100.0, "R@10": 100.0, "MdR": 1.0, "MnR": 1.0}
+    assert values == {"R@1": 100.0, "R@5": 100.0, "R@10": 100.0, "MdR": 1.0, "MnR": 1.0, "MRR": 100.0}
     assert all((r["n_expected"], r["n_evaluated"], r["n_failed"]) == (6, 6, 0) for r in rows)
 
     # Without video 3 the query AND the gallery lose item 3: every remaining query still finds its video.
@@ -106,7 +106,7 @@ def test_retrieval_wiring_r1_is_100_and_skip_restricts_both_sides(tmp_path, toy_
     assert all((r["n_evaluated"], r["n_failed"]) == (5, 1) for r in rows)
 
     frame = pd.read_json(out, lines=True)  # tidy: one row per metric, both runs appended
-    assert list(frame.columns) == ROW_COLUMNS and len(frame) == 10 and frame["run_id"].nunique() == 2
+    assert list(frame.columns) == ROW_COLUMNS and len(frame) == 12 and frame["run_id"].nunique() == 2
     assert frame["alpha"].isna().all() and frame["student"].isna().all()  # a plain model
     protocols = _read_jsonl(protocol_path(out))
     assert [p["n_failed"] for p in protocols] == [0, 1]
@@ -131,11 +131,11 @@ def test_broken_videos_refused_then_skipped_and_appended(tmp_path, toy_benchmark
     for run in range(2):  # decode failures inside the 2 workers become records, not a crash
         rows = evaluate({"tiny": tiny}, "msrvtt", layout.data_root, out=out, progress=False, num_workers=2,
                         batch_size=2, skip_broken=True)
-        assert [r["metric"] for r in rows] == ["R@1", "R@5", "R@10", "MdR", "MnR"]
+        assert [r["metric"] for r in rows] == ["R@1", "R@5", "R@10", "MdR", "MnR", "MRR"]
         assert all((r["n_expected"], r["n_evaluated"], r["n_failed"]) == (6, 3, 3) for r in rows)
     lines = _read_jsonl(out)
-    assert len(lines) == 10 and lines[0]["run_id"] != lines[5]["run_id"]
-    assert [r["value"] for r in lines[:5]] == [r["value"] for r in lines[5:]]  # deterministic, appended
+    assert len(lines) == 12 and lines[0]["run_id"] != lines[6]["run_id"]
+    assert [r["value"] for r in lines[:6]] == [r["value"] for r in lines[6:]]  # deterministic, appended
     protocols = _read_jsonl(protocol_path(out))
     assert len(protocols) == 2 and protocols[0]["run_id"] == lines[0]["run_id"]
     failed = protocols[0]["failed"]
@@ -369,8 +369,8 @@ def test_one_nan_weight_is_an_error_naming_the_model_and_nothing_is_written(tmp_
 
 def test_a_collapsed_model_scores_chance_and_the_protocol_counts_its_ties(tmp_path, toy_benchmarks):
     """All-zero weights: every video and text embedding is 0, every score ties. With n = 6 items each target's
-    rank is uniform on 1..6: R@1 = 100/6, R@5 = 500/6, R@10 = 100, MdR = MnR = 3.5 (the optimistic rule
-    gave 100, 100, 100, 1, 1)."""
+    rank is uniform on 1..6: R@1 = 100/6, R@5 = 500/6, R@10 = 100, MdR = MnR = 3.5, MRR = 100 · H(6)/6 (the
+    optimistic rule gave 100, 100, 100, 1, 1, 100)."""
     layout = make_msrvtt(tmp_path, toy_benchmarks, n=6)
     zero = load_clip("fitclip-tiny", None)
     with torch.no_grad():
@@ -381,7 +381,7 @@ def test_a_collapsed_model_scores_chance_and_the_protocol_counts_its_ties(tmp_pa
                     embeddings_dir=tmp_path / "emb")
     values = {r["metric"]: r["value"] for r in rows}
     assert values == {"R@1": pytest.approx(100 / 6), "R@5": pytest.approx(500 / 6), "R@10": 100.0, "MdR": 3.5,
-                      "MnR": 3.5}
+                      "MnR": 3.5, "MRR": pytest.approx(100 * sum(1 / k for k in range(1, 7)) / 6)}
     [protocol] = _read_jsonl(protocol_path(out))
     assert protocol["ties"]["n_items_tied"] == 6 and protocol["ties"]["max_tied"] == 5
     assert "expected rank" in protocol["ties"]["rule"]
@@ -392,7 +392,7 @@ def test_a_collapsed_model_scores_chance_and_the_protocol_counts_its_ties(tmp_pa
 def test_a_half_collapsed_model_gets_credit_only_for_what_it_tells_apart(tmp_path, toy_benchmarks):
     """The stub's videos 2 and 3 (and their captions) share one grey level, so one embedding: queries 2 and 3
     find their video tied with the other (rank 1 or 2, p = 1/2 each); the other four rank theirs first.
-    R@1 = (4 + 1/2 + 1/2) / 6 = 83.3 %, MnR = (4 + 1.5 + 1.5) / 6."""
+    R@1 = (4 + 1/2 + 1/2) / 6 = 83.3 %, MnR = (4 + 1.5 + 1.5) / 6, MRR = (4 + 2 · (1 + 1/2) / 2) / 6."""
     level = {0: 30, 1: 60, 2: 120, 3: 120, 4: 180, 5: 210}
     layout = make_msrvtt(tmp_path, toy_benchmarks, n=6, render=lambda vid, path, i: render_video(path, level=level[i]))
     texts = layout.info["texts"]
@@ -400,7 +400,8 @@ def test_a_half_collapsed_model_gets_credit_only_for_what_it_tells_apart(tmp_pat
     out = tmp_path / "results.jsonl"
     rows = evaluate({"stub": stub}, "msrvtt", layout.data_root, num_workers=0, progress=False, out=out)
     values = {r["metric"]: r["value"] for r in rows}
-    assert values == {"R@1": pytest.approx(500 / 6), "R@5": 100.0, "R@10": 100.0, "MdR": 1.0, "MnR": pytest.approx(7 / 6)}
+    assert values == {"R@1": pytest.approx(500 / 6), "R@5": 100.0, "R@10": 100.0, "MdR": 1.0, "MnR": pytest.approx(7 / 6),
+                      "MRR": pytest.approx(100 * (4 + 2 * 0.75) / 6)}
     assert _read_jsonl(protocol_path(out))[0]["ties"]["n_items_tied"] == 2
 
 
@@ -476,7 +477,7 @@ def test_a_full_disk_while_writing_results_leaves_both_files_as_they_were(tmp_pa
     assert error.errno == errno.ENOSPC and "the disk is full" in error.strerror and "nothing was replaced" in error.strerror
     rows = evaluate({"a": tiny}, "msrvtt", layout.data_root, out=out, progress=False, num_workers=0)  # space is back
     from fitclip.study.tables import read_results
-    assert len(read_results(out)) == 5 and len(_read_jsonl(out)) == 10 and len(rows) == 5
+    assert len(read_results(out)) == 6 and len(_read_jsonl(out)) == 12 and len(rows) == 6
     assert len(_read_jsonl(protocol_path(out))) == 2  # one record per model and run: the rows' runs, no more
 
 
@@ -499,7 +500,7 @@ def test_a_real_full_disk_while_writing_results(tmp_path, toy_benchmarks, tiny):
         error = _two_runs_then_a_full_disk(tmp_path, layout, tiny, out, full)
         assert "the disk is full" in error.strerror
         evaluate({"a": tiny}, "msrvtt", layout.data_root, out=out, progress=False, num_workers=0)
-        assert len(_read_jsonl(out)) == 10
+        assert len(_read_jsonl(out)) == 12
 
 
 def test_a_torn_results_file_is_named_with_its_line_and_refused_before_work(tmp_path, toy_benchmarks, tiny,
@@ -511,10 +512,10 @@ def test_a_torn_results_file_is_named_with_its_line_and_refused_before_work(tmp_
     out = tmp_path / "results.jsonl"
     evaluate({"a": tiny}, "msrvtt", layout.data_root, out=out, progress=False, num_workers=0)
     out.write_bytes(out.read_bytes() + b'{"run_id": "x", "model": "a", "met')  # an older writer cut mid-row
-    with pytest.raises(TornLine, match=r"results.jsonl: line 6 is not a complete JSON record \(cut short"):
+    with pytest.raises(TornLine, match=r"results.jsonl: line 7 is not a complete JSON record \(cut short"):
         read_results(out)
     monkeypatch.setattr("fitclip.evaluate.encode_pass", lambda *a, **k: pytest.fail("decoded a video"))
-    with pytest.raises(ValueError, match="line 6"):
+    with pytest.raises(ValueError, match="line 7"):
         evaluate({"a": tiny}, "msrvtt", layout.data_root, out=out, progress=False, num_workers=0)
 
 
@@ -614,7 +615,7 @@ def test_cli_evaluate(tmp_path, toy_benchmarks, capsys):
     printed = [[c.strip() for c in line.strip("|").split("|")] for line in ok.stdout.splitlines() if line.startswith("|")]
     assert ["fused-alpha0", "0", "msrvtt", "test"] in [cells[:4] for cells in printed] and "fused-alpha1" in ok.stdout
     frame = pd.read_json(out, lines=True)
-    assert len(frame) == 10 and set(frame["alpha"]) == {0.0, 1.0} and set(frame["student"]) == {"fused"}
+    assert len(frame) == 12 and set(frame["alpha"]) == {0.0, 1.0} and set(frame["student"]) == {"fused"}
     assert (frame["n_failed"] == 1).all() and (frame["n_evaluated"] == 4).all()
     protocol = _read_jsonl(protocol_path(out))[0]
     assert protocol["model_info"]["weights"]["student"]["sha256"] == sha256_file(student)
@@ -642,10 +643,10 @@ def test_every_benchmark_of_the_rendered_toy_world_is_evaluated(toy_world, tiny)
     root, manifest = toy_world
     counts = manifest["counts"]
     expected = {"ucf101": (counts["ucf101"], {"top1", "top5", "MdR"}), "mit": (counts["mit"], {"top1", "top5", "MdR"}),
-                "msrvtt": (counts["msrvtt"], {"R@1", "R@5", "R@10", "MdR", "MnR"}),
-                "youcook2": (counts["youcook2"], {"R@1", "R@5", "R@10", "MdR", "MnR"}),
-                "didemo": (counts["didemo"], {"R@1", "R@5", "R@10", "MdR", "MnR"}),
-                "webvid": (counts["webvid_val"], {"R@1", "R@5", "R@10", "MdR", "MnR"})}
+                "msrvtt": (counts["msrvtt"], {"R@1", "R@5", "R@10", "MdR", "MnR", "MRR"}),
+                "youcook2": (counts["youcook2"], {"R@1", "R@5", "R@10", "MdR", "MnR", "MRR"}),
+                "didemo": (counts["didemo"], {"R@1", "R@5", "R@10", "MdR", "MnR", "MRR"}),
+                "webvid": (counts["webvid_val"], {"R@1", "R@5", "R@10", "MdR", "MnR", "MRR"})}
     for name, (n, metrics) in expected.items():
         rows = evaluate({"tiny": tiny}, name, root, progress=False, num_workers=0)
         assert {r["metric"] for r in rows} == metrics, name

@@ -67,7 +67,8 @@ def test_a_constant_model_scores_what_guessing_scores():
     assert better.tolist() == [0] * n and tied.tolist() == [n - 1] * n
     ranks = ranks_from_counts(better, tied)
     m = metrics_from_ranks(ranks, tied)
-    assert m == {"R@1": 5.0, "R@5": 25.0, "R@10": 50.0, "MdR": 10.5, "MnR": 10.5}
+    assert m == {"R@1": 5.0, "R@5": 25.0, "R@10": 50.0, "MdR": 10.5, "MnR": 10.5,
+                 "MRR": pytest.approx(100 * sum(1 / k for k in range(1, n + 1)) / n)}  # E[1/R], R uniform 1..20
     assert hits(ranks, "R@5", tied).tolist() == [25.0] * n
     c = classification_metrics(torch.ones(n, 10), torch.arange(n) % 10)  # 10 classes, all tied
     assert c == {"top1": pytest.approx(10.0), "top5": pytest.approx(50.0)}
@@ -85,7 +86,9 @@ def test_a_half_constant_model_gets_credit_only_for_what_it_tells_apart():
     assert ranks.tolist() == [1.0, 1.0, 1.5, 1.5]
     assert hits(ranks, "R@1", tied).tolist() == [100.0, 100.0, 50.0, 50.0]
     m = metrics_from_ranks(ranks, tied)
-    assert m == {"R@1": 75.0, "R@5": 100.0, "R@10": 100.0, "MdR": 1.0, "MnR": 1.25}
+    assert m == {"R@1": 75.0, "R@5": 100.0, "R@10": 100.0, "MdR": 1.0, "MnR": 1.25,
+                 "MRR": pytest.approx((100 + 100 + 75 + 75) / 4)}  # a tied pair: E[1/R] = (1 + 1/2) / 2
+    assert hits(ranks, "MRR", tied).tolist() == pytest.approx([100.0, 100.0, 75.0, 75.0])
     # classification: 3 classes, class 1 and 2 share an embedding; samples of classes 0, 1, 2
     scores = torch.tensor([[0.9, 0.2, 0.2], [0.1, 0.7, 0.7], [0.1, 0.7, 0.7]])
     assert classification_metrics(scores, torch.tensor([0, 1, 2])) == {"top1": pytest.approx(200 / 3),

@@ -95,7 +95,7 @@ def test_torchrun_sharded_evaluation_writes_one_process_rows_once(tmp_path, toy_
                           text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     a, b = pd.read_json(one, lines=True), pd.read_json(two, lines=True)
-    assert len(b) == len(a) == 3 * 5 and b["run_id"].nunique() == 1
+    assert len(b) == len(a) == 3 * 6 and b["run_id"].nunique() == 1
     key = ["model", "metric"]
     merged = a.merge(b, on=key, suffixes=("_one", "_two"))
     assert len(merged) == len(a)
@@ -104,7 +104,7 @@ def test_torchrun_sharded_evaluation_writes_one_process_rows_once(tmp_path, toy_
     protocols = [json.loads(line) for line in protocol_path(two).read_text().splitlines()]
     assert len(protocols) == 3 and {p["world_size"] for p in protocols} == {2}
     assert {json.loads(line)["world_size"] for line in protocol_path(one).read_text().splitlines()} == {1}
-    assert done.stdout.count("appended 15 rows") == 1  # rank 0 alone reports
+    assert done.stdout.count("appended 18 rows") == 1  # rank 0 alone reports
 
 
 def test_decord_rejected_video_falls_back_to_pyav_and_is_counted(tmp_path, toy_benchmarks, teacher):
@@ -158,7 +158,7 @@ def test_stage_04_grid_under_torchrun_writes_what_one_process_writes(tmp_path, t
                                      num_workers=0, batch_size=2, device="cpu", timeout_s=300)
         assert names == ["fitclip-alpha0", "fitclip-alpha0.5", "wiseft-alpha0", "wiseft-alpha0.5"]
         raw = pd.read_json(results, lines=True)
-        assert len(raw) == 4 * 5 and raw["run_id"].nunique() == 1
+        assert len(raw) == 4 * 6 and raw["run_id"].nunique() == 1
         frames[nproc] = read_results(results, models=names).set_index(["model", "metric"])["value"].sort_index()
     pd.testing.assert_series_equal(frames[1], frames[2])
     assert (tmp_path / "04-2" / "grid_spec.json").is_file() and (tmp_path / "04-2" / "grid.log").is_file()

@@ -25,7 +25,7 @@ def _rows():
     }
     for (student, alpha), values in grid.items():
         for dataset, value in values.items():
-            metric = "top1" if dataset == "ucf101" else "R@5"  # the paper's headline metrics
+            metric = {"ucf101": "top1", "webvid": "MRR"}.get(dataset, "R@5")  # headline metrics; α chosen by MRR
             rows.append({"model": grid_model(student, alpha), "student": student, "alpha": alpha, "dataset": dataset,
                          "split": "test",
                          "metric": metric, "value": value, "n_expected": 10, "n_evaluated": 10, "n_failed": 0})
@@ -43,7 +43,7 @@ def results(tmp_path):
 
 def test_curves_use_primary_metrics_and_last_rows_win(results):
     curves = alpha_curves(results)
-    assert set(curves["metric"]) == {"top1", "R@5"}  # never R@1 (the 99.0 rows) nor top-5
+    assert set(curves["metric"]) == {"top1", "R@5", "MRR"}  # never R@1 (the 99.0 rows) nor top-5
     assert curves[(curves.student == "fitclip") & (curves.alpha == 0) & (curves.dataset == "ucf101")]["value"].item() == 50
 
 
@@ -90,7 +90,8 @@ def test_primary_metrics_are_the_papers_headline_metrics():
 
     table3 = load_published_results().query("table == 'Table 3'")
     assert dict(zip(table3["dataset"], table3["metric"])) == {d: PRIMARY_METRIC[d] for d in table3["dataset"]}
-    assert PRIMARY_METRIC["webvid"] == "R@5"  # α is chosen on WebVid val R@5 (supp. Fig. 3)
+    # α is chosen on the labeled corpus' validation split by MRR, fixed in advance (issue 18 §2; the paper: R@5)
+    assert PRIMARY_METRIC["webvid"] == "MRR"
 
 
 def test_published_results_table():
@@ -199,6 +200,24 @@ def test_curve_intervals_per_point_and_the_average(tmp_path):
         average_rows(curves)
 
 
+def test_alpha_choice_records_the_criterion_the_validation_size_and_the_distance_to_alpha_1(tmp_path):
+    import numpy as np
+
+    from fitclip.metrics import bootstrap_ci
+    from fitclip.study.curves import alpha_choice
+
+    ranks = {0.0: [1, 2, 4, 1], 0.5: [1, 1, 2, 1], 1.0: [2, 1, 2, 4]}  # MRR 68.75, 87.5, 56.25 (×100)
+    _write_grid(tmp_path, {f"fitclip-alpha{a:g}": r for a, r in ranks.items()}, dataset="webvid", split="val")
+    curves = pd.DataFrame([{"student": "fitclip", "alpha": a, "dataset": "webvid", "split": "val", "metric": "MRR",
+                            "value": float(np.mean([100 / x for x in r])), "n": 4} for a, r in ranks.items()])
+    choice = alpha_choice(curves, tmp_path, ["webvid"], benchmarks=["webvid"], n_resamples=300)
+    assert choice["criterion"] == "MRR" and choice["n_validation"] == 4 and choice["chosen"] == {"fitclip": 0.5}
+    margin = choice["chosen_vs_student"]["fitclip"]
+    diff = np.array([100 - 50, 100 - 100, 50 - 50, 100 - 25], float)  # paired, item by item
+    assert margin["delta"] == pytest.approx(87.5 - 56.25) and (margin["ci_low"], margin["ci_high"]) == bootstrap_ci(diff, n_resamples=300)
+    assert margin["resolved"] == (margin["ci_low"] > 0)
+
+
 def test_alpha_curves_figure_validation_first_metrics_named_from_zero_with_bands():
     import matplotlib
 
@@ -232,7 +251,7 @@ def test_slider_rows_show_validation_first_and_cis():
     assert row == {"webvid val R@5 (chooses α)": "35.3 [30.0, 40.7]", "ucf101 top-1": "15.3 [12.5, 18.3]",
                    "average": "12.9 [11.7, 14.1]"}
     assert choice_text({"fitclip": 1.0, "wiseft": 0.6}) == (
-        "chosen on validation (webvid R@5; highest, ties → the smaller α): fitclip α = 1, wiseft α = 0.6")
+        "chosen on validation (webvid MRR; highest, ties → the smaller α): fitclip α = 1, wiseft α = 0.6")
 
 
 def test_verdicts_follow_the_cis(tmp_path):

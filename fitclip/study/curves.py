@@ -23,7 +23,8 @@ from fitclip.study.tables import BENCHMARKS, PRIMARY_METRIC, ci_cell, item_hits
 AVERAGE = "average"
 
 #: How a metric is named on an axis or a column.
-METRIC_LABELS: dict[str, str] = {"top1": "top-1", "top5": "top-5", "R@1": "R@1", "R@5": "R@5", "R@10": "R@10"}
+METRIC_LABELS: dict[str, str] = {"top1": "top-1", "top5": "top-5", "R@1": "R@1", "R@5": "R@5", "R@10": "R@10",
+                                 "MRR": "MRR"}
 
 
 def metric_label(metric: str) -> str:
@@ -118,6 +119,48 @@ def choose_alpha(curves: pd.DataFrame, select_on: Sequence[str] = ("webvid",)) -
     avg = average_curve(curves, select_on)
     best = avg.sort_values(["student", "value", "alpha"], ascending=[True, False, True]).groupby("student").head(1)
     return {row.student: float(row.alpha) for row in best.itertuples()}
+
+
+def choice_margin(embeddings_dir: str | os.PathLike, curves: pd.DataFrame, chosen: Mapping[str, float],
+                  select_on: Sequence[str] = ("webvid",), seed: int = 0, level: float = 0.95,
+                  n_resamples: int = 1000) -> dict[str, dict[str, float]]:
+    """How far apart, in CI terms, each student's chosen α and α = 1 (the unfused student) are on the
+    validation data that chose it: the mean over `select_on` of (metric at the chosen α − metric at α = 1),
+    with a PAIRED bootstrap CI over the validation items (each dataset resampled on its own).
+
+    Returns:
+        `{student: {"alpha", "delta", "ci_low", "ci_high", "resolved"}}` (`resolved`: the CI excludes 0).
+    """
+    from fitclip.metrics import bootstrap_ci
+
+    out = {}
+    for student, alpha in chosen.items():
+        diffs = []
+        for dataset in select_on:
+            part = curves[curves["dataset"] == dataset].iloc[0]
+            _, at_chosen = item_hits(embeddings_dir, dataset, part["split"], grid_model(student, alpha), part["metric"])
+            _, at_one = item_hits(embeddings_dir, dataset, part["split"], grid_model(student, 1.0), part["metric"])
+            diffs.append(at_chosen - at_one)
+        low, high = bootstrap_ci(diffs, level=level, n_resamples=n_resamples, seed=seed)
+        out[student] = {"alpha": float(alpha), "delta": float(np.mean([d.mean() for d in diffs])),
+                        "ci_low": low, "ci_high": high, "resolved": bool(low > 0 or high < 0)}
+    return out
+
+
+def alpha_choice(curves: pd.DataFrame, embeddings_dir: str | os.PathLike, select_on: Sequence[str] = ("webvid",),
+                 benchmarks: Sequence[str] = BENCHMARKS, seed: int = 0, n_resamples: int = 1000) -> dict[str, Any]:
+    """Stage 04's record of the α choice (``chosen_alpha.json``): the validation datasets, the criterion (their
+    metric in `curves`: `PRIMARY_METRIC`, MRR for the labeled corpus' val split), the number of validation
+    items, the α chosen per student (:func:`choose_alpha`), how far the chosen α is from α = 1 on those items
+    (:func:`choice_margin`, paired CI) and, for reference only, the α the benchmarks would have picked."""
+    rows = curves[curves["dataset"].isin(select_on)].drop_duplicates("dataset")
+    chosen = choose_alpha(curves, select_on)
+    return {"select_on": list(select_on), "criterion": " + ".join(dict.fromkeys(rows["metric"])),
+            "n_validation": int(rows["n"].sum()) if "n" in rows.columns else None,
+            "chosen": chosen,
+            "chosen_vs_student": choice_margin(embeddings_dir, curves, chosen, select_on, seed=seed,
+                                               n_resamples=n_resamples),
+            "best_on_test": choose_alpha(curves, list(benchmarks))}
 
 
 def choice_text(chosen: Mapping[str, float], select_on: Sequence[str] = ("webvid",)) -> str:

@@ -35,14 +35,15 @@ def plot_curves(df: pd.DataFrame, x: str, ys: Sequence[str], title: str = "", hu
 
 def plot_alpha_curves(curves: pd.DataFrame, chosen: dict[str, float] | None = None,
                       select_on: Sequence[str] = ("webvid",), title: str = "fusion: metric vs α",
-                      chosen_rule: str = "highest validation R@5") -> plt.Figure:
+                      chosen_rule: str | None = None) -> plt.Figure:
     """α curves (like the paper's supplementary Fig. 3), one panel per dataset, one line per student.
 
     The validation panels (`select_on`, where α is chosen) come first and say so; then the benchmarks in
     the paper's order, other datasets, and the average last. Each panel names its metric on the y-axis, which starts at 0, and draws the
     95 % CI of every point as a band when `curves` has `ci_low`/`ci_high` (`fitclip.study.curves.curve_intervals`),
     so a wiggle inside the bands reads as noise. `chosen` (`{student: α}`) is drawn as a dotted line in the
-    student's colour, labelled in the legend with `chosen_rule`.
+    student's colour, labelled in the legend with `chosen_rule` (default: "highest validation <metric>", the
+    metric of the validation panel, or "chosen on validation" when the curves have none).
 
     Args:
         curves: tidy rows `{student, alpha, dataset, metric, value[, ci_low, ci_high]}`.
@@ -55,6 +56,10 @@ def plot_alpha_curves(curves: pd.DataFrame, chosen: dict[str, float] | None = No
     validation = [d for d in select_on if d in present]
     order = [*validation, *BENCHMARKS, *present]  # validation, the benchmarks in the paper's order, the rest
     datasets = sorted(present, key=lambda d: (d == AVERAGE, order.index(d)))
+    if chosen_rule is None:
+        rows = curves[curves["dataset"].isin(validation)]
+        chosen_rule = (f"highest validation {metric_label(str(rows['metric'].iloc[0]))}" if len(rows) else
+                       "chosen on validation")
     students = list(dict.fromkeys(curves["student"]))
     colours = dict(zip(students, sns.color_palette(n_colors=max(1, len(students)))))
     bands = {"ci_low", "ci_high"} <= set(curves.columns)
