@@ -14,6 +14,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 README = (REPO / "README.md").read_text(encoding="utf-8")
+#: The README's prose with its line breaks and typographic minus signs undone, for matching quoted numbers.
+PROSE = " ".join(README.replace("−", "-").split())
 DATA = REPO / "data"
 
 
@@ -40,21 +42,31 @@ def _with_ci(row: pd.Series) -> str:
 
 
 def test_the_alpha_choice_and_the_validation_numbers_are_the_runs():
-    chosen = json.loads(_file("04_fusion/chosen_alpha.json").read_text())
+    choice = json.loads(_file("04_fusion/chosen_alpha.json").read_text())
     curves = pd.read_csv(_file("04_fusion/alpha_curves.csv"))
-    fitclip, wiseft = chosen["chosen"]["fitclip"], chosen["chosen"]["wiseft"]
-    at_fitclip = _curve(curves, "webvid", "fitclip", fitclip)
-    teacher = _curve(curves, "webvid", "fitclip", 0.0)
+    [dataset] = choice["select_on"]
+    assert choice["criterion"] == "MRR" and f"{choice['n_validation']:,} WebVid-like validation videos" in PROSE
+
+    def mrr(student: str, alpha: float) -> str:
+        row = _curve(curves, dataset, student, alpha)
+        return f"{row['value']:.2f} [{row['ci_low']:.2f}, {row['ci_high']:.2f}]"
+
+    def margin(student: str) -> str:
+        m = choice["chosen_vs_student"][student]
+        return f"{m['delta']:+.2f} [{m['ci_low']:+.2f}, {m['ci_high']:+.2f}]"
+
+    fitclip, wiseft = choice["chosen"]["fitclip"], choice["chosen"]["wiseft"]
+    at_one = _curve(curves, dataset, "fitclip", 1.0)["value"]
     expected = [
-        f"**{fitclip:.1f} for FitCLIP** (validation R@5 {_with_ci(at_fitclip)}",
-        f"**{wiseft:.1f} for WiSE-FT** ({_with_ci(_curve(curves, 'webvid', 'wiseft', wiseft))})",
-        f"teacher scores {teacher['value']:.1f} there",
-        f"default run's\nteacher scores {_with_ci(teacher)}",
+        f"**{fitclip:.1f} for FitCLIP** (validation MRR {mrr('fitclip', fitclip)} vs {at_one:.2f} at α = 1: "
+        f"chosen - α = 1 is {margin('fitclip')}",
+        f"**{wiseft:.1f} for WiSE-FT** (MRR {mrr('wiseft', wiseft)}; chosen - α = 1 {margin('wiseft')}",
+        f"the teacher scores {mrr('fitclip', 0.0)} there",
     ]
-    best = set(chosen["best_on_test"].values())
+    best = set(choice["best_on_test"].values())
     if len(best) == 1:
         expected.append(f"The benchmarks would have picked {best.pop():g} for both")
-    missing = [text for text in expected if text not in README]
+    missing = [text for text in expected if text not in PROSE]
     assert not missing, f"README.md lacks (or misquotes) {missing}"
 
 
@@ -63,12 +75,11 @@ def test_the_average_alpha_curve_numbers_are_the_runs():
     average = curves[(curves["dataset"] == "average") & (curves["student"] == "fitclip")].set_index("alpha")
     peak = average["value"].round(1).max()
     peak_alphas = sorted(a for a, v in average["value"].round(1).items() if v == peak)
-    at_peak = average.loc[peak_alphas[0]]
-    end = average.loc[1.0]
+    at_peak, end = average.loc[peak_alphas[0]], average.loc[1.0]
     span = f"{peak_alphas[0]:g}–{peak_alphas[-1]:g}" if len(peak_alphas) > 1 else f"{peak_alphas[0]:g}"
-    text = (f"({at_peak['value']:.1f} [{at_peak['ci_low']:.1f}, {at_peak['ci_high']:.1f}]\n  at α {span} vs "
-            f"{end['value']:.1f} [{end['ci_low']:.1f}, {end['ci_high']:.1f}] at α = 1")
-    assert text in README, f"README.md's (c) should quote {text!r}"
+    text = (f"({at_peak['value']:.1f} [{at_peak['ci_low']:.1f}, {at_peak['ci_high']:.1f}] at α = {span} vs "
+            f"{end['value']:.1f} [{end['ci_low']:.1f}, {end['ci_high']:.1f}] at α = 1)")
+    assert text in PROSE, f"README.md's (c) should quote {text!r}"
 
 
 def test_the_teachers_accuracy_table_is_the_runs():

@@ -89,7 +89,7 @@ benchmarks, so forgetting by the fine-tuned student is visible there (:data:`BEN
   data); the ``video`` field has a real-looking extension (mov, avi, mp4, m4v, 3gp), the file is
   ``<stem>.mp4``.
 
-In all: 4,572 videos (~29 MB) and 5,000 stills (``images.npy``, 5000x64x64x3 bytes = 59 MiB); the
+In all: 4,572 videos (~72 MB: intra-coded) and 5,000 stills (``images.npy``, 5000x64x64x3 bytes = 59 MiB); the
 demo's stage 01 renders the videos in about a minute on 2 cores (smoke: ~2 s).
 Everything is drawn from ``numpy.random.Generator`` streams keyed by (seed, stream, index), so the
 same seed gives byte-identical annotation files and identical frames whatever the number of worker
