@@ -230,9 +230,10 @@ def _cmd_search(args: argparse.Namespace) -> int:
 
     import torch
 
+    from fitclip.gallery import ranking_report
     from fitclip.metrics import NonFiniteScores
     from fitclip.models import WeightsUnavailable
-    from fitclip.search import (check_out_dir, check_queries, find_videos, parse_labels, ranking_report,
+    from fitclip.search import (check_out_dir, check_queries, find_videos, parse_labels,
                                 resolve_templates, search, search_models, skipped_lines)
 
     try:  # where the results go, before any model loads or any video decodes

@@ -1,18 +1,24 @@
-"""The gallery of a :func:`fitclip.search.search`: one row per (query or label, model), its top-k videos as
-film strips of the sampled frames (the frames the models saw) with their scores.
+"""How a :func:`fitclip.search.search` is shown: its gallery, and its rankings as tables for the console and
+notebooks. The gallery has one row per (query or label, model), its top-k videos as film strips of the sampled
+frames (the frames the models saw) with their scores.
 
 Each cell says the video's rank and score under that model and how its rank moved against the
 reference (the teacher): ``↑3`` = three places higher than under the teacher. Movers (the videos whose
 rank changes most between the teacher and FitCLIP, see ``fitclip.search``) are starred and framed in red.
 A teacher with random weights (``pretrained`` "none") is said in red in the header of both
-(:func:`fitclip.search.random_weights_note`).
+(:func:`random_weights_note`).
 
 * :func:`gallery_figure`: a matplotlib ``Figure`` (no pyplot state; render it with :func:`figure_bytes`,
   write the bytes atomically), at most ``max_rows`` rows (the HTML page has them all);
 * :func:`gallery_html`: a self-contained HTML page (every image embedded as a base64 PNG, no script, no
   external file), with the top labels per video when labels were given and the skipped files: the
   unreadable and left-out ones listed (up to a bound), the ignored non-video files counted by extension
-  (every one is in ``skipped.csv``), so a folder of 20,000 stray files still gives a small page.
+  (every one is in ``skipped.csv``), so a folder of 20,000 stray files still gives a small page;
+* :func:`ranking_report`: what ``python -m fitclip search`` prints, per kind (queries, then labels) a header
+  and a table with column names (``query``/``label``, ``model``, ``#1`` ... ``#k``; cells ``video score``,
+  videos by their short names, :func:`short_names`), then the ``*`` legend naming the two compared models
+  (:func:`movers_legend`); :func:`ranking_view` is the same as a pandas Styler for notebooks (nothing
+  truncated); :func:`movers_table` is ``movers.csv`` with the two models named in its column titles.
 
 Names and texts are shown through :func:`fitclip.folders.escape_name` (control characters and bytes
 that are not UTF-8 as visible escapes), and drawn with ``parse_math=False`` (a ``$`` in a file name or a query
@@ -25,9 +31,12 @@ import base64
 import html
 import io
 import textwrap
+from collections import Counter
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
 
 from fitclip.folders import escape_name
 
@@ -36,7 +45,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from fitclip.search import SearchResult
 
-__all__ = ["figure_bytes", "film_strip", "gallery_figure", "gallery_html", "gallery_rows", "png_bytes"]
+__all__ = ["figure_bytes", "film_strip", "gallery_figure", "gallery_html", "gallery_rows", "movers_legend", "movers_table",
+           "png_bytes", "random_weights_note", "ranking_report", "ranking_table", "ranking_view", "short_names"]
 
 MOVER_COLOUR = "#d62728"
 _KIND_NAMES = {"query": "query", "label": "label"}
@@ -116,8 +126,6 @@ def _legend(result: "SearchResult") -> str:
 def gallery_figure(result: "SearchResult", max_rows: int = 48) -> "Figure":
     """The gallery as a figure: a header per query (or label), then one row per model with its top-k film strips."""
     from matplotlib.figure import Figure
-
-    from fitclip.search import random_weights_note
 
     rows = gallery_rows(result)
     shown = rows[:max_rows]
@@ -227,8 +235,6 @@ def _skipped_html(result: "SearchResult") -> list[str]:
 
 def gallery_html(result: "SearchResult") -> str:
     """A self-contained HTML page of the gallery (images embedded as base64 PNG data URIs)."""
-    from fitclip.search import random_weights_note
-
     e = _e
     note = random_weights_note(result)
     n_frames = max(len(f) for f in result.frames)
@@ -288,3 +294,128 @@ def gallery_html(result: "SearchResult") -> str:
     parts += _skipped_html(result)
     parts += ["</body>", "</html>", ""]
     return "\n".join(parts)
+
+
+# ----------------------------------------------------------------------------------------------------
+# The rankings as text: the console's tables (ranking_report) and the notebook's (ranking_view, movers_table)
+# ----------------------------------------------------------------------------------------------------
+
+#: How each kind of row is introduced on the console and in :func:`ranking_view`.
+KIND_HEADERS = {"query": "Queries (text→video): each model's top {k} videos per query",
+                "label": "Labels (zero-shot): each label ranks the videos like a query; each model's top {k}"}
+
+
+def short_names(keys: Sequence[str]) -> dict[str, str]:
+    """Each video's shortest unique name for display: its file name, with as many of its folders as it takes to
+    tell two videos of one file name apart (``ucf101/A/v_1.avi`` → ``v_1.avi``; ``a/x.mp4``, ``b/x.mp4`` keep
+    their folder). Escaped (:func:`fitclip.folders.escape_name`): they are printed and shown."""
+    parts = {key: key.split("/") for key in keys}
+    depth = dict.fromkeys(keys, 1)
+    while True:
+        tails = {key: "/".join(parts[key][-depth[key]:]) for key in keys}
+        counts = Counter(tails.values())
+        clashing = [key for key in keys if counts[tails[key]] > 1 and depth[key] < len(parts[key])]
+        if not clashing:
+            return {key: escape_name(tail) for key, tail in tails.items()}
+        for key in clashing:
+            depth[key] += 1
+
+
+def random_weights_note(result: SearchResult) -> str | None:
+    """One line when the teacher's weights are random (``pretrained`` "none", e.g. ``--pretrained none``), else
+    None: said on the console, in the gallery's header and above :func:`ranking_view`."""
+    if not result.random_teacher:
+        return None
+    return ("RANDOM WEIGHTS: the teacher was not pretrained (pretrained 'none'), so these rankings are noise, not "
+            "CLIP's; for real ones pass an open_clip tag (e.g. --pretrained openai) or a weights file")
+
+
+def movers_legend(result: SearchResult, star: str = "*") -> str:
+    """What `star` marks: the videos whose rank moves most between the two compared models, named."""
+    if result.compare is None:
+        return f"one model, so no movers ({star} marks the videos whose rank moves most between two models)"
+    ref, cmp = result.labels_shown[result.reference], result.labels_shown[result.compare]
+    return (f"{star} = a mover: of the videos in the top {result.top_k} of {ref} or {cmp}, the (up to "
+            f"{result.n_movers}) whose rank moves most between the two, per query or label (movers.csv)")
+
+
+def ranking_table(result: SearchResult, kind: str | None = None) -> pd.DataFrame:
+    """One row per (query or label, model), one column per rank (``#1``, ``#2``, ...): cells ``video score``,
+    ``*`` first on movers (:func:`movers_legend`); videos by their short names (:func:`short_names`: the file
+    name, full paths in ``ranking.csv``), so no cell is long enough for pandas to truncate it.
+
+    Index: ``(query | label, model)`` for one `kind` ("query" or "label"), else ``(kind, text, model)``; texts
+    escaped (:func:`fitclip.folders.escape_name`), as the table is for printing."""
+    if kind not in (None, "query", "label"):
+        raise ValueError(f"kind must be 'query', 'label' or None (both), got {kind!r}")
+    df = result.ranking if kind is None else result.ranking[result.ranking["kind"] == kind]
+    names = short_names(result.keys)
+    text = kind or "text"
+    cells = df.assign(cell=[f"{'*' if m else ''}{names[v]} {s:.3f}" for v, s, m in zip(df["video"], df["score"],
+                                                                                     df["mover"])],
+                      **{text: [escape_name(q) for q in df["query"]]},
+                      model=[result.labels_shown[m] for m in df["model"]])
+    table = cells.pivot_table(index=["kind", "query_index", text, "model"], columns="rank", values="cell",
+                              aggfunc="first", sort=False)
+    table.columns = [f"#{c}" for c in table.columns]
+    table.columns.name = None
+    return table.reset_index(["query_index"] if kind is None else ["kind", "query_index"], drop=True)
+
+
+#: Where the full paths are, said under every ranking table.
+NAMES_NOTE = "videos by file name (with a folder where two share one); full paths in ranking.csv"
+
+
+def _kinds(result: SearchResult) -> list[str]:
+    return [kind for kind in ("query", "label") if (result.ranking["kind"] == kind).any()]
+
+
+def ranking_report(result: SearchResult) -> str:
+    """What ``python -m fitclip search`` prints: the random-weights note (if any); per kind a header and the
+    :func:`ranking_table` with its column names; the ``*`` legend; where the full paths are. Never truncated."""
+    lines = [note] if (note := random_weights_note(result)) else []
+    for kind in _kinds(result):
+        lines += ["", KIND_HEADERS[kind].format(k=result.top_k) + ' (cells: "video score")']
+        lines += _text_table(ranking_table(result, kind).reset_index().fillna(""))
+    return "\n".join([*lines, "", movers_legend(result), NAMES_NOTE])
+
+
+def _text_table(table: pd.DataFrame) -> list[str]:
+    """A frame as left-aligned fixed-width lines, its column names first, the first column's repeats blank."""
+    rows = [[str(c) for c in table.columns]] + [[str(v) for v in row] for row in table.itertuples(index=False)]
+    body = rows[1:]
+    for row, above in zip(body[:0:-1], body[-2::-1]):  # bottom up, so each row compares with the one above
+        if row[0] == above[0]:
+            row[0] = ""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+
+
+def ranking_view(result: SearchResult) -> Any:
+    """:func:`ranking_table` as a pandas ``Styler`` for notebooks: the header (random-weights note, what the
+    rows are, the legend) as its caption, movers in red, every cell whole (a Styler never truncates)."""
+    table = ranking_table(result)
+    lines = [note] if (note := random_weights_note(result)) else []
+    lines += [KIND_HEADERS[kind].format(k=result.top_k) for kind in _kinds(result)] + [movers_legend(result)]
+    lines.append(f'cells: "video score", {NAMES_NOTE}')
+    caption = "<br>".join(html.escape(line) for line in lines)
+    return (table.style.set_caption(caption)
+            .map(lambda cell: "color: #d62728; font-weight: bold" if isinstance(cell, str) and cell.startswith("*")
+                 else "")
+            .set_table_styles([{"selector": "caption", "props": "caption-side: top; text-align: left"},
+                               {"selector": "td, th", "props": "white-space: nowrap; text-align: left"}]))
+
+
+def movers_table(result: SearchResult) -> pd.DataFrame:
+    """``movers.csv`` for reading: per query (or label), the videos whose rank moves most, with the two models
+    named in the column titles (e.g. ``teacher (α=0) rank``, ``FitCLIP α=0.5 rank``), ``rank change`` (> 0:
+    higher under the second) and short video names; empty (no columns of ranks) with one model."""
+    m = result.movers
+    if result.compare is None or m.empty:
+        return pd.DataFrame(columns=["kind", "query", "video", "rank change"])
+    ref, cmp = result.labels_shown[result.reference], result.labels_shown[result.compare]
+    names = short_names(result.keys)
+    return pd.DataFrame({"kind": m["kind"], "query": [escape_name(q) for q in m["query"]],
+                         "video": [names[v] for v in m["video"]], f"{ref} rank": m["reference_rank"],
+                         f"{cmp} rank": m["compare_rank"], "rank change": m["rank_change"],
+                         f"{ref} score": m["reference_score"].round(3), f"{cmp} score": m["compare_score"].round(3)})

@@ -45,13 +45,8 @@ Protocol (the evaluation harness's, :mod:`fitclip.evaluate`):
   model's (FitCLIP: by default the first fused α strictly between 0 and 1; with none, e.g. a grid ``[0, 1]``
   when stage 04 chose α = 1 and FitCLIP *is* the student, the last model) top-k whose rank changes most
   between the two (``n_movers`` per query, changes of 0 excluded); they are starred in the gallery.
-* **Shown** (the command line, notebook 08): :func:`ranking_report` prints, per kind (queries, then labels), a
-  header and a table with column names (``query``/``label``, ``model``, ``#1`` ... ``#k``; cells ``video
-  score``, videos by their short names, :func:`short_names`), then the ``*`` legend naming the two compared
-  models (:func:`movers_legend`); :func:`ranking_view` is the same as a pandas Styler (nothing truncated);
-  :func:`movers_table` is ``movers.csv`` with the two models named in its column titles. A teacher with random
-  weights (``pretrained`` "none") is said in one line (:func:`random_weights_note`) above the tables and in
-  the gallery's header.
+* **Shown**: the gallery (PNG, HTML), the console's tables and the notebook's are :mod:`fitclip.gallery`'s
+  (``ranking_report``, ``ranking_view``, ``movers_table``).
 
 Outputs in ``out_dir`` (tidy tables for ``pandas.read_csv``). A run replaces the previous run's files in
 ``out_dir`` WHOLE, never a mix (:func:`fitclip.checkpoint.replace_files`): every file is first written in a
@@ -81,15 +76,15 @@ file, that cannot be written, or that holds files with these names that no earli
   arch, α and weights with sha256, decoder, library versions, files). In place last: its presence means the
   run completed.
 
-One file (about 900 lines): the inputs, the one decode pass, the rankings, the movers, the protocol record and
-their display all work on one :class:`SearchResult`; the gallery's drawing is :mod:`fitclip.gallery`, the
-notebook's side (stage 08) :mod:`fitclip.study.your_videos`.
+One file (about 770 lines, 80 of them this manual): the inputs, the one decode pass, the rankings, the movers
+and the protocol record all work on one :class:`SearchResult` and are read together; how a result is shown
+(the gallery, the console's and the notebook's tables) is :mod:`fitclip.gallery`, the notebook's side (stage
+08) :mod:`fitclip.study.your_videos`.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-import html
 import json
 import math
 import os
@@ -123,17 +118,10 @@ __all__ = [
     "find_videos",
     "ignored_by_extension",
     "model_label",
-    "movers_legend",
-    "movers_table",
     "parse_labels",
-    "random_weights_note",
-    "ranking_report",
-    "ranking_table",
-    "ranking_view",
     "resolve_templates",
     "search",
     "search_models",
-    "short_names",
     "skipped_lines",
 ]
 
@@ -463,7 +451,7 @@ class SearchResult:
         files: name → path of what was written (empty without ``out_dir``).
         n_movers: movers kept per query (or label).
         random_teacher: the teacher's weights are random (``pretrained`` "none"): every ranking is noise; the
-            console, the gallery and :func:`ranking_view` say so (:func:`random_weights_note`).
+            console, the gallery and the notebook's table say so (:func:`fitclip.gallery.random_weights_note`).
     """
 
     run_id: str
@@ -781,122 +769,3 @@ def _write(result: SearchResult, out: Path, gallery: bool, started: float) -> No
 # ----------------------------------------------------------------------------------------------------
 # For notebooks and the command line
 # ----------------------------------------------------------------------------------------------------
-
-
-#: How each kind of row is introduced on the console and in :func:`ranking_view`.
-KIND_HEADERS = {"query": "Queries (text→video): each model's top {k} videos per query",
-                "label": "Labels (zero-shot): each label ranks the videos like a query; each model's top {k}"}
-
-
-def short_names(keys: Sequence[str]) -> dict[str, str]:
-    """Each video's shortest unique name for display: its file name, with as many of its folders as it takes to
-    tell two videos of one file name apart (``ucf101/A/v_1.avi`` → ``v_1.avi``; ``a/x.mp4``, ``b/x.mp4`` keep
-    their folder). Escaped (:func:`fitclip.folders.escape_name`): they are printed and shown."""
-    parts = {key: key.split("/") for key in keys}
-    depth = dict.fromkeys(keys, 1)
-    while True:
-        tails = {key: "/".join(parts[key][-depth[key]:]) for key in keys}
-        counts = Counter(tails.values())
-        clashing = [key for key in keys if counts[tails[key]] > 1 and depth[key] < len(parts[key])]
-        if not clashing:
-            return {key: escape_name(tail) for key, tail in tails.items()}
-        for key in clashing:
-            depth[key] += 1
-
-
-def random_weights_note(result: SearchResult) -> str | None:
-    """One line when the teacher's weights are random (``pretrained`` "none", e.g. ``--pretrained none``), else
-    None: said on the console, in the gallery's header and above :func:`ranking_view`."""
-    if not result.random_teacher:
-        return None
-    return ("RANDOM WEIGHTS: the teacher was not pretrained (pretrained 'none'), so these rankings are noise, not "
-            "CLIP's; for real ones pass an open_clip tag (e.g. --pretrained openai) or a weights file")
-
-
-def movers_legend(result: SearchResult, star: str = "*") -> str:
-    """What `star` marks: the videos whose rank moves most between the two compared models, named."""
-    if result.compare is None:
-        return f"one model, so no movers ({star} marks the videos whose rank moves most between two models)"
-    ref, cmp = result.labels_shown[result.reference], result.labels_shown[result.compare]
-    return (f"{star} = a mover: of the videos in the top {result.top_k} of {ref} or {cmp}, the (up to "
-            f"{result.n_movers}) whose rank moves most between the two, per query or label (movers.csv)")
-
-
-def ranking_table(result: SearchResult, kind: str | None = None) -> pd.DataFrame:
-    """One row per (query or label, model), one column per rank (``#1``, ``#2``, ...): cells ``video score``,
-    ``*`` first on movers (:func:`movers_legend`); videos by their short names (:func:`short_names`: the file
-    name, full paths in ``ranking.csv``), so no cell is long enough for pandas to truncate it.
-
-    Index: ``(query | label, model)`` for one `kind` ("query" or "label"), else ``(kind, text, model)``; texts
-    escaped (:func:`fitclip.folders.escape_name`), as the table is for printing."""
-    if kind not in (None, "query", "label"):
-        raise ValueError(f"kind must be 'query', 'label' or None (both), got {kind!r}")
-    df = result.ranking if kind is None else result.ranking[result.ranking["kind"] == kind]
-    names = short_names(result.keys)
-    text = kind or "text"
-    cells = df.assign(cell=[f"{'*' if m else ''}{names[v]} {s:.3f}" for v, s, m in zip(df["video"], df["score"],
-                                                                                     df["mover"])],
-                      **{text: [escape_name(q) for q in df["query"]]},
-                      model=[result.labels_shown[m] for m in df["model"]])
-    table = cells.pivot_table(index=["kind", "query_index", text, "model"], columns="rank", values="cell",
-                              aggfunc="first", sort=False)
-    table.columns = [f"#{c}" for c in table.columns]
-    table.columns.name = None
-    return table.reset_index(["query_index"] if kind is None else ["kind", "query_index"], drop=True)
-
-
-def ranking_report(result: SearchResult) -> str:
-    """What ``python -m fitclip search`` prints: the random-weights note (if any); per kind a header and the
-    :func:`ranking_table` with its column names; the ``*`` legend; where the full paths are. Never truncated."""
-    lines = [note] if (note := random_weights_note(result)) else []
-    for kind in ("query", "label"):
-        if not (result.ranking["kind"] == kind).any():
-            continue
-        lines += ["", KIND_HEADERS[kind].format(k=result.top_k) + ' (cells: "video score")']
-        lines += _text_table(ranking_table(result, kind).reset_index().fillna(""))
-    lines += ["", movers_legend(result),
-              "videos by file name (with a folder where two share one); full paths in ranking.csv"]
-    return "\n".join(lines)
-
-
-def _text_table(table: pd.DataFrame) -> list[str]:
-    """A frame as left-aligned fixed-width lines, its column names first, the first column's repeats blank."""
-    rows = [[str(c) for c in table.columns]] + [[str(v) for v in row] for row in table.itertuples(index=False)]
-    body = rows[1:]
-    for row, above in zip(body[:0:-1], body[-2::-1]):  # bottom up, so each row compares with the one above
-        if row[0] == above[0]:
-            row[0] = ""
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
-
-
-def ranking_view(result: SearchResult) -> Any:
-    """:func:`ranking_table` as a pandas ``Styler`` for notebooks: the header (random-weights note, what the
-    rows are, the legend) as its caption, movers in red, every cell whole (a Styler never truncates)."""
-    table = ranking_table(result)
-    lines = [note] if (note := random_weights_note(result)) else []
-    kinds = [kind for kind in ("query", "label") if (result.ranking["kind"] == kind).any()]
-    lines += [KIND_HEADERS[kind].format(k=result.top_k) for kind in kinds] + [movers_legend(result)]
-    lines.append('cells: "video score", videos by file name (with a folder where two share one); full paths in '
-                 "ranking.csv")
-    caption = "<br>".join(html.escape(line) for line in lines)
-    return (table.style.set_caption(caption)
-            .map(lambda cell: "color: #d62728; font-weight: bold" if isinstance(cell, str) and cell.startswith("*")
-                 else "")
-            .set_table_styles([{"selector": "caption", "props": "caption-side: top; text-align: left"},
-                               {"selector": "td, th", "props": "white-space: nowrap; text-align: left"}]))
-
-
-def movers_table(result: SearchResult) -> pd.DataFrame:
-    """``movers.csv`` for reading: per query (or label), the videos whose rank moves most, with the two models
-    named in the column titles (e.g. ``teacher (α=0) rank``, ``FitCLIP α=0.5 rank``), ``rank change`` (> 0:
-    higher under the second) and short video names; empty (no columns of ranks) with one model."""
-    m = result.movers
-    if result.compare is None or m.empty:
-        return pd.DataFrame(columns=["kind", "query", "video", "rank change"])
-    ref, cmp = result.labels_shown[result.reference], result.labels_shown[result.compare]
-    names = short_names(result.keys)
-    return pd.DataFrame({"kind": m["kind"], "query": [escape_name(q) for q in m["query"]],
-                         "video": [names[v] for v in m["video"]], f"{ref} rank": m["reference_rank"],
-                         f"{cmp} rank": m["compare_rank"], "rank change": m["rank_change"],
-                         f"{ref} score": m["reference_score"].round(3), f"{cmp} score": m["compare_score"].round(3)})

@@ -266,7 +266,7 @@ def test_a_nested_folder_with_a_broken_file_and_a_non_video_file(tmp_path):
 
 def test_search_on_the_synthetic_world(tmp_path, tiny):
     from fitclip import toyworld as S
-    from fitclip.search import ranking_table
+    from fitclip.gallery import ranking_table
     from fitclip.study.your_videos import demo_folder
 
     world = tmp_path / "data" / "01_data_prep" / "world"
@@ -791,7 +791,7 @@ def test_the_gallery_figure_says_random_weights_in_its_header(tmp_path):
 
 
 def test_short_names_are_file_names_with_a_folder_only_where_two_share_one():
-    from fitclip.search import short_names
+    from fitclip.gallery import short_names
 
     keys = ["ucf101/MovingRight/v_MovingRight_g03_c08.avi", "msrvtt/video7010.mp4", "a/x.mp4", "b/x.mp4",
             "c/a/x.mp4", "x.mp4", "bad\x1bname.mp4"]
@@ -805,7 +805,7 @@ def test_notebook_tables_show_every_name_and_score_and_name_the_compared_models(
     """Notebook 08's ranking table was cut by pandas (`…v_MovingRight_g03_c08.avi (…`: no score), and its movers'
     `reference_rank` / `compare_rank` did not say which model is which. With α = 1 (what 04 chose in the demo)
     the grid is [0, 1]: the movers compare the teacher with the student, and the titles say so."""
-    from fitclip.search import movers_table, ranking_table, ranking_view
+    from fitclip.gallery import movers_table, ranking_table, ranking_view
 
     folder = tmp_path / "videos"
     names = ["ucf101/MovingRight/v_MovingRight_g03_c08.avi", "ucf101/Spinning/v_Spinning_g01_c02.avi",
