@@ -11,6 +11,8 @@ run :func:`run`, so their rows are the same.
 from __future__ import annotations
 
 import argparse
+import datetime
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -69,7 +71,7 @@ def fusion_grid(arch: str, pretrained: str, students: Mapping[str, str | os.Path
     record_path = out_dir / GRID_RECORD
     previous = json.loads(record_path.read_text()) if record_path.is_file() else None
     recorded = (previous or {}).get("fingerprint", {})
-    if reuse and recorded == fingerprint and _complete(out_dir, spec, models):
+    if reuse and recorded == fingerprint and _complete(out_dir, fingerprint["data"], models):
         print(f"reusing the α grid finished {previous.get('finished', '?')} in {out_dir} ({len(models)} models × "
               f"{len(spec['datasets'])} splits): same teacher, students, α, data, options and evaluation code "
               f"({GRID_RECORD}); nothing evaluated. Delete {record_path} (or pass reuse=False) to evaluate again.",
@@ -90,9 +92,8 @@ def fusion_grid(arch: str, pretrained: str, students: Mapping[str, str | os.Path
         path = write_json(out_dir / SPEC_FILE, spec)
         torchrun("fitclip.study.grid", ["--spec", str(path)], nproc_per_node=nproc_per_node,
                  log_file=out_dir / "grid.log", timeout_s=timeout_s)
-    import datetime as _dt
     write_json(record_path, {"fingerprint": fingerprint, "models": models,
-                             "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")})
+                             "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")})
     return results, models
 
 
@@ -120,7 +121,6 @@ def grid_fingerprint(spec: Mapping[str, Any]) -> dict[str, Any]:
         annotations = load_annotations(name, spec["root"], split)
         data[f"{name}/{annotations.split}"] = sorted(sha256_file(p) for p in annotations.annotation_files)
     core = sorted(Path(fitclip.__file__).parent.glob("*.py"))
-    import hashlib
     code = hashlib.sha256(b"".join(p.name.encode() + p.read_bytes() for p in core)).hexdigest()
     return {"arch": spec["arch"], "teacher": weights(spec["pretrained"]),
             "students": {k: weights(v) for k, v in spec["students"].items()}, "alphas": spec["alphas"],
@@ -128,9 +128,9 @@ def grid_fingerprint(spec: Mapping[str, Any]) -> dict[str, Any]:
             "code": code}
 
 
-def _complete(out_dir: Path, spec: Mapping[str, Any], models: Sequence[str]) -> bool:
-    """Whether every model has its rows and its embeddings file for every dataset of the grid."""
-    from fitclip.annotations import load_annotations
+def _complete(out_dir: Path, data: Mapping[str, Any], models: Sequence[str]) -> bool:
+    """Whether every model has its rows and its embeddings file for every ``"<dataset>/<split>"`` of `data` (the
+    fingerprint's, whose splits are resolved already)."""
     from fitclip.evaluate import embeddings_path
     from fitclip.study.tables import read_results
 
@@ -138,8 +138,8 @@ def _complete(out_dir: Path, spec: Mapping[str, Any], models: Sequence[str]) -> 
         rows = read_results(out_dir / "alpha_grid.jsonl", models=models)
     except (FileNotFoundError, ValueError):
         return False
-    for name, split in spec["datasets"]:
-        split = load_annotations(name, spec["root"], split).split
+    for key in data:
+        name, split = key.split("/", 1)
         have = set(rows[(rows["dataset"] == name) & (rows["split"] == split)]["model"])
         if set(models) - have or not all(embeddings_path(out_dir / "embeddings", name, split, m).is_file()
                                          for m in models):
