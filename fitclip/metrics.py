@@ -283,6 +283,13 @@ def bootstrap_ci(samples, level: float = 0.95, n_resamples: int = 2000, seed: in
     return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
+def top1_hits(scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Per-sample top-1 hits in [0, 100] of scores `[N, C]` for int targets `[N]`: 100 when the target class
+    scores highest, its probability under random tie-breaking when tied (:func:`hits`); their mean is top-1."""
+    better, tied = class_rank_counts(scores, targets)
+    return hits(ranks_from_counts(better, tied), "top1", tied)
+
+
 def per_class_accuracy(scores: torch.Tensor, targets: torch.Tensor, num_classes: int | None = None) -> torch.Tensor:
     """Top-1 accuracy (percent) per class, float64 `[C]` (expected hits under random tie-breaking, as
     :func:`classification_metrics`); NaN for classes with no sample."""
@@ -291,8 +298,7 @@ def per_class_accuracy(scores: torch.Tensor, targets: torch.Tensor, num_classes:
     bad = targets[(targets < 0) | (targets >= c)]
     if bad.numel():
         raise ValueError(f"targets must be class indices in [0, {c}), got {bad[:5].tolist()}; pass num_classes")
-    better, tied = class_rank_counts(scores, targets)
-    correct = hits(ranks_from_counts(better, tied), "top1", tied)
+    correct = top1_hits(scores, targets)
     count = torch.bincount(targets, minlength=c).double()
     total = torch.bincount(targets, weights=correct, minlength=c)
     acc = total / count

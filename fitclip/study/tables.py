@@ -1,7 +1,7 @@
 """The study's tables: result rows, the Teacher / Student / FitCLIP / WiSE-FT comparison, per-class
-differences and per-query ranks (the α curves and their selection: `fitclip.study.curves`). Inputs are the tidy rows written by `fitclip.evaluate`
-(`{model, student, alpha, dataset, split, metric, value, n_expected, n_evaluated, n_failed}`) and its embedding
-files; outputs are pandas DataFrames the notebooks show, save and plot.
+differences and per-query ranks (the α curves and their selection: `fitclip.study.curves`). Inputs are the
+tidy rows written by `fitclip.evaluate` (`{model, student, alpha, dataset, split, metric, value, n_expected,
+n_evaluated, n_failed}`) and its embedding files; outputs are pandas DataFrames the notebooks show, save and plot.
 
 Naming: the α grid of a student is evaluated as models `fitclip.fusion.grid_model(student, α)`
 (`"<student>-alpha<α>"`, see `fitclip.fusion.fused_models`), with the students `"fitclip"` (λ > 0) and
@@ -118,18 +118,15 @@ def per_class_difference(base: Mapping[str, Any], other: Mapping[str, Any], leve
     """
     from scipy.stats import norm
 
-    from fitclip.metrics import class_rank_counts, hits, ranks_from_counts
+    from fitclip.metrics import top1_hits
 
     if list(base["keys"]) != list(other["keys"]):
         raise ValueError("the two embedding files cover different videos; evaluate both on the same items")
     names = list(base["classnames"])
     targets = torch.as_tensor(base["targets"])
 
-    def item_top1(emb: Mapping[str, Any]) -> np.ndarray:
-        better, tied = class_rank_counts(torch.as_tensor(emb["scores"]), targets)
-        return hits(ranks_from_counts(better, tied), "top1", tied).numpy()
-
-    per_video = pd.DataFrame({"target": targets.numpy(), "base": item_top1(base), "other": item_top1(other)})
+    per_video = pd.DataFrame({"target": targets.numpy(), "base": top1_hits(base["scores"], targets).numpy(),
+                              "other": top1_hits(other["scores"], targets).numpy()})
     per_video["d"] = per_video["other"] - per_video["base"]
     groups = per_video.groupby("target", sort=True)
     df = pd.DataFrame({"class": [names[i] for i in groups.size().index], "videos": groups.size().to_numpy(),
