@@ -5,6 +5,7 @@ execution is replaced by a recorder: these tests run no notebook."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 import time
 
 import papermill
@@ -130,17 +131,17 @@ def test_save_figure_writes_the_same_bytes_twice_and_shows_the_png_inline(tmp_pa
     assert repr(paths) == f"saved {paths[0]}, {paths[1]}"
 
 
-def test_runner_kernels_use_ipc_and_are_not_sent_sigint_at_shutdown(tmp_path, capfd):
-    """The runner's kernel manager: no "running over TCP without encryption" warning, and no SIGINT to the
+def test_runner_kernels_print_no_tcp_warning_and_are_not_sent_sigint_at_shutdown(tmp_path, capfd):
+    """The runner's kernels: no "running over TCP without encryption" warning, and no SIGINT to the
     kernel's process group when a finished notebook's kernel is shut down. jupyter_client's own manager does
     both: the control run below sees them, so the test can tell the two apart."""
     import nbformat
     import papermill
     from jupyter_client.manager import AsyncKernelManager
 
-    from fitclip.study.pipeline import _kernel_manager_class
+    from fitclip.study.pipeline import KERNEL_ARGUMENTS, _kernel_manager_class
 
-    def run(manager, name):
+    def run(manager, name, arguments=()):
         flag = tmp_path / f"{name}.sigint"
         child = tmp_path / f"{name}_child.py"  # stays in the kernel's process group past the last cell
         child.write_text("import pathlib, signal, sys, time\n"
@@ -152,15 +153,15 @@ def test_runner_kernels_use_ipc_and_are_not_sent_sigint_at_shutdown(tmp_path, ca
         nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
         nbformat.write(nb, tmp_path / f"{name}.ipynb")
         papermill.execute_notebook(str(tmp_path / f"{name}.ipynb"), str(tmp_path / f"{name}-out.ipynb"),
-                                   kernel_manager_class=manager, progress_bar=False)
+                                   kernel_manager_class=manager, progress_bar=False, extra_arguments=list(arguments))
         time.sleep(1.5)
         return flag.exists(), capfd.readouterr().err
 
     interrupted, err = run(AsyncKernelManager, "stock")
     assert interrupted and "without encryption" in err  # the control: what the runner used to get
-    interrupted, err = run(_kernel_manager_class(), "runner")
+    interrupted, err = run(_kernel_manager_class(), "runner", KERNEL_ARGUMENTS)
     assert not interrupted and "without encryption" not in err, err
-    assert _kernel_manager_class()(kernel_name="python3").transport == "ipc"
+    assert not list(tmp_path.glob("kernel-ipc*")) and not list(Path.cwd().glob("kernel-ipc*"))  # no sockets left here
 
 
 def test_unknown_stage_is_one_line(executed):

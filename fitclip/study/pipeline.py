@@ -194,22 +194,24 @@ def _environment(name: str, value: str) -> Iterator[None]:
             os.environ[name] = old
 
 
+#: The runner's kernels log only errors: ipykernel's one warning in a headless run is "Kernel is running over TCP
+#: without encryption", which the kernel prints for every notebook and the user can do nothing about (the
+#: kernel listens on 127.0.0.1 only). Errors, e.g. a KeyboardInterrupt caught in the kernel, still show.
+KERNEL_ARGUMENTS = ("--IPKernelApp.log_level=ERROR",)
+
+
 def _kernel_manager_class() -> type:
-    """The kernel manager of the runner's kernels: jupyter_client's, with two changes that keep a clean run
-    quiet. Its kernels talk over IPC (Unix sockets in Jupyter's runtime folder), not TCP on localhost, so
-    ipykernel has no "running over TCP without encryption" warning to print for every notebook. And it does
-    not send SIGINT before the shutdown request: jupyter_client interrupts every kernel it shuts down, the
-    signal goes to the kernel's whole process group, and a kernel (or a process forked from it by a
-    cell) that is inside a message handler then logs "ERROR | KeyboardInterrupt caught in kernel." although
-    every cell succeeded. The runner only shuts a kernel down after its last cell finished or failed, when
-    there is nothing to interrupt; a kernel that does not exit is still terminated after the shutdown wait."""
+    """The kernel manager of the runner's kernels: jupyter_client's, except that it does not send SIGINT before
+    the shutdown request. jupyter_client interrupts every kernel it shuts down, the signal goes to the kernel's
+    whole process group, and a kernel (or a process forked from it by a cell) that is inside a message handler
+    then logs "ERROR | KeyboardInterrupt caught in kernel." although every cell succeeded. The runner only shuts
+    a kernel down after its last cell finished or failed, when there is nothing to interrupt; a kernel that
+    does not exit is still terminated after the shutdown wait. (IPC transport, tried to avoid the TCP warning,
+    put its sockets in the working folder under fixed names and once left the runner waiting on a finished
+    cell; :data:`KERNEL_ARGUMENTS` silences the warning instead.)"""
     from jupyter_client.manager import AsyncKernelManager
 
     class PipelineKernelManager(AsyncKernelManager):
-        def __init__(self, **kwargs: Any) -> None:
-            kwargs.setdefault("transport", "ipc")
-            super().__init__(**kwargs)
-
         async def _async_interrupt_kernel(self) -> None:
             if self.shutting_down:
                 return
@@ -244,7 +246,8 @@ def run(stages: Sequence[str] = (), params: dict[str, Any] | None = None, out_di
             papermill.execute_notebook(str(notebook_path(stem)), str(out / f"{stem}.ipynb"),
                                        parameters=per_stage[stem], cwd=str(root), kernel_name=kernel_name,
                                        log_output=log_output, progress_bar=log_output and sys.stderr.isatty(),
-                                       kernel_manager_class=_kernel_manager_class())
+                                       kernel_manager_class=_kernel_manager_class(),
+                                       extra_arguments=list(KERNEL_ARGUMENTS))
             print(f"== {stem} done in {time.perf_counter() - t0:.0f} s -> {out / f'{stem}.ipynb'}", flush=True)
             done.append(out / f"{stem}.ipynb")
     return done
