@@ -192,26 +192,26 @@ def _mit_root(tmp_path, shared_benchmarks, rows: str) -> Path:
 
 
 def test_mit_on_toy_files(toy_root):
-    rows = ("red+circle+moving+left/yt-abc_1.mp4,red+circle+moving+left,3,0\n"
-            "blue+square+spinning/yt-xyz_2.mp4,blue+square+spinning,2,1\r\n"
-            "orange+triangle+shrinking/flickr-3-4-5_6.mp4,orange+triangle+shrinking,3,0\n")
+    rows = ("circle+moving+left/yt-abc_1.mp4,circle+moving+left,3,0\n"
+            "square+spinning/yt-xyz_2.mp4,square+spinning,2,1\r\n"
+            "bar+shrinking/flickr-3-4-5_6.mp4,bar+shrinking,3,0\n")
     (toy_root / "mit" / "validationSet.csv").write_text(rows)
-    present = toy_root / "mit" / "validation" / "orange+triangle+shrinking" / "flickr-3-4-5_6.mp4"
+    present = toy_root / "mit" / "validation" / "bar+shrinking" / "flickr-3-4-5_6.mp4"
     present.parent.mkdir(parents=True)
     present.write_bytes(b"x")
     ann = load_annotations("mit", toy_root)
     assert ann.task == "classification" and ann.split == "val"
-    assert len(ann.classnames) == 174  # 6 colours x 3 shapes x 10 motions, minus the 6 spinning circles
-    assert ann.classnames[:2] == ["red+circle+moving+left", "red+circle+moving+right"]
-    assert ann.classnames[72] == "blue+square+spinning" and ann.classnames[173] == "orange+triangle+shrinking"
+    assert len(ann.classnames) == 58  # 6 shapes x 10 motions, minus spinning circles and rings
+    assert ann.classnames[:2] == ["circle+moving+left", "circle+moving+right"]
+    assert ann.classnames[14] == "square+spinning" and ann.classnames[57] == "bar+shrinking"
     assert ann.templates is None
-    assert ann.class_prompts()[72] == ["blue+square+spinning"]  # the raw name, '+' kept
-    assert [item.target for item in ann] == [0, 72, 173]
-    assert ann.items[1].key == "blue+square+spinning/yt-xyz_2.mp4"
-    assert ann.items[1].video_id == "blue+square+spinning/yt-xyz_2"
-    assert ann.items[1].path == toy_root / "mit" / "validation" / "blue+square+spinning" / "yt-xyz_2.mp4"
+    assert ann.class_prompts()[14] == ["square+spinning"]  # the raw name, '+' kept
+    assert [item.target for item in ann] == [0, 14, 57]
+    assert ann.items[1].key == "square+spinning/yt-xyz_2.mp4"
+    assert ann.items[1].video_id == "square+spinning/yt-xyz_2"
+    assert ann.items[1].path == toy_root / "mit" / "validation" / "square+spinning" / "yt-xyz_2.mp4"
     assert ann.items[2].path == present
-    assert ann.missing == ["red+circle+moving+left/yt-abc_1.mp4", "blue+square+spinning/yt-xyz_2.mp4"]
+    assert ann.missing == ["circle+moving+left/yt-abc_1.mp4", "square+spinning/yt-xyz_2.mp4"]
 
 
 def test_mit_reconstructed_categories(tmp_path, shared_benchmarks):
@@ -237,11 +237,11 @@ def test_mit_reconstructed_categories(tmp_path, shared_benchmarks):
 
 def test_mit_unknown_category_and_short_row(toy_root):
     root = toy_root
-    (root / "mit" / "validationSet.csv").write_text("red+circle+growing/a.mp4,red+circle+growing,3,0\n"
+    (root / "mit" / "validationSet.csv").write_text("circle+growing/a.mp4,circle+growing,3,0\n"
                                                     "x/b.mp4,skydiving,3,0\n")
     with pytest.raises(AnnotationError, match=r"validationSet.csv: line 2, column 2: unknown category 'skydiving'"):
         load_annotations("mit", root)
-    (root / "mit" / "validationSet.csv").write_text("red+circle+growing/a.mp4\n")
+    (root / "mit" / "validationSet.csv").write_text("circle+growing/a.mp4\n")
     with pytest.raises(AnnotationError, match=r"line 1: 1 field\(s\), expected 2"):
         load_annotations("mit", root)
 
@@ -256,7 +256,7 @@ def test_msrvtt_jsfusion_on_toy_files(toy_root):
     assert (ann.task, ann.split, len(ann)) == ("retrieval", "test", 8)
     assert [item.key for item in ann] == [f"ret{i}" for i in range(8)]
     first = ann.items[0]
-    assert (first.key, first.video_id, first.text) == ("ret0", "video8239", "there is a red square staying still")
+    assert (first.key, first.video_id, first.text) == ("ret0", "video8239", "there is a red ring quickly moving up")
     assert first.path == toy_root / "msrvtt" / "videos" / "all" / "video8239.mp4"
     assert ann.missing == [item.key for item in ann]
 
@@ -317,26 +317,26 @@ def test_msrvtt_missing_column_and_duplicate_key(toy_root):
 
 def test_youcook2_on_toy_files(toy_root):
     # One video present with a non-mp4 extension, next to a non-video file sharing its stem.
-    task_dir = toy_root / "youcook2" / "validation" / "115"
+    task_dir = toy_root / "youcook2" / "validation" / "106"
     task_dir.mkdir(parents=True)
-    (task_dir / "Y7148CHkiZd.info.json").write_text("{}")
-    (task_dir / "Y7148CHkiZd.mkv").write_bytes(b"x")
+    (task_dir / "qrHcZK4eIpG.info.json").write_text("{}")
+    (task_dir / "qrHcZK4eIpG.mkv").write_bytes(b"x")
     # A second caption of an existing window keeps keys unique.
     csv_path = toy_root / "youcook2" / "validation_youcook.csv"
-    csv_path.write_text(csv_path.read_text() + "6,4,114,a second caption,WV2_BiuQWEl\n")
+    csv_path.write_text(csv_path.read_text() + "6,4,153,a second caption,iGTFd7HHb4A\n")
     ann = load_annotations("youcook2", toy_root)
-    assert (ann.task, ann.split, len(ann)) == ("retrieval", "val", 12)
-    assert len({item.key for item in ann}) == 12 and len({item.video_id for item in ann}) == 3
+    assert (ann.task, ann.split, len(ann)) == ("retrieval", "val", 11)
+    assert len({item.key for item in ann}) == 11 and len({item.video_id for item in ann}) == 3
     first = ann.items[0]
-    assert (first.key, first.video_id, first.start, first.end) == ("Y7148CHkiZd_1_3", "Y7148CHkiZd", 1.0, 3.0)
-    assert first.text == "watch the purple triangle slowly drifting to the right"
-    assert first.path == task_dir / "Y7148CHkiZd.mkv"
-    repeated = [item for item in ann if item.key.startswith("WV2_BiuQWEl_4_6")]
+    assert (first.key, first.video_id, first.start, first.end) == ("qrHcZK4eIpG_1_3", "qrHcZK4eIpG", 1.0, 3.0)
+    assert first.text == "watch the red bar rapidly sliding down"
+    assert first.path == task_dir / "qrHcZK4eIpG.mkv"
+    repeated = [item for item in ann if item.key.startswith("iGTFd7HHb4A_4_6")]
     assert [(item.key, item.text) for item in repeated] == [
-        ("WV2_BiuQWEl_4_6", "watch the purple square swelling"), ("WV2_BiuQWEl_4_6_2", "a second caption")]
+        ("iGTFd7HHb4A_4_6", "the lime ring is moving upward"), ("iGTFd7HHb4A_4_6_2", "a second caption")]
     # Missing videos get the most likely path (<task>/<video_id>.mp4) and are listed.
-    assert ann.missing == [item.key for item in ann if item.video_id != "Y7148CHkiZd"] and len(ann.missing) == 9
-    assert ann.items[-1].path == toy_root / "youcook2" / "validation" / "114" / "WV2_BiuQWEl.mp4"
+    assert ann.missing == [item.key for item in ann if item.video_id != "qrHcZK4eIpG"] and len(ann.missing) == 7
+    assert ann.items[-1].path == toy_root / "youcook2" / "validation" / "153" / "iGTFd7HHb4A.mp4"
 
 
 def test_youcook2_real_clips(tmp_path, shared_benchmarks):
@@ -413,13 +413,13 @@ def test_didemo_paragraphs_on_toy_files(toy_root):
     ann = load_annotations("didemo", toy_root)
     assert (ann.task, ann.split, len(ann)) == ("retrieval", "val", 3)  # one paragraph per video
     first = ann.items[0]
-    assert first.key == "44868777@N08_8615731175_37380320e9.avi"  # the 'video' value, extension kept
-    assert first.video_id == "44868777@N08_8615731175_37380320e9"
+    assert first.key == "50001496@N02_8615731175_80320e9567.3gp"  # the 'video' value, extension kept
+    assert first.video_id == "50001496@N02_8615731175_80320e9567"
     # Its descriptions in JSON order (the file interleaves the videos), stripped, joined by one space.
-    assert first.text == ("blue triangle slowly sliding left. an orange triangle not moving "
-                          "the blue triangle is slowly rising")
+    assert first.text == ("we see a purple triangle staying still the purple triangle is blinking on and off "
+                          "a purple triangle shrinking")
     assert first.start is None and first.end is None
-    assert first.path == toy_root / "didemo" / "videos" / "44868777@N08_8615731175_37380320e9.mp4"
+    assert first.path == toy_root / "didemo" / "videos" / "50001496@N02_8615731175_80320e9567.mp4"
     # The same stem under a second extension: two queries over one file, or one with group_by='stem'.
     path.write_text(json.dumps(records + [{**records[0], "video": f"{first.video_id}.mp4", "annotation_id": 1,
                                            "description": " an extra description "}]))
@@ -469,13 +469,13 @@ def test_didemo_bad_json_and_duplicate_record(toy_root):
 def test_webvid_on_toy_files(toy_root):
     ann = load_annotations("webvid", toy_root)
     assert (ann.task, ann.split, len(ann)) == ("retrieval", "val", 4)
-    assert [item.key for item in ann] == ["3892373401", "260484391", "9174373158", "5066784794"]
-    assert ann.items[0].text == "a yellow circle, jittering"  # quoted: a comma inside
-    assert ann.items[1].text == 'seamless "loop": an orange triangle flashing on and off'  # doubled quotes
+    assert [item.key for item in ann] == ["35387166", "621190845", "2061622266", "997673"]
+    assert ann.items[0].text == "a lime cross, quickly sliding left"  # quoted: a comma inside
+    assert ann.items[1].text == 'seamless "loop": a cyan square not moving'  # doubled quotes
     # page_dir is used as given (the third val row's is not the 50-page bucket of its page_idx).
-    assert ann.items[2].path == toy_root / "webvid" / "videos" / "054851_054900" / "9174373158.mp4"
+    assert ann.items[2].path == toy_root / "webvid" / "videos" / "094151_094200" / "2061622266.mp4"
     train = load_annotations("webvid", toy_root, split="train")
-    assert len(train) == 8 and train.items[1].text == 'seamless "loop": a red triangle growing'
+    assert len(train) == 8 and train.items[1].text == 'seamless "loop": a pink circle rapidly moving to the right'
 
 
 def test_webvid_synthetic_quoting(tmp_path, shared_benchmarks):

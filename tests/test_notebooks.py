@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from fitclip.study.pipeline import check_parameters, declared_parameters, parse_value, resolve_stages
-from fitclip.study.project import STAGES
+from fitclip.study.project import DEMO_STAGES, STAGES
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
@@ -63,6 +63,7 @@ def test_unknown_parameter_is_rejected_before_running():
 
 def test_stage_selection():
     assert resolve_stages(["03", "00_toy_teacher"]) == ["00_toy_teacher", "03_train"]
-    assert resolve_stages([]) == list(STAGES)
+    assert resolve_stages([]) == list(DEMO_STAGES) == list(STAGES[:9])  # the ablations run only when named
+    assert resolve_stages(["10", "09"]) == ["09_labeled_size", "10_lambda_share"]
     with pytest.raises(SystemExit, match="unknown stage"):
         resolve_stages(["99"])

@@ -11,13 +11,13 @@ import sys
 import pandas as pd
 import pytest
 
-from fitclip.study.project import STAGES
+from fitclip.study.project import DEMO_STAGES
 
 
 @pytest.mark.slow
 def test_all_notebooks_run_in_smoke_mode(smoke_run):
     data = smoke_run  # the session's one smoke run of every notebook (tests/conftest.py)
-    for stem in STAGES:
+    for stem in DEMO_STAGES:
         executed = json.loads((data / "runs" / f"{stem}.ipynb").read_text())
         assert all(not any(o.get("output_type") == "error" for o in c.get("outputs", [])) for c in executed["cells"])
         assert (data / stem / "params.json").is_file(), stem
@@ -31,6 +31,18 @@ def test_all_notebooks_run_in_smoke_mode(smoke_run):
     assert (rows["ci_low"] <= rows["value"] + 1e-9).all() and (rows["value"] <= rows["ci_high"] + 1e-9).all()
     verdicts = pd.read_csv(data / "05_benchmarks" / "verdicts.csv")
     assert len(verdicts) == 5 and verdicts["verdict"].notna().all()
+    # The regime (issue 18): the names others check, counted from the smoke world's files.
+    regime = json.loads((data / "01_data_prep" / "regime.json").read_text())
+    assert regime["teacher_concepts"] == 60 and 1 <= regime["labeled_concepts"] <= 4 and regime["pool_concepts"] >= 1
+    forgetting = json.loads((data / "05_benchmarks" / "forgetting.json").read_text())
+    assert {(r["student"], r["lam"]) for r in forgetting} == {("fitclip", 1e-4), ("wiseft", 0.0)}
+    assert {r["split"] for r in forgetting} == {"inside", "outside"}
+    assert {r["dataset"] for r in forgetting} == {"ucf101", "mit", "msrvtt", "youcook2", "didemo", "average"}
+    assert all({"diff_vs_teacher", "ci_low", "ci_high", "n_items"} <= set(r) for r in forgetting)
+    for name, counts in regime["benchmark_items"].items():  # every item is inside or outside (one object each)
+        assert counts["mixed"] == 0
+        assert sum(r["n_items"] for r in forgetting if r["dataset"] == name and r["student"] == "wiseft") == \
+            counts["inside"] + counts["outside"]
     figures = {p.relative_to(data / "figures").as_posix() for p in (data / "figures").rglob("*.png")}
     assert {"04_fusion/alpha_curves.png", "06_mit_per_class/per_class_difference.png",
             "07_ranking_plots/sorted_ranks.png", "03_train/loss_curves.png"} <= figures
@@ -43,7 +55,7 @@ def test_notebooks_show_their_figures_and_the_run_prints_no_error(smoke_run):
     A clean run prints no ERROR, none of the kernels' TCP warnings (the runner's kernels use IPC) and no
     warning about the random weights stage 00 starts from by design."""
     data = smoke_run
-    for stem in STAGES[3:]:
+    for stem in DEMO_STAGES[3:]:
         executed = json.loads((data / "runs" / f"{stem}.ipynb").read_text())
         images = [o for c in executed["cells"] for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
         assert images, f"{stem}: no inline figure"
@@ -75,6 +87,31 @@ def test_a_rerun_reuses_the_grid_and_rewrites_identical_files(smoke_run):
     assert "reusing the α grid" in executed
     changed = [str(p.relative_to(data)) for p, b in before.items() if p.read_bytes() != b]
     assert not changed, f"a rerun changed {changed}"
+
+
+@pytest.mark.slow
+def test_the_ablation_notebooks_run_in_smoke_mode(smoke_run):
+    """09 (labeled-set size) and 10 (λ share) on the smoke run's stages 00–02, through the runner: every cell
+    runs, the tables, verdicts and figures are written (issue 18 §3)."""
+    data = smoke_run
+    env = {k: v for k, v in os.environ.items() if k != "FITCLIP_FIGURES"}
+    done = subprocess.run([sys.executable, "-m", "fitclip.pipeline", "09", "10", "-p", "smoke", "True",
+                           "-p", "data_root", str(data), "--quiet"], timeout=1500, env=env, capture_output=True,
+                          text=True)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
+    summary = pd.read_csv(data / "09_labeled_size" / "summary.csv")
+    assert list(summary["labeled"]) == [2, 4] and (summary["weight_distance"] > 0).all()
+    assert {"student_vs_teacher_ci_low", "fused_vs_teacher_ci_high", "best_alpha"} <= set(summary.columns)
+    curves = pd.read_csv(data / "09_labeled_size" / "alpha_curves.csv")
+    assert set(curves["student"]) == {"labeled2", "labeled4"} and "average" in set(curves["dataset"])
+    table = pd.read_csv(data / "10_lambda_share" / "lambda_table.csv")
+    assert set(table["model"]) == {"teacher", "lam0", "lam0.0001"} and table["ci_low"].notna().any()
+    for stem in ("09_labeled_size", "10_lambda_share"):
+        assert "verdict" in (data / stem / "verdicts.md").read_text()
+        executed = json.loads((data / "runs" / f"{stem}.ipynb").read_text())
+        assert any("image/png" in o.get("data", {}) for c in executed["cells"] for o in c.get("outputs", []))
+    assert (data / "figures" / "09_labeled_size" / "labeled_size.png").is_file()
+    assert (data / "figures" / "10_lambda_share" / "lambda_share.png").is_file()
 
 
 def test_pipeline_rejects_unknown_parameter_before_running(tmp_path):

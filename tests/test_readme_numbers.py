@@ -25,10 +25,23 @@ def _file(relative: str) -> Path:
     return path
 
 
-@pytest.mark.parametrize("name", ["table.md", "differences.md", "verdicts.md"])
-def test_the_readme_shows_the_default_runs_tables_verbatim(name):
-    table = _file(f"05_benchmarks/{name}").read_text(encoding="utf-8").strip()
-    assert table in README, f"README.md does not show data/05_benchmarks/{name} as the default run wrote it"
+@pytest.mark.parametrize("name", ["05_benchmarks/table.md", "05_benchmarks/differences.md",
+                                  "05_benchmarks/verdicts.md", "05_benchmarks/regime.md",
+                                  "05_benchmarks/forgetting.md", "09_labeled_size/verdicts.md",
+                                  "10_lambda_share/verdicts.md"])
+def test_the_readme_shows_the_runs_tables_verbatim(name):
+    table = _file(name).read_text(encoding="utf-8").strip()
+    assert table in README, f"README.md does not show data/{name} as the run wrote it"
+
+
+def test_the_regime_counts_are_the_worlds():
+    regime = json.loads(_file("01_data_prep/regime.json").read_text())
+    expected = [f"teacher_concepts = {regime['teacher_concepts']}", f"labeled_concepts = {regime['labeled_concepts']}",
+                f"pool_concepts = {regime['pool_concepts']}",
+                f"{regime['n_labeled_videos']} labeled videos", f"{regime['n_pool_videos']:,} pool videos"]
+    expected += [f"{name} {c['inside']} / {c['outside']}" for name, c in regime["benchmark_items"].items()]
+    missing = [text for text in expected if text not in PROSE]
+    assert not missing, f"README.md lacks (or misquotes) {missing}"
 
 
 def _curve(curves: pd.DataFrame, dataset: str, student: str, alpha: float) -> pd.Series:

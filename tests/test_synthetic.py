@@ -18,6 +18,7 @@ import torch  # noqa: F401  (before decord)
 import decord  # noqa: E402
 
 from fitclip import toyworld as S
+from fitclip.toyworld.vocabulary import MOTION_PHRASES
 from fitclip.video import frame_indices
 
 # The literal header lines of the real files (see ../shared/benchmarks/README.md).
@@ -67,7 +68,7 @@ def test_smoke_world_renders_everything(world):
     counts = manifest["counts"]
     assert counts["webvid_train"] == cfg.webvid_train and counts["webvid_val"] == cfg.webvid_val
     assert counts["ucf101"] == 10 * cfg.ucf101_per_class
-    assert counts["mit"] == cfg.mit_videos and counts["mit_categories"] == 174
+    assert counts["mit"] == cfg.mit_videos and counts["mit_categories"] == 58
     assert counts["msrvtt"] == cfg.msrvtt_videos and counts["didemo"] == cfg.didemo_videos
     assert counts["youcook2_videos"] == cfg.youcook2_videos and counts["youcook2"] >= 3 * cfg.youcook2_videos
     assert manifest["order_only_pair"]["motions"] == list(S.ORDER_ONLY_PAIR)
@@ -179,7 +180,7 @@ def test_headers_and_line_formats_match_the_real_files(world):
 
     # MiT: NO header; path,category,agree,disagree; every file under validation/ is listed and vice versa.
     categories = dict(line.split(",") for line in _lines(root / "mit/moments_categories.txt"))
-    assert list(categories) == S.mit_categories() and [int(v) for v in categories.values()] == list(range(174))
+    assert list(categories) == S.mit_categories() and [int(v) for v in categories.values()] == list(range(58))
     listed = set()
     for line in _lines(root / "mit/validationSet.csv"):
         path, category, agree, disagree = line.split(",")
@@ -256,26 +257,40 @@ def test_pandas_reads_the_files_the_way_fitclip_does(world):
 
 
 def test_class_vocabularies():
-    assert len(S.STILL_CLASSES) == 18 and len(S.MOTIONS) == 10
+    assert len(S.STILL_CLASSES) == len(S.CONCEPTS) == 60 and len(S.MOTIONS) == 10
+    assert len(S.LABELED_CONCEPTS) == 20 and set(S.LABELED_CONCEPTS) < set(S.CONCEPTS)
     assert S.ucf101_class_names() == ["Blinking", "Growing", "Moving Down", "Moving Left", "Moving Right",
                                       "Moving Up", "Shaking", "Shrinking", "Spinning", "Staying Still"]
     cats = S.mit_categories()
-    assert len(cats) == len(set(cats)) == 6 * 3 * 10 - 6  # no spinning circles
-    assert "red+circle+moving+left" in cats and "red+circle+spinning" not in cats
+    assert len(cats) == len(set(cats)) == 6 * 10 - 2  # no spinning circles or rings
+    assert "circle+moving+left" in cats and "circle+spinning" not in cats and "ring+spinning" not in cats
     assert set(S.ORDER_ONLY_PAIR) <= set(S.MOTIONS)
+    assert not set(S.ORDER_ONLY_PAIR) & set(S.SINGLE_FRAME_MOTIONS) and "blinking" not in S.SINGLE_FRAME_MOTIONS
     assert {"left", "moving", "spinning", "growing", "shrinking", "quickly"} <= S.MOTION_WORDS
+    assert {"growing", "shrinking", "blinking", "bigger", "smaller"} <= S.UNSEEN_MOTION_WORDS
+    assert not {"moving", "left", "spinning", "still", "slowly"} & S.UNSEEN_MOTION_WORDS
 
 
-def test_still_captions_never_mention_motion(world):
+def _phrases(caption: str) -> list[str]:
+    """Every run of consecutive words in a caption (to find the motion phrase it names)."""
+    words = re.findall(r"[a-z]+", caption.lower())
+    return [" ".join(words[i:j]) for i in range(len(words)) for j in range(i + 1, len(words) + 1)]
+
+
+def test_still_captions_name_only_what_one_frame_shows(world):
+    """The teacher's stills are frames of clips; captions may name a motion one frame shows (a trail, blur, a
+    crisp object at rest) but never blinking or the order-only pair, which no single frame shows."""
     root, _ = world
     images, captions = S.render_stills(600, seed=3)
     assert images.shape == (600, 64, 64, 3) and images.dtype == np.uint8
     captions += S.load_stills(root)[1]
     for caption in captions:
         words = set(re.findall(r"[a-z]+", caption.lower()))
-        assert not words & S.MOTION_WORDS, caption
-    assert any("background" in c for c in captions) and any("small" in c or "large" in c for c in captions)
-    # Every colour x shape class appears, balanced, and each caption names its own image's class.
+        assert not words & S.UNSEEN_MOTION_WORDS, caption
+    assert any("background" in c for c in captions)
+    assert any(set(re.findall(r"[a-z]+", c)) & S.MOTION_WORDS for c in captions)  # some name a motion
+    assert any(not set(re.findall(r"[a-z]+", c)) & S.MOTION_WORDS for c in captions)  # some only the object
+    # Every concept appears, balanced, and each caption names its own image's concept (and motion, if any).
     with open(root / "stills/captions.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert [r["index"] for r in rows] == [str(i) for i in range(len(rows))]
@@ -283,10 +298,16 @@ def test_still_captions_never_mention_motion(world):
     for r in rows:
         counts[f"{r['colour']} {r['shape']}"] += 1
         assert r["colour"] in r["caption"] and r["shape"] in r["caption"]
+        assert r["motion"] == "" or (r["motion"] in S.SINGLE_FRAME_MOTIONS and
+                                     set(MOTION_PHRASES[r["motion"]]) & set(_phrases(r["caption"])))
     assert max(counts.values()) - min(counts.values()) <= 1
 
 
-def test_domains_webvid_in_domain_and_shifted_benchmarks():
+def test_domains_and_the_labeled_concepts():
+    """Backgrounds split the domains; every third WebVid-like train row shows a labeled concept (the labeled
+    subset's candidates), the others the 40 other concepts; val and the benchmarks draw on all 60."""
+    from fitclip.toyworld.world import job_objects
+
     plan = S.plan_world(0, S.WorldConfig())
     by_dataset: dict[str, list[S.VideoJob]] = {}
     for job in plan.jobs:
@@ -294,12 +315,18 @@ def test_domains_webvid_in_domain_and_shifted_benchmarks():
     for name in ("webvid", "ucf101", "youcook2"):
         for job in by_dataset[name]:
             assert job.background in S.TRAIN_BACKGROUNDS and job.domain == "in-domain"
-            assert all(c.colour is None or S.seen_in_training(c.colour, c.motion) for c in job.clips)
     for name in ("mit", "didemo"):
         assert all(j.background in S.SHIFTED_BACKGROUNDS and j.domain == "shifted" for j in by_dataset[name])
-    mit_combos = {(c.colour, c.motion) for j in by_dataset["mit"] for c in j.clips}
-    assert S.HELDOUT_COMBOS <= mit_combos  # the unseen combinations are actually tested
     assert {j.domain for j in by_dataset["msrvtt"]} == {"in-domain", "shifted"}
+    n_train = S.WorldConfig().webvid_train
+    train = [job_objects(j)[0] for j in by_dataset["webvid"][:n_train]]
+    assert [c in S.LABELED_CONCEPTS for c in train] == [i % 3 == 0 for i in range(n_train)]
+    assert all(train.count(c) == n_train // 60 for c in S.CONCEPTS)  # balanced over every concept
+    for name in ("webvid", "ucf101", "mit", "msrvtt", "youcook2", "didemo"):
+        jobs = by_dataset[name][n_train:] if name == "webvid" else by_dataset[name]
+        shown = {o for j in jobs for o in job_objects(j)}
+        assert len(shown) == 60, (name, len(shown))
+        assert all(len(job_objects(j)) == 1 for j in jobs)  # one object per video: its item is inside or outside
 
 
 # --------------------------------------------------------------------------------------------------
@@ -327,7 +354,7 @@ def _trail_offset(frames: np.ndarray) -> np.ndarray:
 
 def _decoded_eval_frames(tmp: Path, motion: str, i: int) -> np.ndarray:
     """Render a clip (varied colour, shape, speed, place) on a flat background, write, decode 4 frames."""
-    shape = ("square", "triangle")[i % 2] if motion == "spinning" else S.SHAPES[i % 3]
+    shape = ("square", "triangle")[i % 2] if motion == "spinning" else S.SHAPES[i % 3]  # the original 3 shapes
     job = S.VideoJob(f"{motion.replace(' ', '_')}/{i}.mp4", "flat",
                      (S.ClipSpec(list(S.COLOURS)[i % 6], shape, motion, ("slow", "fast")[i % 2]),),
                      seed=(100 + i, 0), bg_seed=(100 + i, 1))
@@ -410,7 +437,7 @@ def test_module_docstring_states_the_default_worlds_sizes():
     assert f"{c['webvid_train']:,} train + {c['webvid_val']:,} val rows" in doc
     assert f"Suggested labeled subset: {S.WorldConfig().webvid_labeled} of the train rows" in doc
     assert f"10 motion classes x {c['ucf101'] // 10} videos" in doc
-    assert f"{c['mit_categories']} ``colour+shape+motion`` categories (``red+circle+moving+left``), {c['mit']} videos" in doc
+    assert f"{c['mit_categories']} ``shape+motion`` categories (``circle+moving+left``), {c['mit']} videos" in doc
     assert f"``msrvtt``: {c['msrvtt']} videos" in doc
     assert f"``youcook2``: {c['youcook2_videos']} long videos" in doc and f"{c['youcook2']} clips (seed 0)" in doc
     assert f"``didemo``: {c['didemo']} videos" in doc and f"({c['didemo_descriptions']:,} in all with seed 0)" in doc

@@ -17,7 +17,8 @@ The command `python -m fitclip.pipeline` runs this module's :func:`main` (`fitcl
 keeps that documented command short); `python -m fitclip.study.pipeline` is the same.
 
 Examples:
-    python -m fitclip.pipeline                       # 00 → 07 on the synthetic world
+    python -m fitclip.pipeline                       # the demo: 00 → 08 on the synthetic world
+    python -m fitclip.pipeline 09 10                 # the ablations (labeled-set size, λ), after the demo
     python -m fitclip.pipeline -p smoke True         # the CI smoke run
     python -m fitclip.pipeline 03 04 -p lam 1e-4     # some stages ("03" or "03_train")
     python -m fitclip.pipeline 04 -p alphas "[0, 0.5, 1]"
@@ -34,7 +35,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterator, NoReturn, Sequence
 
-from fitclip.study.project import STAGES, figures_root, is_demo, project_root, resolve
+from fitclip.study.project import DEMO_STAGES, STAGES, figures_root, is_demo, project_root, resolve
 
 
 def _fail(message: str) -> NoReturn:
@@ -60,9 +61,9 @@ def parse_value(text: str) -> Any:
 
 
 def resolve_stages(names: Sequence[str]) -> list[str]:
-    """Stage stems from names or number prefixes, in pipeline order; all stages when empty."""
+    """Stage stems from names or number prefixes, in pipeline order; the demo's stages (00–08) when empty."""
     if not names:
-        return list(STAGES)
+        return list(DEMO_STAGES)
     chosen = set()
     for name in names:
         match = [s for s in STAGES if s == name or s.split("_", 1)[0] == name]
@@ -256,7 +257,8 @@ def run(stages: Sequence[str] = (), params: dict[str, Any] | None = None, out_di
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m fitclip.pipeline", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("stages", nargs="*", help="stage stems or numbers (default: all, in order)")
+    parser.add_argument("stages", nargs="*", help="stage stems or numbers (default: the demo, 00-08, in order; "
+                        "the ablations 09 and 10 run when named)")
     parser.add_argument("-p", "--parameters", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                         help="a notebook parameter, parsed like papermill -p (lists like papermill -y)")
     parser.add_argument("--out-dir", default=None,

@@ -196,3 +196,63 @@ def plot_benchmark_bars(tidy: pd.DataFrame, title: str = "zero-shot benchmarks (
     ax.legend(fontsize="small")
     fig.tight_layout()
     return fig
+
+
+def plot_labeled_size(average: pd.DataFrame, summary: pd.DataFrame,
+                      title: str = "labeled-set size (λ = 0, fused with the teacher)") -> plt.Figure:
+    """Supp. Fig. 4's ablation: left, the zero-shot average against α, one line per labeled size with its 95 %
+    CI band (`average`: the `"average"` rows of `curve_intervals`, students ``labeled<n>``); right, how far
+    each student moved from the teacher (relative weight distance) against the labeled size (`summary`)."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10.5, 3.8), gridspec_kw={"width_ratios": [1.6, 1]})
+    students = sorted(dict.fromkeys(average["student"]), key=lambda s: int(s.removeprefix("labeled")))
+    colours = dict(zip(students, sns.color_palette("viridis", n_colors=max(1, len(students)))))
+    top = 0.0
+    for student in students:
+        line = average[average["student"] == student].sort_values("alpha")
+        left.plot(line["alpha"], line["value"], marker="o", ms=3.5, color=colours[student],
+                  label=f"{student.removeprefix('labeled')} videos")
+        left.fill_between(line["alpha"], line["ci_low"], line["ci_high"], color=colours[student], alpha=0.15, lw=0)
+        top = max(top, float(line["ci_high"].max()))
+    left.set_xlabel("α (0 = teacher, 1 = student)")
+    left.set_ylabel("zero-shot average (%)")
+    left.set_ylim(0, max(5.0, top * 1.15))
+    left.set_title("zero-shot average vs α (bands: 95 % CI)")
+    left.legend(fontsize="small", frameon=False)
+    right.plot(summary["labeled"], summary["weight_distance"], marker="o", color="black")
+    right.set_xlabel("labeled videos")
+    right.set_ylabel("‖θ − θ₀‖ / ‖θ₀‖")
+    right.set_ylim(0, float(summary["weight_distance"].max()) * 1.2 or 1)
+    right.set_title("how far fine-tuning moved")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_lambda_share(table: pd.DataFrame, title: str = "distillation share λ (unfused students, α = 1)") -> plt.Figure:
+    """Supp. Fig. 5's ablation: each benchmark's headline metric against λ on a symmetric-log axis (λ = 0 at
+    the left), with 95 % CIs as error bars; the teacher as a dashed line with its CI band (`table`:
+    `fitclip.study.ablations.lambda_table`)."""
+    from fitclip.study.curves import metric_label
+
+    datasets = list(dict.fromkeys(table["dataset"]))
+    fig, axes = plt.subplots(1, len(datasets), figsize=(3.3 * len(datasets), 3.3), squeeze=False)
+    students = table[table["model"] != "teacher"]
+    positive = students.loc[students["lam"] > 0, "lam"]
+    linthresh = float(positive.min()) if len(positive) else 1e-6
+    for ax, name in zip(axes[0], datasets):
+        part = students[students["dataset"] == name].sort_values("lam")
+        err = np.vstack([part["value"] - part["ci_low"], part["ci_high"] - part["value"]])
+        ax.errorbar(part["lam"], part["value"], yerr=err, marker="o", ms=4, capsize=3, color="tab:blue",
+                    label="student (α = 1)")
+        teacher = table[(table["model"] == "teacher") & (table["dataset"] == name)].iloc[0]
+        ax.axhline(teacher["value"], ls="--", color="grey", label="teacher")
+        ax.axhspan(teacher["ci_low"], teacher["ci_high"], color="grey", alpha=0.15, lw=0)
+        ax.set_xscale("symlog", linthresh=linthresh)
+        ax.set_xlabel("λ (symlog; 0 at the left)")
+        ax.set_ylabel(f"{metric_label(str(part['metric'].iloc[0]))} (%)")
+        ax.set_ylim(0, max(5.0, float(max(part["ci_high"].max(), teacher["ci_high"])) * 1.15))
+        ax.set_title(name)
+    axes[0][0].legend(fontsize="small", frameon=False)
+    fig.suptitle(f"{title}; error bars and band: 95 % bootstrap CI over items")
+    fig.tight_layout()
+    return fig

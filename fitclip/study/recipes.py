@@ -162,12 +162,13 @@ def sweep(data_root: str | os.PathLike, out_dir: str | os.PathLike, *, arch: str
     student (λ=`lam`) sees the same number of labeled clips (`samples`, so `samples // batch` steps: equal
     labeled data, about equal compute), is validated `validations` times (labeled val loss;
     `best_labeled.pt` = the lowest), and that checkpoint is evaluated on WebVid-like val (text→video
-    R@1/R@5 with 95 % bootstrap CIs; R@5 is the paper's selection metric). Runs already finished under
+    R@1, R@5 and MRR, the last two with 95 % bootstrap CIs; R@5 is the paper's selection metric, MRR this
+    project's, with less variance). Runs already finished under
     `out_dir` are reused, so an interrupted sweep continues.
 
     Returns:
         One row per (labeled, lr, batch): max_steps, best_step, best_val_loss, R@1, R@5, R@5_ci_low,
-        R@5_ci_high, seconds; also written to `<out_dir>/sweep.csv`.
+        R@5_ci_high, MRR, MRR_ci_low, MRR_ci_high, seconds; also written to `<out_dir>/sweep.csv`.
     """
     from fitclip.config import validate
     from fitclip.annotations import load_annotations, sample_labeled_subset
@@ -179,7 +180,11 @@ def sweep(data_root: str | os.PathLike, out_dir: str | os.PathLike, *, arch: str
 
     out_dir = Path(out_dir)
     root = data_index(data_root)["root"]
-    webvid_train = load_annotations("webvid", root, split="train")
+    webvid_train = load_annotations("webvid", root, split="train").items
+    if (Path(root) / "world.json").is_file():  # the synthetic world: draw from the labeled concepts, as 01 does
+        from fitclip.toyworld.regime import labeled_candidates
+
+        webvid_train = labeled_candidates(webvid_train, root)
     rows = []
     for n in labeled_sizes:
         labeled_csv = out_dir / f"labeled{n}" / "labeled_subset.csv"
@@ -211,10 +216,13 @@ def sweep(data_root: str | os.PathLike, out_dir: str | os.PathLike, *, arch: str
             best = val.loc[val["val_labeled"].idxmin()]
             emb = load_embeddings(embeddings_path(run_dir, "webvid", "val", "student"))
             r5 = hits(emb["ranks"], "R@5", emb.get("tied"))
+            mrr = hits(emb["ranks"], "MRR", emb.get("tied"))
             low, high = bootstrap_ci(r5)
+            mrr_low, mrr_high = bootstrap_ci(mrr)
             rows.append({"labeled": n, "lr": lr, "batch": batch, "max_steps": max_steps, "best_step": int(best["step"]),
                          "best_val_loss": float(best["val_labeled"]), "R@1": float(hits(emb["ranks"], "R@1", emb.get("tied")).mean()),
                          "R@5": float(r5.mean()), "R@5_ci_low": low, "R@5_ci_high": high,
+                         "MRR": float(mrr.mean()), "MRR_ci_low": mrr_low, "MRR_ci_high": mrr_high,
                          "seconds": json.loads((run_dir / "summary.json").read_text())["seconds"]})
             write_csv(pd.DataFrame(rows), out_dir / "sweep.csv")
     return pd.DataFrame(rows)

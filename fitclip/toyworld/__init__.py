@@ -7,7 +7,7 @@ recipe (see :mod:`fitclip.toyworld.world` for what it holds and why).
 ==============  ======================================================================================
 module          what
 ==============  ======================================================================================
-``vocabulary``  colours, shapes, motions, backgrounds; valid and held-out combinations; class names;
+``vocabulary``  colours, shapes, motions, backgrounds; valid combinations, the labeled concepts; class names;
                 caption templates and phrasings
 ``render``      the numpy renderer: backgrounds, shape masks, each motion's cue, videos, stills
 ``writers``     each dataset's files in its official format (per-benchmark planners), the stills'
@@ -23,18 +23,19 @@ WorldConfig, render_world``.
 """
 
 from fitclip.toyworld.render import ClipSpec, VideoJob, render_clip, render_stills, render_video
-from fitclip.toyworld.vocabulary import (BACKGROUNDS, BENCHMARK_DOMAINS, CLIP_FRAMES, COLOURS, FPS, FRAME_SIZE,
-                                         HELDOUT_COMBOS, MOTION_WORDS, MOTIONS, ORDER_ONLY_PAIR, SHAPES,
-                                         SHIFTED_BACKGROUNDS, STILL_CLASSES, TRAIN_BACKGROUNDS, mit_categories,
-                                         seen_in_training, ucf101_class_folders, ucf101_class_names, valid_combo)
+from fitclip.toyworld.vocabulary import (BACKGROUNDS, BENCHMARK_DOMAINS, CLIP_FRAMES, COLOURS, CONCEPTS, FPS,
+                                         FRAME_SIZE, LABELED_CONCEPTS, MOTION_WORDS, MOTIONS, ORDER_ONLY_PAIR, SHAPES,
+                                         SHIFTED_BACKGROUNDS, SINGLE_FRAME_MOTIONS, STILL_CLASSES, TRAIN_BACKGROUNDS,
+                                         UNSEEN_MOTION_WORDS, is_labeled_concept, mit_categories,
+                                         ucf101_class_folders, ucf101_class_names, valid_combo)
 from fitclip.toyworld.world import WorldConfig, plan_world, render_world
 from fitclip.toyworld.writers import MSRVTT_HEADER, WEBVID_HEADER, YOUCOOK2_HEADER, load_stills, write_job, write_stills
 
 __all__ = [
-    "BACKGROUNDS", "BENCHMARK_DOMAINS", "CLIP_FRAMES", "COLOURS", "FPS", "FRAME_SIZE", "HELDOUT_COMBOS",
-    "MOTION_WORDS", "MOTIONS", "MSRVTT_HEADER", "ORDER_ONLY_PAIR", "SHAPES", "SHIFTED_BACKGROUNDS",
-    "STILL_CLASSES", "TRAIN_BACKGROUNDS", "WEBVID_HEADER", "YOUCOOK2_HEADER", "ClipSpec", "VideoJob",
-    "WorldConfig", "load_stills", "mit_categories", "plan_world", "render_clip", "render_stills", "render_video",
-    "render_world", "seen_in_training", "ucf101_class_folders", "ucf101_class_names", "valid_combo", "write_job",
-    "write_stills",
+    "BACKGROUNDS", "BENCHMARK_DOMAINS", "CLIP_FRAMES", "COLOURS", "CONCEPTS", "FPS", "FRAME_SIZE",
+    "LABELED_CONCEPTS", "MOTION_WORDS", "MOTIONS", "MSRVTT_HEADER", "ORDER_ONLY_PAIR", "SHAPES", "SHIFTED_BACKGROUNDS",
+    "SINGLE_FRAME_MOTIONS", "STILL_CLASSES", "TRAIN_BACKGROUNDS", "UNSEEN_MOTION_WORDS", "WEBVID_HEADER",
+    "YOUCOOK2_HEADER", "ClipSpec", "VideoJob", "WorldConfig", "is_labeled_concept", "load_stills", "mit_categories",
+    "plan_world", "render_clip", "render_stills", "render_video", "render_world", "ucf101_class_folders",
+    "ucf101_class_names", "valid_combo", "write_job", "write_stills",
 ]

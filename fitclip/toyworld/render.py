@@ -14,10 +14,11 @@ from typing import Sequence
 import numpy as np
 
 from fitclip.toyworld.vocabulary import (BACKGROUNDS, CLIP_FRAMES, COLOURS, FRAME_SIZE, MOTIONS, ORDER_ONLY_PAIR,
-                                         SHAPES, STILL_CLASSES, TRANSLATIONS, still_caption)
+                                         SHAPES, SINGLE_FRAME_MOTIONS, STILL_CLASSES, TRANSLATIONS, still_caption,
+                                         valid_combo)
 
 #: Bumped whenever rendering changes, so an old rendered world is never mistaken for a current one.
-RENDERER_VERSION = 3  # 3: every video intra-coded (no order leak through the codec)
+RENDERER_VERSION = 4  # 3: every video intra-coded; 4: 60 concepts, stills are frames of clips (motion cues)
 
 #: The random stream of each corpus: every draw is keyed by (seed, stream, index).
 STREAMS = {"stills": 1, "webvid_train": 2, "webvid_val": 3, "ucf101": 4, "mit": 5, "msrvtt": 6,
@@ -139,10 +140,11 @@ def shape_mask(shape: str, cx: float, cy: float, r: float, theta: float = 0.0,
     """Anti-aliased coverage mask of a shape (1 inside, 0 outside, a 1-px ramp at the edge).
 
     Args:
-        shape: ``circle``, ``square`` or ``triangle``.
+        shape: one of :data:`SHAPES` (circle, square, triangle, cross, ring, bar).
         cx, cy: centre in pixels (x right, y down).
-        r: size; shapes are scaled to comparable areas (square half-side 0.85 r, triangle
-            circumradius 1.35 r).
+        r: size; shapes are scaled to comparable extents (square half-side 0.85 r, triangle
+            circumradius 1.35 r, cross arms 1.15 r long and 0.4 r wide, ring outer radius 1.1 r with a hole
+            of 0.55 r, bar 2.7 r long and 0.9 r wide).
         theta: rotation in radians (ignored for circles).
         window: ``(rows, cols)`` slices: compute only that part of the frame (:func:`shape_window`).
 
@@ -154,6 +156,8 @@ def shape_mask(shape: str, cx: float, cy: float, r: float, theta: float = 0.0,
     y = yy - np.float32(cy)
     if shape == "circle":
         d = np.sqrt(x * x + y * y) - r
+    elif shape == "ring":
+        d = np.abs(np.sqrt(x * x + y * y) - 0.825 * r) - 0.275 * r
     else:
         c, s = math.cos(theta), math.sin(theta)
         xr, yr = c * x + s * y, -s * x + c * y
@@ -165,6 +169,12 @@ def shape_mask(shape: str, cx: float, cy: float, r: float, theta: float = 0.0,
             d = np.maximum.reduce([xr * math.cos(a) + yr * math.sin(a)
                                    for a in (math.pi / 2, math.pi / 2 + 2 * math.pi / 3,
                                              math.pi / 2 + 4 * math.pi / 3)]) - big / 2
+        elif shape == "cross":
+            ax, ay = np.abs(xr), np.abs(yr)
+            arm, half = 1.15 * r, 0.4 * r
+            d = np.minimum(np.maximum(ax - half, ay - arm), np.maximum(ax - arm, ay - half))
+        elif shape == "bar":
+            d = np.maximum(np.abs(xr) - 1.35 * r, np.abs(yr) - 0.45 * r)
         else:
             raise ValueError(f"unknown shape {shape!r}; use one of {SHAPES}")
     return np.clip(0.5 - d, 0, 1).astype(np.float32)
@@ -172,8 +182,8 @@ def shape_mask(shape: str, cx: float, cy: float, r: float, theta: float = 0.0,
 
 def shape_window(cx: float, cy: float, r: float) -> tuple[slice, slice]:
     """The pixels a shape of size `r` centred at (cx, cy) can cover (its mask is exactly 0 elsewhere: every
-    shape lies within 1.35 r of its centre, plus the 1-px edge ramp)."""
-    reach = 1.35 * r + 2
+    shape lies within 1.43 r of its centre (the bar's corners), plus the 1-px edge ramp)."""
+    reach = 1.45 * r + 2
     rows = slice(max(0, math.floor(cy - reach)), min(FRAME_SIZE, math.ceil(cy + reach) + 1))
     cols = slice(max(0, math.floor(cx - reach)), min(FRAME_SIZE, math.ceil(cx + reach) + 1))
     return rows, cols
@@ -195,10 +205,13 @@ def _object_colour(colour: str, rng: np.random.Generator) -> np.ndarray:
     return np.clip(base + rng.uniform(-12, 12, size=3), 0, 255).astype(np.float32) / 255.0
 
 
-def _render_segment(spec: ClipSpec, background: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Render one segment as float32 ``[T, 64, 64, 3]`` on `background` (see the module docstring)."""
+def _render_segment(spec: ClipSpec, background: np.ndarray, rng: np.random.Generator,
+                    only: int | None = None) -> np.ndarray:
+    """Render one segment as float32 ``[T, 64, 64, 3]`` on `background` (see the module docstring); with
+    `only`, paint that frame alone (the others stay background): the teacher's stills are single frames."""
     t_n = spec.n_frames
     frames = np.repeat(background[None], t_n, axis=0)
+    steps = range(t_n) if only is None else (only,)
     if spec.colour is None:
         return frames
     if spec.motion not in MOTIONS or spec.shape not in SHAPES or spec.colour not in COLOURS:
@@ -235,7 +248,7 @@ def _render_segment(spec: ClipSpec, background: np.ndarray, rng: np.random.Gener
         along = place(r, travel) - travel / 2  # start of the path along the motion axis
         across = r + 2 + (FRAME_SIZE - 2 * r - 4) * u2
         trail = speed * _TRAIL_FRAMES
-        for t in range(t_n):
+        for t in steps:
             a = along + speed * t
             cx, cy = (a, across) if dx else (across, a)
             if dx < 0 or dy < 0:  # moving left/up: mirror the path so it runs the other way
@@ -249,7 +262,7 @@ def _render_segment(spec: ClipSpec, background: np.ndarray, rng: np.random.Gener
     # Static centre for the in-place motions.
     cx = r + 4 + (FRAME_SIZE - 2 * r - 8) * u1
     cy = r + 4 + (FRAME_SIZE - 2 * r - 8) * u2
-    for t in range(t_n):
+    for t in steps:
         if m == "staying still" or (m == "blinking" and visible[t]):
             _paint(frames[t], spec.shape, cx, cy, r, theta0, col)
         elif m == "spinning":
@@ -322,10 +335,21 @@ def render_clip(colour: str, shape: str, motion: str, background: str = "gradien
 # --------------------------------------------------------------------------------------------------
 
 
+#: Share of the stills of a single-frame motion whose caption names the motion (the rest name the object only).
+STILL_MOTION_CAPTION_SHARE = 0.7
+
+
 def render_stills_chunk(start: int, stop: int, n: int, seed: int,
             backgrounds: Sequence[str] = BACKGROUNDS) -> tuple[np.ndarray, list[str], list[tuple[str, str, str]]]:
-    """Stills ``start..stop-1`` of a corpus of `n` (chunks can be rendered in any process, same bytes)."""
-    # Balanced classes: image i shows class perm[i] % 18; the permutation depends on (seed, n) only.
+    """Stills ``start..stop-1`` of a corpus of `n` (chunks can be rendered in any process, same bytes).
+
+    Each still is one frame of a clip of the world (an object doing a motion, its in-frame cue included: a
+    trail, rotational or shake blur), as web photos catch an action mid-way. When the motion is one a single
+    frame shows (:data:`SINGLE_FRAME_MOTIONS`), :data:`STILL_MOTION_CAPTION_SHARE` of the captions name it;
+    blinking (a frame with the object on), growing and shrinking (a crisp object of some size) are captioned by
+    the object alone, so no still teaches the order-only pair.
+    """
+    # Balanced concepts: image i shows concept perm[i] % 60; the permutation depends on (seed, n) only.
     classes = np.random.default_rng([seed, STREAMS["stills"]]).permutation(n) % len(STILL_CLASSES)
     images = np.empty((stop - start, FRAME_SIZE, FRAME_SIZE, 3), np.uint8)
     captions, labels = [], []
@@ -333,13 +357,24 @@ def render_stills_chunk(start: int, stop: int, n: int, seed: int,
         rng = np.random.default_rng([seed, STREAMS["stills"], i])
         colour, shape = STILL_CLASSES[int(classes[i])].split()
         bg = backgrounds[int(rng.integers(len(backgrounds)))]
-        frame = make_background(bg, rng)
-        r = rng.uniform(5.0, 13.0)  # covers the whole range of sizes seen in growing/shrinking clips
-        cx, cy = r + 3 + (FRAME_SIZE - 2 * r - 6) * rng.uniform(0, 1, size=2)
-        _paint(frame, shape, cx, cy, r, rng.uniform(0, 2 * math.pi), _object_colour(colour, rng))
+        motions = [m for m in MOTIONS if valid_combo(colour, shape, m)]
+        motion = motions[int(rng.integers(len(motions)))]
+        speed = ("slow", "fast")[int(rng.integers(2))]
+        spec = ClipSpec(colour, shape, motion, speed)
+        background = make_background(bg, rng)
+        seg_rng = np.random.default_rng([seed, STREAMS["stills"], i, 1])
+        if motion == "blinking":  # a frame with the object on
+            probe = _render_segment(spec, background, np.random.default_rng([seed, STREAMS["stills"], i, 1]))
+            on = [k for k in range(spec.n_frames) if np.abs(probe[k] - background).max() > 0]
+            t = on[int(rng.integers(len(on)))]
+        else:
+            t = int(rng.integers(spec.n_frames))
+        frame = _render_segment(spec, background, seg_rng, only=t)[t]
         images[j] = _to_uint8(frame)
-        captions.append(still_caption(colour, shape, bg, r, rng))
-        labels.append((colour, shape, bg))
+        named = motion in SINGLE_FRAME_MOTIONS and rng.random() < STILL_MOTION_CAPTION_SHARE
+        # No size words (r = 7 is neither small nor large): a size would hint at a frame's place in growing clips.
+        captions.append(still_caption(colour, shape, bg, 7.0, rng, motion if named else None, speed))
+        labels.append((colour, shape, bg, motion if named else ""))
     return images, captions, labels
 
 

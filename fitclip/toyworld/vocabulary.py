@@ -17,7 +17,8 @@ FPS = 10.0
 #: 1 mod 4, so FitCLIP's 4-frame eval sampler picks time-symmetric frames (see the module docstring).
 CLIP_FRAMES = 21
 
-#: Saturated object colours (RGB), jittered by a few levels per video.
+#: Saturated object colours (RGB), jittered by a few levels per video: ten hues, so the teacher's vocabulary
+#: (10 colours x 6 shapes = 60 object concepts) is far broader than what the labeled videos show.
 COLOURS: dict[str, tuple[int, int, int]] = {
     "red": (220, 40, 40),
     "green": (40, 170, 60),
@@ -25,14 +26,31 @@ COLOURS: dict[str, tuple[int, int, int]] = {
     "yellow": (235, 215, 30),
     "purple": (150, 60, 200),
     "orange": (250, 135, 20),
+    "pink": (250, 120, 190),
+    "cyan": (30, 200, 220),
+    "lime": (160, 230, 30),
+    "brown": (150, 85, 30),
 }
-SHAPES: tuple[str, ...] = ("circle", "square", "triangle")
+SHAPES: tuple[str, ...] = ("circle", "square", "triangle", "cross", "ring", "bar")
+#: The teacher's object concepts: every colour x shape ("red circle"), 60 in all.
 STILL_CLASSES: tuple[str, ...] = tuple(f"{c} {s}" for c in COLOURS for s in SHAPES)
+CONCEPTS = STILL_CLASSES
+#: What the WebVid-like LABELED subset shows: 5 of the 10 colours x 4 of the 6 shapes = 20 of the 60
+#: concepts (one third), as FitCLIP's 4.5 k labeled videos show a sliver of what CLIP knows. The unlabeled
+#: pool, the validation split and every benchmark draw on all 60.
+LABELED_COLOURS: tuple[str, ...] = ("red", "green", "blue", "yellow", "purple")
+LABELED_SHAPES: tuple[str, ...] = ("circle", "square", "triangle", "cross")
+LABELED_CONCEPTS: tuple[str, ...] = tuple(f"{c} {s}" for c in LABELED_COLOURS for s in LABELED_SHAPES)
 
 MOTIONS: tuple[str, ...] = (
     "moving left", "moving right", "moving up", "moving down", "staying still",
     "spinning", "shaking", "blinking", "growing", "shrinking",
 )
+#: Motions one frame shows (a trail, rotational or shake blur, a crisp object at rest): the teacher's stills
+#: name them in some captions, as web photos name the action they show. Blinking and the order-only pair
+#: have no single-frame cue, and no still caption ever names them.
+SINGLE_FRAME_MOTIONS: tuple[str, ...] = ("moving left", "moving right", "moving up", "moving down", "staying still",
+                                         "spinning", "shaking")
 #: Negative control: these two differ only in frame order (shrinking == growing reversed).
 ORDER_ONLY_PAIR: tuple[str, str] = ("growing", "shrinking")
 #: Unit direction (dx, dy) in image coordinates (y points down) of the translations.
@@ -49,9 +67,6 @@ SHIFTED_BACKGROUNDS: tuple[str, ...] = ("checker", "dots")
 BACKGROUND_WORDS: dict[str, str] = {
     "gradient": "gradient", "stripes": "striped", "clouds": "cloudy", "checker": "checkered", "dots": "dotted",
 }
-#: (colour, motion) pairs never shown in the WebVid-like corpus: one colour per motion, rotating.
-HELDOUT_COMBOS: frozenset[tuple[str, str]] = frozenset(
-    (list(COLOURS)[i % len(COLOURS)], m) for i, m in enumerate(MOTIONS))
 BENCHMARK_DOMAINS: dict[str, str] = {
     "ucf101": "in-domain", "mit": "shifted", "msrvtt": "mixed", "youcook2": "in-domain", "didemo": "shifted",
 }
@@ -74,12 +89,18 @@ MOTION_PHRASES: dict[str, tuple[str, ...]] = {
 }
 SPEED_ADVERBS: dict[str, tuple[str, ...]] = {"slow": ("slowly",), "fast": ("quickly", "rapidly")}
 _STOPWORDS = frozenset({"a", "an", "the", "to", "in", "on", "and", "of"})
-#: Every content word a motion caption can use; still captions must use none of them.
+#: Every content word a motion caption can use.
 MOTION_WORDS: frozenset[str] = frozenset(
     w for phrases in (*MOTION_PHRASES.values(), *SPEED_ADVERBS.values()) for p in phrases for w in p.split()
     if w not in _STOPWORDS)
+#: The words of the motions no single frame shows (blinking, growing, shrinking): no still caption uses them.
+UNSEEN_MOTION_WORDS: frozenset[str] = frozenset(
+    w for m in MOTIONS if m not in SINGLE_FRAME_MOTIONS for p in MOTION_PHRASES[m] for w in p.split()
+    if w not in _STOPWORDS) - frozenset(
+    w for m in SINGLE_FRAME_MOTIONS for p in (*MOTION_PHRASES[m], *SPEED_ADVERBS["slow"], *SPEED_ADVERBS["fast"])
+    for w in p.split())
 
-#: Teacher-corpus captions: object, size and background words only, never motion.
+#: Teacher-corpus captions that name only the object (and size, background).
 STILL_TEMPLATES: tuple[str, ...] = (
     "a photo of a {colour} {shape}.",
     "a {colour} {shape}",
@@ -90,6 +111,13 @@ STILL_TEMPLATES: tuple[str, ...] = (
     "a {shape} that is {colour}",
     "{colour} {shape}, {bg} background",
     "a drawing of a {colour} {shape} over a {bg} pattern",
+)
+#: Teacher-corpus captions of stills whose frame shows the motion (a trail, blur, a crisp object at rest).
+STILL_MOTION_TEMPLATES: tuple[str, ...] = (
+    "a photo of a {colour} {shape} {motion}.",
+    "a {colour} {shape} {motion}",
+    "a blurry photo of a {colour} {shape} {motion}",
+    "a {colour} {shape} {motion} on a {bg} background",
 )
 #: WebVid-like captions; index 3 has a comma and index 6 has double quotes (CSV quoting is exercised).
 WEBVID_TEMPLATES: tuple[str, ...] = (
@@ -130,13 +158,13 @@ DIDEMO_TEMPLATES: tuple[str, ...] = (
 
 
 def valid_combo(colour: str, shape: str, motion: str) -> bool:
-    """Whether the world ever renders this object doing this motion (a spinning circle looks still)."""
-    return not (shape == "circle" and motion == "spinning")
+    """Whether the world ever renders this object doing this motion (a spinning circle or ring looks still)."""
+    return not (shape in ("circle", "ring") and motion == "spinning")
 
 
-def seen_in_training(colour: str, motion: str) -> bool:
-    """Whether the WebVid-like corpus shows this colour doing this motion (see :data:`HELDOUT_COMBOS`)."""
-    return (colour, motion) not in HELDOUT_COMBOS
+def is_labeled_concept(concept: str) -> bool:
+    """Whether the WebVid-like labeled subset shows this object concept ("red circle"): :data:`LABELED_CONCEPTS`."""
+    return concept in LABELED_CONCEPTS
 
 
 def ucf101_class_folders() -> list[str]:
@@ -149,14 +177,15 @@ def ucf101_class_names() -> list[str]:
     return [" ".join(re.findall(r"[a-zA-Z][^A-Z]*", f)) for f in ucf101_class_folders()]
 
 
-def mit_category(colour: str, shape: str, motion: str) -> str:
-    """MiT-style raw category name: words joined by ``+`` (``red+circle+moving+left``)."""
-    return "+".join([colour, shape, *motion.split()])
+def mit_category(shape: str, motion: str) -> str:
+    """MiT-style raw category name: words joined by ``+`` (``circle+moving+left``)."""
+    return "+".join([shape, *motion.split()])
 
 
 def mit_categories() -> list[str]:
-    """All 174 MiT-like categories (colour x shape x motion, minus spinning circles), in index order."""
-    return [mit_category(c, s, m) for c in COLOURS for s in SHAPES for m in MOTIONS if valid_combo(c, s, m)]
+    """All 58 MiT-like categories (shape x motion, minus spinning circles and rings), in index order; the
+    videos' colours vary within a category."""
+    return [mit_category(s, m) for s in SHAPES for m in MOTIONS if valid_combo("", s, m)]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -188,7 +217,13 @@ def motion_caption(templates: Sequence[str], colour: str, shape: str, motion: st
                               bg=BACKGROUND_WORDS[bg]))
 
 
-def still_caption(colour: str, shape: str, bg: str, r: float, rng: np.random.Generator) -> str:
+def still_caption(colour: str, shape: str, bg: str, r: float, rng: np.random.Generator,
+                  motion: str | None = None, speed: str = "slow") -> str:
+    """A still's caption: with `motion` (one of :data:`SINGLE_FRAME_MOTIONS`) it names what the frame shows."""
+    if motion is not None:
+        if motion not in SINGLE_FRAME_MOTIONS:
+            raise ValueError(f"no single frame shows {motion!r}; still captions name only {SINGLE_FRAME_MOTIONS}")
+        return motion_caption(STILL_MOTION_TEMPLATES, colour, shape, motion, speed, bg, rng)
     template = STILL_TEMPLATES[int(rng.integers(len(STILL_TEMPLATES)))]
     size = "small" if r < 5.5 else "large" if r > 8.5 else None
     if "{size}" in template and size is None:

@@ -18,11 +18,18 @@ folder        files (the real layout, see ``fitclip.annotations``)         plays
 ``didemo``    ``val_data.json``, ``videos/<stem of "video">.mp4``          DiDeMo (paragraph->video)
 ============  ===========================================================  ===========================
 
-plus ``world.json`` (config, seed, counts, class lists, per-video frame counts and domains) and
-``webvid/synthetic_labels.csv`` (the true object/motion of every WebVid-like video, for analyses).
+plus ``world.json`` (config, seed, counts, class lists, the labeled concepts, per-video frame counts,
+domains and objects) and ``webvid/synthetic_labels.csv`` (the true object/motion of every WebVid-like video).
 
-**Objects.** 6 colours x 3 shapes (:data:`COLOURS`, :data:`SHAPES`) = the 18 :data:`STILL_CLASSES`,
-drawn anti-aliased (signed distance functions) on muted backgrounds from 5 families
+**The regime it models** (FitCLIP's): a teacher that already does well zero-shot on video and knows a long
+tail of concepts, of which the labeled videos show a sliver. 10 colours x 6 shapes (:data:`COLOURS`,
+:data:`SHAPES`: circle, square, triangle, cross, ring, bar) = 60 object :data:`CONCEPTS`; the teacher's stills
+show all 60, and show motion the way web photos show actions (below). The WebVid-like **labeled** subset is
+drawn from the rows of the 20 :data:`LABELED_CONCEPTS` (5 colours x 4 shapes, a third); the unlabeled pool,
+the validation split and every benchmark draw on all 60, and every benchmark video shows one object, so each
+benchmark item is *inside* the labeled concepts or *outside* them (``fitclip.toyworld.regime``).
+
+**Objects** are drawn anti-aliased (signed distance functions) on muted backgrounds from 5 families
 (:data:`BACKGROUNDS`: smooth gradients, sine stripes, value-noise clouds, checkerboards, polka dots).
 Objects are saturated and backgrounds are not, so colour stays readable on every background.
 
@@ -39,7 +46,7 @@ moving up/down     blur), so one frame shows the direction. Speed ("slow"/"fast"
                    displacement and the trail length (captions may say "slowly"/"quickly").
 staying still      crisp object, identical frames.
 spinning           the object rotates; an angular trail of ghosts at earlier angles (rotational
-                   blur). Squares and triangles only: a spinning circle would look still.
+                   blur). Not circles or rings: a spinning circle or ring would look still.
 shaking            the object jitters around a point; ghosts at the previous jitter positions (a
                    multi-directional shake blur).
 blinking           the object is on 2 frames, off 2 frames, from a random phase (flicker).
@@ -54,42 +61,44 @@ FitCLIP's eval sampler (``fitclip.video.frame_indices``, linspace truncated to i
 midpoints) picks time-symmetric indices exactly when the frame count is 1 mod 4 (21 -> 2, 8, 12, 18);
 with 20 frames it would pick 2, 6, 12, 16 and leak a small size bias. Report this pair separately.
 
-**Teacher corpus** (stage 00): still frames of the same objects (all 5 background families, random
-size 5-13 px radius and rotation, so the frames of growing/spinning clips are in distribution),
-with captions that never mention motion (see :data:`STILL_TEMPLATES`; :data:`MOTION_WORDS` lists the
-forbidden words). No trails, blur or ghosts: a tiny CLIP trained on them knows objects, not motion.
+**Teacher corpus** (stage 00): each still is one frame of a clip of the world (any concept, any motion, all 5
+background families), in-frame cue included (a trail, rotational or shake blur), as web photos catch an action
+mid-way. When a single frame shows the motion (:data:`SINGLE_FRAME_MOTIONS`: the translations, spinning,
+shaking, staying still) 70 % of the captions name it (:data:`STILL_MOTION_TEMPLATES`); the others name the
+object only. Blinking, growing and shrinking show nothing in one frame and no caption names them
+(:data:`UNSEEN_MOTION_WORDS`), so the teacher knows single-frame motion but never the order-only pair.
 
 **Domains and the shift.** :data:`TRAIN_BACKGROUNDS` (gradient, stripes, clouds) are the only
-backgrounds in the WebVid-like corpus, and it never shows the :data:`HELDOUT_COMBOS` (one colour per
-motion, e.g. a red object moving left). :data:`SHIFTED_BACKGROUNDS` (checker, dots) and the held-out
-combos appear in the stills (the teacher saw everything, as CLIP saw the web) and in the shifted
-benchmarks, so forgetting by the fine-tuned student is visible there (:data:`BENCHMARK_DOMAINS`):
+backgrounds in the WebVid-like corpus; :data:`SHIFTED_BACKGROUNDS` (checker, dots) appear in the stills
+(the teacher saw everything, as CLIP saw the web) and in the shifted benchmarks (:data:`BENCHMARK_DOMAINS`):
 
-* ``ucf101``, ``youcook2``: in-domain (training backgrounds, seen combos only);
-* ``mit``, ``didemo``: shifted (held-out backgrounds; all combos, held-out ones included);
+* ``ucf101``, ``youcook2``: in-domain (training backgrounds);
+* ``mit``, ``didemo``: shifted (held-out backgrounds);
 * ``msrvtt``: mixed, alternating video by video; ``world.json`` records each video's domain.
 
 **Per dataset** (default :class:`WorldConfig`; all short clips are 21 frames at 10 fps, 64x64):
 
-* ``webvid``: 1,000 train + 1,000 val rows, one clip each; 10% of captions name the object but not the
+* ``webvid``: 1,800 train + 1,000 val rows, one clip each; every third train row shows a labeled concept (600
+  candidates for the labeled subset, 30 rows per concept in all); 10% of captions name the object but not the
   motion (as many real WebVid captions miss the action); the first two rows of each file use a
   caption with a comma and one with double quotes. Suggested labeled subset: 500 of the train rows.
 * ``ucf101``: 10 motion classes x 60 videos (groups g01-g07 as in split 1, 8-9 clips each; one group =
   one scene).
-* ``mit``: 174 ``colour+shape+motion`` categories (``red+circle+moving+left``), 600 videos spread
-  evenly over them (3-4 each).
+* ``mit``: 58 ``shape+motion`` categories (``circle+moving+left``), 600 videos spread
+  evenly over them (10-11 each), each of a random colour.
 * ``msrvtt``: 600 videos, one sentence each; (colour, shape, motion) triples are drawn without
-  repetition until the allowed ones are used up (174, or 145 without the held-out combos), then again.
-* ``youcook2``: 172 long videos, each one object (``task`` = its class id, "101"-"118") doing 3-4
+  repetition until the 580 valid ones are used up, then again.
+* ``youcook2``: 172 long videos, each one object (cycling through the concepts; ``task`` = its concept id,
+  "101"-"160") doing 3-4
   different motions; segment ``[start, end]`` (integer seconds, 2 s) covers frames
   ``start*10 .. end*10`` inclusive (21 frames); 0-1 s before the first, 1-2 s between segments and
-  0-1 s after the last are empty background. 600 clips (seed 0).
-* ``didemo``: 600 videos of 3-4 parts (21 frames each, one object+motion per part); one description
-  per part (2,093 in all with seed 0), ``num_segments`` = parts and ``times`` in parts (5 s segments in the real
+  0-1 s after the last are empty background. 603 clips (seed 0).
+* ``didemo``: 600 videos of 3-4 parts (21 frames each, one object doing a different motion per part); one
+  description per part (2,094 in all with seed 0), ``num_segments`` = parts and ``times`` in parts (5 s segments in the real
   data); the ``video`` field has a real-looking extension (mov, avi, mp4, m4v, 3gp), the file is
   ``<stem>.mp4``.
 
-In all: 4,572 videos (~72 MB: intra-coded) and 5,000 stills (``images.npy``, 5000x64x64x3 bytes = 59 MiB); the
+In all: 5,372 videos (~72 MB: intra-coded) and 5,000 stills (``images.npy``, 5000x64x64x3 bytes = 59 MiB); the
 demo's stage 01 renders the videos in about a minute on 2 cores (smoke: ~2 s).
 Everything is drawn from ``numpy.random.Generator`` streams keyed by (seed, stream, index), so the
 same seed gives byte-identical annotation files and identical frames whatever the number of worker
@@ -121,11 +130,11 @@ from typing import Any
 import numpy as np
 
 from fitclip.checkpoint import atomic_write_text
-from fitclip.toyworld.render import RENDERER_VERSION, render_stills_chunk
-from fitclip.toyworld.vocabulary import (BENCHMARK_DOMAINS, BENCHMARKS, CLIP_FRAMES, COLOURS, FPS, FRAME_SIZE,
-                                         HELDOUT_COMBOS, MOTIONS, ORDER_ONLY_PAIR, SHAPES, SHIFTED_BACKGROUNDS,
-                                         STILL_CLASSES, TRAIN_BACKGROUNDS, UCF_FOLDERS, mit_categories,
-                                         ucf101_class_folders, ucf101_class_names)
+from fitclip.toyworld.render import RENDERER_VERSION, VideoJob, render_stills_chunk
+from fitclip.toyworld.vocabulary import (BENCHMARK_DOMAINS, BENCHMARKS, CLIP_FRAMES, COLOURS, CONCEPTS, FPS,
+                                         FRAME_SIZE, LABELED_CONCEPTS, MOTIONS, ORDER_ONLY_PAIR, SHAPES,
+                                         SHIFTED_BACKGROUNDS, SINGLE_FRAME_MOTIONS, TRAIN_BACKGROUNDS, UCF_FOLDERS,
+                                         mit_categories, ucf101_class_folders, ucf101_class_names)
 from fitclip.toyworld.writers import (WorldPlan, plan_didemo, plan_mit, plan_msrvtt, plan_ucf101,
                                       plan_webvid, plan_youcook2, write_stills_files, write_job)
 
@@ -153,7 +162,7 @@ class WorldConfig:
     """
 
     n_stills: int = 5000
-    webvid_train: int = 1000
+    webvid_train: int = 1800  # 30 per concept: 600 rows of the 20 labeled concepts, the labeled subset's candidates
     webvid_val: int = 1000  # α is chosen on these (MRR): 300 could not tell α = 0.6 from α = 1
     webvid_labeled: int = 500
     webvid_object_only: float = 0.1
@@ -201,6 +210,11 @@ def plan_world(seed: int = 0, config: WorldConfig | None = None) -> WorldPlan:
     return plan
 
 
+def job_objects(job: VideoJob) -> list[str]:
+    """The object concepts ("red circle") a video shows, in order of first appearance."""
+    return list(dict.fromkeys(f"{c.colour} {c.shape}" for c in job.clips if c.colour is not None))
+
+
 def _run_task(task: tuple) -> tuple[str, Any]:
     """Worker entry point: ``("video", root, job)`` or ``("stills", start, stop, n, seed)``."""
     if task[0] == "video":
@@ -227,7 +241,7 @@ def _prepare_dirs(root: Path) -> None:
         atomic_write_text(folder / _MARKER, "written by fitclip.synthetic.render_world; deleted on re-render\n")
 
 
-def _manifest(seed: int, cfg: WorldConfig, plan: WorldPlan) -> dict[str, Any]:
+def world_manifest(seed: int, cfg: WorldConfig, plan: WorldPlan) -> dict[str, Any]:
     return {
         "format": "fitclip-synthetic-world",
         "renderer_version": RENDERER_VERSION,
@@ -235,20 +249,20 @@ def _manifest(seed: int, cfg: WorldConfig, plan: WorldPlan) -> dict[str, Any]:
         "seed": int(seed),
         "config": asdict(cfg),
         "frame_size": FRAME_SIZE, "fps": FPS, "clip_frames": CLIP_FRAMES,
-        "colours": list(COLOURS), "shapes": list(SHAPES), "still_classes": list(STILL_CLASSES),
-        "motions": list(MOTIONS),
+        "colours": list(COLOURS), "shapes": list(SHAPES), "concepts": list(CONCEPTS),
+        "labeled_concepts": list(LABELED_CONCEPTS), "motions": list(MOTIONS),
+        "single_frame_motions": list(SINGLE_FRAME_MOTIONS),
         "coding": "every frame intra-coded (h264 keyint=1 qp=18; MPEG-4 g=1): a clip and its time-reversed twin "
                   "decode to the same frames (writers.order_leak)",
         "order_only_pair": {"motions": list(ORDER_ONLY_PAIR),
                             "ucf101": [UCF_FOLDERS[m] for m in ORDER_ONLY_PAIR],
                             "mit_suffix": ["+" + "+".join(m.split()) for m in ORDER_ONLY_PAIR]},
-        "heldout_combos": sorted([c, m] for c, m in HELDOUT_COMBOS),
         "train_backgrounds": list(TRAIN_BACKGROUNDS), "shifted_backgrounds": list(SHIFTED_BACKGROUNDS),
         "benchmark_domains": BENCHMARK_DOMAINS,
         "classes": {"ucf101": {"folders": ucf101_class_folders(), "names": ucf101_class_names()},
                     "mit": mit_categories()},
         "counts": plan.counts,
-        "videos": {j.relpath: {"frames": j.n_frames, "domain": j.domain} for j in plan.jobs},
+        "videos": {j.relpath: {"frames": j.n_frames, "domain": j.domain, "objects": job_objects(j)} for j in plan.jobs},
     }
 
 
@@ -339,7 +353,7 @@ def render_world(root: str | os.PathLike, seed: int = 0, smoke: bool = False, co
                         else np.zeros((0, FRAME_SIZE, FRAME_SIZE, 3), np.uint8),
                         [c for s in starts for c in stills_parts[s][1]],
                         [lab for s in starts for lab in stills_parts[s][2]])
-    manifest = _manifest(seed, cfg, plan)
+    manifest = world_manifest(seed, cfg, plan)
     # Written last, atomically: its presence means the world is complete.
     atomic_write_text(manifest_path, json.dumps(manifest, indent=1) + "\n")
     return {**manifest, "root": str(root), "skipped": False, "seconds": time.perf_counter() - t0}

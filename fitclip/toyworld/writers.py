@@ -20,11 +20,12 @@ import numpy as np
 
 from fitclip.checkpoint import atomic_write_text
 from fitclip.toyworld.render import STREAMS, ClipSpec, VideoJob, render_stills_chunk, render_video
-from fitclip.toyworld.vocabulary import (BACKGROUND_WORDS, CLIP_FRAMES, COLOURS, DIDEMO_TEMPLATES, FPS, FRAME_SIZE, MOTIONS,
-                                         MSRVTT_TEMPLATES, SHAPES, SHIFTED_BACKGROUNDS, STILL_CLASSES,
-                                         TRAIN_BACKGROUNDS, UCF_FOLDERS, WEBVID_OBJECT_ONLY_TEMPLATES,
+from fitclip.toyworld.vocabulary import (BACKGROUND_WORDS, CLIP_FRAMES, COLOURS, CONCEPTS, DIDEMO_TEMPLATES, FPS,
+                                         LABELED_CONCEPTS,
+                                         FRAME_SIZE, MOTIONS, MSRVTT_TEMPLATES, SHAPES, SHIFTED_BACKGROUNDS,
+                                         STILL_CLASSES, TRAIN_BACKGROUNDS, UCF_FOLDERS, WEBVID_OBJECT_ONLY_TEMPLATES,
                                          WEBVID_TEMPLATES, YOUCOOK2_TEMPLATES, mit_categories, motion_caption, pick_one,
-                                         seen_in_training, ucf101_class_folders, valid_combo, with_articles)
+                                         ucf101_class_folders, valid_combo, with_articles)
 
 if TYPE_CHECKING:  # the planners only read its sizes; world.py imports this module
     from fitclip.toyworld.world import WorldConfig
@@ -65,19 +66,18 @@ def _csv_text(header: Sequence[str] | None, rows: Iterable[Sequence[Any]]) -> st
 
 
 class _ComboPicker:
-    """Draws (colour, shape, motion) triples without repetition until the allowed pool is used up."""
+    """Draws (colour, shape, motion) triples without repetition until every allowed one is used, then again."""
 
     def __init__(self, rng: np.random.Generator):
         self.rng = rng
         self.all = [(c, s, m) for c in COLOURS for s in SHAPES for m in MOTIONS if valid_combo(c, s, m)]
         self.used: set[tuple[str, str, str]] = set()
 
-    def __call__(self, in_domain: bool) -> tuple[str, str, str]:
-        pool = [x for x in self.all if (not in_domain or seen_in_training(x[0], x[2]))]
-        fresh = [x for x in pool if x not in self.used]
-        if not fresh:  # pool exhausted: start another round
-            self.used -= set(pool)
-            fresh = pool
+    def __call__(self) -> tuple[str, str, str]:
+        fresh = [x for x in self.all if x not in self.used]
+        if not fresh:  # every triple used: start another round
+            self.used.clear()
+            fresh = self.all
         choice = fresh[int(self.rng.integers(len(fresh)))]
         self.used.add(choice)
         return choice
@@ -95,22 +95,34 @@ class WorldPlan:
     counts: dict[str, int] = field(default_factory=dict)
 
 
-def _in_domain_triple(rng: np.random.Generator, motion: str | None = None) -> tuple[str, str, str]:
-    """A uniformly drawn (colour, shape, motion) the WebVid-like corpus can show."""
+def _triple(rng: np.random.Generator, motion: str | None = None, concept: str | None = None) -> tuple[str, str, str]:
+    """A uniformly drawn valid (colour, shape, motion), optionally of a given motion or object concept."""
     pool = [(c, s, m) for c in COLOURS for s in SHAPES for m in MOTIONS
-            if valid_combo(c, s, m) and seen_in_training(c, m) and (motion is None or m == motion)]
+            if valid_combo(c, s, m) and (motion is None or m == motion) and (concept is None or f"{c} {s}" == concept)]
     return pool[int(rng.integers(len(pool)))]
 
 
 def plan_webvid(seed: int, cfg: WorldConfig, plan: WorldPlan) -> None:
+    """WebVid-like train and val. Every third train row (i % 3 == 0) shows one of the 20 labeled concepts, the
+    others one of the 40 others, each group cycled in a shuffled order: so train shows every concept equally
+    often, its labeled-concept rows are the labeled subset's candidates (a third of train, whatever its size)
+    and what the subset leaves is a pool over all 60. Val draws each row's concept uniformly (the pool's
+    distribution: WebVid's validation videos are not drawn from the labeled sample)."""
     used: set[str] = set()
     labels = []
+    inside = list(LABELED_CONCEPTS)
+    outside = [c for c in CONCEPTS if c not in LABELED_CONCEPTS]
     for split, n in (("train", cfg.webvid_train), ("val", cfg.webvid_val)):
         code = STREAMS[f"webvid_{split}"]
         rng = np.random.default_rng([seed, code])
+        order_in, order_out = rng.permutation(len(inside)), rng.permutation(len(outside))
         rows = []
         for i in range(n):
-            colour, shape, motion = _in_domain_triple(rng)
+            concept = None
+            if split == "train":
+                concept = (inside[int(order_in[i // 3 % len(inside)])] if i % 3 == 0 else
+                           outside[int(order_out[(i - i // 3 - 1) % len(outside)])])
+            colour, shape, motion = _triple(rng, concept=concept)
             speed = pick_one(rng, ("slow", "fast"))
             bg = pick_one(rng, TRAIN_BACKGROUNDS)
             while True:  # Shutterstock-like integer ids, 6 to 10 digits, unique over both splits
@@ -158,7 +170,7 @@ def plan_ucf101(seed: int, cfg: WorldConfig, plan: WorldPlan) -> None:
         names = []
         for j in range(cfg.ucf101_per_class):
             g, c = j % 7 + 1, j // 7 + 1
-            colour, shape, _ = _in_domain_triple(rng, motion)
+            colour, shape, _ = _triple(rng, motion)
             speed = pick_one(rng, ("slow", "fast"))
             name = f"v_{folder}_g{g:02d}_c{c:02d}.avi"
             names.append((g, c, name))
@@ -180,8 +192,9 @@ def plan_mit(seed: int, cfg: WorldConfig, plan: WorldPlan) -> None:
     rows = []
     for i in range(cfg.mit_videos):
         cat = cats[int(order[i % len(cats)])]
-        colour, shape, *words = cat.split("+")
+        shape, *words = cat.split("+")
         motion = " ".join(words)
+        colour = pick_one(rng, list(COLOURS))
         file = f"yt-{_youtube_id(rng, used)}_{int(rng.integers(0, 300))}.mp4"
         bg = pick_one(rng, SHIFTED_BACKGROUNDS)
         rows.append((f"{cat}/{file}", cat, int(rng.integers(2, 4)), int(rng.integers(0, 2))))
@@ -201,7 +214,7 @@ def plan_msrvtt(seed: int, cfg: WorldConfig, plan: WorldPlan) -> None:
     rows = []
     for i, num in enumerate(nums):
         domain = "in-domain" if i % 2 == 0 else "shifted"  # mixed: alternate, recorded per video
-        colour, shape, motion = picker(in_domain=domain == "in-domain")
+        colour, shape, motion = picker()
         speed = pick_one(rng, ("slow", "fast"))
         bg = pick_one(rng, TRAIN_BACKGROUNDS if domain == "in-domain" else SHIFTED_BACKGROUNDS)
         sentence = motion_caption(MSRVTT_TEMPLATES, colour, shape, motion, speed, bg, rng).lower()
@@ -219,11 +232,13 @@ def plan_youcook2(seed: int, cfg: WorldConfig, plan: WorldPlan) -> None:
     seg_seconds = round((CLIP_FRAMES - 1) / FPS)  # a segment [start, end] s spans frames start*fps..end*fps
     used: set[str] = set()
     rows = []
+    order = rng.permutation(len(STILL_CLASSES))
     for v in range(cfg.youcook2_videos):
-        # One object per video (its "recipe"), doing 3-4 different motions with empty gaps between.
-        colour, shape = pick_one(rng, STILL_CLASSES).split()
+        # One object per video (its "recipe", cycling through every concept), doing 3-4 different motions
+        # with empty gaps between.
+        colour, shape = STILL_CLASSES[int(order[v % len(STILL_CLASSES)])].split()
         task = str(101 + STILL_CLASSES.index(f"{colour} {shape}"))
-        allowed = [m for m in MOTIONS if valid_combo(colour, shape, m) and seen_in_training(colour, m)]
+        allowed = [m for m in MOTIONS if valid_combo(colour, shape, m)]
         n_seg = int(rng.integers(3, 5))
         motions = [allowed[int(k)] for k in rng.choice(len(allowed), size=n_seg, replace=False)]
         video_id = _youtube_id(rng, used)
@@ -254,7 +269,6 @@ def plan_youcook2(seed: int, cfg: WorldConfig, plan: WorldPlan) -> None:
 def plan_didemo(seed: int, cfg: WorldConfig, plan: WorldPlan) -> None:
     code = STREAMS["didemo"]
     rng = np.random.default_rng([seed, code])
-    picker = _ComboPicker(rng)
     ann_ids = rng.choice(np.arange(1, 60000), size=4 * cfg.didemo_videos, replace=False)
     flickr_ids: list[int] = []
     while len(flickr_ids) < cfg.didemo_videos:  # unique 10-digit flickr ids
@@ -265,7 +279,10 @@ def plan_didemo(seed: int, cfg: WorldConfig, plan: WorldPlan) -> None:
     for v in range(cfg.didemo_videos):
         n_parts = int(rng.integers(3, 5))
         bg = pick_one(rng, SHIFTED_BACKGROUNDS)
-        parts = [picker(in_domain=False) for _ in range(n_parts)]
+        # One object per video (one scene), doing 3-4 different motions, as YouCook2's videos do.
+        colour, shape = pick_one(rng, STILL_CLASSES).split()
+        allowed = [m for m in MOTIONS if valid_combo(colour, shape, m)]
+        parts = [(colour, shape, allowed[int(k)]) for k in rng.choice(len(allowed), size=n_parts, replace=False)]
         speeds = [pick_one(rng, ("slow", "fast")) for _ in range(n_parts)]
         owner = f"{int(rng.integers(10 ** 6, 10 ** 8))}@N{int(rng.integers(0, 10)):02d}"
         secret = "".join(pick_one(rng, "0123456789abcdef") for _ in range(10))
@@ -305,18 +322,19 @@ def plan_didemo(seed: int, cfg: WorldConfig, plan: WorldPlan) -> None:
 
 
 def write_stills_files(folder: Path, images: np.ndarray, captions: list[str],
-                        labels: list[tuple[str, str, str]]) -> None:
+                        labels: list[tuple[str, str, str, str]]) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     np.save(folder / "images.npy", images)
     rows = [(i, cap, *lab) for i, (cap, lab) in enumerate(zip(captions, labels))]
-    atomic_write_text(folder / "captions.csv", _csv_text(("index", "caption", "colour", "shape", "background"), rows))
+    atomic_write_text(folder / "captions.csv", _csv_text(("index", "caption", "colour", "shape", "background",
+                                                          "motion"), rows))
 
 
 def write_stills(root: str | os.PathLike, n: int, seed: int = 0, progress: bool = True) -> Path:
     """Write ``<root>/stills/images.npy`` (uint8 ``[n,64,64,3]``) and ``<root>/stills/captions.csv``.
 
-    ``captions.csv`` has the header ``index,caption,colour,shape,background``; row ``i`` describes
-    image ``i``. Read them back with :func:`load_stills`.
+    ``captions.csv`` has the header ``index,caption,colour,shape,background,motion``; row ``i`` describes
+    image ``i`` (``motion`` is the motion its caption names, empty when it names the object only). Read them back with :func:`load_stills`.
 
     Args:
         root: world root.

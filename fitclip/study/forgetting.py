@@ -1,0 +1,195 @@
+"""Is the synthetic world in the paper's regime? Two tables read off the α grid's saved per-item ranks (nothing
+is re-encoded):
+
+* the **regime** table: the teacher's headline metric on every benchmark beside chance (the paper's teacher,
+  CLIP, already does well zero-shot on video: 74.5 % top-1 on UCF101 from 4 frames, Table 3);
+* the **forgetting** table: each unfused student (α = 1) minus the teacher (α = 0) on the items whose video
+  shows only concepts the labeled subset showed (``inside``) and on those showing none (``outside``), with
+  paired bootstrap CIs. The world is in the paper's regime when plain fine-tuning (λ = 0) gains inside and
+  loses outside, each resolved (its CI excludes 0).
+
+The inside/outside split of each item comes from the world (``fitclip.toyworld.regime.item_splits``, with the
+labeled concepts ``01_data_prep/regime.json`` counted from the drawn subset).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+
+from fitclip.fusion import grid_model
+from fitclip.study.tables import PRIMARY_METRIC, ci_cell, item_hits
+
+SPLITS: tuple[str, ...] = ("inside", "outside")
+
+
+def chance_level(embeddings_dir: str | os.PathLike, dataset: str, split: str, model: str) -> float:
+    """The headline metric of a model that ranks at random, in percent: 100 / classes for top-1, 100·k / items
+    for R@k (k candidates of the n videos)."""
+    from fitclip.evaluate import embeddings_path, load_embeddings
+
+    emb = load_embeddings(embeddings_path(embeddings_dir, dataset, split, model))
+    metric = PRIMARY_METRIC[dataset]
+    if metric.startswith("top"):
+        return 100.0 * int(metric[3:]) / len(emb["classnames"])
+    return 100.0 * min(int(metric[2:]), len(emb["keys"])) / len(emb["keys"])
+
+
+def regime_table(embeddings_dir: str | os.PathLike, splits: Mapping[str, str], seed: int = 0,
+                 n_resamples: int = 2000, teacher: str = grid_model("fitclip", 0.0)) -> pd.DataFrame:
+    """`{dataset, metric, chance, teacher, ci_low, ci_high, times_chance, n}`: the teacher against chance."""
+    from fitclip.metrics import bootstrap_ci
+
+    rows = []
+    for dataset, split in splits.items():
+        _, values = item_hits(embeddings_dir, dataset, split, teacher)
+        low, high = bootstrap_ci(values, n_resamples=n_resamples, seed=seed)
+        chance = chance_level(embeddings_dir, dataset, split, teacher)
+        rows.append({"dataset": dataset, "metric": PRIMARY_METRIC[dataset], "chance": chance,
+                     "teacher": float(np.mean(values)), "ci_low": low, "ci_high": high,
+                     "times_chance": float(np.mean(values)) / chance, "n": len(values)})
+    return pd.DataFrame(rows)
+
+
+def forgetting_rows(teacher: Mapping[str, tuple[list[str], np.ndarray]],
+                    students: Mapping[str, tuple[float, Mapping[str, tuple[list[str], np.ndarray]]]],
+                    item_split: Mapping[str, Mapping[str, str]], seed: int = 0,
+                    n_resamples: int = 2000) -> list[dict[str, Any]]:
+    """The rows of ``05_benchmarks/forgetting.json``: per student (α = 1), benchmark and split.
+
+    Args:
+        teacher: `{dataset: (item keys, per-item values)}` of the teacher (:func:`~fitclip.study.tables.item_hits`).
+        students: `{student: (λ, {dataset: (item keys, per-item values)})}` of the unfused students.
+        item_split: `{dataset: {item key: "inside" | "outside" | "mixed"}}` (mixed items are left out).
+
+    Returns:
+        `{student, lam, dataset, split, diff_vs_teacher, ci_low, ci_high, n_items, teacher, value}` rows (points;
+        paired bootstrap CI over the items, the same resampled items for both models; NaN where a split has
+        fewer than 2 items), then per student and split an ``average`` row over the benchmarks (the mean of
+        the benchmarks' differences, each benchmark resampled on its own).
+    """
+    from fitclip.metrics import bootstrap_ci
+
+    rows = []
+    for student, (lam, by_dataset) in students.items():
+        by_split: dict[str, list[np.ndarray]] = {s: [] for s in SPLITS}
+        for dataset, (keys, base) in teacher.items():
+            other_keys, values = by_dataset[dataset]
+            if list(other_keys) != list(keys):
+                raise ValueError(f"{dataset}: {student} was evaluated on other items than the teacher; evaluate every "
+                                 f"model of the grid in one run (notebooks/04_fusion.ipynb)")
+            labels = np.array([item_split[dataset].get(k, "unknown") for k in keys])
+            if (labels == "unknown").any():
+                raise ValueError(f"{dataset}: {int((labels == 'unknown').sum())} items have no inside/outside label; "
+                                 f"the world's manifest does not match the evaluated items")
+            for part in SPLITS:
+                mask = labels == part
+                n = int(mask.sum())
+                diff = np.asarray(values, np.float64)[mask] - np.asarray(base, np.float64)[mask]
+                if n:
+                    by_split[part].append(diff)
+                low, high = bootstrap_ci(diff, n_resamples=n_resamples, seed=seed) if n > 1 else (np.nan, np.nan)
+                rows.append({"student": student, "lam": float(lam), "dataset": dataset, "split": part,
+                             "diff_vs_teacher": float(diff.mean()) if n else float("nan"),
+                             "ci_low": float(low), "ci_high": float(high), "n_items": n,
+                             "teacher": float(np.mean(np.asarray(base)[mask])) if n else float("nan"),
+                             "value": float(np.mean(np.asarray(values)[mask])) if n else float("nan")})
+        for part in SPLITS:
+            parts = by_split[part]
+            ok = parts and all(len(p) > 1 for p in parts)
+            low, high = bootstrap_ci(parts, n_resamples=n_resamples, seed=seed) if ok else (np.nan, np.nan)
+            rows.append({"student": student, "lam": float(lam), "dataset": "average", "split": part,
+                         "diff_vs_teacher": float(np.mean([p.mean() for p in parts])) if parts else float("nan"),
+                         "ci_low": float(low), "ci_high": float(high), "n_items": int(sum(len(p) for p in parts)),
+                         "teacher": float("nan"), "value": float("nan")})
+    return rows
+
+
+def _direction(row: Mapping[str, Any]) -> int:
+    return 1 if row["ci_low"] > 0 else -1 if row["ci_high"] < 0 else 0
+
+
+def regime_verdict(rows: list[dict[str, Any]], plain: str = "wiseft") -> dict[str, str]:
+    """Whether the world is in the paper's regime: plain fine-tuning (the λ = 0 `plain` student) gains on the
+    items inside the labeled concepts and loses outside them, each resolved on the benchmarks' average."""
+    avg = {r["split"]: r for r in rows if r["student"] == plain and r["dataset"] == "average"}
+    if set(avg) != set(SPLITS):
+        return {"verdict": "not defined", "ours": f"no average rows for {plain!r}"}
+    inside, outside = _direction(avg["inside"]), _direction(avg["outside"])
+    ours = (f"λ = 0 student − teacher: inside {ci_cell(avg['inside']['diff_vs_teacher'], avg['inside']['ci_low'], avg['inside']['ci_high'])}"
+            f", outside {ci_cell(avg['outside']['diff_vs_teacher'], avg['outside']['ci_low'], avg['outside']['ci_high'])}"
+            " (mean of the five benchmarks)")
+    if inside == 1 and outside == -1:
+        verdict = "in the paper's regime (gains inside, forgets outside, both resolved)"
+    elif outside == -1:
+        verdict = "forgets outside, but the gain inside is not resolved"
+    elif inside == 1:
+        verdict = "NOT in the paper's regime: gains inside, no resolved loss outside"
+    else:
+        verdict = "NOT in the paper's regime: neither a resolved gain inside nor a resolved loss outside"
+    return {"verdict": verdict, "ours": ours}
+
+
+def forgetting_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """Rows `student (λ) · split`, columns the benchmarks and their average: "Δ [low, high]" cells (n below)."""
+    df = pd.DataFrame(rows)
+    df["row"] = [f"{s} (λ = {lam:g}) · {part}" for s, lam, part in zip(df["student"], df["lam"], df["split"])]
+    df["cell"] = [ci_cell(v, lo, hi, " *" if (lo > 0 or hi < 0) else "") + f" (n={n})"
+                  for v, lo, hi, n in zip(df["diff_vs_teacher"], df["ci_low"], df["ci_high"], df["n_items"])]
+    out = df.pivot(index="row", columns="dataset", values="cell")
+    out = out.loc[list(dict.fromkeys(df["row"])), list(dict.fromkeys(df["dataset"]))]
+    out.index.name = None
+    out.columns.name = None
+    return out
+
+
+def format_regime(table: pd.DataFrame) -> pd.DataFrame:
+    """The regime table for the README: per benchmark the metric, chance, the teacher with its CI, ×chance."""
+    return pd.DataFrame({"metric": table["metric"].values,
+                         "chance": [f"{c:.1f}" for c in table["chance"]],
+                         "teacher": [ci_cell(v, lo, hi) for v, lo, hi in
+                                     zip(table["teacher"], table["ci_low"], table["ci_high"])],
+                         "× chance": [f"{x:.1f}" for x in table["times_chance"]],
+                         "n": table["n"].values}, index=table["dataset"].values)
+
+
+def regime_report(embeddings_dir: str | os.PathLike, world_root: str | os.PathLike, regime: Mapping[str, Any],
+                  students: Mapping[str, float], splits: Mapping[str, str], seed: int = 0,
+                  n_resamples: int = 2000) -> dict[str, Any]:
+    """Everything 05 shows about the regime: `regime` (teacher vs chance), `forgetting` (the rows of
+    ``forgetting.json``), `forgetting_table` (formatted) and `verdict` (:func:`regime_verdict`).
+
+    Args:
+        world_root: the synthetic world (``01_data_prep/world``).
+        regime: ``01_data_prep/regime.json`` (its ``labeled_concept_list`` defines inside / outside).
+        students: `{student: λ}` of the unfused students to compare with the teacher.
+    """
+    from fitclip.toyworld.regime import item_splits
+
+    labeled = regime["labeled_concept_list"]
+    item_split = {name: item_splits(world_root, name, split, labeled) for name, split in splits.items()}
+    teacher = {name: item_hits(embeddings_dir, name, split, grid_model("fitclip", 0.0)) for name, split in splits.items()}
+    hits = {student: (lam, {name: item_hits(embeddings_dir, name, split, grid_model(student, 1.0))
+                            for name, split in splits.items()}) for student, lam in students.items()}
+    rows = forgetting_rows(teacher, hits, item_split, seed=seed, n_resamples=n_resamples)
+    plain = next((name for name, lam in students.items() if lam == 0), "")
+    return {"regime": regime_table(embeddings_dir, splits, seed=seed, n_resamples=n_resamples),
+            "forgetting": rows, "forgetting_table": forgetting_table(rows), "verdict": regime_verdict(rows, plain)}
+
+
+def write_regime_report(out_dir: str | os.PathLike, report: Mapping[str, Any]) -> None:
+    """``forgetting.json`` (the rows), ``forgetting.md`` (table + verdict) and ``regime.md`` under `out_dir`."""
+    from pathlib import Path
+
+    from fitclip.checkpoint import atomic_write_text, write_json
+
+    out = Path(out_dir)
+    rows = [{k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in row.items()}
+            for row in report["forgetting"]]  # no NaN in the JSON: an empty split has null values
+    write_json(out / "forgetting.json", rows)
+    atomic_write_text(out / "forgetting.md", report["forgetting_table"].to_markdown() + "\n\n"
+                      + f"Regime: **{report['verdict']['verdict']}** — {report['verdict']['ours']}\n")
+    atomic_write_text(out / "regime.md", format_regime(report["regime"]).to_markdown() + "\n")

@@ -1,0 +1,105 @@
+"""The regime the synthetic world models (issue 18 §1): its counts come from the world's own plan and files,
+benchmark items split into inside / outside the labeled concepts correctly, and the forgetting rows and the
+regime verdict read the paired differences right (hand-made cases)."""
+
+import numpy as np
+import pytest
+
+import fitclip.toyworld as S
+from fitclip.annotations import load_annotations, sample_labeled_subset
+from fitclip.checkpoint import write_json
+from fitclip.study.forgetting import forgetting_rows, forgetting_table, regime_verdict
+from fitclip.study.tables import BENCHMARKS
+from fitclip.toyworld.regime import (INSIDE, MIXED, OUTSIDE, item_splits, labeled_candidates, regime_record,
+                                     split_of, webvid_concepts)
+from fitclip.toyworld.world import world_manifest
+
+
+@pytest.fixture(scope="module")
+def default_plan_root(tmp_path_factory):
+    """The DEFAULT world's annotation files, world.json and 600 stills' captions (planned, no video rendered)."""
+    root = tmp_path_factory.mktemp("regime")
+    cfg = S.WorldConfig()
+    plan = S.plan_world(0, cfg)
+    for rel, text in plan.files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text, encoding="utf-8", newline="")
+    write_json(root / "world.json", world_manifest(0, cfg, plan))
+    stills = S.write_stills(root / "teacher", n=600, seed=0, progress=False)
+    return root, stills / "captions.csv", plan
+
+
+def test_regime_counts_come_from_the_default_worlds_plan(default_plan_root):
+    root, stills, plan = default_plan_root
+    train = load_annotations("webvid", root, split="train")
+    candidates = labeled_candidates(train.items, root)
+    concept = webvid_concepts(root)
+    assert len(candidates) == S.WorldConfig().webvid_train // 3  # every third row shows a labeled concept
+    assert {concept[item.key] for item in candidates} == set(S.LABELED_CONCEPTS)
+    subset = sample_labeled_subset(candidates, n=S.WorldConfig().webvid_labeled, seed=0)
+    regime = regime_record(root, stills, subset, train.items, BENCHMARKS)
+    assert regime["teacher_concepts"] == 60 and regime["labeled_concepts"] == 20 and regime["pool_concepts"] == 60
+    assert regime["labeled_share"] <= 1 / 3 and regime["validation_concepts"] == 60
+    assert regime["n_labeled_videos"] == 500 and regime["n_pool_videos"] == 1300
+    assert not regime["labeled_not_known_to_teacher"]
+    for name in BENCHMARKS:  # every item of every benchmark is inside or outside, both present
+        counts = regime["benchmark_items"][name]
+        assert counts[MIXED] == 0 and counts[INSIDE] > 0 and counts[OUTSIDE] > counts[INSIDE]
+        assert counts[INSIDE] + counts[OUTSIDE] == len(load_annotations(name, root))
+    # ... and equal to a count straight from the plan's video jobs.
+    ucf_inside = sum(f"{job.clips[0].colour} {job.clips[0].shape}" in S.LABELED_CONCEPTS
+                     for job in plan.jobs if job.relpath.startswith("ucf101/"))
+    assert regime["benchmark_items"]["ucf101"][INSIDE] == ucf_inside
+
+
+def test_item_splits_on_a_hand_made_world(tmp_path):
+    """Three UCF-like videos with known objects: the split follows each item's video, keyed as evaluate keys it."""
+    root = tmp_path
+    (root / "ucf101" / "ucfTrainTestlist").mkdir(parents=True)
+    (root / "ucf101" / "ucfTrainTestlist" / "classInd.txt").write_text("1 Blinking\n2 Spinning\n")
+    names = ["Blinking/v_Blinking_g01_c01.avi", "Blinking/v_Blinking_g01_c02.avi", "Spinning/v_Spinning_g01_c01.avi"]
+    (root / "ucf101" / "ucfTrainTestlist" / "testlist01.txt").write_text("".join(n + "\n" for n in names))
+    objects = [["red circle"], ["pink bar"], ["red circle", "pink bar"]]
+    write_json(root / "world.json", {"labeled_concepts": ["red circle", "blue square"],
+                                     "videos": {f"ucf101/UCF-101/{n}": {"objects": o} for n, o in zip(names, objects)}})
+    assert item_splits(root, "ucf101") == {"v_Blinking_g01_c01": INSIDE, "v_Blinking_g01_c02": OUTSIDE,
+                                           "v_Spinning_g01_c01": MIXED}
+    assert item_splits(root, "ucf101", labeled=["pink bar"])["v_Blinking_g01_c02"] == INSIDE
+    assert split_of([], {"red circle"}) == MIXED  # no object: neither inside nor outside
+    with pytest.raises(FileNotFoundError, match="synthetic world only"):
+        item_splits(tmp_path / "nowhere", "ucf101")
+
+
+def test_forgetting_rows_on_hand_made_hits():
+    keys = ["a", "b", "c", "d"]
+    teacher = {"ucf101": (keys, np.array([100.0, 100.0, 0.0, 0.0]))}
+    plain = {"ucf101": (keys, np.array([100.0, 100.0, 100.0, 100.0]))}  # gains on c, d (outside)
+    fit = {"ucf101": (keys, np.array([0.0, 100.0, 0.0, 0.0]))}  # loses a (inside)
+    split = {"ucf101": {"a": INSIDE, "b": INSIDE, "c": OUTSIDE, "d": OUTSIDE}}
+    rows = forgetting_rows(teacher, {"wiseft": (0.0, plain), "fitclip": (1e-4, fit)}, split, n_resamples=200)
+    got = {(r["student"], r["dataset"], r["split"]): r for r in rows}
+    assert got[("wiseft", "ucf101", INSIDE)]["diff_vs_teacher"] == 0.0
+    assert got[("wiseft", "ucf101", OUTSIDE)]["diff_vs_teacher"] == 100.0
+    assert got[("wiseft", "ucf101", OUTSIDE)]["ci_low"] == got[("wiseft", "ucf101", OUTSIDE)]["ci_high"] == 100.0
+    assert got[("fitclip", "ucf101", INSIDE)]["diff_vs_teacher"] == -50.0
+    assert got[("fitclip", "ucf101", INSIDE)]["n_items"] == 2 and got[("fitclip", "ucf101", INSIDE)]["lam"] == 1e-4
+    assert got[("fitclip", "average", OUTSIDE)]["diff_vs_teacher"] == 0.0
+    assert {r["split"] for r in rows} == {INSIDE, OUTSIDE} and len(rows) == 2 * (2 + 2)
+    table = forgetting_table(rows)
+    assert "wiseft (λ = 0) · outside" in table.index and table.loc["wiseft (λ = 0) · outside", "ucf101"].startswith("100.0")
+    with pytest.raises(ValueError, match="no inside/outside label"):
+        forgetting_rows(teacher, {"wiseft": (0.0, plain)}, {"ucf101": {"a": INSIDE}})
+    with pytest.raises(ValueError, match="other items"):
+        forgetting_rows(teacher, {"wiseft": (0.0, {"ucf101": (keys[::-1], plain["ucf101"][1])})}, split)
+
+
+def _avg(split, delta, low, high):
+    return {"student": "wiseft", "lam": 0.0, "dataset": "average", "split": split, "diff_vs_teacher": delta,
+            "ci_low": low, "ci_high": high, "n_items": 10}
+
+
+def test_regime_verdict_needs_both_effects_resolved():
+    assert regime_verdict([_avg(INSIDE, 5, 1, 9), _avg(OUTSIDE, -4, -7, -1)]).get("verdict").startswith("in the paper's")
+    assert regime_verdict([_avg(INSIDE, 5, 1, 9), _avg(OUTSIDE, -4, -7, 1)])["verdict"].startswith("NOT")
+    assert regime_verdict([_avg(INSIDE, 5, -1, 9), _avg(OUTSIDE, -4, -7, -1)])["verdict"].startswith("forgets outside")
+    assert regime_verdict([_avg(INSIDE, 5, 1, 9)])["verdict"] == "not defined"
