@@ -210,6 +210,8 @@ def nonfinite_advice(cfg: TrainConfig, out: Path, saved: tuple[Path, int] | None
 def check_resume_config(saved: dict[str, Any], cfg: TrainConfig, path: Path) -> None:
     if "bf16" in saved and "precision" not in saved:  # a checkpoint from before `precision`
         saved = {**saved, "precision": "bf16" if saved["bf16"] else "fp32"}
+    if "hflip" not in saved:  # a checkpoint from before `hflip`: its transform flipped
+        saved = {**saved, "hflip": True}
     diff = [k for k, v in cfg.to_dict().items() if k not in RESUMABLE_CHANGES and saved.get(k) != v]
     if diff:
         detail = ", ".join(f"{k}: {saved.get(k)!r} in the checkpoint vs {getattr(cfg, k)!r} now" for k in diff)
@@ -392,7 +394,7 @@ def _train(cfg: TrainConfig, resume: str | os.PathLike | None, d: Dist, out: Pat
     teacher = build_teacher(student).to(d.device) if use_unlabeled and cfg.teacher_mode == "online" else None
     student.clip.logit_scale.requires_grad_(False)  # unused: losses use the fixed τ
     freeze_batchnorm(student.to(d.device).train())  # BatchNorm keeps the start weights' statistics
-    train_tf, eval_tf = transforms_for(student)
+    train_tf, eval_tf = transforms_for(student, hflip=cfg.hflip)
     params = [p for p in student.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
     model: torch.nn.Module = student

@@ -33,7 +33,8 @@ class ClipTransform:
         return f"ClipTransform(train={self.train}, {self.pipeline})"
 
 
-def clip_transform(image_size: int, mean: Sequence[float], std: Sequence[float], train: bool = False) -> ClipTransform:
+def clip_transform(image_size: int, mean: Sequence[float], std: Sequence[float], train: bool = False,
+                   hflip: bool = True) -> ClipTransform:
     """The FitCLIP frame transforms.
 
     Eval: bicubic resize of the shorter side to `image_size`, center crop, CLIP mean/std.
@@ -44,6 +45,7 @@ def clip_transform(image_size: int, mean: Sequence[float], std: Sequence[float],
         image_size: the model's square input size.
         mean, std: per-channel normalisation of the pretrained weights.
         train: which of the two pipelines.
+        hflip: the train pipeline's horizontal flip (off where captions name a direction).
     """
     finish = [v2.ToDtype(torch.float32, scale=True), v2.Normalize(mean=list(mean), std=list(std))]
     if train:
@@ -51,14 +53,15 @@ def clip_transform(image_size: int, mean: Sequence[float], std: Sequence[float],
             v2.RandomResizedCrop(image_size, scale=(0.5, 1.0), ratio=(3 / 4, 4 / 3),
                                  interpolation=mode, antialias=True)
             for mode in (InterpolationMode.BILINEAR, InterpolationMode.BICUBIC)])
-        steps = [crop, v2.RandomHorizontalFlip(p=0.5)]
+        steps = [crop, v2.RandomHorizontalFlip(p=0.5)] if hflip else [crop]
     else:
         steps = [v2.Resize(image_size, interpolation=InterpolationMode.BICUBIC, antialias=True),
                  v2.CenterCrop(image_size)]
     return ClipTransform(v2.Compose(steps + finish), train=train)
 
 
-def transforms_for(model: VideoCLIP) -> tuple[ClipTransform, ClipTransform]:
-    """(train, eval) clip transforms matching a model's input size and normalisation."""
-    return (clip_transform(model.image_size, model.mean, model.std, train=True),
+def transforms_for(model: VideoCLIP, hflip: bool = True) -> tuple[ClipTransform, ClipTransform]:
+    """(train, eval) clip transforms matching a model's input size and normalisation (`hflip`: the train
+    pipeline's horizontal flip)."""
+    return (clip_transform(model.image_size, model.mean, model.std, train=True, hflip=hflip),
             clip_transform(model.image_size, model.mean, model.std, train=False))

@@ -37,6 +37,9 @@ def test_notebook_structure(stem):
         ast.literal_eval(node.value)
         names.add(node.targets[0].id)
     assert {"data_root", "smoke"} <= names  # arch/pretrained only where the stage loads a model
+    # Papermill must see every one (a comment holding "=" hides a line from its parser, and the runner then
+    # rejects `-p name` as unknown).
+    assert set(declared_parameters(stem)) == names, f"{stem}: papermill cannot parse {names - set(declared_parameters(stem))}"
     for cell in cells:
         if cell["cell_type"] != "code":
             continue

@@ -101,5 +101,7 @@ def _avg(split, delta, low, high):
 def test_regime_verdict_needs_both_effects_resolved():
     assert regime_verdict([_avg(INSIDE, 5, 1, 9), _avg(OUTSIDE, -4, -7, -1)]).get("verdict").startswith("in the paper's")
     assert regime_verdict([_avg(INSIDE, 5, 1, 9), _avg(OUTSIDE, -4, -7, 1)])["verdict"].startswith("NOT")
-    assert regime_verdict([_avg(INSIDE, 5, -1, 9), _avg(OUTSIDE, -4, -7, -1)])["verdict"].startswith("forgets outside")
+    assert regime_verdict([_avg(INSIDE, 5, -1, 9), _avg(OUTSIDE, -4, -7, -1)])["verdict"].startswith(
+        "partly: forgets outside; the gain")
+    assert "loses inside too" in regime_verdict([_avg(INSIDE, -5, -9, -1), _avg(OUTSIDE, -4, -7, -1)])["verdict"]
     assert regime_verdict([_avg(INSIDE, 5, 1, 9)])["verdict"] == "not defined"

@@ -170,7 +170,7 @@ def size_verdicts(summary: pd.DataFrame, fused_alpha: float = 0.4) -> pd.DataFra
     grows = last["fused_vs_teacher_ci_low"] > first["fused_vs_teacher_ci_high"]
     return pd.DataFrame([
         {"finding": "more labeled data moves the student further from the teacher",
-         "ours": "‖θ − θ₀‖/‖θ₀‖ " + ", ".join(f"{d:.3f}" for d in summary["weight_distance"]) +
+         "ours": "‖θ − θ₀‖/‖θ₀‖ " + ", ".join(f"{d:.4f}" for d in summary["weight_distance"]) +
                  f" for {', '.join(str(n) for n in summary['labeled'])} videos",
          "verdict": "supported" if moved == "rises" else f"not supported (the distance {moved})"},
         {"finding": f"more labeled data makes fusion harder (fused α = {fused_alpha:g} − teacher, zero-shot average)",
@@ -216,7 +216,8 @@ def lambda_verdicts(embeddings_dir: str | os.PathLike, splits: Mapping[str, str]
         ours = 1 if low > 0 else -1 if high < 0 else 0
         paper = PAPER_LAMBDA_FINDING.get(dataset)
         rows.append({"dataset": dataset, "paper": f"λ = {lam:g} {words[paper]} λ = {base:g}" if paper is not None else "",
-                     "ours": f"{ci_cell(float((a - b).mean()), low, high)} points: {words[ours]}",
+                     "ours": f"{ci_cell(float((a - b).mean()), low, high)} points: "
+                             f"{words[ours] if ours else 'no difference resolved'}",
                      "verdict": "—" if paper is None else ("agrees (no difference resolved, as the paper's tie)" if ours == 0 else "agrees") if ours == paper else
                                 "not resolved (CI includes 0)" if ours == 0 else "disagrees"})
     return pd.DataFrame(rows)

@@ -125,11 +125,12 @@ def regime_verdict(rows: list[dict[str, Any]], plain: str = "wiseft") -> dict[st
     if inside == 1 and outside == -1:
         verdict = "in the paper's regime (gains inside, forgets outside, both resolved)"
     elif outside == -1:
-        verdict = "forgets outside, but the gain inside is not resolved"
+        verdict = ("partly: forgets outside, and loses inside too (no gain on the labeled concepts)" if inside == -1
+                   else "partly: forgets outside; the gain inside is not resolved")
     elif inside == 1:
         verdict = "NOT in the paper's regime: gains inside, no resolved loss outside"
     else:
-        verdict = "NOT in the paper's regime: neither a resolved gain inside nor a resolved loss outside"
+        verdict = "NOT in the paper's regime: no resolved loss outside"
     return {"verdict": verdict, "ours": ours}
 
 

@@ -154,11 +154,14 @@ def evaluate_alpha_grid(models: Mapping[str, Any], root: str | os.PathLike, out_
 def sweep(data_root: str | os.PathLike, out_dir: str | os.PathLike, *, arch: str, pretrained: str,
           labeled_sizes: Sequence[int] = (250, 500), lrs: Sequence[float] = (1e-4, 3e-4),
           batch_sizes: Sequence[int] = (8, 32), samples: int = 3200, validations: int = 4, lam: float = 1e-4,
-          seed: int = 0, num_workers: int = 2, progress: bool = False) -> pd.DataFrame:
+          hflips: Sequence[bool] = (True,), seed: int = 0, num_workers: int = 2,
+          progress: bool = False) -> pd.DataFrame:
     """Choose a fine-tuning recipe on the labeled corpus' VALIDATION split only (never a benchmark).
 
-    For each labeled-set size a seeded subset of WebVid-like train is drawn and the teacher's pseudo labels
-    of the rest (the unlabeled pool) are computed; for each learning rate and labeled batch size a FitCLIP
+    For each labeled-set size a seeded subset of WebVid-like train (in the synthetic world: of its
+    labeled-concept rows, as stage 01 draws it) is drawn and the teacher's pseudo labels
+    of the rest (the unlabeled pool) are computed; for each learning rate, labeled batch size and train flip
+    (`hflips`) a FitCLIP
     student (λ=`lam`) sees the same number of labeled clips (`samples`, so `samples // batch` steps: equal
     labeled data, about equal compute), is validated `validations` times (labeled val loss;
     `best_labeled.pt` = the lowest), and that checkpoint is evaluated on WebVid-like val (text→video
@@ -167,7 +170,7 @@ def sweep(data_root: str | os.PathLike, out_dir: str | os.PathLike, *, arch: str
     `out_dir` are reused, so an interrupted sweep continues.
 
     Returns:
-        One row per (labeled, lr, batch): max_steps, best_step, best_val_loss, R@1, R@5, R@5_ci_low,
+        One row per (labeled, lr, batch, hflip): max_steps, best_step, best_val_loss, R@1, R@5, R@5_ci_low,
         R@5_ci_high, MRR, MRR_ci_low, MRR_ci_high, seconds; also written to `<out_dir>/sweep.csv`.
     """
     from fitclip.config import validate
@@ -195,15 +198,15 @@ def sweep(data_root: str | os.PathLike, out_dir: str | os.PathLike, *, arch: str
         pl_cfg = config_from_dict({**run_config(data_root, out_dir=out_dir / f"labeled{n}", **common)}, base=None)
         if not (out_dir / f"labeled{n}" / "labels" / "index.json").is_file():
             compute_pseudo_labels(validate(pl_cfg, for_pseudo_labels=True))
-        for lr, batch in itertools.product(lrs, batch_sizes):
+        for lr, batch, hflip in itertools.product(lrs, batch_sizes, hflips):
             max_steps = samples // batch
             val_every = max(1, max_steps // validations)
-            run_dir = out_dir / f"labeled{n}" / f"lr{lr:g}-batch{batch}"
+            run_dir = out_dir / f"labeled{n}" / f"lr{lr:g}-batch{batch}{'' if hflip else '-noflip'}"
             t0 = time.perf_counter()
             if not (run_dir / "summary.json").is_file():
                 cfg = config_from_dict(run_config(data_root, out_dir=run_dir, lam=lam, lr=lr, max_steps=max_steps,
                                                   val_every=val_every, save_every=max_steps,
-                                                  batch_size_labeled=batch, **common), base=None)
+                                                  batch_size_labeled=batch, hflip=hflip, **common), base=None)
                 summary = train(validate(cfg, resume=(run_dir / "last.pt").exists()),
                                 resume=run_dir / "last.pt" if (run_dir / "last.pt").exists() else None)
                 student = load_clip(arch, run_dir / "best_labeled.pt")
@@ -219,7 +222,8 @@ def sweep(data_root: str | os.PathLike, out_dir: str | os.PathLike, *, arch: str
             mrr = hits(emb["ranks"], "MRR", emb.get("tied"))
             low, high = bootstrap_ci(r5)
             mrr_low, mrr_high = bootstrap_ci(mrr)
-            rows.append({"labeled": n, "lr": lr, "batch": batch, "max_steps": max_steps, "best_step": int(best["step"]),
+            rows.append({"labeled": n, "lr": lr, "batch": batch, "hflip": hflip, "max_steps": max_steps,
+                         "best_step": int(best["step"]),
                          "best_val_loss": float(best["val_labeled"]), "R@1": float(hits(emb["ranks"], "R@1", emb.get("tied")).mean()),
                          "R@5": float(r5.mean()), "R@5_ci_low": low, "R@5_ci_high": high,
                          "MRR": float(mrr.mean()), "MRR_ci_low": mrr_low, "MRR_ci_high": mrr_high,

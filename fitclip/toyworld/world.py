@@ -98,7 +98,7 @@ backgrounds in the WebVid-like corpus; :data:`SHIFTED_BACKGROUNDS` (checker, dot
   data); the ``video`` field has a real-looking extension (mov, avi, mp4, m4v, 3gp), the file is
   ``<stem>.mp4``.
 
-In all: 5,372 videos (~72 MB: intra-coded) and 5,000 stills (``images.npy``, 5000x64x64x3 bytes = 59 MiB); the
+In all: 5,372 videos (~136 MB: intra-coded) and 5,000 stills (``images.npy``, 5000x64x64x3 bytes = 59 MiB); the
 demo's stage 01 renders the videos in about a minute on 2 cores (smoke: ~2 s).
 Everything is drawn from ``numpy.random.Generator`` streams keyed by (seed, stream, index), so the
 same seed gives byte-identical annotation files and identical frames whatever the number of worker
