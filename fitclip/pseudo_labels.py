@@ -44,8 +44,8 @@ from fitclip.checkpoint import CheckpointDamaged, PickledCheckpoint, load_state,
 from fitclip.config import ConfigError, TrainConfig, parse_cli, validate
 from fitclip.datasets import VideoDataset, collate_clips
 from fitclip.models import encode_texts, is_weights_file
-from fitclip.runtime import (Dist, autocast_for, load_start_weights, load_unlabeled, read_prompts,
-                             setup_distributed, teardown_distributed)
+from fitclip.runtime import (Dist, autocast_for, load_start_weights, load_unlabeled, read_prompts, same_teacher,
+                             setup_distributed, teacher_fingerprint, teardown_distributed)
 from fitclip.transforms import transforms_for
 
 FORMAT = "fitclip-pseudo-labels-v1"
@@ -54,25 +54,6 @@ FRAMES = "eval sampler + eval transform"
 
 def shard_name(i: int) -> str:
     return f"shard-{i:05d}.pt"
-
-
-def teacher_fingerprint(cfg: TrainConfig) -> dict[str, Any]:
-    """What identifies the teacher's weights: arch + tag, + the init seed for random weights, + the
-    sha256 of a weights file."""
-    fp: dict[str, Any] = {"arch": cfg.arch, "pretrained": cfg.pretrained}
-    if cfg.pretrained.lower() == "none":
-        fp["init_seed"] = cfg.seed
-    elif is_weights_file(cfg.pretrained):
-        fp["pretrained_sha256"] = sha256_file(Path(cfg.pretrained).expanduser())
-    return fp
-
-
-def same_teacher(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    """Two fingerprints name the same weights. A weights file is identified by its sha256, not its path,
-    so moving or copying the data folder keeps the cache valid."""
-    if "pretrained_sha256" in a or "pretrained_sha256" in b:
-        return a.get("arch") == b.get("arch") and a.get("pretrained_sha256") == b.get("pretrained_sha256")
-    return a == b
 
 
 def _keys_sha(keys: Sequence[str]) -> str:

@@ -23,10 +23,10 @@ from typing import Any, Sequence
 import torch
 
 from fitclip.annotations import VideoItem, load_annotations
-from fitclip.checkpoint import WriteFailed, write_failure, write_json
+from fitclip.checkpoint import WriteFailed, sha256_file, write_failure, write_json
 from fitclip.config import ConfigError, TrainConfig, resolve_path
 from fitclip.distributed import init_from_env, shutdown
-from fitclip.models import VideoCLIP, load_clip
+from fitclip.models import VideoCLIP, is_weights_file, load_clip
 
 
 @dataclass
@@ -292,3 +292,31 @@ def _not_writable(out: Path, error: OSError) -> str:
     if isinstance(error, WriteFailed):  # already a sentence of `write_failure`'s
         return f"out_dir {str(out)!r} is not writable: {text}"
     return f"out_dir {str(out)!r} is not writable ({text}): fix its permissions or choose another out_dir"
+
+
+_SHA256_CACHE: dict[tuple[str, int, int], str] = {}
+
+
+def teacher_fingerprint(cfg: TrainConfig) -> dict[str, Any]:
+    """What identifies the start weights (the teacher's, and the student's at step 0): pseudo labels and
+    training checkpoints record it, so neither is reused with other weights. It holds arch + tag, + the init seed for random weights, + the
+    sha256 of a weights file."""
+    fp: dict[str, Any] = {"arch": cfg.arch, "pretrained": cfg.pretrained}
+    if cfg.pretrained.lower() == "none":
+        fp["init_seed"] = cfg.seed
+    elif is_weights_file(cfg.pretrained):
+        path = Path(cfg.pretrained).expanduser()
+        stat = path.stat()
+        key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)  # every checkpoint records it: hash once
+        if key not in _SHA256_CACHE:
+            _SHA256_CACHE[key] = sha256_file(path)
+        fp["pretrained_sha256"] = _SHA256_CACHE[key]
+    return fp
+
+
+def same_teacher(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Two fingerprints name the same weights. A weights file is identified by its sha256, not its path,
+    so moving or copying the data folder keeps the cache valid."""
+    if "pretrained_sha256" in a or "pretrained_sha256" in b:
+        return a.get("arch") == b.get("arch") and a.get("pretrained_sha256") == b.get("pretrained_sha256")
+    return a == b

@@ -105,8 +105,8 @@ from fitclip.datasets import VideoDataset, collate_clips
 from fitclip.losses import distillation_loss, fitclip_loss, labeled_loss
 from fitclip.models import VideoCLIP, WeightsUnavailable, clone_model, freeze_batchnorm
 from fitclip.runtime import (Dist, RunError, RunFolderLock, autocast_for, doctor_command, load_labeled,
-                             load_start_weights, load_unlabeled, load_val, read_prompts, resume_flag, setup_distributed,
-                             teardown_distributed, writing)
+                             load_start_weights, load_unlabeled, load_val, read_prompts, resume_flag, same_teacher,
+                             setup_distributed, teacher_fingerprint, teardown_distributed, writing)
 from fitclip.streams import (GuardedCollate, GuardedDataset, Stream, UnlabeledViews, all_rng_states, check_batch,
                              collate_views, derive_seed, seed_everything, set_rng_state)
 from fitclip.transforms import transforms_for
@@ -183,7 +183,7 @@ def checkpoint_state(student: VideoCLIP, optimizer: torch.optim.Optimizer, step:
     return {"format": CHECKPOINT_FORMAT, "student": {k: v.detach().cpu() for k, v in student.clip.state_dict().items()},
             "optimizer": optimizer.state_dict(), "step": step, "rng": rngs,
             "data": {name: s.state() for name, s in streams.items()}, "best": dict(best),
-            "config": cfg.to_dict(), "world_size": world}
+            "config": cfg.to_dict(), "world_size": world, "start_weights": teacher_fingerprint(cfg)}
 
 
 def save_checkpoint(state: dict[str, Any], path: Path) -> None:
@@ -346,6 +346,13 @@ def _read_resume_checkpoint(resume: str | os.PathLike, cfg: TrainConfig, out: Pa
         raise RunError(f"--resume {path}: not a fitclip training checkpoint (no format {CHECKPOINT_FORMAT!r}); "
                        f"pass the last.pt or best_labeled.pt of a training run")
     check_resume_config(ckpt["config"], cfg, path)
+    started = ckpt.get("start_weights")  # absent in checkpoints written before it was recorded
+    if started is not None and not same_teacher(started, teacher_fingerprint(cfg)):
+        now = teacher_fingerprint(cfg)
+        raise ConfigError(f"--resume {path}: the run started from other weights than pretrained={cfg.pretrained!r} holds "
+                       f"now (sha256 {str(started.get('pretrained_sha256', started))[:12]} then, "
+                       f"{str(now.get('pretrained_sha256', now))[:12]} now): resuming would continue a student of another "
+                       f"teacher. Start a new out_dir (or delete {out}) to train from the current weights")
     return ckpt
 
 

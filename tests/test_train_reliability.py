@@ -455,3 +455,27 @@ def test_the_lock_is_taken_again_when_its_file_was_removed_under_it(tmp_path, mo
         assert len(calls) == 2  # the first lock was on the removed file: taken again
         assert os.fstat(lock.fd).st_ino == (out / ".lock").stat().st_ino
     assert (out / ".lock").exists()
+
+
+def test_resume_refuses_a_run_that_started_from_other_weights(corpus, tmp_path, capsys):
+    """A finished run in the folder, then the start weights file changes (the demo's teacher retrained after
+    an update): --resume used to report the old run as finished; now it names the change, exit 2."""
+    from fitclip.models import load_clip, model_file_state
+    from fitclip.checkpoint import save_state
+
+    weights = tmp_path / "start.pt"
+    torch.manual_seed(0)
+    save_state(model_file_state(load_clip("fitclip-tiny", "none")), weights)
+    out = tmp_path / "run"
+    config = write_config(tmp_path / "run.json", tiny_config(corpus, out, max_steps=2, save_every=2, val_every=2,
+                                                             lam=0.0, pretrained=str(weights)))
+    assert T.main(["--config", str(config)]) == 0
+    assert T.main(["--config", str(config), "--resume"]) == 0  # the same weights: the finished run reports its end
+    capsys.readouterr()
+    torch.manual_seed(1)
+    save_state(model_file_state(load_clip("fitclip-tiny", "none")), weights)
+    before = folder_state(out)
+    assert T.main(["--config", str(config), "--resume"]) == 2
+    line = error_line(capsys.readouterr().err)
+    assert "the run started from other weights" in line and "Start a new out_dir" in line
+    assert folder_state(out) == before
