@@ -1,4 +1,4 @@
-"""Command line: `python -m fitclip {fuse,evaluate,doctor,search} ...`."""
+"""Command line: `python -m fitclip {fuse,average,evaluate,doctor,search} ...`."""
 
 from __future__ import annotations
 
@@ -46,6 +46,58 @@ def _cmd_fuse(args: argparse.Namespace) -> int:
     except OSError as e:  # a full disk: save_state says so, and the previous file at --out is unchanged
         return _fail(f"--out {args.out}: {e.strerror or e}", 1)
     print(f"wrote {args.out} (alpha={args.alpha}, {len(fused)} tensors)")
+    return 0
+
+
+def _cmd_average(args: argparse.Namespace) -> int:
+    """Exit status: 0 written, 2 bad input (fewer than two checkpoints, unreadable, of other models or
+    architectures, non-finite), 1 cannot write --out."""
+    paths = list(args.checkpoints)
+    if len(paths) < 2:
+        return _fail(f"give two or more checkpoints to average, got {len(paths)} (one checkpoint is its own average)", 2)
+    repeated = sorted({str(p) for p in paths if paths.count(p) > 1})
+    if repeated:
+        return _fail(f"{repeated[0]} is given twice; each checkpoint counts once in the average", 2)
+
+    from fitclip.checkpoint import check_writable, load_state, save_state
+    from fitclip.fusion import average_states
+    from fitclip.models import clip_state_dict
+
+    try:  # before any checkpoint is read
+        check_writable(args.out, "file")
+    except ValueError as e:
+        return _fail(f"--out {args.out}: {e}", 2)
+    except OSError as e:
+        return _fail(f"--out {args.out}: {e.strerror}", 1)
+    metas: list[dict] = []
+
+    def states():  # read one at a time: the average holds a running sum, never every checkpoint at once
+        for path in paths:
+            try:
+                state, meta = clip_state_dict(load_state(path))
+            except (ValueError, FileNotFoundError) as e:
+                raise ValueError(f"{path}: {e}") from None
+            archs = {m.get("arch") for m in metas + [meta] if m.get("arch")}
+            if len(archs) > 1:
+                raise ValueError(f"{path} is {meta.get('arch')!r} but an earlier checkpoint is "
+                                 f"{sorted(archs - {meta.get('arch')})[0]!r}; average checkpoints of one architecture")
+            metas.append(meta)
+            yield state
+
+    try:
+        averaged = average_states(states())
+    except ValueError as e:
+        return _fail(e, 2)
+    out = {"format": "fitclip-clip", "state_dict": averaged, "averaged": [str(p) for p in paths]}
+    for key in ("arch", "quick_gelu"):
+        value = next((m[key] for m in metas if key in m), None)
+        if value is not None:
+            out[key] = value
+    try:
+        save_state(out, args.out)
+    except OSError as e:
+        return _fail(f"--out {args.out}: {e.strerror or e}", 1)
+    print(f"wrote {args.out} (the average of {len(paths)} checkpoints, {len(averaged)} tensors)")
     return 0
 
 
@@ -312,6 +364,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--alpha", type=float, required=True, help="0 = teacher, 1 = student")
     p.add_argument("--out", type=Path, required=True, help="output model file")
     p.set_defaults(func=_cmd_fuse)
+
+    p = sub.add_parser("average", help="uniform average of a run's checkpoints (weight averaging)",
+                       description="θ = mean of the checkpoints' weights (stochastic weight averaging over the "
+                                   "checkpoints a run kept, as Open-VCLIP's and FROSTER's weight_average_tool.py). "
+                                   "The result is a model file: evaluate it, or fuse it with the teacher "
+                                   "(python -m fitclip fuse --student FILE). Exit status: 0 written, 2 bad input, "
+                                   "1 cannot write --out.")
+    p.add_argument("checkpoints", type=Path, nargs="+", help="two or more checkpoints of one model (model files "
+                   "or training checkpoints)")
+    p.add_argument("--out", type=Path, required=True, help="output model file")
+    p.set_defaults(func=_cmd_average)
 
     p = sub.add_parser("evaluate", help="zero-shot evaluation on a benchmark (tidy JSON-lines metrics)",
                        description="Zero-shot evaluation: decodes each video once, every model (one, or one per "

@@ -86,6 +86,10 @@ class TrainConfig:
         batch_size_labeled, batch_size_unlabeled: clips per PROCESS per step (global = × world size).
         batch_size_eval: clips per forward in `fitclip.pseudo_labels` (no effect on results).
         num_frames: frames per clip (train sampler + train transform; eval ones for val/pseudo labels).
+        weight_penalty: weight of the anchor to the start weights, weight_penalty · Σ (θ − θ₀)² / 2, added to
+            Eq. 5's total (L2-SP; EWC with an identity Fisher, as Open-VCLIP's ``TRAIN.EWC_SET``); 0 = off.
+        text_lr_scale: the text tower's learning rate is ``lr × text_lr_scale`` (1 = off; 0 freezes the text
+            tower, as MoTE and Text4Vis do), in [0, 1].
         hflip: the train transform's horizontal flip of a clip (p = 0.5; the original recipe's). Off in
             the ``toy`` preset: the synthetic world's captions say "moving left", which a flip makes false
             for half of those clips.
@@ -131,6 +135,8 @@ class TrainConfig:
     batch_size_unlabeled: int = 8
     batch_size_eval: int = 32
     num_frames: int = 4
+    weight_penalty: float = 0.0
+    text_lr_scale: float = 1.0
     hflip: bool = True
     max_steps: int = 1000
     val_every: int = 30
@@ -501,8 +507,12 @@ def validate(cfg: TrainConfig, *, resume: bool = False, check_files: bool = True
          f"lam={cfg.lam!r} is out of range: λ must be in [0, 1] (0 = plain fine-tuning, paper: 1e-4)")
     need(finite(cfg.temperature) and cfg.temperature > 0,
          f"temperature={cfg.temperature!r} must be > 0 (paper: 0.05, reference-code: 0.015)")
-    need(finite(cfg.lr) and cfg.lr > 0, f"lr={cfg.lr!r} must be > 0 (paper: 3e-5, reference-code: 3e-6, toy: 3e-4)")
+    need(finite(cfg.lr) and cfg.lr > 0, f"lr={cfg.lr!r} must be > 0 (paper: 3e-5, reference-code: 3e-6, toy: 3e-5)")
     need(finite(cfg.weight_decay) and cfg.weight_decay >= 0, f"weight_decay={cfg.weight_decay!r} must be >= 0 (paper: 0.01)")
+    need(finite(cfg.weight_penalty) and cfg.weight_penalty >= 0,
+         f"weight_penalty={cfg.weight_penalty!r} must be >= 0 (0 = off; the weight of Σ (θ − θ₀)² / 2)")
+    need(finite(cfg.text_lr_scale) and 0.0 <= cfg.text_lr_scale <= 1.0,
+         f"text_lr_scale={cfg.text_lr_scale!r} must be in [0, 1] (1 = the text tower at lr, 0 = frozen)")
     need(all(finite(b) and 0.0 <= b < 1.0 for b in cfg.betas),
          f"betas={list(cfg.betas)!r}: both must be in [0, 1) (paper: [0.9, 0.999])")
     for key in ("batch_size_labeled", "batch_size_unlabeled", "batch_size_eval", "num_frames", "max_steps",

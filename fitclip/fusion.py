@@ -1,7 +1,9 @@
 """Weight-space ensembling of teacher and student (FitCLIP step 2; WiSE-FT, Wortsman et al. 2022): the
 fusion of two state dicts (:func:`fuse`), an α grid of fused models ready for evaluation
 (:class:`FusionGrid`, bounded memory: one working copy fused in place; :func:`fused_models`, one copy
-per α) and the one name an α-grid model gets (:func:`grid_model`)."""
+per α), the one name an α-grid model gets (:func:`grid_model`), and the uniform average of several
+checkpoints of one run (:func:`average_states`: stochastic weight averaging, as Open-VCLIP's and FROSTER's
+``weight_average_tool.py``)."""
 
 from __future__ import annotations
 
@@ -85,6 +87,45 @@ def _lerp_into(out: torch.Tensor, t: torch.Tensor, s: torch.Tensor, alpha: float
     else:
         work = torch.promote_types(t.dtype, torch.float32)
         out.copy_(torch.lerp(t.to(work), s.to(device=t.device, dtype=work), alpha).to(out.dtype))
+
+
+def average_states(states: Iterable[Mapping[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """θ = (1/n)·Σ θ_i over the checkpoints of one run (uniform weight averaging), key by key.
+
+    Floating-point tensors are summed in float32 (float64 for float64 weights), one state at a time (only the
+    running sum and the state being read are alive), then divided and cast back to their dtype; other tensors
+    (integer buffers) are the first state's. One state gives itself back exactly.
+
+    Raises:
+        ValueError: no states, key sets or shapes that differ from the first state's (naming the first
+            offending key and the state's position), or an average that holds NaN or infinity.
+    """
+    total: dict[str, torch.Tensor] = {}
+    first: Mapping[str, torch.Tensor] | None = None
+    n = 0
+    for i, state in enumerate(states):
+        if first is None:
+            first = state
+            for key, t in state.items():
+                total[key] = t.to(torch.promote_types(t.dtype, torch.float32)).clone() if t.is_floating_point() else t
+        else:
+            try:
+                _check_same_model(first, state)
+            except ValueError as e:
+                raise ValueError(f"checkpoint {i + 1} is not the model of checkpoint 1: {e}; average checkpoints "
+                                 f"of one run") from None
+            for key, t in state.items():
+                if t.is_floating_point():
+                    total[key].add_(t.to(device=total[key].device, dtype=total[key].dtype))
+        n += 1
+    if first is None:
+        raise ValueError("no checkpoints to average; pass at least one")
+    out = {key: (t / n).to(first[key].dtype) if first[key].is_floating_point() else t for key, t in total.items()}
+    broken = non_finite_tensors(out)
+    if broken:
+        raise ValueError(f"the average holds NaN or infinity in {len(broken)} tensor(s) (first: {broken[0]!r}); "
+                         f"a checkpoint with such weights scores nothing — leave it out")
+    return out
 
 
 def grid_model(student: str, alpha: float) -> str:

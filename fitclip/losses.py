@@ -112,3 +112,20 @@ def fitclip_loss(labeled: torch.Tensor, distill: torch.Tensor, lam: float) -> di
     if not 0.0 <= lam <= 1.0:
         raise ValueError(f"lam (λ) must be in [0, 1], got {lam}")
     return {"total": lam * distill + (1.0 - lam) * labeled, "labeled": labeled, "distill": distill}
+
+
+def weight_penalty_loss(params: "list[torch.Tensor]", start: "list[torch.Tensor]") -> torch.Tensor:
+    """The anchor to the start weights: Σ (θ − θ₀)² / 2 over the trainable weights (L2-SP, Li et al. 2018; EWC
+    with an identity Fisher, as Open-VCLIP's ``TRAIN.EWC_SET``). The trainer adds it times ``weight_penalty``
+    to Eq. 5's total; its gradient is θ − θ₀.
+
+    Args:
+        params: the student's trainable tensors.
+        start: their start values θ₀ (detached; same order and shapes).
+    """
+    if len(params) != len(start):
+        raise ValueError(f"{len(params)} weights but {len(start)} start values")
+    total = params[0].new_zeros((), dtype=torch.float32) if params else torch.zeros(())
+    for p, p0 in zip(params, start):
+        total = total + ((p.float() - p0.float()) ** 2).sum()
+    return total / 2

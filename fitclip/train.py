@@ -102,7 +102,7 @@ from fitclip.annotations import AnnotationError
 from fitclip.checkpoint import CheckpointDamaged, atomic_write_text, load_state, save_state, write_json
 from fitclip.config import RESUMABLE_CHANGES, ConfigError, TrainConfig, parse_cli, validate
 from fitclip.datasets import VideoDataset, collate_clips
-from fitclip.losses import distillation_loss, fitclip_loss, labeled_loss
+from fitclip.losses import distillation_loss, fitclip_loss, labeled_loss, weight_penalty_loss
 from fitclip.models import VideoCLIP, WeightsUnavailable, clone_model, freeze_batchnorm
 from fitclip.runtime import (Dist, RunError, RunFolderLock, autocast_for, doctor_command, load_labeled,
                              load_start_weights, load_unlabeled, load_val, read_prompts, resume_flag, same_teacher,
@@ -161,6 +161,22 @@ def compute_losses(model: torch.nn.Module, cfg: TrainConfig, labeled: dict[str, 
     return fitclip_loss(lab, distill, cfg.lam)
 
 
+def optimizer_groups(student: VideoCLIP, cfg: TrainConfig) -> tuple[list[torch.Tensor], list[dict[str, Any]]]:
+    """The trainable weights and AdamW's parameter groups. ``text_lr_scale`` = 1: one group at `lr` (as before
+    the key existed, so older checkpoints resume); in (0, 1): the text tower (every CLIP weight outside
+    ``visual``) in a second group at ``lr × text_lr_scale``; 0: the text tower is frozen (no gradients)."""
+    text = [p for name, p in student.clip.named_parameters() if not name.startswith("visual.") and p.requires_grad]
+    if cfg.text_lr_scale == 0.0:
+        for p in text:
+            p.requires_grad_(False)
+    params = [p for p in student.parameters() if p.requires_grad]
+    if cfg.text_lr_scale in (0.0, 1.0):
+        return params, [{"params": params}]
+    in_text = {id(p) for p in text}
+    return params, [{"params": [p for p in params if id(p) not in in_text]},
+                    {"params": [p for p in params if id(p) in in_text], "lr": cfg.lr * cfg.text_lr_scale}]
+
+
 def parse_fault(spec: str | None, rank: int) -> tuple[str, int] | None:
     """FITCLIP_FAULT=KIND:STEP[:RANK] (test-only hook, see the module docstring) → (kind, step) or None."""
     if not spec:
@@ -210,8 +226,9 @@ def nonfinite_advice(cfg: TrainConfig, out: Path, saved: tuple[Path, int] | None
 def check_resume_config(saved: dict[str, Any], cfg: TrainConfig, path: Path) -> None:
     if "bf16" in saved and "precision" not in saved:  # a checkpoint from before `precision`
         saved = {**saved, "precision": "bf16" if saved["bf16"] else "fp32"}
-    if "hflip" not in saved:  # a checkpoint from before `hflip`: its transform flipped
-        saved = {**saved, "hflip": True}
+    for key, before in (("hflip", True), ("weight_penalty", 0.0), ("text_lr_scale", 1.0)):
+        if key not in saved:  # a checkpoint from before the key: it ran with what the key's default means
+            saved = {**saved, key: before}
     diff = [k for k, v in cfg.to_dict().items() if k not in RESUMABLE_CHANGES and saved.get(k) != v]
     if diff:
         detail = ", ".join(f"{k}: {saved.get(k)!r} in the checkpoint vs {getattr(cfg, k)!r} now" for k in diff)
@@ -402,8 +419,9 @@ def _train(cfg: TrainConfig, resume: str | os.PathLike | None, d: Dist, out: Pat
     student.clip.logit_scale.requires_grad_(False)  # unused: losses use the fixed τ
     freeze_batchnorm(student.to(d.device).train())  # BatchNorm keeps the start weights' statistics
     train_tf, eval_tf = transforms_for(student, hflip=cfg.hflip)
-    params = [p for p in student.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+    params, groups = optimizer_groups(student, cfg)
+    optimizer = torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+    start = [p.detach().clone() for p in params] if cfg.weight_penalty > 0 else None  # θ₀ of the anchor
     model: torch.nn.Module = student
     if d.world > 1:
         model = torch.nn.parallel.DistributedDataParallel(
@@ -442,6 +460,9 @@ def _train(cfg: TrainConfig, resume: str | os.PathLike | None, d: Dist, out: Pat
                 unl_in, teacher_video, teacher_text = targets.unlabeled_inputs(streams["unlabeled"].next())
             losses = compute_losses(model, cfg, lab_in, unl_in, teacher_video, teacher_text,
                                     shared_text=prompts is not None)
+            if start is not None:
+                losses["weight_penalty"] = weight_penalty_loss(params, start)
+                losses["total"] = losses["total"] + cfg.weight_penalty * losses["weight_penalty"]
             if fault == ("nan", step):
                 losses["total"] = losses["total"] * float("nan")
             run.check_finite(losses, step)
@@ -615,6 +636,8 @@ class _RunState:
             "clips_per_s": self.d.world * (cfg.batch_size_labeled + (cfg.batch_size_unlabeled if use_unlabeled
                                                                      else 0)) / dt,
             "time": time.time()}
+        if "weight_penalty" in losses:  # the anchor's Σ (θ − θ₀)² / 2 (unweighted), when weight_penalty > 0
+            record["weight_penalty"] = losses["weight_penalty"]
         improved = False
         if self.val_ds is not None and (step % cfg.val_every == 0 or step == cfg.max_steps):
             record["val_labeled"] = validate_labeled(self.student, self.val_ds, cfg, self.d, self.val_cache)

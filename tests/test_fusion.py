@@ -144,3 +144,57 @@ def test_cli_fuse_bad_files_and_unwritable_out_are_one_line(tmp_path, capsys, mo
     code, err = _run_fuse(capsys, "--teacher", tp, "--student", tp, "--alpha", 0.5, "--out", tmp_path / "f.pt")
     line = _one_error_line(err)
     assert code == 1 and "is on a read-only file system" in line and "nothing was replaced" in line
+
+
+# ----------------------------------------------------------------------------------------------------
+# Checkpoint averaging (issue 19 §7: `python -m fitclip average`)
+# ----------------------------------------------------------------------------------------------------
+
+
+def test_average_states_by_hand():
+    from fitclip.fusion import average_states
+
+    a = {"w": torch.tensor([1.0, 2.0]), "h": torch.tensor([1.0], dtype=torch.float16), "n": torch.tensor([3])}
+    b = {"w": torch.tensor([3.0, 6.0]), "h": torch.tensor([2.0], dtype=torch.float16), "n": torch.tensor([7])}
+    c = {"w": torch.tensor([5.0, 1.0]), "h": torch.tensor([6.0], dtype=torch.float16), "n": torch.tensor([9])}
+    out = average_states([a, b, c])
+    assert torch.equal(out["w"], torch.tensor([3.0, 3.0]))
+    assert out["h"].dtype == torch.float16 and torch.equal(out["h"], torch.tensor([3.0], dtype=torch.float16))
+    assert torch.equal(out["n"], torch.tensor([3]))  # integer buffers: the first checkpoint's
+    assert torch.equal(average_states([a])["w"], a["w"])  # one state is its own average
+    assert torch.equal(a["w"], torch.tensor([1.0, 2.0]))  # inputs untouched
+    with pytest.raises(ValueError, match="checkpoint 2 is not the model of checkpoint 1: .*'w'"):
+        average_states([a, {**b, "w": torch.zeros(3)}])
+    with pytest.raises(ValueError, match="no checkpoints"):
+        average_states([])
+    with pytest.raises(ValueError, match="NaN or infinity .*'w'"):
+        average_states([a, {**b, "w": torch.tensor([float("nan"), 1.0])}])
+
+
+def test_cli_average_writes_a_loadable_model_and_refuses_bad_input(tmp_path, capsys):
+    from fitclip.__main__ import main
+
+    models = []
+    for seed in range(3):
+        torch.manual_seed(seed)
+        models.append(load_clip("fitclip-tiny", None))
+    paths = [save_state({"student": m.clip.state_dict(), "config": {"arch": "fitclip-tiny"}}, tmp_path / f"step{i}.pt")
+             for i, m in enumerate(models)]
+    out = tmp_path / "avg.pt"
+    assert main(["average", *map(str, paths), "--out", str(out)]) == 0
+    averaged = load_clip("fitclip-tiny", out)
+    k = "visual.conv1.weight"
+    expected = sum(m.clip.state_dict()[k] for m in models) / 3
+    assert torch.allclose(averaged.clip.state_dict()[k], expected, atol=1e-6)
+    assert load_state(out)["averaged"] == [str(p) for p in paths]
+    capsys.readouterr()
+    for args, message in (([paths[0]], "two or more checkpoints"), ([paths[0], paths[0]], "is given twice"),
+                          ([paths[0], tmp_path / "missing.pt"], "missing.pt"),
+                          ([paths[0], save_state(load_clip("fitclip-toy", None).clip.state_dict(), tmp_path / "toy.pt")],
+                           "not the model of checkpoint 1")):
+        out2 = tmp_path / "never.pt"
+        code = main(["average", *map(str, args), "--out", str(out2)])
+        line = _one_error_line(capsys.readouterr().err)
+        assert code == 2 and message in line and not out2.exists(), line
+    code = main(["average", *map(str, paths[:2]), "--out", str(tmp_path)])  # a folder as --out: before any read
+    assert code == 2 and "--out" in _one_error_line(capsys.readouterr().err)

@@ -348,14 +348,17 @@ def test_sigkill_then_resume_ends_with_the_same_weights(corpus, tmp_path):
     assert load_state(ref / "best_labeled.pt")["step"] == load_state(cut / "best_labeled.pt")["step"]
 
 
-def test_torchrun_two_gloo_processes_match_one_process(corpus, tmp_path):
-    """2 ranks x (2+2) clips = one process x (4+4): same global batches, same losses step by step.
+@pytest.mark.parametrize("switches", [{}, {"weight_penalty": 10.0, "text_lr_scale": 0.5}],
+                         ids=["fitclip", "anchor+text-lr"])
+def test_torchrun_two_gloo_processes_match_one_process(corpus, tmp_path, switches):
+    """2 ranks x (2+2) clips = one process x (4+4): same global batches, same losses step by step; with the
+    anchor to the start weights and a smaller text learning rate too (issue 19's switches).
 
     Step 1 agrees to float rounding; later steps to 1e-3 (a small lr keeps Adam, which turns rounding-level
     gradient differences into ±lr steps, from amplifying them)."""
     dist_out, single_out = tmp_path / "dist", tmp_path / "single"
     cfg = tiny_config(corpus, dist_out, batch_size_labeled=2, batch_size_unlabeled=2, max_steps=3, val_every=3,
-                      save_every=0, lr=1e-5)
+                      save_every=0, lr=1e-5, **switches)
     f = write_config(tmp_path / "run.json", cfg)
     subprocess.run(torchrun_cmd("fitclip.train", "--config", str(f)), cwd=REPO, env=subprocess_env(), check=True,
                    timeout=150, capture_output=True)
@@ -363,8 +366,8 @@ def test_torchrun_two_gloo_processes_match_one_process(corpus, tmp_path):
     rd, rs = metrics(dist_out), metrics(single_out)
     assert [r["step"] for r in rd] == [1, 2, 3]
     for a, b in zip(rd, rs):
-        for k in ("total", "labeled", "distill"):
-            assert a[k] == pytest.approx(b[k], rel=1e-5 if a["step"] == 1 else 1e-3), (k, a, b)
+        for k in ("total", "labeled", "distill", *(["weight_penalty"] if switches else [])):
+            assert a[k] == pytest.approx(b[k], rel=1e-5 if a["step"] == 1 else 1e-3, abs=1e-12), (k, a, b)
     print([(a["total"], b["total"]) for a, b in zip(rd, rs)])
     assert rd[-1]["val_labeled"] == pytest.approx(rs[-1]["val_labeled"], rel=1e-3)
     ckpt = load_state(dist_out / "last.pt")
@@ -385,3 +388,45 @@ def test_hung_rank_makes_the_job_exit_nonzero_promptly(corpus, tmp_path):
     assert proc.returncode != 0
     assert "Timed out" in proc.stderr or "timeout" in proc.stderr.lower()
     assert elapsed < 60, f"took {elapsed:.0f}s to give up on a hung rank"
+
+
+def test_weight_penalty_by_hand():
+    from fitclip.losses import weight_penalty_loss
+
+    p = torch.tensor([1.0, 2.0], requires_grad=True)
+    q = torch.tensor([[3.0]], requires_grad=True)
+    loss = weight_penalty_loss([p, q], [torch.zeros(2), torch.tensor([[1.0]])])
+    assert loss.item() == pytest.approx((1 + 4 + 4) / 2)
+    loss.backward()
+    assert torch.equal(p.grad, torch.tensor([1.0, 2.0])) and torch.equal(q.grad, torch.tensor([[2.0]]))  # θ − θ₀
+    with pytest.raises(ValueError, match="2 weights but 1 start"):
+        weight_penalty_loss([p, q], [torch.zeros(2)])
+
+
+def test_text_lr_scale_groups_and_a_frozen_text_tower(corpus, tmp_path):
+    """text_lr_scale in (0, 1): a second AdamW group at lr × scale holding every weight outside `visual`; 0: the
+    text tower never moves while the image tower does; weight_penalty: 0 at step 1 (θ = θ₀), logged per step."""
+    from fitclip.runtime import load_start_weights
+
+    cfg = validate(config_from_dict(tiny_config(corpus, tmp_path / "a", text_lr_scale=0.25)))
+    student = load_start_weights(cfg)
+    student.clip.logit_scale.requires_grad_(False)
+    params, groups = T.optimizer_groups(student, cfg)
+    assert len(groups) == 2 and "lr" not in groups[0] and groups[1]["lr"] == pytest.approx(cfg.lr * 0.25)
+    text_names = {n for n, _ in student.clip.named_parameters() if not n.startswith("visual.") and n != "logit_scale"}
+    assert {id(p) for p in groups[1]["params"]} == {id(p) for n, p in student.clip.named_parameters() if n in text_names}
+    assert len(T.optimizer_groups(load_start_weights(cfg.replace(text_lr_scale=1.0)), cfg.replace(text_lr_scale=1.0))[1]) == 1
+
+    out = tmp_path / "frozen"
+    run_inprocess(tiny_config(corpus, out, text_lr_scale=0.0, weight_penalty=1.0, max_steps=2, val_every=0,
+                              save_every=0, lam=0.0))
+    start = load_start_weights(cfg).clip.state_dict()
+    end = load_state(out / "last.pt")["student"]
+    assert all(torch.equal(end[n], start[n]) for n in text_names)
+    assert any(not torch.equal(end[n], start[n]) for n in start if n.startswith("visual."))
+    lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert lines[0]["weight_penalty"] == 0.0 and lines[1]["weight_penalty"] > 0
+    with pytest.raises(ConfigError, match="text_lr_scale=1.5 must be in \\[0, 1\\]"):
+        validate(config_from_dict(tiny_config(corpus, tmp_path / "b", text_lr_scale=1.5)))
+    with pytest.raises(ConfigError, match="weight_penalty=-1.0 must be >= 0"):
+        validate(config_from_dict(tiny_config(corpus, tmp_path / "b", weight_penalty=-1.0)))
