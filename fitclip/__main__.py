@@ -59,10 +59,20 @@ def _cmd_average(args: argparse.Namespace) -> int:
     if repeated:
         return _fail(f"{repeated[0]} is given twice; each checkpoint counts once in the average", 2)
 
-    from fitclip.checkpoint import check_writable, load_state, save_state
+    from fitclip.checkpoint import check_writable, load_state, save_state, sha256_file
     from fitclip.fusion import average_states
     from fitclip.models import clip_state_dict
 
+    seen: dict[str, Path] = {}
+    for path in paths:  # the same file under two names (or a copy) would count twice
+        try:
+            digest = sha256_file(path)
+        except OSError as e:
+            return _fail(f"{path}: {e.strerror or e}", 2)
+        if digest in seen:
+            return _fail(f"{path} and {seen[digest]} are the same file (sha256 {digest[:12]}); each checkpoint "
+                         f"counts once in the average", 2)
+        seen[digest] = path
     try:  # before any checkpoint is read
         check_writable(args.out, "file")
     except ValueError as e:
@@ -365,9 +375,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, required=True, help="output model file")
     p.set_defaults(func=_cmd_fuse)
 
-    p = sub.add_parser("average", help="uniform average of a run's checkpoints (weight averaging)",
-                       description="θ = mean of the checkpoints' weights (stochastic weight averaging over the "
-                                   "checkpoints a run kept, as Open-VCLIP's and FROSTER's weight_average_tool.py). "
+    p = sub.add_parser("average", help="uniform average of checkpoints of one model (weight averaging)",
+                       description="θ = mean of the checkpoints' weights (uniform weight averaging, as Open-VCLIP's "
+                                   "and FROSTER's weight_average_tool.py average the checkpoints of their runs; "
+                                   "fitclip.train keeps last.pt and best_labeled.pt, so average several runs' "
+                                   "or copies of checkpoints saved along one run). "
                                    "The result is a model file: evaluate it, or fuse it with the teacher "
                                    "(python -m fitclip fuse --student FILE). Exit status: 0 written, 2 bad input, "
                                    "1 cannot write --out.")

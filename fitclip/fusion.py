@@ -57,21 +57,23 @@ def fuse(teacher_state: Mapping[str, torch.Tensor], student_state: Mapping[str, 
     return fused
 
 
-def _check_same_model(teacher_state: Mapping[str, torch.Tensor], student_state: Mapping[str, torch.Tensor]) -> None:
-    """The same keys and shapes, else a ValueError naming the first offending key."""
+def _check_same_model(teacher_state: Mapping[str, torch.Tensor], student_state: Mapping[str, torch.Tensor],
+                      names: tuple[str, str] = ("teacher", "student"), advice: str = _SAME_MODEL) -> None:
+    """The same keys and shapes, else a ValueError naming the first offending key (`names`: what the two
+    states are called in the message; `advice`: what to do)."""
+    a, b = names
     missing = [k for k in teacher_state if k not in student_state]
     extra = [k for k in student_state if k not in teacher_state]
     if missing or extra:
         first = missing[0] if missing else extra[0]
-        where = "student" if missing else "teacher"
-        raise ValueError(f"teacher and student state dicts have different keys: {first!r} is missing from the "
-                         f"{where} ({len(missing)} missing from student, {len(extra)} missing from teacher); "
-                         f"{_SAME_MODEL}")
+        where = b if missing else a
+        raise ValueError(f"{a} and {b} state dicts have different keys: {first!r} is missing from the "
+                         f"{where} ({len(missing)} missing from {b}, {len(extra)} missing from {a}); "
+                         f"{advice}")
     for key, t in teacher_state.items():
         s = student_state[key]
         if t.shape != s.shape:
-            raise ValueError(f"shape mismatch at {key!r}: teacher {tuple(t.shape)} vs student {tuple(s.shape)}; "
-                             f"{_SAME_MODEL}")
+            raise ValueError(f"shape mismatch at {key!r}: {a} {tuple(t.shape)} vs {b} {tuple(s.shape)}; {advice}")
 
 
 def _lerp_into(out: torch.Tensor, t: torch.Tensor, s: torch.Tensor, alpha: float) -> None:
@@ -90,37 +92,35 @@ def _lerp_into(out: torch.Tensor, t: torch.Tensor, s: torch.Tensor, alpha: float
 
 
 def average_states(states: Iterable[Mapping[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
-    """θ = (1/n)·Σ θ_i over the checkpoints of one run (uniform weight averaging), key by key.
+    """θ = (1/n)·Σ θ_i over checkpoints of one model (uniform weight averaging), key by key.
 
-    Floating-point tensors are summed in float32 (float64 for float64 weights), one state at a time (only the
-    running sum and the state being read are alive), then divided and cast back to their dtype; other tensors
-    (integer buffers) are the first state's. One state gives itself back exactly.
+    Floating-point tensors are summed in float32 (float64 for float64 weights), one state at a time: only the
+    running sum, the first state's integer buffers and the state being read are alive. Then each sum is
+    divided and cast back to the first state's dtype; other tensors (integer buffers) are the first state's.
+    One state gives itself back exactly.
 
     Raises:
         ValueError: no states, key sets or shapes that differ from the first state's (naming the first
             offending key and the state's position), or an average that holds NaN or infinity.
     """
     total: dict[str, torch.Tensor] = {}
-    first: Mapping[str, torch.Tensor] | None = None
+    layout: dict[str, torch.Tensor] = {}  # the first state's shapes and dtypes, on the meta device (no memory)
     n = 0
     for i, state in enumerate(states):
-        if first is None:
-            first = state
+        if not layout:
+            layout = {key: t.to("meta") for key, t in state.items()}
             for key, t in state.items():
                 total[key] = t.to(torch.promote_types(t.dtype, torch.float32)).clone() if t.is_floating_point() else t
         else:
-            try:
-                _check_same_model(first, state)
-            except ValueError as e:
-                raise ValueError(f"checkpoint {i + 1} is not the model of checkpoint 1: {e}; average checkpoints "
-                                 f"of one run") from None
+            _check_same_model(layout, state, ("checkpoint 1", f"checkpoint {i + 1}"),
+                              "average checkpoints of one model (the same architecture and run)")
             for key, t in state.items():
                 if t.is_floating_point():
                     total[key].add_(t.to(device=total[key].device, dtype=total[key].dtype))
         n += 1
-    if first is None:
+    if not n:
         raise ValueError("no checkpoints to average; pass at least one")
-    out = {key: (t / n).to(first[key].dtype) if first[key].is_floating_point() else t for key, t in total.items()}
+    out = {key: (t / n).to(layout[key].dtype) if layout[key].is_floating_point() else t for key, t in total.items()}
     broken = non_finite_tensors(out)
     if broken:
         raise ValueError(f"the average holds NaN or infinity in {len(broken)} tensor(s) (first: {broken[0]!r}); "

@@ -294,7 +294,7 @@ def _not_writable(out: Path, error: OSError) -> str:
     return f"out_dir {str(out)!r} is not writable ({text}): fix its permissions or choose another out_dir"
 
 
-_SHA256_CACHE: dict[tuple[str, int, int], str] = {}
+_SHA256_CACHE: dict[tuple[str, int, int, int, int], str] = {}  # a file read twice in one process: hashed once
 
 
 def teacher_fingerprint(cfg: TrainConfig) -> dict[str, Any]:
@@ -307,7 +307,7 @@ def teacher_fingerprint(cfg: TrainConfig) -> dict[str, Any]:
     elif is_weights_file(cfg.pretrained):
         path = Path(cfg.pretrained).expanduser()
         stat = path.stat()
-        key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)  # every checkpoint records it: hash once
+        key = (str(path.resolve()), stat.st_ino, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_size)
         if key not in _SHA256_CACHE:
             _SHA256_CACHE[key] = sha256_file(path)
         fp["pretrained_sha256"] = _SHA256_CACHE[key]

@@ -195,11 +195,11 @@ def parse_fault(spec: str | None, rank: int) -> tuple[str, int] | None:
 
 
 def checkpoint_state(student: VideoCLIP, optimizer: torch.optim.Optimizer, step: int, rngs: list, streams: dict,
-                     best: dict, cfg: TrainConfig, world: int) -> dict[str, Any]:
+                     best: dict, cfg: TrainConfig, world: int, start_weights: dict[str, Any]) -> dict[str, Any]:
     return {"format": CHECKPOINT_FORMAT, "student": {k: v.detach().cpu() for k, v in student.clip.state_dict().items()},
             "optimizer": optimizer.state_dict(), "step": step, "rng": rngs,
             "data": {name: s.state() for name, s in streams.items()}, "best": dict(best),
-            "config": cfg.to_dict(), "world_size": world, "start_weights": teacher_fingerprint(cfg)}
+            "config": cfg.to_dict(), "world_size": world, "start_weights": start_weights}
 
 
 def save_checkpoint(state: dict[str, Any], path: Path) -> None:
@@ -346,7 +346,8 @@ def trim_metrics(path: Path, step: int) -> list[str]:
     return notes
 
 
-def _read_resume_checkpoint(resume: str | os.PathLike, cfg: TrainConfig, out: Path) -> dict[str, Any]:
+def _read_resume_checkpoint(resume: str | os.PathLike, cfg: TrainConfig, out: Path,
+                            start_weights: dict[str, Any]) -> dict[str, Any]:
     """The `--resume` checkpoint, checked; a damaged or foreign file is a RunError naming what to fall back to."""
     path = Path(resume)
     best = out / "best_labeled.pt"
@@ -364,8 +365,8 @@ def _read_resume_checkpoint(resume: str | os.PathLike, cfg: TrainConfig, out: Pa
                        f"pass the last.pt or best_labeled.pt of a training run")
     check_resume_config(ckpt["config"], cfg, path)
     started = ckpt.get("start_weights")  # absent in checkpoints written before it was recorded
-    if started is not None and not same_teacher(started, teacher_fingerprint(cfg)):
-        now = teacher_fingerprint(cfg)
+    if started is not None and not same_teacher(started, start_weights):
+        now = start_weights
         raise ConfigError(f"--resume {path}: the run started from other weights than pretrained={cfg.pretrained!r} holds "
                        f"now (sha256 {str(started.get('pretrained_sha256', started))[:12]} then, "
                        f"{str(now.get('pretrained_sha256', now))[:12]} now): resuming would continue a student of another "
@@ -388,8 +389,10 @@ def train(cfg: TrainConfig, resume: str | os.PathLike | None = None, d: Dist | N
 def _train(cfg: TrainConfig, resume: str | os.PathLike | None, d: Dist, out: Path) -> dict[str, Any]:
     use_unlabeled = cfg.lam > 0  # λ = 0: plain fine-tuning, no teacher, no pseudo labels, no unlabeled clips
     prompts = None if cfg.unlabeled_text == "captions" else read_prompts(cfg.unlabeled_text)
+    # The start weights' identity, once: every checkpoint records it, and a resume must match it.
+    start_weights = teacher_fingerprint(cfg)
     # Read and check the checkpoint first: a mismatching config fails before any other work.
-    ckpt = None if resume is None else _read_resume_checkpoint(resume, cfg, out)
+    ckpt = None if resume is None else _read_resume_checkpoint(resume, cfg, out, start_weights)
     metrics_path = out / "metrics.jsonl"
     saved = None if ckpt is None else (Path(resume), int(ckpt["step"]))
     if saved is not None and saved[1] >= cfg.max_steps:  # nothing to train: nothing is written either
@@ -438,7 +441,7 @@ def _train(cfg: TrainConfig, resume: str | os.PathLike | None, d: Dist, out: Pat
         del ckpt
     if d.main:
         _write_run_files(out, cfg, d, step if resume else None, saved)
-    run = _RunState(cfg, d, out, student, optimizer, streams, best, val_ds, saved)
+    run = _RunState(cfg, d, out, student, optimizer, streams, best, val_ds, saved, start_weights)
     fault = parse_fault(os.environ.get("FITCLIP_FAULT"), d.rank)
 
     metrics = None
@@ -613,9 +616,10 @@ class _RunState:
 
     def __init__(self, cfg: TrainConfig, d: Dist, out: Path, student: VideoCLIP, optimizer: torch.optim.Optimizer,
                  streams: dict[str, Stream], best: dict[str, Any], val_ds: VideoDataset | None,
-                 saved: tuple[Path, int] | None) -> None:
+                 saved: tuple[Path, int] | None, start_weights: dict[str, Any]) -> None:
         self.cfg, self.d, self.out, self.student, self.optimizer = cfg, d, out, student, optimizer
         self.streams, self.best, self.val_ds, self.saved = streams, best, val_ds, saved
+        self.start_weights = start_weights  # teacher_fingerprint at the start, recorded in every checkpoint
         self.val_cache: list[dict[str, torch.Tensor]] = []  # val clips decoded once (see VAL_CACHE_BYTES)
 
     def check_finite(self, losses: dict[str, torch.Tensor], step: int) -> None:
@@ -662,7 +666,7 @@ class _RunState:
     def checkpoint(self, step: int, best: bool, last: bool) -> None:
         """Every rank's RNG states are gathered (a collective); rank 0 writes best_labeled.pt and/or last.pt."""
         state = checkpoint_state(self.student, self.optimizer, step, all_rng_states(self.d), self.streams,
-                                 self.best, self.cfg, self.d.world)
+                                 self.best, self.cfg, self.d.world, self.start_weights)
         if self.d.main:
             for name, due in (("best_labeled.pt", best), ("last.pt", last)):
                 if due:  # a failed write (a full disk) keeps the previous file whole: it is `saved` still

@@ -8,7 +8,7 @@ import pytest
 import fitclip.toyworld as S
 from fitclip.annotations import load_annotations, sample_labeled_subset
 from fitclip.checkpoint import write_json
-from fitclip.study.forgetting import forgetting_rows, forgetting_table, regime_verdict
+from fitclip.study.forgetting import forgetting_rows, forgetting_table, regime_verdict, split_contrast
 from fitclip.study.tables import BENCHMARKS
 from fitclip.toyworld.regime import (INSIDE, MIXED, OUTSIDE, item_splits, labeled_candidates, regime_record,
                                      split_of, webvid_concepts)
@@ -101,7 +101,37 @@ def _avg(split, delta, low, high):
 def test_regime_verdict_needs_both_effects_resolved():
     assert regime_verdict([_avg(INSIDE, 5, 1, 9), _avg(OUTSIDE, -4, -7, -1)]).get("verdict").startswith("in the paper's")
     assert regime_verdict([_avg(INSIDE, 5, 1, 9), _avg(OUTSIDE, -4, -7, 1)])["verdict"].startswith("NOT")
-    assert regime_verdict([_avg(INSIDE, 5, -1, 9), _avg(OUTSIDE, -4, -7, -1)])["verdict"].startswith(
-        "partly: forgets outside; the gain")
-    assert "loses inside too" in regime_verdict([_avg(INSIDE, -5, -9, -1), _avg(OUTSIDE, -4, -7, -1)])["verdict"]
+    both = [_avg(INSIDE, -5, -9, -1), _avg(OUTSIDE, -4, -7, -1)]
+    alike = regime_verdict(both, {"delta": 1.0, "ci_low": -2.0, "ci_high": 3.0})
+    assert alike["verdict"].startswith("NOT in the paper's regime: loses on both sides alike")
+    assert "outside − inside 1.0 [-2.0, 3.0]" in alike["ours"]
+    more = regime_verdict(both, {"delta": -3.0, "ci_low": -5.0, "ci_high": -1.0})["verdict"]
+    assert more.startswith("partly: loses more outside than inside") and "loses inside too" in more
+    assert regime_verdict([_avg(INSIDE, 5, -1, 9), _avg(OUTSIDE, -4, -7, -1)])["verdict"].startswith("partly: loses outside")
     assert regime_verdict([_avg(INSIDE, 5, 1, 9)])["verdict"] == "not defined"
+    assert regime_verdict([_avg(INSIDE, 5, np.nan, np.nan), _avg(OUTSIDE, -4, -7, -1)])["verdict"].startswith("not defined")
+
+
+def test_paired_ci_and_split_contrast_on_data_with_spread():
+    """With spread: the paired CI of student − teacher excludes 0 where the items move together (an unpaired
+    comparison of the two means would not), and the outside − inside contrast bootstraps the splits apart."""
+    rng = np.random.default_rng(0)
+    n = 200
+    keys = [f"k{i}" for i in range(n)]
+    base = rng.normal(50, 20, n)  # items differ a lot from each other ...
+    student = base - 1.0 + rng.normal(0, 1, n)  # ... but the student is 1 point below the teacher on each
+    split = {"ucf101": {k: (INSIDE if i % 2 else OUTSIDE) for i, k in enumerate(keys)}}
+    rows = forgetting_rows({"ucf101": (keys, base)}, {"wiseft": (0.0, {"ucf101": (keys, student)})}, split,
+                           n_resamples=500)
+    inside = next(r for r in rows if r["dataset"] == "ucf101" and r["split"] == INSIDE)
+    assert inside["ci_high"] < 0 < inside["ci_high"] + 1.5  # resolved, about ±0.3 wide
+    from fitclip.metrics import bootstrap_ci
+    lo_t, hi_t = bootstrap_ci(base[1::2], n_resamples=500)
+    lo_s, hi_s = bootstrap_ci(student[1::2], n_resamples=500)
+    assert lo_t < hi_s and lo_s < hi_t  # the unpaired intervals overlap: pairing is what resolves it
+    c = split_contrast({"ucf101": (keys, base)}, {"ucf101": (keys, student)}, split, n_resamples=500)
+    assert c["ci_low"] < 0 < c["ci_high"] and abs(c["delta"]) < 0.5  # the same loss on both splits
+    worse = student.copy()
+    worse[0::2] -= 3.0  # outside items lose 3 points more
+    c = split_contrast({"ucf101": (keys, base)}, {"ucf101": (keys, worse)}, split, n_resamples=500)
+    assert c["ci_high"] < 0 and c["delta"] == pytest.approx(-3.0, abs=0.5)

@@ -91,6 +91,13 @@ def train_size_students(data_root: str | os.PathLike, out_dir: str | os.PathLike
     return students
 
 
+def check_fused_alpha(alphas: Sequence[float], fused_alpha: float) -> None:
+    """Before any training: the fixed α of 09's verdict must be a point of its grid."""
+    if round(float(fused_alpha), 6) not in {round(float(a), 6) for a in alphas}:
+        raise ValueError(f"fused_alpha={fused_alpha:g} is not in alphas={list(alphas)}; add it to the grid or "
+                         f"choose one of its values")
+
+
 def weight_distance(arch: str, teacher: str | os.PathLike, student: str | os.PathLike) -> float:
     """‖θ_student − θ_teacher‖ / ‖θ_teacher‖ over every floating-point weight: how far fine-tuning moved."""
     import torch
@@ -118,7 +125,8 @@ def lambda_runs(lams: Sequence[float], compare: float | None = None) -> dict[str
 def size_summary(curves: pd.DataFrame, embeddings_dir: str | os.PathLike, checkpoints: Mapping[str, Any],
                  arch: str, teacher_weights: str | os.PathLike, fused_alpha: float = 0.4, seed: int = 0,
                  n_resamples: int = 2000, datasets: Sequence[str] = BENCHMARKS) -> pd.DataFrame:
-    """Per labeled size: how far the student moved (weight distance), the unfused student − teacher and the
+    """Per labeled size: how far the student moved (weight distance at its run's ``last.pt``: the same step
+    for every size, whichever checkpoint is evaluated), the unfused student − teacher and the
     fused (α = `fused_alpha`) − teacher on the zero-shot average (paired bootstrap CIs, each benchmark's items
     resampled on their own), and the best α on the average (read off the curves: descriptive, never a choice).
 
@@ -134,8 +142,8 @@ def size_summary(curves: pd.DataFrame, embeddings_dir: str | os.PathLike, checkp
     rows = []
     for n in sizes:
         name = size_student(n)
-        row: dict[str, Any] = {"labeled": n,
-                               "weight_distance": weight_distance(arch, teacher_weights, checkpoints[name])}
+        row: dict[str, Any] = {"labeled": n, "weight_distance": weight_distance(
+            arch, teacher_weights, Path(checkpoints[name]).parent / "last.pt")}
         for label, alpha in (("student_vs_teacher", 1.0), ("fused_vs_teacher", fused_alpha)):
             diffs = [item_hits(embeddings_dir, d, _split(curves, d), grid_model(name, alpha))[1] - teacher[d]
                      for d in datasets]
@@ -158,26 +166,38 @@ def _trend(values: Sequence[float]) -> str:
     return "rises" if (diffs > 0).all() else "falls" if (diffs < 0).all() else "is not monotonic"
 
 
-def size_verdicts(summary: pd.DataFrame, fused_alpha: float = 0.4) -> pd.DataFrame:
+def size_verdicts(summary: pd.DataFrame, curves: pd.DataFrame, embeddings_dir: str | os.PathLike,
+                  fused_alpha: float = 0.4, seed: int = 0, n_resamples: int = 2000,
+                  datasets: Sequence[str] = BENCHMARKS) -> pd.DataFrame:
     """The paper's labeled-size findings against ours: (1) more labeled data moves the student further (weight
-    distance rises with size), (2) it makes fusion harder (the fused − teacher gain on the zero-shot average,
-    at a fixed α, shrinks from the smallest to the largest size: read off the two sizes' CIs)."""
-    first, last = summary.iloc[0], summary.iloc[-1]
+    distance rises with size), (2) it makes fusion harder: the fused model (at a fixed α) of the largest size
+    minus that of the smallest, on the zero-shot average, with a PAIRED bootstrap CI over the same items
+    (each benchmark resampled on its own)."""
+    from fitclip.metrics import bootstrap_ci
+
+    first, last = int(summary["labeled"].iloc[0]), int(summary["labeled"].iloc[-1])
     moved = _trend(summary["weight_distance"])
-    gain = [ci_cell(r.fused_vs_teacher, r.fused_vs_teacher_ci_low, r.fused_vs_teacher_ci_high)
-            for r in summary.itertuples()]
-    shrinks = last["fused_vs_teacher_ci_high"] < first["fused_vs_teacher_ci_low"]
-    grows = last["fused_vs_teacher_ci_low"] > first["fused_vs_teacher_ci_high"]
+    diffs = []
+    for d in datasets:
+        keys_a, a = item_hits(embeddings_dir, d, _split(curves, d), grid_model(size_student(last), fused_alpha))
+        keys_b, b = item_hits(embeddings_dir, d, _split(curves, d), grid_model(size_student(first), fused_alpha))
+        if keys_a != keys_b:
+            raise ValueError(f"{d}: the two sizes were evaluated on other items; evaluate them in one grid")
+        diffs.append(a - b)
+    low, high = bootstrap_ci(diffs, n_resamples=n_resamples, seed=seed)
+    delta = float(np.mean([x.mean() for x in diffs]))
+    gain = "; ".join(f"{r.labeled}: {ci_cell(r.fused_vs_teacher, r.fused_vs_teacher_ci_low, r.fused_vs_teacher_ci_high)}"
+                     for r in summary.itertuples())
     return pd.DataFrame([
         {"finding": "more labeled data moves the student further from the teacher",
-         "ours": "‖θ − θ₀‖/‖θ₀‖ " + ", ".join(f"{d:.4f}" for d in summary["weight_distance"]) +
+         "ours": "‖θ − θ₀‖/‖θ₀‖ at the last step " + ", ".join(f"{x:.4f}" for x in summary["weight_distance"]) +
                  f" for {', '.join(str(n) for n in summary['labeled'])} videos",
          "verdict": "supported" if moved == "rises" else f"not supported (the distance {moved})"},
-        {"finding": f"more labeled data makes fusion harder (fused α = {fused_alpha:g} − teacher, zero-shot average)",
-         "ours": "; ".join(f"{n}: {g}" for n, g in zip(summary["labeled"], gain)),
-         "verdict": "supported (the largest size's CI lies below the smallest's)" if shrinks else
-                    "contradicted (the largest size's CI lies above the smallest's)" if grows else
-                    "not supported (the smallest and largest sizes' CIs overlap)"},
+        {"finding": f"more labeled data makes fusion harder (fused at α = {fused_alpha:g}, zero-shot average)",
+         "ours": f"{last} − {first} videos, paired: {ci_cell(delta, low, high)} (each − teacher: {gain})",
+         "verdict": "supported (the largest size's fused model is below the smallest's)" if high < 0 else
+                    "contradicted (the largest size's fused model is above the smallest's)" if low > 0 else
+                    "not supported (the paired difference's CI includes 0)"},
     ])
 
 

@@ -15,7 +15,7 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import pandas as pd
 
@@ -96,10 +96,18 @@ def train_students(data_root: str | os.PathLike, out_dir: str | os.PathLike, run
     return out
 
 
-def trained_students(train_dir: str | os.PathLike, checkpoint: str = "best_labeled") -> dict[str, Path]:
+def trained_students(train_dir: str | os.PathLike, checkpoint: str = "best_labeled",
+                     names: Iterable[str] | None = None) -> dict[str, Path]:
     """`{student: <train_dir>/<student>/<checkpoint>.pt}` for every student folder 03 trained (first seed
-    first: fitclip, wiseft, then fitclip-seed<k>, wiseft-seed<k>)."""
+    first: fitclip, wiseft, then fitclip-seed<k>, wiseft-seed<k>); with `names`, only those students (a stage
+    folder may hold students of an earlier run with other parameters)."""
     found = {p.parent.name: p for p in Path(train_dir).glob(f"*/{checkpoint}.pt")}
+    if names is not None:
+        wanted = list(names)
+        missing = [n for n in wanted if n not in found]
+        if missing:
+            raise FileNotFoundError(f"no {checkpoint}.pt for {missing} under {train_dir}; train them first")
+        found = {n: found[n] for n in wanted}
     return dict(sorted(found.items(), key=lambda kv: ("-seed" in kv[0], kv[0].split("-seed")[-1], kv[0])))
 
 

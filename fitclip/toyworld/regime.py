@@ -66,7 +66,11 @@ def item_splits(root: str | os.PathLike, dataset: str, split: str | None = None,
     ann = load_annotations(dataset, root, **({"split": split} if split else {}))
     out = {}
     for item in ann.items:
-        rel = Path(item.path).resolve().relative_to(Path(root).resolve()).as_posix()
+        try:
+            rel = Path(item.path).resolve().relative_to(Path(root).resolve()).as_posix()
+        except ValueError:
+            raise ValueError(f"{item.path} is not under the world's root {root} (a linked folder?): the synthetic "
+                             f"world's videos must stay under it, as render_world writes them") from None
         out[item.key] = split_of(world["videos"][rel]["objects"], labeled)
     return out
 

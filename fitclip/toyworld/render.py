@@ -339,15 +339,16 @@ def render_clip(colour: str, shape: str, motion: str, background: str = "gradien
 STILL_MOTION_CAPTION_SHARE = 0.7
 
 
-def render_stills_chunk(start: int, stop: int, n: int, seed: int,
-            backgrounds: Sequence[str] = BACKGROUNDS) -> tuple[np.ndarray, list[str], list[tuple[str, str, str]]]:
+def render_stills_chunk(start: int, stop: int, n: int, seed: int, backgrounds: Sequence[str] = BACKGROUNDS
+                        ) -> tuple[np.ndarray, list[str], list[tuple[str, str, str, str]]]:
     """Stills ``start..stop-1`` of a corpus of `n` (chunks can be rendered in any process, same bytes).
 
     Each still is one frame of a clip of the world (an object doing a motion, its in-frame cue included: a
     trail, rotational or shake blur), as web photos catch an action mid-way. When the motion is one a single
     frame shows (:data:`SINGLE_FRAME_MOTIONS`), :data:`STILL_MOTION_CAPTION_SHARE` of the captions name it;
     blinking (a frame with the object on), growing and shrinking (a crisp object of some size) are captioned by
-    the object alone, so no still teaches the order-only pair.
+    the object alone, so no still teaches the order-only pair. Labels: (colour, shape, background, the motion
+    the caption names or "").
     """
     # Balanced concepts: image i shows concept perm[i] % 60; the permutation depends on (seed, n) only.
     classes = np.random.default_rng([seed, STREAMS["stills"]]).permutation(n) % len(STILL_CLASSES)

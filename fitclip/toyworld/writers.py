@@ -106,8 +106,9 @@ def plan_webvid(seed: int, cfg: WorldConfig, plan: WorldPlan) -> None:
     """WebVid-like train and val. Every third train row (i % 3 == 0) shows one of the 20 labeled concepts, the
     others one of the 40 others, each group cycled in a shuffled order: so train shows every concept equally
     often, its labeled-concept rows are the labeled subset's candidates (a third of train, whatever its size)
-    and what the subset leaves is a pool over all 60. Val draws each row's concept uniformly (the pool's
-    distribution: WebVid's validation videos are not drawn from the labeled sample)."""
+    and what the subset leaves is a pool over all 60. Val draws each row's (colour, shape, motion) uniformly
+    from the valid triples, so every concept appears (circles and rings, which never spin, slightly less often):
+    WebVid's validation videos are not drawn from the labeled sample."""
     used: set[str] = set()
     labels = []
     inside = list(LABELED_CONCEPTS)
