@@ -12,16 +12,13 @@ def _cmd_fuse(args: argparse.Namespace) -> int:
     if not 0.0 <= args.alpha <= 1.0:
         return _fail(f"--alpha must be in [0, 1] (0 = teacher, 1 = student), got {args.alpha}", 2)
 
-    from fitclip.checkpoint import check_writable, load_state, save_state
+    from fitclip.checkpoint import load_state, save_state
     from fitclip.fusion import fuse
     from fitclip.models import clip_state_dict
 
-    try:  # before the checkpoints are read
-        check_writable(args.out, "file")
-    except ValueError as e:
-        return _fail(f"--out {args.out}: {e}", 2)
-    except OSError as e:
-        return _fail(f"--out {args.out}: {e.strerror}", 1)
+    bad_out = _check_out(args.out)  # before the checkpoints are read
+    if bad_out is not None:
+        return bad_out
     states = {}
     for flag, path in (("--teacher", args.teacher), ("--student", args.student)):
         try:
@@ -59,10 +56,13 @@ def _cmd_average(args: argparse.Namespace) -> int:
     if repeated:
         return _fail(f"{repeated[0]} is given twice; each checkpoint counts once in the average", 2)
 
-    from fitclip.checkpoint import check_writable, load_state, save_state, sha256_file
+    from fitclip.checkpoint import load_state, save_state, sha256_file
     from fitclip.fusion import average_states
     from fitclip.models import clip_state_dict
 
+    bad_out = _check_out(args.out)  # before any checkpoint is read
+    if bad_out is not None:
+        return bad_out
     seen: dict[str, Path] = {}
     for path in paths:  # the same file under two names (or a copy) would count twice
         try:
@@ -73,12 +73,6 @@ def _cmd_average(args: argparse.Namespace) -> int:
             return _fail(f"{path} and {seen[digest]} are the same file (sha256 {digest[:12]}); each checkpoint "
                          f"counts once in the average", 2)
         seen[digest] = path
-    try:  # before any checkpoint is read
-        check_writable(args.out, "file")
-    except ValueError as e:
-        return _fail(f"--out {args.out}: {e}", 2)
-    except OSError as e:
-        return _fail(f"--out {args.out}: {e.strerror}", 1)
     metas: list[dict] = []
 
     def states():  # read one at a time: the average holds a running sum, never every checkpoint at once
@@ -109,6 +103,20 @@ def _cmd_average(args: argparse.Namespace) -> int:
         return _fail(f"--out {args.out}: {e.strerror or e}", 1)
     print(f"wrote {args.out} (the average of {len(paths)} checkpoints, {len(averaged)} tensors)")
     return 0
+
+
+def _check_out(out: Path) -> int | None:
+    """`--out` must be a writable file path: None when it is, else the exit status after a one-line error (2 for
+    a folder or a bad name, 1 when the place cannot be written)."""
+    from fitclip.checkpoint import check_writable
+
+    try:
+        check_writable(out, "file")
+    except ValueError as e:
+        return _fail(f"--out {out}: {e}", 2)
+    except OSError as e:
+        return _fail(f"--out {out}: {e.strerror}", 1)
+    return None
 
 
 def _dataset_options(pairs: list[str] | None) -> dict[str, object]:
