@@ -25,7 +25,7 @@ import pandas as pd
 
 from fitclip.fusion import grid_model
 from fitclip.study.recipes import data_index, train_students
-from fitclip.study.tables import BENCHMARKS, PRIMARY_METRIC, ci_cell, item_hits
+from fitclip.study.tables import BENCHMARKS, PRIMARY_METRIC, ci_cell, ci_table, item_hits
 
 #: The paper's reading of supp. Fig. 5: the sign of (λ = 1e-4) − (λ = 0) per benchmark (+1 beats, 0 ties, −1 loses).
 PAPER_LAMBDA_FINDING: dict[str, int] = {"youcook2": 1, "ucf101": 1, "msrvtt": 0, "didemo": -1, "mit": -1}
@@ -204,19 +204,16 @@ def size_verdicts(summary: pd.DataFrame, curves: pd.DataFrame, embeddings_dir: s
 def lambda_table(embeddings_dir: str | os.PathLike, lams: Sequence[float], splits: Mapping[str, str],
                  seed: int = 0, n_resamples: int = 2000) -> pd.DataFrame:
     """Each benchmark's headline metric per λ (unfused students, α = 1) and the teacher (α = 0), with bootstrap
-    CIs over items: tidy `{lam, model, dataset, metric, value, ci_low, ci_high, n}` (`lam` NaN for the teacher)."""
-    from fitclip.metrics import bootstrap_ci
-
-    rows = []
-    models = [(float("nan"), "teacher", grid_model(lambda_student(lams[0]), 0.0))]
-    models += [(float(lam), lambda_student(lam), grid_model(lambda_student(lam), 1.0)) for lam in lams]
-    for lam, label, model in models:
-        for dataset, split in splits.items():
-            _, values = item_hits(embeddings_dir, dataset, split, model)
-            low, high = bootstrap_ci(values, n_resamples=n_resamples, seed=seed)
-            rows.append({"lam": lam, "model": label, "dataset": dataset, "metric": PRIMARY_METRIC[dataset],
-                         "value": float(values.mean()), "ci_low": low, "ci_high": high, "n": len(values)})
-    return pd.DataFrame(rows)
+    CIs over items (`fitclip.study.tables.ci_table`): tidy `{lam, model, dataset, metric, value, ci_low, ci_high,
+    n}` (`lam` NaN for the teacher)."""
+    models = {"teacher": grid_model(lambda_student(lams[0]), 0.0),
+              **{lambda_student(lam): grid_model(lambda_student(lam), 1.0) for lam in lams}}
+    hits = {label: {d: item_hits(embeddings_dir, d, split, model)[1] for d, split in splits.items()}
+            for label, model in models.items()}
+    table = ci_table(hits, seed=seed, n_resamples=n_resamples)
+    table = table[table["dataset"] != "average"].reset_index(drop=True)
+    table.insert(0, "lam", table["model"].map({lambda_student(lam): float(lam) for lam in lams}).astype(float))
+    return table
 
 
 def lambda_verdicts(embeddings_dir: str | os.PathLike, splits: Mapping[str, str], lam: float = 1e-4,

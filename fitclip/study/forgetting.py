@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from fitclip.fusion import grid_model
-from fitclip.study.tables import PRIMARY_METRIC, ci_cell, item_hits
+from fitclip.study.tables import PRIMARY_METRIC, ci_cell, ci_table, item_hits
 
 SPLITS: tuple[str, ...] = ("inside", "outside")
 
@@ -42,18 +42,15 @@ def chance_level(embeddings_dir: str | os.PathLike, dataset: str, split: str, mo
 
 def regime_table(embeddings_dir: str | os.PathLike, splits: Mapping[str, str], seed: int = 0,
                  n_resamples: int = 2000, teacher: str = grid_model("fitclip", 0.0)) -> pd.DataFrame:
-    """`{dataset, metric, chance, teacher, ci_low, ci_high, times_chance, n}`: the teacher against chance."""
-    from fitclip.metrics import bootstrap_ci
-
-    rows = []
-    for dataset, split in splits.items():
-        _, values = item_hits(embeddings_dir, dataset, split, teacher)
-        low, high = bootstrap_ci(values, n_resamples=n_resamples, seed=seed)
-        chance = chance_level(embeddings_dir, dataset, split, teacher)
-        rows.append({"dataset": dataset, "metric": PRIMARY_METRIC[dataset], "chance": chance,
-                     "teacher": float(np.mean(values)), "ci_low": low, "ci_high": high,
-                     "times_chance": float(np.mean(values)) / chance, "n": len(values)})
-    return pd.DataFrame(rows)
+    """`{dataset, metric, chance, teacher, ci_low, ci_high, times_chance, n}`: the teacher against chance (its
+    CIs from `fitclip.study.tables.ci_table`)."""
+    hits = {"teacher": {d: item_hits(embeddings_dir, d, split, teacher)[1] for d, split in splits.items()}}
+    table = ci_table(hits, seed=seed, n_resamples=n_resamples)
+    table = table[table["dataset"] != "average"].reset_index(drop=True)
+    chance = [chance_level(embeddings_dir, d, splits[d], teacher) for d in table["dataset"]]
+    return pd.DataFrame({"dataset": table["dataset"], "metric": table["metric"], "chance": chance,
+                         "teacher": table["value"], "ci_low": table["ci_low"], "ci_high": table["ci_high"],
+                         "times_chance": table["value"] / chance, "n": table["n"]})
 
 
 def forgetting_rows(teacher: Mapping[str, tuple[list[str], np.ndarray]],

@@ -93,13 +93,14 @@ def regime_record(root: str | os.PathLike, stills_captions: str | os.PathLike, l
     """
     with open(stills_captions, newline="", encoding="utf-8") as f:
         teacher = sorted({f"{row['colour']} {row['shape']}" for row in csv.DictReader(f)})
-    concept = webvid_concepts(root)
+    with open(Path(root) / "webvid" / "synthetic_labels.csv", newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    concept = {r["videoid"]: f"{r['colour']} {r['shape']}" for r in rows}
     labeled_keys = [item.key for item in labeled_items]
     pool_keys = sorted({item.key for item in train_items} - set(labeled_keys))
     labeled = sorted({concept[k] for k in labeled_keys})
     pool = sorted({concept[k] for k in pool_keys})
-    with open(Path(root) / "webvid" / "synthetic_labels.csv", newline="", encoding="utf-8") as f:
-        validation = sorted({f"{r['colour']} {r['shape']}" for r in csv.DictReader(f) if r["split"] == "val"})
+    validation = sorted({concept[r["videoid"]] for r in rows if r["split"] == "val"})
     counts = {}
     for name in benchmarks:
         splits = list(item_splits(root, name, labeled=labeled).values())
