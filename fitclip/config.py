@@ -45,6 +45,7 @@ import difflib
 import json
 import math
 import os
+import re
 import types
 import typing
 from dataclasses import dataclass, field, fields
@@ -58,6 +59,7 @@ TEACHER_MODES = ("cached", "online")
 DISTILL_SCALES = ("inverse_temperature_squared", "none")  # = fitclip.losses.DISTILLATION_SCALES
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("fp32", "bf16")
+DISTILL_OBJECTIVES = ("similarity_kl", "feature_cosine")
 UNLABELED_DATASETS = ("webvid", "folder")
 
 
@@ -90,6 +92,13 @@ class TrainConfig:
             Eq. 5's total (L2-SP; EWC with an identity Fisher, as Open-VCLIP's ``TRAIN.EWC_SET``); 0 = off.
         text_lr_scale: the text tower's learning rate is ``lr × text_lr_scale`` (1 = off; 0 freezes the text
             tower, as MoTE and Text4Vis do), in [0, 1].
+        distill: the distillation term λ weights: "similarity_kl" (FitCLIP's Eq. 3–4, default) or
+            "feature_cosine" (FROSTER's residual feature distillation, `fitclip.objectives`; needs λ > 0).
+        interpolation_max: Open-VCLIP's interpolated weight optimisation: each step r ~ U(0, interpolation_max)
+            and the loss's gradient at θ_r = r·θ₀ + (1 − r)·θ, times 0.5, is added to the gradient at θ (a
+            second forward/backward per step); in [0, 1), 0 = off.
+        ema_decay: an exponential moving average of the weights (θ_ema ← d·θ_ema + (1 − d)·θ each step) is
+            validated and saved as the student; in [0, 1), 0 = off.
         hflip: the train transform's horizontal flip of a clip (p = 0.5; the original recipe's). Off in
             the ``toy`` preset: the synthetic world's captions say "moving left", which a flip makes false
             for half of those clips.
@@ -137,6 +146,9 @@ class TrainConfig:
     num_frames: int = 4
     weight_penalty: float = 0.0
     text_lr_scale: float = 1.0
+    distill: str = "similarity_kl"
+    interpolation_max: float = 0.0
+    ema_decay: float = 0.0
     hflip: bool = True
     max_steps: int = 1000
     val_every: int = 30
@@ -176,6 +188,26 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 KEYS: tuple[str, ...] = tuple(f.name for f in fields(TrainConfig))
+
+
+def _key_help(doc: str) -> dict[str, str]:
+    """Each key's description, read from `TrainConfig`'s "Attributes:" docstring (one source for both)."""
+    out: dict[str, str] = {}
+    names: list[str] = []
+    for line in doc.split("Attributes:", 1)[1].splitlines():
+        head = re.match(r"^ {8}([a-z_][a-z0-9_, ]*):\s+(.*)$", line)
+        if head:
+            names = [n.strip() for n in head.group(1).split(",")]
+            for n in names:
+                out[n] = head.group(2)
+        elif line.startswith(" " * 12) and names:
+            for n in names:
+                out[n] += " " + line.strip()
+    return out
+
+
+#: `--help` text per key (`python -m fitclip.train --help`).
+KEY_HELP: dict[str, str] = _key_help(TrainConfig.__doc__ or "")
 # Each field's annotation drives the parsing of its JSON or CLI value (see `_parse`).
 _HINTS: dict[str, Any] = typing.get_type_hints(TrainConfig)
 _TRUE, _FALSE, _NONE = ("true", "1", "yes", "on"), ("false", "0", "no", "off"), ("none", "null", "")
@@ -416,7 +448,7 @@ def cli_parser(extra_flags: Sequence[str] = ()) -> argparse.ArgumentParser:
         names = dict.fromkeys([f"--{f.name}", f"--{f.name.replace('_', '-')}"])
         flag = _HINTS[f.name] is bool  # a bool option alone means true
         p.add_argument(*names, dest=f.name, default=argparse.SUPPRESS, nargs="?" if flag else None,
-                       const="true" if flag else None, metavar="VALUE")
+                       const="true" if flag else None, metavar="VALUE", help=KEY_HELP.get(f.name, "").replace("%", "%%"))
     for name in extra_flags:  # given without value: True
         p.add_argument(f"--{name}", dest=name, default=argparse.SUPPRESS, nargs="?", const=True)
     return p
@@ -513,6 +545,15 @@ def validate(cfg: TrainConfig, *, resume: bool = False, check_files: bool = True
          f"weight_penalty={cfg.weight_penalty!r} must be >= 0 (0 = off; the weight of Σ (θ − θ₀)² / 2)")
     need(finite(cfg.text_lr_scale) and 0.0 <= cfg.text_lr_scale <= 1.0,
          f"text_lr_scale={cfg.text_lr_scale!r} must be in [0, 1] (1 = the text tower at lr, 0 = frozen)")
+    need(cfg.distill in DISTILL_OBJECTIVES,
+         f"distill={cfg.distill!r}: use one of {', '.join(DISTILL_OBJECTIVES)}")
+    need(cfg.distill == "similarity_kl" or cfg.lam > 0,
+         f"distill={cfg.distill!r} with lam=0 trains no distillation at all; give lam > 0 (FROSTER weights its "
+         f"feature loss 2:1 against the labeled one, lam≈0.67) or drop distill")
+    need(finite(cfg.interpolation_max) and 0.0 <= cfg.interpolation_max < 1.0,
+         f"interpolation_max={cfg.interpolation_max!r} must be in [0, 1) (0 = off; Open-VCLIP uses 0.6)")
+    need(finite(cfg.ema_decay) and 0.0 <= cfg.ema_decay < 1.0,
+         f"ema_decay={cfg.ema_decay!r} must be in [0, 1) (0 = off; e.g. 0.99)")
     need(all(finite(b) and 0.0 <= b < 1.0 for b in cfg.betas),
          f"betas={list(cfg.betas)!r}: both must be in [0, 1) (paper: [0.9, 0.999])")
     for key in ("batch_size_labeled", "batch_size_unlabeled", "batch_size_eval", "num_frames", "max_steps",

@@ -73,9 +73,9 @@ space is freed. A dead or hung rank makes the others' next collective fail after
 and the job exits non-zero (torchrun then stops the remaining workers).
 
 Layout: this docstring is the trainer's manual (~80 lines), which with the finished or overrun `--resume` and the
-anchor / text-lr switches (`optimizer_groups`, the weight penalty in the loop) is why the file is about 750 lines;
-issue 19's remaining objectives (feature distillation, interpolated steps, EMA) belong in a module of their own,
-not here. The one-line failures of the run's writes (a full disk) are `fitclip.runtime`'s;
+anchor / text-lr switches (`optimizer_groups`, the weight penalty in the loop) is why the file is about 780 lines;
+issue 19's other objectives (FROSTER's feature distillation, Open-VCLIP's interpolated steps, the EMA) are
+`fitclip.objectives` (`TrainingSwitches` holds their state), called from the loop in a few lines. The one-line failures of the run's writes (a full disk) are `fitclip.runtime`'s;
 the data streams and RNG states are in `fitclip.streams`, the run folder's lock and the process setup in
 `fitclip.runtime`. `_train` reads as its steps: checkpoint and log, data, models, streams, teacher targets
 (`TeacherTargets`), state, then the loop, whose validation, metrics line and checkpoints are `_RunState`'s.
@@ -105,6 +105,8 @@ from fitclip.checkpoint import CheckpointDamaged, atomic_write_text, load_state,
 from fitclip.config import RESUMABLE_CHANGES, ConfigError, TrainConfig, parse_cli, validate
 from fitclip.datasets import VideoDataset, collate_clips
 from fitclip.losses import distillation_loss, fitclip_loss, labeled_loss, weight_penalty_loss
+from fitclip.objectives import (INTERPOLATION_WEIGHT, TrainingSwitches, feature_cosine_loss, interpolate,
+                                interpolation_ratio, swapped)
 from fitclip.models import VideoCLIP, WeightsUnavailable, clone_model, freeze_batchnorm
 from fitclip.runtime import (Dist, RunError, RunFolderLock, autocast_for, doctor_command, load_labeled,
                              load_start_weights, load_unlabeled, load_val, read_prompts, resume_flag, same_teacher,
@@ -134,7 +136,8 @@ def _pad_cat(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 def compute_losses(model: torch.nn.Module, cfg: TrainConfig, labeled: dict[str, torch.Tensor],
                    unlabeled: dict[str, torch.Tensor] | None, teacher_video: torch.Tensor | None,
-                   teacher_text: torch.Tensor | None, shared_text: bool = False) -> dict[str, torch.Tensor]:
+                   teacher_text: torch.Tensor | None, shared_text: bool = False,
+                   projectors: torch.nn.Module | None = None) -> dict[str, torch.Tensor]:
     """One forward of the student (DDP-wrapped or not) on the labeled + unlabeled halves → the losses.
 
     Args:
@@ -142,6 +145,7 @@ def compute_losses(model: torch.nn.Module, cfg: TrainConfig, labeled: dict[str, 
             `unlabeled=None` for λ=0 (no unlabeled work). With `shared_text`, unlabeled["tokens"] are the
             m prompts.
         teacher_video, teacher_text: the teacher's embeddings of the unlabeled videos / texts.
+        projectors: FROSTER's (`fitclip.objectives.FeatureProjectors`) when ``distill = "feature_cosine"``.
     """
     device = labeled["frames"].device
     if unlabeled is None:
@@ -157,6 +161,9 @@ def compute_losses(model: torch.nn.Module, cfg: TrainConfig, labeled: dict[str, 
     lab = labeled_loss(video[:n], text[:n], cfg.temperature)
     if unlabeled is None:
         distill = torch.zeros((), device=device)
+    elif cfg.distill == "feature_cosine":
+        distill = feature_cosine_loss(video[n:], text[n:], teacher_video, teacher_text, projectors,
+                                      shared_text=shared_text)
     else:
         distill = distillation_loss(video[n:], text[n:], teacher_video, teacher_text, cfg.temperature,
                                     scale=cfg.distill_scale, shared_text=shared_text)
@@ -197,9 +204,11 @@ def parse_fault(spec: str | None, rank: int) -> tuple[str, int] | None:
 
 
 def checkpoint_state(student: VideoCLIP, optimizer: torch.optim.Optimizer, step: int, rngs: list, streams: dict,
-                     best: dict, cfg: TrainConfig, world: int, start_weights: dict[str, Any]) -> dict[str, Any]:
-    return {"format": CHECKPOINT_FORMAT, "student": {k: v.detach().cpu() for k, v in student.clip.state_dict().items()},
-            "optimizer": optimizer.state_dict(), "step": step, "rng": rngs,
+                     best: dict, cfg: TrainConfig, world: int, start_weights: dict[str, Any],
+                     switches: TrainingSwitches | None = None) -> dict[str, Any]:
+    weights = {k: v.detach().cpu() for k, v in student.clip.state_dict().items()}
+    entries = {"student": weights} if switches is None else switches.checkpoint_entries(weights)
+    return {"format": CHECKPOINT_FORMAT, **entries, "optimizer": optimizer.state_dict(), "step": step, "rng": rngs,
             "data": {name: s.state() for name, s in streams.items()}, "best": dict(best),
             "config": cfg.to_dict(), "world_size": world, "start_weights": start_weights}
 
@@ -228,7 +237,8 @@ def nonfinite_advice(cfg: TrainConfig, out: Path, saved: tuple[Path, int] | None
 def check_resume_config(saved: dict[str, Any], cfg: TrainConfig, path: Path) -> None:
     if "bf16" in saved and "precision" not in saved:  # a checkpoint from before `precision`
         saved = {**saved, "precision": "bf16" if saved["bf16"] else "fp32"}
-    for key, before in (("hflip", True), ("weight_penalty", 0.0), ("text_lr_scale", 1.0)):
+    for key, before in (("hflip", True), ("weight_penalty", 0.0), ("text_lr_scale", 1.0),
+                        ("distill", "similarity_kl"), ("interpolation_max", 0.0), ("ema_decay", 0.0)):
         if key not in saved:  # a checkpoint from before the key: it ran with what the key's default means
             saved = {**saved, key: before}
     diff = [k for k, v in cfg.to_dict().items() if k not in RESUMABLE_CHANGES and saved.get(k) != v]
@@ -425,8 +435,13 @@ def _train(cfg: TrainConfig, resume: str | os.PathLike | None, d: Dist, out: Pat
     freeze_batchnorm(student.to(d.device).train())  # BatchNorm keeps the start weights' statistics
     train_tf, eval_tf = transforms_for(student, hflip=cfg.hflip)
     params, groups = optimizer_groups(student, cfg)
-    optimizer = torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
-    start = [p.detach().clone() for p in params] if cfg.weight_penalty > 0 else None  # θ₀ of the anchor
+    dim = 0
+    if cfg.distill == "feature_cosine":
+        from fitclip.pseudo_labels import embedding_dim
+        dim = embedding_dim(student)
+    switches = TrainingSwitches(cfg, student, params, dim)  # θ₀, FROSTER's projectors, the EMA (those on)
+    optimizer = torch.optim.AdamW(groups + switches.param_groups(), lr=cfg.lr, betas=cfg.betas,
+                                  weight_decay=cfg.weight_decay)
     model: torch.nn.Module = student
     if d.world > 1:
         model = torch.nn.parallel.DistributedDataParallel(
@@ -439,11 +454,11 @@ def _train(cfg: TrainConfig, resume: str | os.PathLike | None, d: Dist, out: Pat
     seed_everything(cfg.seed + d.rank)
     step, best = 0, {"val_labeled": None, "step": None}
     if ckpt is not None:
-        step, best = _restore(ckpt, student, optimizer, streams, d)
+        step, best = _restore(ckpt, student, optimizer, streams, d, switches)
         del ckpt
     if d.main:
         _write_run_files(out, cfg, d, step if resume else None, saved)
-    run = _RunState(cfg, d, out, student, optimizer, streams, best, val_ds, saved, start_weights)
+    run = _RunState(cfg, d, out, student, optimizer, streams, best, val_ds, saved, start_weights, switches)
     fault = parse_fault(os.environ.get("FITCLIP_FAULT"), d.rank)
 
     metrics = None
@@ -464,20 +479,29 @@ def _train(cfg: TrainConfig, resume: str | os.PathLike | None, d: Dist, out: Pat
             if use_unlabeled:
                 unl_in, teacher_video, teacher_text = targets.unlabeled_inputs(streams["unlabeled"].next())
             losses = compute_losses(model, cfg, lab_in, unl_in, teacher_video, teacher_text,
-                                    shared_text=prompts is not None)
-            if start is not None:
-                losses["weight_penalty"] = weight_penalty_loss(params, start)
+                                    shared_text=prompts is not None, projectors=switches.projectors)
+            if cfg.weight_penalty > 0:
+                losses["weight_penalty"] = weight_penalty_loss(params, switches.start)
                 losses["total"] = losses["total"] + cfg.weight_penalty * losses["weight_penalty"]
             if fault == ("nan", step):
                 losses["total"] = losses["total"] * float("nan")
             run.check_finite(losses, step)
             optimizer.zero_grad(set_to_none=True)
             losses["total"].backward()
+            if cfg.interpolation_max > 0:  # Open-VCLIP: add the gradient at θ_r, times 0.5, to the one at θ
+                r = interpolation_ratio(cfg.seed, step, cfg.interpolation_max)
+                with swapped(params, interpolate(params, switches.start, r)):
+                    at_r = compute_losses(model, cfg, lab_in, unl_in, teacher_video, teacher_text,
+                                          shared_text=prompts is not None, projectors=switches.projectors)["total"]
+                    run.check_finite({"total": at_r, "labeled": at_r, "distill": at_r}, step)
+                    (INTERPOLATION_WEIGHT * at_r).backward()
+                losses["interpolated"] = at_r
             if fault == ("exit", step):
                 os._exit(17)
             if fault == ("hang", step):
                 time.sleep(10**6)
             optimizer.step()
+            switches.after_step()
             last_losses = {k: float(v.detach()) for k, v in losses.items()}
             run.end_step(step, last_losses, time.perf_counter() - t0, metrics)
             bar.set_postfix(loss=f"{last_losses['total']:.4f}", refresh=False)
@@ -558,10 +582,10 @@ class TeacherTargets:
 
 
 def _restore(ckpt: dict[str, Any], student: VideoCLIP, optimizer: torch.optim.Optimizer, streams: dict[str, Stream],
-             d: Dist) -> tuple[int, dict[str, Any]]:
-    """Load everything a checkpoint holds (weights, optimizer, stream positions, this rank's RNG states);
-    returns (step, best)."""
-    student.clip.load_state_dict(ckpt["student"])
+             d: Dist, switches: TrainingSwitches) -> tuple[int, dict[str, Any]]:
+    """Load everything a checkpoint holds (weights, optimizer, stream positions, this rank's RNG states; the
+    projectors and the EMA of the switches that are on); returns (step, best)."""
+    student.clip.load_state_dict(switches.restore(ckpt))
     optimizer.load_state_dict(ckpt["optimizer"])
     for name, s in streams.items():
         s.load_state(ckpt["data"][name])
@@ -618,8 +642,9 @@ class _RunState:
 
     def __init__(self, cfg: TrainConfig, d: Dist, out: Path, student: VideoCLIP, optimizer: torch.optim.Optimizer,
                  streams: dict[str, Stream], best: dict[str, Any], val_ds: VideoDataset | None,
-                 saved: tuple[Path, int] | None, start_weights: dict[str, Any]) -> None:
+                 saved: tuple[Path, int] | None, start_weights: dict[str, Any], switches: TrainingSwitches) -> None:
         self.cfg, self.d, self.out, self.student, self.optimizer = cfg, d, out, student, optimizer
+        self.switches = switches
         self.streams, self.best, self.val_ds, self.saved = streams, best, val_ds, saved
         self.start_weights = start_weights  # teacher_fingerprint at the start, recorded in every checkpoint
         self.val_cache: list[dict[str, torch.Tensor]] = []  # val clips decoded once (see VAL_CACHE_BYTES)
@@ -642,11 +667,13 @@ class _RunState:
             "clips_per_s": self.d.world * (cfg.batch_size_labeled + (cfg.batch_size_unlabeled if use_unlabeled
                                                                      else 0)) / dt,
             "time": time.time()}
-        if "weight_penalty" in losses:  # the anchor's Σ (θ − θ₀)² / 2 (unweighted), when weight_penalty > 0
-            record["weight_penalty"] = losses["weight_penalty"]
+        for key in ("weight_penalty", "interpolated"):  # the anchor's Σ (θ − θ₀)² / 2 (unweighted); the loss at θ_r
+            if key in losses:
+                record[key] = losses[key]
         improved = False
         if self.val_ds is not None and (step % cfg.val_every == 0 or step == cfg.max_steps):
-            record["val_labeled"] = validate_labeled(self.student, self.val_ds, cfg, self.d, self.val_cache)
+            with self.switches.evaluated():  # the EMA's weights when it is on
+                record["val_labeled"] = validate_labeled(self.student, self.val_ds, cfg, self.d, self.val_cache)
             improved = self.best["val_labeled"] is None or record["val_labeled"] < self.best["val_labeled"]
             if improved:
                 self.best = {"val_labeled": record["val_labeled"], "step": step}
@@ -668,7 +695,7 @@ class _RunState:
     def checkpoint(self, step: int, best: bool, last: bool) -> None:
         """Every rank's RNG states are gathered (a collective); rank 0 writes best_labeled.pt and/or last.pt."""
         state = checkpoint_state(self.student, self.optimizer, step, all_rng_states(self.d), self.streams,
-                                 self.best, self.cfg, self.d.world, self.start_weights)
+                                 self.best, self.cfg, self.d.world, self.start_weights, self.switches)
         if self.d.main:
             for name, due in (("best_labeled.pt", best), ("last.pt", last)):
                 if due:  # a failed write (a full disk) keeps the previous file whole: it is `saved` still
@@ -680,7 +707,7 @@ class _RunState:
 HELP = """usage: python -m fitclip.train [--config run.json] [--preset paper|reference-code] [--KEY VALUE ...] [--resume [PATH]]
        torchrun --nproc_per_node=N -m fitclip.train ...   (same arguments)
 
-Config keys (see fitclip/config.py for their meaning and the presets):
+Config keys (each is described under "options" below; the presets are in fitclip/config.py):
   {keys}
 --resume [PATH]: continue from PATH (default: <out_dir>/last.pt) exactly where it stopped.
 """
@@ -703,9 +730,10 @@ def default_resume(cfg: TrainConfig) -> str | None:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if any(a in ("-h", "--help") for a in argv):
-        from fitclip.config import KEYS
+        from fitclip.config import KEYS, cli_parser
         print(__doc__)
         print(HELP.format(keys=", ".join(KEYS)))
+        print(cli_parser().format_help().split("\n\n", 1)[-1])  # every key with its meaning (TrainConfig's docstring)
         return 0
     d: Dist | None = None
     try:

@@ -314,8 +314,14 @@ def _wait_for_step(path: Path, step: int, proc: subprocess.Popen, timeout: float
     raise AssertionError(f"no checkpoint of step {step} at {path} after {timeout}s")
 
 
-def test_sigkill_then_resume_ends_with_the_same_weights(corpus, tmp_path):
-    base = tiny_config(corpus, tmp_path / "unused", max_steps=5, save_every=1, val_every=2)
+#: Issue 19's switches that carry state across a resume (FROSTER's projectors and their AdamW state, the EMA)
+#: or draw per step (the interpolation ratio).
+STATEFUL_SWITCHES = {"lam": 0.5, "distill": "feature_cosine", "interpolation_max": 0.6, "ema_decay": 0.5}
+
+
+@pytest.mark.parametrize("switches", [{}, STATEFUL_SWITCHES], ids=["fitclip", "projectors+interpolation+ema"])
+def test_sigkill_then_resume_ends_with_the_same_weights(corpus, tmp_path, switches):
+    base = tiny_config(corpus, tmp_path / "unused", max_steps=5, save_every=1, val_every=2, **switches)
     f = write_config(tmp_path / "run.json", base)
     py = [sys.executable, "-m", "fitclip.train", "--config", str(f)]
     ref, cut = tmp_path / "ref", tmp_path / "cut"
@@ -338,6 +344,9 @@ def test_sigkill_then_resume_ends_with_the_same_weights(corpus, tmp_path):
                    timeout=120, capture_output=True)
     a, b = student_weights(ref / "last.pt"), student_weights(cut / "last.pt")
     assert max((a[k] - b[k]).abs().max().item() for k in a) <= 1e-6
+    for entry in ("train_weights", "projectors") if switches else ():  # θ under the EMA, FROSTER's projectors
+        a, b = load_state(ref / "last.pt")[entry], load_state(cut / "last.pt")[entry]
+        assert max((a[k] - b[k]).abs().max().item() for k in a) <= 1e-6, entry
     assert load_state(cut / "last.pt")["step"] == 5
     ra, rb = metrics(ref), metrics(cut)
     assert [r["step"] for r in rb] == [1, 2, 3, 4, 5]
@@ -348,11 +357,12 @@ def test_sigkill_then_resume_ends_with_the_same_weights(corpus, tmp_path):
     assert load_state(ref / "best_labeled.pt")["step"] == load_state(cut / "best_labeled.pt")["step"]
 
 
-@pytest.mark.parametrize("switches", [{}, {"weight_penalty": 10.0, "text_lr_scale": 0.5}],
-                         ids=["fitclip", "anchor+text-lr"])
+@pytest.mark.parametrize("switches", [{}, {"weight_penalty": 10.0, "text_lr_scale": 0.5}, STATEFUL_SWITCHES],
+                         ids=["fitclip", "anchor+text-lr", "projectors+interpolation+ema"])
 def test_torchrun_two_gloo_processes_match_one_process(corpus, tmp_path, switches):
     """2 ranks x (2+2) clips = one process x (4+4): same global batches, same losses step by step; with the
-    anchor to the start weights and a smaller text learning rate too (issue 19's switches).
+    anchor to the start weights and a smaller text learning rate, and with FROSTER's projectors, the interpolated
+    step and the EMA (issue 19's switches).
 
     Step 1 agrees to float rounding; later steps to 1e-3 (a small lr keeps Adam, which turns rounding-level
     gradient differences into ±lr steps, from amplifying them)."""
@@ -366,7 +376,7 @@ def test_torchrun_two_gloo_processes_match_one_process(corpus, tmp_path, switche
     rd, rs = metrics(dist_out), metrics(single_out)
     assert [r["step"] for r in rd] == [1, 2, 3]
     for a, b in zip(rd, rs):
-        for k in ("total", "labeled", "distill", *(["weight_penalty"] if switches else [])):
+        for k in ("total", "labeled", "distill", *(k for k in ("weight_penalty", "interpolated") if k in b)):
             assert a[k] == pytest.approx(b[k], rel=1e-5 if a["step"] == 1 else 1e-3, abs=1e-12), (k, a, b)
     print([(a["total"], b["total"]) for a, b in zip(rd, rs)])
     assert rd[-1]["val_labeled"] == pytest.approx(rs[-1]["val_labeled"], rel=1e-3)
