@@ -60,6 +60,8 @@ DISTILL_SCALES = ("inverse_temperature_squared", "none")  # = fitclip.losses.DIS
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("fp32", "bf16")
 DISTILL_OBJECTIVES = ("similarity_kl", "feature_cosine")
+#: The keys that say what a student was trained to do (recorded on the protocol card of every evaluation).
+OBJECTIVE_KEYS = ("lam", "distill", "weight_penalty", "interpolation_max", "ema_decay", "text_lr_scale")
 UNLABELED_DATASETS = ("webvid", "folder")
 
 

@@ -267,9 +267,30 @@ def _model_info(entry: EvalModel, hashes: dict[str, str]) -> dict[str, Any]:
             if value not in hashes:
                 hashes[value] = sha256_file(value)
             record["sha256"] = hashes[value]
+            objective = training_objective(value)
+            if objective:
+                record["objective"] = objective
         weights[role] = record
     info["weights"] = weights
     return info
+
+
+def training_objective(path: str | os.PathLike) -> dict[str, Any]:
+    """The objective a trainer checkpoint was trained with (λ and the anti-forgetting switches of
+    `fitclip.config.OBJECTIVE_KEYS`, from its recorded config), for the protocol card; {} for any other file.
+    The file is memory-mapped, not read whole."""
+    from fitclip.config import OBJECTIVE_KEYS
+
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # noqa: BLE001 - not a torch file (an open_clip .bin, a .safetensors): nothing to record
+        return {}
+    config = state.get("config") if isinstance(state, dict) else None
+    if not isinstance(config, dict):
+        return {}
+    defaults = {"distill": "similarity_kl", "weight_penalty": 0.0, "interpolation_max": 0.0, "ema_decay": 0.0,
+                "text_lr_scale": 1.0}  # what a checkpoint from before a key ran with
+    return {k: config.get(k, defaults.get(k)) for k in OBJECTIVE_KEYS}
 
 
 def _safe_name(name: str) -> str:

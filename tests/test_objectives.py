@@ -146,6 +146,16 @@ def test_a_run_with_every_switch_logs_and_saves_what_it_should(corpus, tmp_path)
     model = load_clip("fitclip-tiny", str(out / "last.pt")).clip.state_dict()
     assert all(torch.equal(model[k], student[k]) for k in student)
     assert ckpt["ema"]["decay"] == 0.5
+    # The protocol card of an evaluation records what the student was trained to do.
+    from fitclip.evaluate import training_objective
+    from fitclip.checkpoint import save_state
+
+    assert training_objective(out / "last.pt") == {"lam": 0.5, "distill": "feature_cosine", "weight_penalty": 0.0,
+                                                   "interpolation_max": 0.6, "ema_decay": 0.5, "text_lr_scale": 1.0}
+    save_state(student, tmp_path / "weights_only.pt")  # a plain state dict (no config): nothing to record
+    assert training_objective(tmp_path / "weights_only.pt") == {}
+    (tmp_path / "not_torch.bin").write_bytes(b"not a checkpoint")
+    assert training_objective(tmp_path / "not_torch.bin") == {}
 
 
 def test_train_help_documents_the_switches():
