@@ -678,6 +678,7 @@ class _RunState:
             if improved:
                 self.best = {"val_labeled": record["val_labeled"], "step": step}
         save_last = step == cfg.max_steps or (cfg.save_every > 0 and step % cfg.save_every == 0)
+        keep = cfg.keep_every > 0 and step % cfg.keep_every == 0  # step<N>.pt, for checkpoint averaging
         if metrics is not None:
             # The step's line reaches the disk BEFORE its checkpoint: a kill between the two leaves a line
             # past the checkpoint, which resume drops and redoes (written after it, the line was lost for
@@ -687,21 +688,22 @@ class _RunState:
             with writing(self.out / "metrics.jsonl", self.out, self.saved):
                 metrics.write(json.dumps(record) + "\n")
                 metrics.flush()
-                if save_last or improved:
+                if save_last or improved or keep:
                     os.fsync(metrics.fileno())
-        if save_last or improved:
-            self.checkpoint(step, improved, save_last)
+        if save_last or improved or keep:
+            self.checkpoint(step, improved, save_last, keep)
 
-    def checkpoint(self, step: int, best: bool, last: bool) -> None:
-        """Every rank's RNG states are gathered (a collective); rank 0 writes best_labeled.pt and/or last.pt."""
+    def checkpoint(self, step: int, best: bool, last: bool, keep: bool = False) -> None:
+        """Every rank's RNG states are gathered (a collective); rank 0 writes best_labeled.pt, last.pt and/or the
+        kept copy step<N>.pt."""
         state = checkpoint_state(self.student, self.optimizer, step, all_rng_states(self.d), self.streams,
                                  self.best, self.cfg, self.d.world, self.start_weights, self.switches)
         if self.d.main:
-            for name, due in (("best_labeled.pt", best), ("last.pt", last)):
+            for name, due in (("best_labeled.pt", best), ("last.pt", last), (f"step{step}.pt", keep)):
                 if due:  # a failed write (a full disk) keeps the previous file whole: it is `saved` still
                     with writing(self.out / name, self.out, self.saved):
                         save_checkpoint(state, self.out / name)
-        self.saved = (self.out / ("last.pt" if last else "best_labeled.pt"), step)
+        self.saved = (self.out / ("last.pt" if last else "best_labeled.pt" if best else f"step{step}.pt"), step)
 
 
 HELP = """usage: python -m fitclip.train [--config run.json] [--preset paper|reference-code] [--KEY VALUE ...] [--resume [PATH]]

@@ -65,7 +65,7 @@ def test_presets_and_cli_overrides(tmp_path):
     assert (ref.temperature, ref.lr, ref.lam) == (0.015, 3e-6, 1e-4)
     toy, _ = parse_cli(["--preset", "toy"])
     assert (toy.lr, toy.batch_size_labeled, toy.max_steps, toy.val_every, toy.temperature, toy.hflip) == \
-        (3e-5, 32, 100, 25, 0.05, False)
+        (3e-4, 32, 300, 75, 0.05, False)
     assert set(PRESETS) == {"paper", "reference-code", "toy"}
     # preset < file < CLI; the file's values are typed, the CLI's are strings.
     f = write_config(tmp_path / "run.json", {"preset": "reference-code", "lam": 0.3, "betas": [0.8, 0.99],

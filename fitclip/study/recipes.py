@@ -56,7 +56,7 @@ def write_config(config: dict[str, Any], path: str | os.PathLike, for_pseudo_lab
     return write_json(path, config)
 
 
-def train_students(data_root: str | os.PathLike, out_dir: str | os.PathLike, runs: dict[str, float],
+def train_students(data_root: str | os.PathLike, out_dir: str | os.PathLike, runs: Mapping[str, float | Mapping[str, Any]],
                    seeds: Sequence[int] = (0,), *, resume: bool = True, nproc_per_node: int = 1,
                    timeout_s: float = 7200, **keys: Any) -> dict[str, Path]:
     """Train one student per (run, training seed) with `torchrun -m fitclip.train`, one after the other.
@@ -67,7 +67,9 @@ def train_students(data_root: str | os.PathLike, out_dir: str | os.PathLike, run
     just reports its end again), never overwritten.
 
     Args:
-        runs: `{run name: λ}`, e.g. `{"fitclip": 1e-4, "wiseft": 0.0}`.
+        runs: `{run name: λ}`, e.g. `{"fitclip": 1e-4, "wiseft": 0.0}`, or `{run name: {key: value}}` with the
+            run's own `TrainConfig` keys (λ included, e.g. `{"ema": {"lam": 0.0, "ema_decay": 0.99}}`), which
+            override the shared `keys`.
         seeds: training seeds (data order, crops, frame picks); the world and the labeled subset stay.
         **keys: `fitclip.config.TrainConfig` keys shared by every run (None = the preset's).
 
@@ -81,10 +83,12 @@ def train_students(data_root: str | os.PathLike, out_dir: str | os.PathLike, run
         raise ValueError("seeds is empty; give at least one training seed, e.g. [0]")
     out: dict[str, Path] = {}
     for seed in seeds:
-        for name, lam in runs.items():
+        for name, run in runs.items():
+            own = dict(run) if isinstance(run, Mapping) else {"lam": run}
             student = name + seed_suffix(seed, seeds[0])
             run_dir = Path(out_dir) / student
-            config = run_config(data_root, out_dir=run_dir, lam=lam, seed=seed, **keys)
+            config = run_config(data_root, out_dir=run_dir, seed=seed, **{**keys, **own})
+            lam = config["lam"]
             again = resume and (run_dir / "last.pt").exists()
             path = write_config(config, run_dir / "run.json", resume=again)
             print(f"== {student}: λ={lam:g}, seed {seed}, {config['max_steps']} steps, lr {config['lr']:g}"
@@ -161,9 +165,9 @@ def evaluate_alpha_grid(models: Mapping[str, Any], root: str | os.PathLike, out_
 
 def sweep(data_root: str | os.PathLike, out_dir: str | os.PathLike, *, arch: str, pretrained: str,
           labeled_sizes: Sequence[int] = (250, 500), lrs: Sequence[float] = (1e-4, 3e-4),
-          batch_sizes: Sequence[int] = (8, 32), samples: int = 3200, validations: int = 4, lam: float = 1e-4,
-          hflips: Sequence[bool] = (True,), seed: int = 0, num_workers: int = 2,
-          progress: bool = False) -> pd.DataFrame:
+          batch_sizes: Sequence[int] = (8, 32), samples: int | Sequence[int] = 3200, validations: int = 4,
+          lam: float = 1e-4, hflips: Sequence[bool] = (True,), alphas: Sequence[float] | None = None, seed: int = 0,
+          num_workers: int = 2, progress: bool = False) -> pd.DataFrame:
     """Choose a fine-tuning recipe on the labeled corpus' VALIDATION split only (never a benchmark).
 
     For each labeled-set size a seeded subset of WebVid-like train (in the synthetic world: of its
@@ -174,12 +178,16 @@ def sweep(data_root: str | os.PathLike, out_dir: str | os.PathLike, *, arch: str
     labeled data, about equal compute), is validated `validations` times (labeled val loss;
     `best_labeled.pt` = the lowest), and that checkpoint is evaluated on WebVid-like val (text→video
     R@1, R@5 and MRR, the last two with 95 % bootstrap CIs; R@5 is the paper's selection metric, MRR this
-    project's, with less variance). Runs already finished under
+    project's, with less variance). `samples` may list several budgets (e.g. `(3200, 9600)`: 100 and 300
+    steps at batch 32). With `alphas`, the student is also fused with the teacher over that grid and each
+    fused model is scored on the same validation videos: `fused_MRR` is the best of them, at `fused_alpha`
+    (what FitCLIP ships is the fused model, so a recipe can be chosen by it). Runs already finished under
     `out_dir` are reused, so an interrupted sweep continues.
 
     Returns:
-        One row per (labeled, lr, batch, hflip): max_steps, best_step, best_val_loss, R@1, R@5, R@5_ci_low,
-        R@5_ci_high, MRR, MRR_ci_low, MRR_ci_high, seconds; also written to `<out_dir>/sweep.csv`.
+        One row per (labeled, samples, lr, batch, hflip): max_steps, best_step, best_val_loss, R@1, R@5,
+        R@5_ci_low, R@5_ci_high, MRR, MRR_ci_low, MRR_ci_high, seconds, and with `alphas` fused_alpha,
+        fused_MRR, fused_MRR_ci_low, fused_MRR_ci_high; also written to `<out_dir>/sweep.csv`.
     """
     from fitclip.config import validate
     from fitclip.annotations import load_annotations, sample_labeled_subset
@@ -206,10 +214,12 @@ def sweep(data_root: str | os.PathLike, out_dir: str | os.PathLike, *, arch: str
         pl_cfg = config_from_dict({**run_config(data_root, out_dir=out_dir / f"labeled{n}", **common)}, base=None)
         if not (out_dir / f"labeled{n}" / "labels" / "index.json").is_file():
             compute_pseudo_labels(validate(pl_cfg, for_pseudo_labels=True))
-        for lr, batch, hflip in itertools.product(lrs, batch_sizes, hflips):
-            max_steps = samples // batch
+        budgets = [samples] if isinstance(samples, int) else list(samples)
+        for budget, lr, batch, hflip in itertools.product(budgets, lrs, batch_sizes, hflips):
+            max_steps = budget // batch
             val_every = max(1, max_steps // validations)
-            run_dir = out_dir / f"labeled{n}" / f"lr{lr:g}-batch{batch}{'' if hflip else '-noflip'}"
+            run_dir = out_dir / f"labeled{n}" / (f"lr{lr:g}-batch{batch}{'' if hflip else '-noflip'}"
+                                                 + (f"-steps{max_steps}" if len(budgets) > 1 else ""))
             t0 = time.perf_counter()
             if not (run_dir / "summary.json").is_file():
                 cfg = config_from_dict(run_config(data_root, out_dir=run_dir, lam=lam, lr=lr, max_steps=max_steps,
@@ -222,6 +232,7 @@ def sweep(data_root: str | os.PathLike, out_dir: str | os.PathLike, *, arch: str
                          num_workers=num_workers)
                 write_json(run_dir / "summary.json", {**{k: v for k, v in summary.items() if _jsonable(v)},
                                                       "seconds": time.perf_counter() - t0})
+            fused = _fused_validation(run_dir, arch, pretrained, root, alphas, num_workers, progress) if alphas else {}
             log = pd.read_json(run_dir / "metrics.jsonl", lines=True)
             val = log.dropna(subset=["val_labeled"])
             best = val.loc[val["val_labeled"].idxmin()]
@@ -235,9 +246,34 @@ def sweep(data_root: str | os.PathLike, out_dir: str | os.PathLike, *, arch: str
                          "best_val_loss": float(best["val_labeled"]), "R@1": float(hits(emb["ranks"], "R@1", emb.get("tied")).mean()),
                          "R@5": float(r5.mean()), "R@5_ci_low": low, "R@5_ci_high": high,
                          "MRR": float(mrr.mean()), "MRR_ci_low": mrr_low, "MRR_ci_high": mrr_high,
-                         "seconds": json.loads((run_dir / "summary.json").read_text())["seconds"]})
+                         "seconds": json.loads((run_dir / "summary.json").read_text())["seconds"], **fused})
             write_csv(pd.DataFrame(rows), out_dir / "sweep.csv")
     return pd.DataFrame(rows)
+
+
+def _fused_validation(run_dir: Path, arch: str, pretrained: str, root: str | os.PathLike,
+                      alphas: Sequence[float], num_workers: int, progress: bool) -> dict[str, float]:
+    """The sweep's fused score: `best_labeled.pt` fused with the teacher at each α, every model scored by MRR on
+    WebVid-like val (videos decoded once; reused when `<run_dir>/fused/` holds them); the best α (ties: the
+    smaller) with its MRR and 95 % bootstrap CI."""
+    from fitclip.evaluate import embeddings_path, evaluate, load_embeddings
+    from fitclip.fusion import grid_model
+    from fitclip.metrics import bootstrap_ci, hits
+    from fitclip.models import load_clip
+
+    emb_dir = run_dir / "fused"
+    names = {a: grid_model("student", a) for a in alphas}
+    if not all(embeddings_path(emb_dir, "webvid", "val", m).is_file() for m in names.values()):
+        grid = alpha_grid(load_clip(arch, pretrained), {"student": run_dir / "best_labeled.pt"}, alphas)
+        evaluate(grid, "webvid", root, "val", embeddings_dir=emb_dir, progress=progress, num_workers=num_workers)
+    mrr = {}
+    for a, model in names.items():
+        emb = load_embeddings(embeddings_path(emb_dir, "webvid", "val", model))
+        mrr[a] = hits(emb["ranks"], "MRR", emb.get("tied"))
+    best = max(sorted(mrr), key=lambda a: float(mrr[a].mean()))  # max keeps the first (smallest α) on ties
+    low, high = bootstrap_ci(mrr[best])
+    return {"fused_alpha": best, "fused_MRR": float(mrr[best].mean()), "fused_MRR_ci_low": low,
+            "fused_MRR_ci_high": high}
 
 
 def _jsonable(value: Any) -> bool:
