@@ -56,9 +56,8 @@ def _cmd_average(args: argparse.Namespace) -> int:
     if repeated:
         return _fail(f"{repeated[0]} is given twice; each checkpoint counts once in the average", 2)
 
-    from fitclip.checkpoint import load_state, save_state, sha256_file
-    from fitclip.fusion import average_states
-    from fitclip.models import clip_state_dict
+    from fitclip.checkpoint import save_state, sha256_file
+    from fitclip.fusion import average_checkpoints
 
     bad_out = _check_out(args.out)  # before any checkpoint is read
     if bad_out is not None:
@@ -73,30 +72,11 @@ def _cmd_average(args: argparse.Namespace) -> int:
             return _fail(f"{path} and {seen[digest]} are the same file (sha256 {digest[:12]}); each checkpoint "
                          f"counts once in the average", 2)
         seen[digest] = path
-    metas: list[dict] = []
-
-    def states():  # read one at a time: the average holds a running sum, never every checkpoint at once
-        for path in paths:
-            try:
-                state, meta = clip_state_dict(load_state(path))
-            except (ValueError, FileNotFoundError) as e:
-                raise ValueError(f"{path}: {e}") from None
-            archs = {m.get("arch") for m in metas + [meta] if m.get("arch")}
-            if len(archs) > 1:
-                raise ValueError(f"{path} is {meta.get('arch')!r} but an earlier checkpoint is "
-                                 f"{sorted(archs - {meta.get('arch')})[0]!r}; average checkpoints of one architecture")
-            metas.append(meta)
-            yield state
-
     try:
-        averaged = average_states(states())
+        out = average_checkpoints(paths)
     except ValueError as e:
         return _fail(e, 2)
-    out = {"format": "fitclip-clip", "state_dict": averaged, "averaged": [str(p) for p in paths]}
-    for key in ("arch", "quick_gelu"):
-        value = next((m[key] for m in metas if key in m), None)
-        if value is not None:
-            out[key] = value
+    averaged = out["state_dict"]
     try:
         save_state(out, args.out)
     except OSError as e:
@@ -386,8 +366,8 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("average", help="uniform average of checkpoints of one model (weight averaging)",
                        description="θ = mean of the checkpoints' weights (uniform weight averaging, as Open-VCLIP's "
                                    "and FROSTER's weight_average_tool.py average the checkpoints of their runs; "
-                                   "fitclip.train keeps last.pt and best_labeled.pt, so average several runs' "
-                                   "or copies of checkpoints saved along one run). "
+                                   "fitclip.train keeps last.pt, best_labeled.pt and, with --keep_every N, "
+                                   "step<N>.pt along the run). "
                                    "The result is a model file: evaluate it, or fuse it with the teacher "
                                    "(python -m fitclip fuse --student FILE). Exit status: 0 written, 2 bad input, "
                                    "1 cannot write --out.")

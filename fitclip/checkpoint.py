@@ -14,6 +14,7 @@ import errno
 import fcntl
 import hashlib
 import json
+import math
 import os
 import pickle
 import re
@@ -235,6 +236,15 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
 def write_json(path: str | os.PathLike, obj: Any) -> Path:
     """Atomic, indented JSON (values JSON cannot hold are written as strings)."""
     return atomic_write_text(path, json.dumps(obj, indent=2, default=str) + "\n")
+
+
+def write_jsonl(path: str | os.PathLike, rows: Sequence[Mapping[str, Any]]) -> Path:
+    """One JSON object per line, atomically; NaN values become null (JSON has no NaN)."""
+    def clean(v: Any) -> Any:
+        return None if isinstance(v, float) and math.isnan(v) else v
+
+    return atomic_write_text(path, "".join(json.dumps({k: clean(v) for k, v in row.items()}, allow_nan=False) + "\n"
+                                           for row in rows))
 
 
 def write_csv(df: Any, path: str | os.PathLike) -> Path:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import torch
 
@@ -89,6 +89,42 @@ def _lerp_into(out: torch.Tensor, t: torch.Tensor, s: torch.Tensor, alpha: float
     else:
         work = torch.promote_types(t.dtype, torch.float32)
         out.copy_(torch.lerp(t.to(work), s.to(device=t.device, dtype=work), alpha).to(out.dtype))
+
+
+def average_checkpoints(paths: Sequence[str | os.PathLike]) -> dict[str, Any]:
+    """The uniform average of checkpoints of one model (:func:`average_states`), read one at a time, as a fitclip
+    model file (``format``, ``state_dict``, ``averaged``: the paths, ``arch``/``quick_gelu`` when recorded):
+    save it with `fitclip.checkpoint.save_state` and load it with `load_clip(arch, path)`.
+
+    Raises:
+        ValueError: a checkpoint that cannot be read as a model (named), checkpoints of two architectures, or
+            what :func:`average_states` refuses.
+    """
+    from fitclip.checkpoint import load_state
+    from fitclip.models import clip_state_dict
+
+    metas: list[dict] = []
+
+    def states():  # read one at a time: the average holds a running sum, never every checkpoint at once
+        for path in paths:
+            try:
+                state, meta = clip_state_dict(load_state(path))
+            except (ValueError, FileNotFoundError) as e:
+                raise ValueError(f"{path}: {e}") from None
+            archs = {m.get("arch") for m in metas + [meta] if m.get("arch")}
+            if len(archs) > 1:
+                raise ValueError(f"{path} is {meta.get('arch')!r} but an earlier checkpoint is "
+                                 f"{sorted(archs - {meta.get('arch')})[0]!r}; average checkpoints of one architecture")
+            metas.append(meta)
+            yield state
+
+    out: dict[str, Any] = {"format": "fitclip-clip", "state_dict": average_states(states()),
+                           "averaged": [str(p) for p in paths]}
+    for key in ("arch", "quick_gelu"):
+        value = next((m[key] for m in metas if key in m), None)
+        if value is not None:
+            out[key] = value
+    return out
 
 
 def average_states(states: Iterable[Mapping[str, torch.Tensor]]) -> dict[str, torch.Tensor]:

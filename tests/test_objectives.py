@@ -165,3 +165,22 @@ def test_train_help_documents_the_switches():
                        ("--ema_decay", "moving average"), ("--text_lr_scale", "text tower")):
         block = out.split(f"  {key} VALUE", 1)[1][:400]
         assert words in block, (key, block)
+
+
+def test_keep_every_keeps_checkpoints_that_average_into_a_model(corpus, tmp_path):
+    """keep_every writes step<N>.pt beside last.pt; `python -m fitclip average` of them is their uniform mean."""
+    from fitclip.checkpoint import load_state
+
+    out = tmp_path / "run"
+    T.train(validate(config_from_dict(tiny_config(corpus, out, lam=0.0, max_steps=4, val_every=0, save_every=0,
+                                                  keep_every=2))))
+    assert sorted(p.name for p in out.glob("step*.pt")) == ["step2.pt", "step4.pt"]
+    assert load_state(out / "step4.pt")["step"] == 4
+    avg = tmp_path / "avg.pt"
+    subprocess.run([sys.executable, "-m", "fitclip", "average", str(out / "step2.pt"), str(out / "step4.pt"),
+                    "--out", str(avg)], cwd=REPO, env=subprocess_env(), check=True, timeout=120, capture_output=True)
+    a, b, m = (load_state(p) for p in (out / "step2.pt", out / "step4.pt", avg))
+    m = m["state_dict"]  # a fitclip model file
+    for k, v in a["student"].items():
+        if v.is_floating_point():
+            assert torch.allclose(m[k], (v + b["student"][k]) / 2, atol=1e-7), k

@@ -114,6 +114,35 @@ def test_the_ablation_notebooks_run_in_smoke_mode(smoke_run):
     assert (data / "figures" / "10_lambda_share" / "lambda_share.png").is_file()
 
 
+@pytest.mark.slow
+def test_the_objectives_harness_runs_in_smoke_mode(smoke_run):
+    """11 (issue 19) on the smoke run's stages 00–02: every objective trains, the plain run's kept checkpoints are
+    averaged, results.jsonl holds every objective under the three α rules with CIs and step costs."""
+    data = smoke_run
+    env = {k: v for k, v in os.environ.items() if k != "FITCLIP_FIGURES"}
+    done = subprocess.run([sys.executable, "-m", "fitclip.pipeline", "11", "-p", "smoke", "True",
+                           "-p", "data_root", str(data), "--quiet"], timeout=1500, env=env, capture_output=True,
+                          text=True)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
+    out = data / "11_objectives"
+    rows = pd.read_json(out / "results.jsonl", lines=True)
+    objectives = {"plain", "fitclip", "froster", "weight_penalty", "interpolation", "ema", "frozen_text",
+                  "plain_averaged"}
+    assert set(rows["objective"]) == objectives | {"teacher"}
+    assert {"objective", "alpha", "alpha_rule", "ci_low", "ci_high", "step_cost"} <= set(rows.columns)
+    for objective in objectives:
+        assert set(rows.loc[rows["objective"] == objective, "alpha_rule"]) == {"none", "validation", "oracle"}
+    unfused = rows[rows["alpha_rule"] == "none"]
+    assert (unfused.loc[unfused["objective"] != "teacher", "alpha"] == 1.0).all()
+    assert (rows["ci_low"] <= rows["value"] + 1e-9).all() and (rows["value"] <= rows["ci_high"] + 1e-9).all()
+    costs = rows.drop_duplicates("objective").set_index("objective")["step_cost"]
+    assert costs["plain"] == 1.0 and costs["plain_averaged"] == 1.0 and (costs.drop("teacher") > 0).all()
+    assert len(list((out / "plain").glob("step*.pt"))) >= 2 and (out / "plain_averaged.pt").is_file()
+    diffs = pd.read_csv(out / "differences.csv")
+    assert {"fitclip − plain", "froster − fitclip"} <= set(diffs["comparison"])
+    assert (data / "figures" / "11_objectives" / "tradeoff.png").is_file()
+
+
 def test_pipeline_rejects_unknown_parameter_before_running(tmp_path):
     out = subprocess.run([sys.executable, "-m", "fitclip.pipeline", "03", "-p", "lamda", "1e-4",
                           "--out-dir", str(tmp_path)], capture_output=True, text=True, timeout=120)

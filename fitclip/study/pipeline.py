@@ -19,6 +19,7 @@ keeps that documented command short); `python -m fitclip.study.pipeline` is the 
 Examples:
     python -m fitclip.pipeline                       # the demo: 00 → 08 on the synthetic world
     python -m fitclip.pipeline 09 10                 # the ablations (labeled-set size, λ), after the demo
+    python -m fitclip.pipeline 11                    # the anti-forgetting objectives in one harness, after the demo
     python -m fitclip.pipeline -p smoke True         # the CI smoke run
     python -m fitclip.pipeline 03 04 -p lam 1e-4     # some stages ("03" or "03_train")
     python -m fitclip.pipeline 04 -p alphas "[0, 0.5, 1]"

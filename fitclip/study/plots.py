@@ -256,3 +256,30 @@ def plot_lambda_share(table: pd.DataFrame, title: str = "distillation share λ (
     fig.suptitle(f"{title}; error bars and band: 95 % bootstrap CI over items")
     fig.tight_layout()
     return fig
+
+
+def plot_tradeoff(table: pd.DataFrame, title: str = "the forgetting trade-off per objective") -> plt.Figure:
+    """Notebook 11's figure: zero-shot gain (benchmarks' average − teacher) against in-domain gain (labeled
+    corpus' validation MRR − teacher) per objective, unfused (α = 1) and at its validation-chosen α, with paired
+    95 % CIs as error bars on both axes; the teacher is the origin (`table`: `fitclip.study.objectives.tradeoff`)."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.4), sharex=True, sharey=True)
+    palette = dict(zip(dict.fromkeys(table["objective"]), sns.color_palette("tab10", table["objective"].nunique())))
+    for ax, (rule, label) in zip(axes, (("none", "unfused (α = 1)"), ("validation", "α chosen on validation"))):
+        part = table[table["rule"] == rule]
+        for r in part.itertuples():
+            ax.errorbar(r.in_domain, r.zero_shot, color=palette[r.objective], marker="o", ms=5, capsize=3,
+                        xerr=[[r.in_domain - r.in_domain_ci_low], [r.in_domain_ci_high - r.in_domain]],
+                        yerr=[[r.zero_shot - r.zero_shot_ci_low], [r.zero_shot_ci_high - r.zero_shot]],
+                        label=r.objective if rule == "none" else None)
+            if rule == "validation":
+                ax.annotate(f"α={r.alpha:g}", (r.in_domain, r.zero_shot), fontsize="x-small",
+                            xytext=(3, 3), textcoords="offset points")
+        ax.axhline(0, ls="--", color="grey", lw=0.8)
+        ax.axvline(0, ls="--", color="grey", lw=0.8)
+        ax.set_xlabel("in-domain gain: validation MRR − teacher (points)")
+        ax.set_title(label)
+    axes[0].set_ylabel("zero-shot gain: benchmarks' average − teacher (points)")
+    fig.legend(loc="center right", fontsize="small", frameon=False)
+    fig.suptitle(f"{title}; error bars: paired 95 % bootstrap CIs (the teacher is the origin)")
+    fig.tight_layout(rect=(0, 0, 0.86, 1))
+    return fig
