@@ -184,3 +184,19 @@ def test_keep_every_keeps_checkpoints_that_average_into_a_model(corpus, tmp_path
     for k, v in a["student"].items():
         if v.is_floating_point():
             assert torch.allclose(m[k], (v + b["student"][k]) / 2, atol=1e-7), k
+
+
+def test_a_run_folder_of_another_recipe_is_moved_aside_not_resumed(tmp_path):
+    """03/09–11 resume their runs; a folder whose recorded config differs in a key a resume may not change (the
+    toy preset's lr after an update) is named, and train_students moves it aside instead of failing."""
+    from fitclip.config import config_from_dict as build
+    from fitclip.checkpoint import write_json
+    from fitclip.study.recipes import stale_run
+
+    run = tmp_path / "wiseft"
+    old = build({"preset": "toy", "lr": 3e-5, "max_steps": 100}).to_dict()
+    write_json(run / "config.json", old)
+    new = build({"preset": "toy"}).to_dict()
+    assert stale_run(run, new) == ["lr: 3e-05 → 0.0003"]  # max_steps may change on resume
+    assert stale_run(run, {**old, "max_steps": 300}) == []
+    assert stale_run(tmp_path / "none", new) == []

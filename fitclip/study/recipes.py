@@ -90,6 +90,13 @@ def train_students(data_root: str | os.PathLike, out_dir: str | os.PathLike, run
             config = run_config(data_root, out_dir=run_dir, seed=seed, **{**keys, **own})
             lam = config["lam"]
             again = resume and (run_dir / "last.pt").exists()
+            changed = stale_run(run_dir, config) if again else []
+            if changed:  # a run of another recipe (e.g. an older preset): kept aside, never overwritten
+                aside = run_dir.with_name(f"{run_dir.name}.replaced-{time.strftime('%Y%m%dT%H%M%S')}")
+                run_dir.rename(aside)
+                print(f"note: {run_dir} held a run of another config ({', '.join(changed)}); moved it to {aside} "
+                      f"and training anew", flush=True)
+                again = False
             path = write_config(config, run_dir / "run.json", resume=again)
             print(f"== {student}: λ={lam:g}, seed {seed}, {config['max_steps']} steps, lr {config['lr']:g}"
                   f"{' (resuming)' if again else ''}", flush=True)
@@ -98,6 +105,20 @@ def train_students(data_root: str | os.PathLike, out_dir: str | os.PathLike, run
             print((run_dir / "train.log").read_text().strip().splitlines()[-1], flush=True)
             out[student] = run_dir
     return out
+
+
+def stale_run(run_dir: str | os.PathLike, config: Mapping[str, Any]) -> list[str]:
+    """The keys (with their old and new values) in which the run recorded in ``<run_dir>/config.json`` differs
+    from `config` beyond what a resumed run may change (`fitclip.config.RESUMABLE_CHANGES`); [] when it can be
+    resumed, or when there is no recorded config (the trainer then checks the checkpoint itself)."""
+    from fitclip.config import RESUMABLE_CHANGES
+
+    path = Path(run_dir) / "config.json"
+    if not path.is_file():
+        return []
+    saved = config_from_dict(json.loads(path.read_text()), base=None).to_dict()  # older files: defaults filled in
+    return [f"{k}: {saved.get(k)!r} → {v!r}" for k, v in config.items()
+            if k not in RESUMABLE_CHANGES and saved.get(k) != v]
 
 
 def trained_students(train_dir: str | os.PathLike, checkpoint: str = "best_labeled",
