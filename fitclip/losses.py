@@ -57,6 +57,19 @@ def _kl_rows(teacher_logits: torch.Tensor, student_logits: torch.Tensor) -> torc
                     reduction="batchmean", log_target=True)
 
 
+def gather_pairs(student_video: torch.Tensor, student_text: torch.Tensor, teacher_video: torch.Tensor,
+                 teacher_text: torch.Tensor, shared_text: bool = False) -> tuple[torch.Tensor, ...]:
+    """The global batch of a distillation term on every rank: the student's embeddings all-gathered with
+    gradients, the teacher's without (detached); with `shared_text` the texts (the same prompts on every rank)
+    are left as they are. Returns (student_video, student_text, teacher_video, teacher_text)."""
+    student_video = all_gather_with_grad(student_video)
+    teacher_video = all_gather_no_grad(teacher_video.detach())
+    if not shared_text:
+        student_text = all_gather_with_grad(student_text)
+        teacher_text = all_gather_no_grad(teacher_text.detach())
+    return student_video, student_text, teacher_video, teacher_text.detach()
+
+
 def distillation_loss(student_video: torch.Tensor, student_text: torch.Tensor,
                       teacher_video: torch.Tensor, teacher_text: torch.Tensor, temperature: float,
                       scale: str = "inverse_temperature_squared", *, shared_text: bool = False) -> torch.Tensor:
@@ -85,11 +98,8 @@ def distillation_loss(student_video: torch.Tensor, student_text: torch.Tensor,
     if student_video.shape[0] != teacher_video.shape[0] or student_text.shape[0] != teacher_text.shape[0]:
         raise ValueError(f"student and teacher must embed the same items: videos {student_video.shape[0]} vs "
                          f"{teacher_video.shape[0]}, texts {student_text.shape[0]} vs {teacher_text.shape[0]}")
-    student_video = all_gather_with_grad(student_video)
-    teacher_video = all_gather_no_grad(teacher_video.detach())
-    if not shared_text:
-        student_text = all_gather_with_grad(student_text)
-        teacher_text = all_gather_no_grad(teacher_text.detach())
+    student_video, student_text, teacher_video, teacher_text = gather_pairs(
+        student_video, student_text, teacher_video, teacher_text, shared_text)
     s_student = similarity(student_video, student_text, temperature)
     s_teacher = similarity(teacher_video, teacher_text.detach(), temperature).detach()
     k_row = _kl_rows(s_teacher, s_student)

@@ -22,7 +22,7 @@ from typing import Iterator, Sequence
 import torch
 import torch.nn.functional as F
 
-from fitclip.distributed import all_gather_no_grad, all_gather_with_grad
+from fitclip.losses import gather_pairs
 
 #: FROSTER's residual scale: f̃ = f + 0.1·P(f).
 PROJECTOR_SCALE = 0.1
@@ -80,11 +80,8 @@ def feature_cosine_loss(student_video: torch.Tensor, student_text: torch.Tensor,
         raise ValueError(f"student and teacher must embed the same items: videos {tuple(student_video.shape)} vs "
                          f"{tuple(teacher_video.shape)}, texts {tuple(student_text.shape)} vs "
                          f"{tuple(teacher_text.shape)}")
-    student_video = all_gather_with_grad(student_video)
-    teacher_video = all_gather_no_grad(teacher_video.detach())
-    if not shared_text:
-        student_text = all_gather_with_grad(student_text)
-        teacher_text = all_gather_no_grad(teacher_text.detach())
+    student_video, student_text, teacher_video, teacher_text = gather_pairs(
+        student_video, student_text, teacher_video, teacher_text, shared_text)
     video, text = projectors(student_video, student_text)
     return ((1 - F.cosine_similarity(video, teacher_video.detach(), dim=-1)).mean()
             + (1 - F.cosine_similarity(text, teacher_text.detach(), dim=-1)).mean())
