@@ -10,7 +10,7 @@ from fitclip.annotations import load_annotations, sample_labeled_subset
 from fitclip.checkpoint import write_json
 from fitclip.study.forgetting import forgetting_rows, forgetting_table, regime_verdict, split_contrast
 from fitclip.study.tables import BENCHMARKS
-from fitclip.toyworld.regime import (INSIDE, MIXED, OUTSIDE, item_splits, labeled_candidates, regime_record,
+from fitclip.toyworld.regime import (INSIDE, MIXED, OUTSIDE, item_splits, labeled_candidates, word_part, regime_record,
                                      split_of, webvid_concepts)
 from fitclip.toyworld.world import world_manifest
 
@@ -66,6 +66,11 @@ def test_item_splits_on_a_hand_made_world(tmp_path):
                                            "v_Spinning_g01_c01": MIXED}
     assert item_splits(root, "ucf101", labeled=["pink bar"])["v_Blinking_g01_c02"] == INSIDE
     assert split_of([], {"red circle"}) == MIXED  # no object: neither inside nor outside
+    # The exploratory word-level reading: which of the object's two words the labeled concepts use.
+    words = item_splits(root, "ucf101", labeled=["red circle", "blue bar"], words=True)
+    assert words == {"v_Blinking_g01_c01": INSIDE, "v_Blinking_g01_c02": "shape shown", "v_Spinning_g01_c01": MIXED}
+    assert [word_part(o, ["red circle", "blue bar"]) for o in ("red bar", "cyan circle", "pink ring", "red ring")] == \
+        ["both words shown", "shape shown", "neither shown", "colour shown"]
     with pytest.raises(FileNotFoundError, match="synthetic world only"):
         item_splits(tmp_path / "nowhere", "ucf101")
 

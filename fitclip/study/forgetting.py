@@ -15,7 +15,7 @@ labeled concepts ``01_data_prep/regime.json`` counted from the drawn subset).
 from __future__ import annotations
 
 import os
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -56,13 +56,15 @@ def regime_table(embeddings_dir: str | os.PathLike, splits: Mapping[str, str], s
 def forgetting_rows(teacher: Mapping[str, tuple[list[str], np.ndarray]],
                     students: Mapping[str, tuple[float, Mapping[str, tuple[list[str], np.ndarray]]]],
                     item_split: Mapping[str, Mapping[str, str]], seed: int = 0,
-                    n_resamples: int = 2000) -> list[dict[str, Any]]:
+                    n_resamples: int = 2000, parts: Sequence[str] = SPLITS) -> list[dict[str, Any]]:
     """The rows of ``05_benchmarks/forgetting.json``: per student (α = 1), benchmark and split.
 
     Args:
         teacher: `{dataset: (item keys, per-item values)}` of the teacher (:func:`~fitclip.study.tables.item_hits`).
         students: `{student: (λ, {dataset: (item keys, per-item values)})}` of the unfused students.
         item_split: `{dataset: {item key: "inside" | "outside" | "mixed"}}` (mixed items are left out).
+        parts: the item labels to report (default inside and outside; e.g.
+            `fitclip.toyworld.regime.WORD_PARTS` with word-level labels).
 
     Returns:
         `{student, lam, dataset, split, diff_vs_teacher, ci_low, ci_high, n_items, teacher, value}` rows (points;
@@ -74,7 +76,7 @@ def forgetting_rows(teacher: Mapping[str, tuple[list[str], np.ndarray]],
 
     rows = []
     for student, (lam, by_dataset) in students.items():
-        by_split: dict[str, list[np.ndarray]] = {s: [] for s in SPLITS}
+        by_split: dict[str, list[np.ndarray]] = {s: [] for s in parts}
         for dataset, (keys, base) in teacher.items():
             other_keys, values = by_dataset[dataset]
             if list(other_keys) != list(keys):
@@ -84,7 +86,7 @@ def forgetting_rows(teacher: Mapping[str, tuple[list[str], np.ndarray]],
             if (labels == "unknown").any():
                 raise ValueError(f"{dataset}: {int((labels == 'unknown').sum())} items have no inside/outside label; "
                                  f"the world's manifest does not match the evaluated items")
-            for part in SPLITS:
+            for part in parts:
                 mask = labels == part
                 n = int(mask.sum())
                 diff = np.asarray(values, np.float64)[mask] - np.asarray(base, np.float64)[mask]
@@ -96,13 +98,13 @@ def forgetting_rows(teacher: Mapping[str, tuple[list[str], np.ndarray]],
                              "ci_low": float(low), "ci_high": float(high), "n_items": n,
                              "teacher": float(np.mean(np.asarray(base)[mask])) if n else float("nan"),
                              "value": float(np.mean(np.asarray(values)[mask])) if n else float("nan")})
-        for part in SPLITS:
-            parts = by_split[part]
-            ok = parts and all(len(p) > 1 for p in parts)
-            low, high = bootstrap_ci(parts, n_resamples=n_resamples, seed=seed) if ok else (np.nan, np.nan)
+        for part in parts:
+            groups = by_split[part]
+            ok = groups and all(len(p) > 1 for p in groups)
+            low, high = bootstrap_ci(groups, n_resamples=n_resamples, seed=seed) if ok else (np.nan, np.nan)
             rows.append({"student": student, "lam": float(lam), "dataset": "average", "split": part,
-                         "diff_vs_teacher": float(np.mean([p.mean() for p in parts])) if parts else float("nan"),
-                         "ci_low": float(low), "ci_high": float(high), "n_items": int(sum(len(p) for p in parts)),
+                         "diff_vs_teacher": float(np.mean([p.mean() for p in groups])) if groups else float("nan"),
+                         "ci_low": float(low), "ci_high": float(high), "n_items": int(sum(len(p) for p in groups)),
                          "teacher": float("nan"), "value": float("nan")})
     return rows
 
@@ -221,14 +223,23 @@ def regime_report(embeddings_dir: str | os.PathLike, world_root: str | os.PathLi
                             for name, split in splits.items()}) for student, lam in students.items()}
     rows = forgetting_rows(teacher, hits, item_split, seed=seed, n_resamples=n_resamples)
     plain = next((name for name, lam in students.items() if lam == 0), "")
+    words = []
+    if plain:  # exploratory: the outside items by which of their two words the labeled captions used
+        from fitclip.toyworld.regime import WORD_PARTS
+
+        word_split = {name: item_splits(world_root, name, split, labeled, words=True) for name, split in splits.items()}
+        words = forgetting_rows(teacher, {plain: hits[plain]}, word_split, seed=seed, n_resamples=n_resamples,
+                                parts=WORD_PARTS)
     contrast = split_contrast(teacher, hits[plain][1], item_split, seed=seed, n_resamples=n_resamples) if plain else None
     return {"regime": regime_table(embeddings_dir, splits, seed=seed, n_resamples=n_resamples),
             "forgetting": rows, "forgetting_table": forgetting_table(rows), "contrast": contrast,
+            "words": words, "words_table": forgetting_table(words) if words else None,
             "verdict": regime_verdict(rows, contrast, plain)}
 
 
 def write_regime_report(out_dir: str | os.PathLike, report: Mapping[str, Any]) -> None:
-    """``forgetting.json`` (the rows), ``forgetting.md`` (table + verdict) and ``regime.md`` under `out_dir`."""
+    """``forgetting.json`` (the rows), ``forgetting.md`` (table + verdict), ``forgetting_words.md`` (the λ = 0
+    student's outside items by the words the labeled captions used: exploratory) and ``regime.md`` under `out_dir`."""
     from pathlib import Path
 
     from fitclip.checkpoint import atomic_write_text, write_json
@@ -239,4 +250,6 @@ def write_regime_report(out_dir: str | os.PathLike, report: Mapping[str, Any]) -
     write_json(out / "forgetting.json", rows)
     atomic_write_text(out / "forgetting.md", report["forgetting_table"].to_markdown() + "\n\n"
                       + f"Regime: **{report['verdict']['verdict']}** — {report['verdict']['ours']}\n")
+    if report.get("words_table") is not None:  # exploratory, beside the registered split
+        atomic_write_text(out / "forgetting_words.md", report["words_table"].to_markdown() + "\n")
     atomic_write_text(out / "regime.md", format_regime(report["regime"]).to_markdown() + "\n")

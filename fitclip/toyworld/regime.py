@@ -20,6 +20,9 @@ from typing import Any, Iterable, Sequence
 
 #: Item splits of a benchmark: its video shows only labeled concepts, or none of them.
 INSIDE, OUTSIDE, MIXED = "inside", "outside", "mixed"
+#: A finer reading of the outside items (exploratory, looked at after the registered inside/outside split): which
+#: of the object's two words, its colour and its shape, the labeled subset's captions use.
+WORD_PARTS: tuple[str, ...] = (INSIDE, "colour shown", "shape shown", "neither shown")
 
 
 def _world(root: str | os.PathLike) -> dict[str, Any]:
@@ -43,6 +46,20 @@ def labeled_candidates(items: Sequence[Any], root: str | os.PathLike) -> list[An
     return [item for item in items if concept[item.key] in labeled]
 
 
+def word_part(obj: str, labeled: Iterable[str]) -> str:
+    """One of :data:`WORD_PARTS` for an object concept ("cyan ring"): inside the labeled concepts, or outside with
+    only its colour word, only its shape word, or neither shown by the labeled subset. ("both words shown" cannot
+    happen while the labeled concepts are a full colour × shape product, as the world's are; it is named if so.)"""
+    labeled = set(labeled)
+    if obj in labeled:
+        return INSIDE
+    colour, shape = obj.split()
+    colours, shapes = {c.split()[0] for c in labeled}, {c.split()[1] for c in labeled}
+    seen = (colour in colours, shape in shapes)
+    return {(True, True): "both words shown", (True, False): "colour shown", (False, True): "shape shown",
+            (False, False): "neither shown"}[seen]
+
+
 def split_of(objects: Iterable[str], labeled: set[str]) -> str:
     """`inside` when every object of a video is a labeled concept, `outside` when none is, else `mixed`."""
     flags = {obj in labeled for obj in objects}
@@ -50,7 +67,7 @@ def split_of(objects: Iterable[str], labeled: set[str]) -> str:
 
 
 def item_splits(root: str | os.PathLike, dataset: str, split: str | None = None,
-                labeled: Iterable[str] | None = None) -> dict[str, str]:
+                labeled: Iterable[str] | None = None, words: bool = False) -> dict[str, str]:
     """`{item key: inside | outside | mixed}` of a benchmark of the synthetic world, keyed as `evaluate` keys its
     items: each item's video (through the dataset's own loader) and the objects ``world.json`` records for it.
 
@@ -58,6 +75,7 @@ def item_splits(root: str | os.PathLike, dataset: str, split: str | None = None,
         root: the world root (``01_data_prep/world``).
         dataset, split: the benchmark (default split when None).
         labeled: the labeled concepts (default: ``world.json``'s).
+        words: label one-object items by :func:`word_part` instead (videos of several objects: ``mixed``).
     """
     from fitclip.annotations import load_annotations
 
@@ -71,7 +89,9 @@ def item_splits(root: str | os.PathLike, dataset: str, split: str | None = None,
         except ValueError:
             raise ValueError(f"{item.path} is not under the world's root {root} (a linked folder?): the synthetic "
                              f"world's videos must stay under it, as render_world writes them") from None
-        out[item.key] = split_of(world["videos"][rel]["objects"], labeled)
+        objects = world["videos"][rel]["objects"]
+        out[item.key] = (word_part(objects[0], labeled) if len(objects) == 1 else MIXED) if words else \
+            split_of(objects, labeled)
     return out
 
 
