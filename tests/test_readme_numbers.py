@@ -27,7 +27,8 @@ def _file(relative: str) -> Path:
 
 @pytest.mark.parametrize("name", ["05_benchmarks/table.md", "05_benchmarks/differences.md",
                                   "05_benchmarks/verdicts.md", "05_benchmarks/regime.md",
-                                  "05_benchmarks/forgetting.md", "09_labeled_size/verdicts.md",
+                                  "05_benchmarks/forgetting.md", "05_benchmarks/forgetting_words.md",
+                                  "09_labeled_size/verdicts.md",
                                   "10_lambda_share/verdicts.md"])
 def test_the_readme_shows_the_runs_tables_verbatim(name):
     table = _file(name).read_text(encoding="utf-8").strip()
