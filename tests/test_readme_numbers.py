@@ -108,3 +108,13 @@ def test_the_teachers_accuracy_table_is_the_runs():
     for expected in (row("before (random init)", record["zero_shot_before"], False),
                      row(f"after {steps} steps", record["zero_shot_after"], True)):
         assert expected in README, f"README.md's stage-00 table should have the row {expected!r}"
+
+
+def test_the_objectives_tables_are_the_runs():
+    """Notebook 11's table and paired differences, formatted from its committed result files, are in the README."""
+    from fitclip.study.objectives import difference_summary, results_table
+
+    rows = [json.loads(line) for line in _file("11_objectives/results.jsonl").read_text().splitlines() if line.strip()]
+    assert results_table(rows).to_markdown() in README, "README.md does not show 11's table as the run wrote it"
+    diffs = difference_summary(pd.read_csv(_file("11_objectives/differences.csv"))).to_markdown(index=False)
+    assert diffs in README, "README.md does not show 11's paired differences as the run wrote them"
