@@ -553,6 +553,9 @@ def validate(cfg: TrainConfig, *, resume: bool = False, check_files: bool = True
          f"text_lr_scale={cfg.text_lr_scale!r} must be in [0, 1] (1 = the text tower at lr, 0 = frozen)")
     need(cfg.distill in DISTILL_OBJECTIVES,
          f"distill={cfg.distill!r}: use one of {', '.join(DISTILL_OBJECTIVES)}")
+    need(cfg.distill == "similarity_kl" or cfg.distill_scale == "inverse_temperature_squared",
+         f"distill_scale={cfg.distill_scale!r} scales FitCLIP's similarity KL only; with distill={cfg.distill!r} it "
+         f"would change nothing: drop it (the feature loss is weighted by lam alone)")
     need(cfg.distill == "similarity_kl" or cfg.lam > 0,
          f"distill={cfg.distill!r} with lam=0 trains no distillation at all; give lam > 0 (FROSTER weights its "
          f"feature loss 2:1 against the labeled one, lam≈0.67) or drop distill")

@@ -114,6 +114,7 @@ def test_ema_update_by_hand_and_its_state():
 @pytest.mark.parametrize("bad, message", [
     ({"distill": "cosine"}, "distill='cosine': use one of similarity_kl, feature_cosine"),
     ({"distill": "feature_cosine", "lam": 0.0}, "with lam=0 trains no distillation"),
+    ({"distill": "feature_cosine", "lam": 0.5, "distill_scale": "none"}, "would change nothing"),
     ({"interpolation_max": 1.0}, "interpolation_max=1.0 must be in \\[0, 1\\)"),
     ({"ema_decay": -0.1}, "ema_decay=-0.1 must be in \\[0, 1\\)"),
 ])
