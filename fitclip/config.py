@@ -61,6 +61,9 @@ DISTILL_SCALES = ("inverse_temperature_squared", "none")  # = fitclip.losses.DIS
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("fp32", "bf16")
 DISTILL_OBJECTIVES = ("similarity_kl", "feature_cosine")
+#: What a checkpoint written before each of these keys existed ran with (read by resume checks and protocol cards).
+KEYS_BEFORE_THEY_EXISTED: dict[str, Any] = {"hflip": True, "weight_penalty": 0.0, "text_lr_scale": 1.0,
+                                            "distill": "similarity_kl", "interpolation_max": 0.0, "ema_decay": 0.0}
 #: The keys that say what a student was trained to do (recorded on the protocol card of every evaluation).
 OBJECTIVE_KEYS = ("lam", "distill", "weight_penalty", "interpolation_max", "ema_decay", "text_lr_scale")
 UNLABELED_DATASETS = ("webvid", "folder")

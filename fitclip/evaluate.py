@@ -279,7 +279,7 @@ def training_objective(path: str | os.PathLike) -> dict[str, Any]:
     """The objective a trainer checkpoint was trained with (λ and the anti-forgetting switches of
     `fitclip.config.OBJECTIVE_KEYS`, from its recorded config), for the protocol card; {} for any other file.
     The file is memory-mapped, not read whole."""
-    from fitclip.config import OBJECTIVE_KEYS
+    from fitclip.config import KEYS_BEFORE_THEY_EXISTED, OBJECTIVE_KEYS
 
     try:
         state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
@@ -288,9 +288,7 @@ def training_objective(path: str | os.PathLike) -> dict[str, Any]:
     config = state.get("config") if isinstance(state, dict) else None
     if not isinstance(config, dict):
         return {}
-    defaults = {"distill": "similarity_kl", "weight_penalty": 0.0, "interpolation_max": 0.0, "ema_decay": 0.0,
-                "text_lr_scale": 1.0}  # what a checkpoint from before a key ran with
-    return {k: config.get(k, defaults.get(k)) for k in OBJECTIVE_KEYS}
+    return {k: config.get(k, KEYS_BEFORE_THEY_EXISTED.get(k)) for k in OBJECTIVE_KEYS}
 
 
 def _safe_name(name: str) -> str:

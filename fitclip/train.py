@@ -102,7 +102,7 @@ from torch.utils.data import DataLoader
 
 from fitclip.annotations import AnnotationError
 from fitclip.checkpoint import CheckpointDamaged, atomic_write_text, load_state, save_state, write_json
-from fitclip.config import RESUMABLE_CHANGES, ConfigError, TrainConfig, parse_cli, validate
+from fitclip.config import KEYS_BEFORE_THEY_EXISTED, RESUMABLE_CHANGES, ConfigError, TrainConfig, parse_cli, validate
 from fitclip.datasets import VideoDataset, collate_clips
 from fitclip.losses import distillation_loss, fitclip_loss, labeled_loss, weight_penalty_loss
 from fitclip.objectives import (INTERPOLATION_WEIGHT, TrainingSwitches, feature_cosine_loss, interpolate,
@@ -237,10 +237,7 @@ def nonfinite_advice(cfg: TrainConfig, out: Path, saved: tuple[Path, int] | None
 def check_resume_config(saved: dict[str, Any], cfg: TrainConfig, path: Path) -> None:
     if "bf16" in saved and "precision" not in saved:  # a checkpoint from before `precision`
         saved = {**saved, "precision": "bf16" if saved["bf16"] else "fp32"}
-    for key, before in (("hflip", True), ("weight_penalty", 0.0), ("text_lr_scale", 1.0),
-                        ("distill", "similarity_kl"), ("interpolation_max", 0.0), ("ema_decay", 0.0)):
-        if key not in saved:  # a checkpoint from before the key: it ran with what the key's default means
-            saved = {**saved, key: before}
+    saved = {**KEYS_BEFORE_THEY_EXISTED, **saved}  # a checkpoint from before a key ran with what its default means
     diff = [k for k, v in cfg.to_dict().items() if k not in RESUMABLE_CHANGES and saved.get(k) != v]
     if diff:
         detail = ", ".join(f"{k}: {saved.get(k)!r} in the checkpoint vs {getattr(cfg, k)!r} now" for k in diff)
@@ -492,10 +489,10 @@ def _train(cfg: TrainConfig, resume: str | os.PathLike | None, d: Dist, out: Pat
                 r = interpolation_ratio(cfg.seed, step, cfg.interpolation_max)
                 with swapped(params, interpolate(params, switches.start, r)):
                     at_r = compute_losses(model, cfg, lab_in, unl_in, teacher_video, teacher_text,
-                                          shared_text=prompts is not None, projectors=switches.projectors)["total"]
-                    run.check_finite({"total": at_r, "labeled": at_r, "distill": at_r}, step)
-                    (INTERPOLATION_WEIGHT * at_r).backward()
-                losses["interpolated"] = at_r
+                                          shared_text=prompts is not None, projectors=switches.projectors)
+                    run.check_finite(at_r, step)
+                    (INTERPOLATION_WEIGHT * at_r["total"]).backward()
+                losses["interpolated"] = at_r["total"]
             if fault == ("exit", step):
                 os._exit(17)
             if fault == ("hang", step):
