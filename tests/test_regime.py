@@ -2,6 +2,8 @@
 benchmark items split into inside / outside the labeled concepts correctly, and the forgetting rows and the
 regime verdict read the paired differences right (hand-made cases)."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -140,3 +142,29 @@ def test_paired_ci_and_split_contrast_on_data_with_spread():
     worse[0::2] -= 3.0  # outside items lose 3 points more
     c = split_contrast({"ucf101": (keys, base)}, {"ucf101": (keys, worse)}, split, n_resamples=500)
     assert c["ci_high"] < 0 and c["delta"] == pytest.approx(-3.0, abs=0.5)
+
+
+def test_the_stills_to_video_gap_moves_each_concepts_colour_its_own_way():
+    # Hand cases of the look's direction (COLOURS order: red, green, blue, yellow, purple, orange, pink, cyan, lime,
+    # brown; steps per shape circle 1, square 2, triangle 3, cross 4, ring 6, bar 7).
+    assert S.video_look_towards("red", "circle") == "green"
+    assert S.video_look_towards("red", "ring") == "pink"
+    assert S.video_look_towards("brown", "bar") == "pink"  # (9 + 7) % 10 = 6
+    for shape in S.SHAPES:  # two concepts of one shape never drift towards each other (they would meet halfway)
+        pairs = [frozenset((c, S.video_look_towards(c, shape))) for c in S.COLOURS]
+        assert len(set(pairs)) == len(S.COLOURS) and all(len(p) == 2 for p in pairs)
+    # On video, an object's inside pixels are 0.6 x its stills colour + 0.4 x its look's colour (within rounding).
+    plain = S.render_clip("red", "circle", "staying still", background="flat", seed=3).astype(float)
+    looked = S.render_clip("red", "circle", "staying still", background="flat", seed=3, look=0.4).astype(float)
+    distance = np.abs(plain[0] - plain[0, 0, 0]).sum(-1)  # from the flat background (one colour)
+    centre = plain[0][np.unravel_index(distance.argmax(), distance.shape)]
+    inside = (plain[0] == centre).all(-1)  # the object's fully covered pixels (its edges are anti-aliased)
+    assert inside.sum() > 50
+    expected = 0.6 * plain[0][inside] + 0.4 * np.array(S.COLOURS["green"], float)
+    assert np.abs(looked[0][inside] - expected).max() <= 1.0
+    assert np.array_equal(looked[0][distance == 0], plain[0][distance == 0])  # the background is untouched
+    # The world puts the configured look on every video job; the stills never get one (they render with look 0).
+    assert {job.look for job in S.plan_world(0, S.WorldConfig.smoke()).jobs} == {S.WorldConfig().video_look}
+    assert {job.look for job in S.plan_world(0, dataclasses.replace(S.WorldConfig.smoke(), video_look=0.0)).jobs} == {0.0}
+    with pytest.raises(ValueError, match="video_look"):
+        S.WorldConfig(video_look=1.0)

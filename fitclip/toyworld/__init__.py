@@ -27,7 +27,7 @@ from fitclip.toyworld.vocabulary import (BACKGROUNDS, BENCHMARK_DOMAINS, CLIP_FR
                                          FRAME_SIZE, LABELED_CONCEPTS, MOTION_WORDS, MOTIONS, ORDER_ONLY_PAIR, SHAPES,
                                          SHIFTED_BACKGROUNDS, SINGLE_FRAME_MOTIONS, STILL_CLASSES, TRAIN_BACKGROUNDS,
                                          UNSEEN_MOTION_WORDS, is_labeled_concept, mit_categories,
-                                         ucf101_class_folders, ucf101_class_names, valid_combo)
+                                         ucf101_class_folders, ucf101_class_names, valid_combo, video_look_towards)
 from fitclip.toyworld.world import WorldConfig, plan_world, render_world
 from fitclip.toyworld.writers import MSRVTT_HEADER, WEBVID_HEADER, YOUCOOK2_HEADER, load_stills, write_job, write_stills
 
@@ -35,6 +35,7 @@ __all__ = [
     "BACKGROUNDS", "BENCHMARK_DOMAINS", "CLIP_FRAMES", "COLOURS", "CONCEPTS", "FPS", "FRAME_SIZE",
     "LABELED_CONCEPTS", "MOTION_WORDS", "MOTIONS", "MSRVTT_HEADER", "ORDER_ONLY_PAIR", "SHAPES", "SHIFTED_BACKGROUNDS",
     "SINGLE_FRAME_MOTIONS", "STILL_CLASSES", "TRAIN_BACKGROUNDS", "UNSEEN_MOTION_WORDS", "WEBVID_HEADER",
+    "video_look_towards",
     "YOUCOOK2_HEADER", "ClipSpec", "VideoJob", "WorldConfig", "is_labeled_concept", "load_stills", "mit_categories",
     "plan_world", "render_clip", "render_stills", "render_video", "render_world", "ucf101_class_folders",
     "ucf101_class_names", "valid_combo", "write_job", "write_stills",

@@ -109,7 +109,8 @@ def regime_record(root: str | os.PathLike, stills_captions: str | os.PathLike, l
     Returns:
         ``teacher_concepts``, ``labeled_concepts``, ``pool_concepts`` (distinct object concepts in the teacher's
         stills, the labeled subset and the pool), ``validation_concepts``, the three lists, the labeled share,
-        the numbers of labeled and pool videos, and per benchmark the items inside and outside.
+        the numbers of labeled and pool videos, per benchmark the items inside and outside, and ``video_look``
+        (the stills-to-video gap the world's videos were rendered with, from ``world.json``).
     """
     with open(stills_captions, newline="", encoding="utf-8") as f:
         teacher = sorted({f"{row['colour']} {row['shape']}" for row in csv.DictReader(f)})
@@ -130,7 +131,8 @@ def regime_record(root: str | os.PathLike, stills_captions: str | os.PathLike, l
             "n_labeled_videos": len(labeled_keys), "n_pool_videos": len(pool_keys),
             "labeled_not_known_to_teacher": sorted(set(labeled) - set(teacher)),
             "benchmark_items": counts, "labeled_concept_list": labeled, "pool_concept_list": pool,
-            "teacher_concept_list": teacher}
+            "teacher_concept_list": teacher,
+            "video_look": float(_world(root)["config"].get("video_look", 0.0))}
 
 
 def regime_text(regime: dict[str, Any]) -> str:
@@ -140,4 +142,5 @@ def regime_text(regime: dict[str, Any]) -> str:
     return (f"object concepts: the teacher's stills show {regime['teacher_concepts']}, the labeled subset "
             f"({regime['n_labeled_videos']} videos) {regime['labeled_concepts']} ({100 * regime['labeled_share']:.0f} %), "
             f"the unlabeled pool ({regime['n_pool_videos']} videos) {regime['pool_concepts']}, validation "
-            f"{regime['validation_concepts']}\nbenchmark items inside/outside the labeled concepts: {items}")
+            f"{regime['validation_concepts']}; stills-to-video gap (video_look) {regime.get('video_look', 0.0)}"
+            f"\nbenchmark items inside/outside the labeled concepts: {items}")

@@ -15,10 +15,11 @@ import numpy as np
 
 from fitclip.toyworld.vocabulary import (BACKGROUNDS, CLIP_FRAMES, COLOURS, FRAME_SIZE, MOTIONS, ORDER_ONLY_PAIR,
                                          SHAPES, SINGLE_FRAME_MOTIONS, STILL_CLASSES, TRANSLATIONS, still_caption,
-                                         valid_combo)
+                                         valid_combo, video_look_towards)
 
 #: Bumped whenever rendering changes, so an old rendered world is never mistaken for a current one.
-RENDERER_VERSION = 4  # 3: every video intra-coded; 4: 60 concepts, stills are frames of clips (motion cues)
+RENDERER_VERSION = 5  # 3: every video intra-coded; 4: 60 concepts, stills are frames of clips (motion cues);
+# 5: the stills-to-video gap (VideoJob.look)
 
 #: The random stream of each corpus: every draw is keyed by (seed, stream, index).
 STREAMS = {"stills": 1, "webvid_train": 2, "webvid_val": 3, "ucf101": 4, "mit": 5, "msrvtt": 6,
@@ -63,6 +64,8 @@ class VideoJob:
         seed: entropy for the segments' random draws (positions, sizes, jitter, ...).
         bg_seed: entropy for the background (videos of one UCF group share it, like a real scene).
         domain: ``"in-domain"`` or ``"shifted"`` (recorded in the manifest).
+        look: the stills-to-video gap: each object's colour is drawn this share of the way towards
+            :func:`~fitclip.toyworld.vocabulary.video_look_towards` of its concept (0: looks as in the stills).
     """
 
     relpath: str
@@ -71,6 +74,7 @@ class VideoJob:
     seed: tuple[int, ...]
     bg_seed: tuple[int, ...]
     domain: str = "in-domain"
+    look: float = 0.0
 
     @property
     def n_frames(self) -> int:
@@ -199,16 +203,21 @@ def _paint(frame: np.ndarray, shape: str, cx: float, cy: float, r: float, theta:
     part += a * (colour - part)
 
 
-def _object_colour(colour: str, rng: np.random.Generator) -> np.ndarray:
-    """The named colour with a small per-video jitter, so colour names cover a neighbourhood."""
+def _object_colour(colour: str, rng: np.random.Generator, shape: str | None = None, look: float = 0.0) -> np.ndarray:
+    """The named colour with a small per-video jitter, so colour names cover a neighbourhood; with `look`, drawn
+    that share of the way towards the concept's video look (:func:`video_look_towards`)."""
     base = np.array(COLOURS[colour], np.float32)
-    return np.clip(base + rng.uniform(-12, 12, size=3), 0, 255).astype(np.float32) / 255.0
+    col = np.clip(base + rng.uniform(-12, 12, size=3), 0, 255).astype(np.float32) / 255.0
+    if look:
+        col = (1 - look) * col + look * np.array(COLOURS[video_look_towards(colour, shape)], np.float32) / 255.0
+    return col
 
 
 def _render_segment(spec: ClipSpec, background: np.ndarray, rng: np.random.Generator,
-                    only: int | None = None) -> np.ndarray:
+                    only: int | None = None, look: float = 0.0) -> np.ndarray:
     """Render one segment as float32 ``[T, 64, 64, 3]`` on `background` (see the module docstring); with
-    `only`, paint that frame alone (the others stay background): the teacher's stills are single frames."""
+    `only`, paint that frame alone (the others stay background): the teacher's stills are single frames. `look`:
+    the stills-to-video gap of :class:`VideoJob` (videos only; the stills keep 0)."""
     t_n = spec.n_frames
     frames = np.repeat(background[None], t_n, axis=0)
     steps = range(t_n) if only is None else (only,)
@@ -218,7 +227,7 @@ def _render_segment(spec: ClipSpec, background: np.ndarray, rng: np.random.Gener
         raise ValueError(f"bad clip spec {spec}")
     # Draw every parameter in the same order for every motion, so that e.g. growing and shrinking
     # with the same seed get the same object, place and size range (the order-only control relies on it).
-    col = _object_colour(spec.colour, rng)
+    col = _object_colour(spec.colour, rng, spec.shape, look)
     theta0 = rng.uniform(0, 2 * math.pi)
     r = rng.uniform(5.0, 8.0)
     u1, u2 = rng.uniform(0, 1, size=2)
@@ -301,13 +310,13 @@ def render_video(job: VideoJob) -> np.ndarray:
         uint8 ``[job.n_frames, 64, 64, 3]`` RGB frames.
     """
     background = make_background(job.background, np.random.default_rng(list(job.bg_seed)))
-    parts = [_render_segment(spec, background, np.random.default_rng([*job.seed, k]))
+    parts = [_render_segment(spec, background, np.random.default_rng([*job.seed, k]), look=job.look)
              for k, spec in enumerate(job.clips)]
     return _to_uint8(np.concatenate(parts, axis=0))
 
 
 def render_clip(colour: str, shape: str, motion: str, background: str = "gradient", speed: str = "slow",
-                seed: int = 0, n_frames: int = CLIP_FRAMES) -> np.ndarray:
+                seed: int = 0, n_frames: int = CLIP_FRAMES, look: float = 0.0) -> np.ndarray:
     """Render one clip (the building block of every video), for tests and figures.
 
     With the same arguments except ``motion``, ``render_clip(..., "shrinking")`` equals
@@ -321,12 +330,13 @@ def render_clip(colour: str, shape: str, motion: str, background: str = "gradien
         speed: ``"slow"`` or ``"fast"`` (translations only).
         seed: random seed (background and object parameters).
         n_frames: clip length.
+        look: the stills-to-video gap (:class:`VideoJob`; the world's videos use ``WorldConfig.video_look``).
 
     Returns:
         uint8 ``[n_frames, 64, 64, 3]``.
     """
     job = VideoJob("", background, (ClipSpec(colour, shape, motion, speed, n_frames),),
-                   seed=(int(seed), 0), bg_seed=(int(seed), 1))
+                   seed=(int(seed), 0), bg_seed=(int(seed), 1), look=look)
     return render_video(job)
 
 

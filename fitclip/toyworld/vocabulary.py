@@ -42,6 +42,21 @@ LABELED_COLOURS: tuple[str, ...] = ("red", "green", "blue", "yellow", "purple")
 LABELED_SHAPES: tuple[str, ...] = ("circle", "square", "triangle", "cross")
 LABELED_CONCEPTS: tuple[str, ...] = tuple(f"{c} {s}" for c in LABELED_COLOURS for s in LABELED_SHAPES)
 
+#: The stills-to-video gap (issue 18): in the world's *videos* (never in the teacher's stills) each object concept's
+#: colour is drawn :attr:`~fitclip.toyworld.world.WorldConfig.video_look` of the way towards another colour, the one
+#: this many steps further in :data:`COLOURS`, per shape (never 5, so two concepts of one shape never meet
+#: halfway; never 0). Each concept thus looks a little different on video than in photos, in its own direction,
+#: as a real concept filmed (motion blur, compression, other framing) differs from its photos; the labeled videos
+#: teach that look for the labeled concepts only. See :func:`video_look_towards`.
+VIDEO_LOOK_STEPS: dict[str, int] = dict(zip(SHAPES, (1, 2, 3, 4, 6, 7)))
+
+
+def video_look_towards(colour: str, shape: str) -> str:
+    """The colour a concept's video look drifts towards (:data:`VIDEO_LOOK_STEPS`): "red circle" -> "green"."""
+    names = list(COLOURS)
+    return names[(names.index(colour) + VIDEO_LOOK_STEPS[shape]) % len(names)]
+
+
 MOTIONS: tuple[str, ...] = (
     "moving left", "moving right", "moving up", "moving down", "staying still",
     "spinning", "shaking", "blinking", "growing", "shrinking",
