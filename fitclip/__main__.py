@@ -142,10 +142,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
     import torch
 
-    from fitclip.annotations import load_annotations
+    from fitclip.annotations import expand_split, load_annotations
     from fitclip.distributed import init_from_env, shutdown
-    from fitclip.evaluate import (BrokenVideosError, check_evaluable, check_outputs, check_videos, evaluate,
-                                  format_table)
+    from fitclip.evaluate import (HEADLINE_METRICS, BrokenVideosError, check_evaluable, check_outputs, check_videos,
+                                  evaluate, format_split_summary, format_table, split_summary)
     from fitclip.fusion import FusionGrid
     from fitclip.metrics import NonFiniteScores
     from fitclip.models import EvalModel, WeightsUnavailable, load_clip
@@ -166,19 +166,22 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         return _fail(f"--device {args.device!r} but CUDA is not available; use --device cpu", 2)
     if args.threads is not None:
         torch.set_num_threads(args.threads)
-    try:
-        annotations = load_annotations(args.dataset, args.data_root, args.split, **options)
-        check_evaluable(annotations)
+    try:  # every split first (`--split all`: the peers' three), so a bad list stops the run before any model
+        every = [load_annotations(args.dataset, args.data_root, split, **options)
+                 for split in expand_split(args.dataset, args.split)]
+        for annotations in every:
+            check_evaluable(annotations)
     except ValueError as e:  # unknown dataset/split/option, AnnotationError, nothing to score
         return _fail(e, 2)
     sharded = int(os.environ.get("WORLD_SIZE", "1")) > 1  # torchrun: each rank encodes its shard
     rank = int(os.environ.get("RANK", "0"))
     say = print if rank == 0 else (lambda *a, **k: None)
-    failures = check_videos(annotations)
-    if failures and not args.skip_broken:
-        say(BrokenVideosError(failures, len(annotations), annotations.name, annotations.split, args.data_root),
-            file=sys.stderr)
-        return 1
+    for annotations in every:
+        failures = check_videos(annotations)
+        if failures and not args.skip_broken:
+            say(BrokenVideosError(failures, len(annotations), annotations.name, annotations.split, args.data_root),
+                file=sys.stderr)
+            return 1
 
     pretrained = None if args.pretrained.lower() == "none" else args.pretrained
     if pretrained is None:
@@ -204,11 +207,13 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         models.to(device)
     else:
         teacher.to(device)
+    rows = []
     try:
-        rows = evaluate(models, annotations, args.data_root, args.split, num_frames=args.num_frames,
-                        batch_size=args.batch_size, num_workers=args.num_workers, skip_broken=args.skip_broken,
-                        embeddings_dir=args.embeddings_dir, out=args.out, backend=args.backend, device=device,
-                        dataset_options=options, progress=not args.no_progress, precision=args.precision)
+        for annotations in every:  # one run (run_id) per split; each split's rows are appended when it is done
+            rows += evaluate(models, annotations, args.data_root, annotations.split, num_frames=args.num_frames,
+                             batch_size=args.batch_size, num_workers=args.num_workers, skip_broken=args.skip_broken,
+                             embeddings_dir=args.embeddings_dir, out=args.out, backend=args.backend, device=device,
+                             dataset_options=options, progress=not args.no_progress, precision=args.precision)
     except BrokenVideosError as e:
         say(e, file=sys.stderr)
         return 1
@@ -221,6 +226,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     if rank != 0:
         return 0
     print(format_table(rows))
+    if len(every) > 1:
+        print()
+        print(format_split_summary(split_summary(rows, (HEADLINE_METRICS[every[0].task],))))
     if args.out is not None:
         from fitclip.evaluate import protocol_path
 
@@ -233,17 +241,27 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
 
     if args.num_workers < 0 or args.num_frames < 1:
         return _fail("--num-workers must be >= 0 and --num-frames >= 1", 2)
+    from fitclip.annotations import PEER_FILES, SPECS, expand_split
+    from fitclip.doctor import peer_list_facts
+
     try:
         options = _dataset_options(args.dataset_option)
-        report = doctor(args.dataset, args.data_root, args.split, out_dir=args.out_dir, num_frames=args.num_frames,
-                        num_workers=args.num_workers, backend=args.backend, dataset_options=options,
-                        progress=not args.no_progress)
+        splits = expand_split(args.dataset, args.split)
+        problems, facts = [], []
+        if len(splits) > 1 and args.dataset in PEER_FILES:  # the peers' three lists: their facts first (§8)
+            problems, facts = peer_list_facts(args.dataset, args.data_root)
+        reports = [doctor(args.dataset, args.data_root, split, out_dir=args.out_dir, num_frames=args.num_frames,
+                          num_workers=args.num_workers, backend=args.backend, dataset_options=options,
+                          progress=not args.no_progress) for split in splits]
     except ValueError as e:  # unknown dataset/split/option, AnnotationError, an --out-dir that is a file
         return _fail(e, 2)
     except OSError as e:  # --out-dir cannot be written: found before any video is opened
         return _fail(f"--out-dir {args.out_dir}: {e.strerror or e}", 2)
-    print(report.format_summary())
-    return 0 if report.ok else 1
+    if facts or problems:
+        print(f"doctor {args.dataset}: the split lists (benchmarks README §8; {SPECS[args.dataset].description})")
+        print("\n".join([*(f"  ok: {f}" for f in facts), *(f"  PROBLEM: {p}" for p in problems)]))
+    print("\n".join(report.format_summary() for report in reports))
+    return 0 if all(report.ok for report in reports) and not problems else 1
 
 
 def _cmd_search(args: argparse.Namespace) -> int:
@@ -384,9 +402,13 @@ def main(argv: list[str] | None = None) -> int:
                                    "weights could not be downloaded (offline: pass a local file), or an --out / "
                                    "--embeddings-dir that cannot be written (found before any work) or whose write "
                                    "failed (nothing written), 2 bad input.")
-    p.add_argument("--dataset", required=True, help="ucf101, mit, msrvtt, youcook2, didemo, webvid or folder")
+    p.add_argument("--dataset", required=True,
+                   help="ucf101, mit, msrvtt, youcook2, didemo, webvid, folder, or the peers' hmdb51 and k600_zs")
     p.add_argument("--data-root", type=Path, required=True, help="folder that holds <dataset>/ in its official layout")
-    p.add_argument("--split", default=None, help="split (default: the dataset's evaluation split)")
+    p.add_argument("--split", default=None,
+                   help="split (default: the dataset's evaluation split: FitCLIP's for ucf101, all three for hmdb51 "
+                        "and k600_zs); 1, 2, 3 or all: the peers' lists (all: mean ± std over the three, and each "
+                        "split's CI)")
     p.add_argument("--arch", default="ViT-B-16", help="open_clip architecture (default ViT-B-16)")
     p.add_argument("--pretrained", default="openai",
                    help="open_clip tag (default openai), a checkpoint file, or 'none' for random weights")

@@ -53,12 +53,17 @@ from fitclip.prompts import UCF101_TEMPLATES, format_prompts, ucf101_class_name
 __all__ = [
     "AnnotationError",
     "Annotations",
+    "expand_split",
     "DatasetSpec",
+    "PEER_FILES",
+    "PEER_SPLITS",
+    "PUBLISHED_LISTS",
     "SPECS",
     "VIDEO_EXTENSIONS",
     "VideoItem",
     "folder_corpus",
     "load_annotations",
+    "read_class_csv",
     "sample_labeled_subset",
 ]
 
@@ -157,6 +162,8 @@ class DatasetSpec:
         options: the keyword options ``load_annotations`` accepts for it, with their allowed values
             (``None``: free-form).
         description: protocol summary.
+        split_groups: names for several splits evaluated together (``"all"``: the peers' splits 1-3, reported
+            as mean ± std over splits by ``fitclip evaluate``); :func:`load_annotations` reads one split at a time.
     """
 
     name: str
@@ -168,6 +175,7 @@ class DatasetSpec:
     sources: Mapping[str, str]
     options: Mapping[str, tuple[Any, ...] | None] = field(default_factory=dict)
     description: str = ""
+    split_groups: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -423,6 +431,8 @@ class _Loader:
 
 
 def _parse_ucf101(ld: _Loader) -> Annotations:
+    if ld.split in PEER_SPLITS:
+        return _parse_peer_list(ld)
     class_file = ld.file("ucfTrainTestlist/classInd.txt")
     split_file = ld.file(ld.spec.splits[ld.split][1])
 
@@ -739,6 +749,108 @@ def _parse_webvid(ld: _Loader) -> Annotations:
 
 
 # ----------------------------------------------------------------------------------------------------
+# The three-split zero-shot lists of later peers (X-CLIP, ViFi-CLIP, Open-VCLIP, FROSTER, ...)
+# ----------------------------------------------------------------------------------------------------
+
+#: The three test splits of the peers' protocol (``split="1"``, ``"2"``, ``"3"``; ``"all"`` in the CLI = the three).
+PEER_SPLITS: tuple[str, ...] = ("1", "2", "3")
+#: Each dataset's list and label files per split, relative to ``<data_root>/<name>/``: the peers' files
+#: (muzairkhattak/ViFi-CLIP ``datasets_splits/`` and ``labels/``) under the flat names
+#: ``<folder>_<file>`` of ``shared/benchmarks/zero_shot_splits/``.
+PEER_FILES: dict[str, dict[str, tuple[str, str]]] = {
+    "ucf101": {k: (f"ucf_splits_val{k}.txt", "labels_ucf_101_labels.csv") for k in PEER_SPLITS},
+    "hmdb51": {k: (f"hmdb_splits_val{k}.txt", "labels_hmdb_51_labels.csv") for k in PEER_SPLITS},
+    "k600_zs": {k: (f"k600_splits_ZS_split{k}_K600_eval.txt", f"labels_ZS_split{k}_K600.csv") for k in PEER_SPLITS},
+}
+#: What the published lists hold (benchmarks README §8, counted from the files): classes per label file and
+#: videos per split list.
+#: ``fitclip doctor`` checks a list set against it when its label file has the published number of classes
+#: (the toy world's smaller lists are not the published ones and are not held to these counts).
+PUBLISHED_LISTS: dict[str, dict[str, Any]] = {
+    "ucf101": {"classes": 101, "lines": {"1": 3783, "2": 3734, "3": 3696}},
+    "hmdb51": {"classes": 51, "lines": {"1": 1530, "2": 1530, "3": 1530}},
+    # 14,084 / 13,978 / 14,136 videos: the K600 lists end without a newline, so `wc -l` (and README §8's
+    # table) counts one fewer.
+    "k600_zs": {"classes": 160, "lines": {"1": 14084, "2": 13978, "3": 14136}, "names_over_splits": 217},
+}
+_PEER_SOURCE = ("the peers' split lists (github.com/muzairkhattak/ViFi-CLIP datasets_splits/ and labels/; flat "
+                "copies in fitclip's shared/benchmarks/zero_shot_splits/)")
+
+
+def read_class_csv(path: str | os.PathLike) -> list[str]:
+    """The class names of a peers' label file (``id,name``; ids 0..n-1 in any order, no gaps, names unique).
+
+    Raises:
+        AnnotationError: a missing column, a non-integer or repeated id, a gap, an empty or repeated name.
+    """
+    path = Path(path)
+    names: dict[int, str] = {}
+    seen_ids: dict[str, int] = {}
+    seen_names: dict[str, int] = {}
+    for row in _read_csv(path, required=("id", "name")):
+        if not row["id"].isdigit():
+            raise AnnotationError(f"{path}: line {row.line}: id {row['id']!r} is not a class index (0, 1, ...).")
+        _check_unique(path, seen_ids, row["id"], row.line, "id")
+        if not row["name"]:
+            raise AnnotationError(f"{path}: line {row.line}: class {row['id']} has an empty name.")
+        _check_unique(path, seen_names, row["name"], row.line, "class name")
+        names[int(row["id"])] = row["name"]
+    if sorted(names) != list(range(len(names))):
+        gaps = sorted(set(range(max(names) + 1)) - set(names))[:5]
+        raise AnnotationError(f"{path}: class ids must run 0..{len(names) - 1} without gaps; missing {gaps}.")
+    return [names[i] for i in range(len(names))]
+
+
+def _peer_video(ld: _Loader, relative: str, classname: str) -> Path:
+    """Where a list line's video is: UCF101 ``UCF-101/<ClassFolder>/<file>`` (the folder is the label file's
+    CamelCase name, so ``v_HandStandPushups_*`` lands in ``HandstandPushups/`` as in the official archive);
+    HMDB51 ``videos/<file>`` or, as the official archive unpacks, ``videos/<class_name>/<file>``; K600
+    ``videos/<path as listed>`` (``train/<id>_<start>_<end>.mp4``)."""
+    name = ld.spec.name
+    if name == "ucf101":
+        return ld.root / "UCF-101" / classname / relative
+    if name == "hmdb51":
+        flat = ld.root / "videos" / relative
+        nested = ld.root / "videos" / classname.replace(" ", "_") / relative
+        return flat if ld.dirs.exists(flat) else nested  # a missing video is expected where the archive puts it
+    return ld.root / "videos" / relative
+
+
+def _parse_peer_list(ld: _Loader) -> Annotations:
+    list_file, label_file = (ld.file(f) for f in PEER_FILES[ld.spec.name][ld.split])
+    names = read_class_csv(label_file)
+    items: list[VideoItem] = []
+    seen: dict[str, int] = {}
+    for line_no, line in _text_lines(list_file):
+        parts = line.rsplit(None, 1)
+        if len(parts) != 2 or not parts[1].isdigit():
+            raise AnnotationError(
+                f"{list_file}: line {line_no}: {line!r} is not '<video path> <class index>' "
+                "(e.g. 'v_ApplyEyeMakeup_g01_c01.avi 0'). Fix: use the peers' list file unchanged."
+            )
+        relative, target = parts[0], int(parts[1])
+        if target >= len(names):
+            raise AnnotationError(
+                f"{list_file}: line {line_no}: class index {target} is outside 0..{len(names) - 1} "
+                f"({label_file.name} has {len(names)} classes). Fix: pair the list with its own label file."
+            )
+        _check_unique(list_file, seen, relative, line_no, "video")
+        path = ld.inside(_peer_video(ld, relative, names[target]), list_file, f"line {line_no}", "video", relative)
+        items.append(VideoItem(key=relative, video_id=Path(relative).stem, path=ld.resolve(relative, path),
+                               target=target))
+    classnames = [ucf101_class_name(n) if ld.spec.name == "ucf101" and " " not in n else n for n in names]
+    notes = (
+        f"{ld.spec.name} zero-shot split {ld.split} of the peers' protocol (X-CLIP, ViFi-CLIP, Open-VCLIP, "
+        f"FROSTER, ...): {list_file.name}, all {len(items)} listed videos, {len(names)} classes from "
+        f"{label_file.name} (index = the list's second column). Report mean ± std over splits 1-3. "
+        + ("Class names: the label file's CamelCase split as FitCLIP splits UCF101's folders. "
+           if ld.spec.name == "ucf101" else "Class names: the label file's, unchanged. ")
+        + "Prompts: the 48 CLIP UCF101 action templates, class embedding = their mean."
+    )
+    return ld.annotations(items, notes, classnames=classnames, templates=list(UCF101_TEMPLATES))
+
+
+# ----------------------------------------------------------------------------------------------------
 # The folder corpus (its listing rules: fitclip.folders)
 # ----------------------------------------------------------------------------------------------------
 
@@ -843,13 +955,17 @@ SPECS: dict[str, DatasetSpec] = {
     "ucf101": DatasetSpec(
         name="ucf101", task="classification", default_split="test",
         splits={"test": ("ucfTrainTestlist/classInd.txt", "ucfTrainTestlist/testlist01.txt"),
-                "train": ("ucfTrainTestlist/classInd.txt", "ucfTrainTestlist/trainlist01.txt")},
+                "train": ("ucfTrainTestlist/classInd.txt", "ucfTrainTestlist/trainlist01.txt"),
+                **PEER_FILES["ucf101"]},
         video_layout="UCF-101/<ClassFolder>/v_<Class>_gXX_cYY.avi",
         parse=_parse_ucf101,
         sources={"ucfTrainTestlist/classInd.txt": _UCF_ARCHIVE, "ucfTrainTestlist/testlist01.txt": _UCF_ARCHIVE,
                  "ucfTrainTestlist/trainlist01.txt": _UCF_ARCHIVE,
+                 **{f: _PEER_SOURCE for files in PEER_FILES["ucf101"].values() for f in files},
                  "*": "UCF101.rar (https://www.crcv.ucf.edu/data/UCF101.php)"},
-        description="split-1 test, all 3,783 videos; 101 classes; 48 CLIP UCF101 templates",
+        description="split-1 test, all 3,783 videos; 101 classes; 48 CLIP UCF101 templates (splits 1-3: the "
+                    "peers' lists)",
+        split_groups={"all": PEER_SPLITS},
     ),
     "mit": DatasetSpec(
         name="mit", task="classification", default_split="val",
@@ -912,7 +1028,41 @@ SPECS: dict[str, DatasetSpec] = {
         options={"captions": None, "recursive": (True, False), "extensions": None},
         description="any folder of videos + optional captions CSV (video_id,caption or videoid,name)",
     ),
+    "hmdb51": DatasetSpec(
+        name="hmdb51", task="classification", default_split="all",
+        splits=dict(PEER_FILES["hmdb51"]),
+        video_layout="videos/<file>.avi or videos/<class_name>/<file>.avi",
+        parse=_parse_peer_list,
+        sources={"*": _PEER_SOURCE + "; videos: hmdb51_org.rar (serre-lab.clps.brown.edu)"},
+        description="the peers' three test splits, 1,530 videos and 51 classes each; mean ± std over splits",
+        split_groups={"all": PEER_SPLITS},
+    ),
+    "k600_zs": DatasetSpec(
+        name="k600_zs", task="classification", default_split="all",
+        splits=dict(PEER_FILES["k600_zs"]),
+        video_layout="videos/<path as listed, e.g. train/<id>_<start>_<end>.mp4>",
+        parse=_parse_peer_list,
+        sources={"*": _PEER_SOURCE + "; videos: Kinetics-600 (cvdfoundation/kinetics-dataset)"},
+        description="the Kinetics-600 classes outside Kinetics-400, three splits of 160 classes (217 in all); "
+                    "mean ± std over splits",
+        split_groups={"all": PEER_SPLITS},
+    ),
 }
+
+
+def expand_split(name: str, split: str | None = None) -> list[str]:
+    """The splits a `split` argument names: a group (``"all"`` = the peers' splits 1-3) or one split (None: the
+    dataset's default, itself a group for hmdb51 and k600_zs). Unknown names raise as :func:`load_annotations`."""
+    if name not in SPECS:
+        raise ValueError(f"unknown dataset {name!r}; known datasets: {', '.join(SPECS)}")
+    spec = SPECS[name]
+    split = spec.default_split if split is None else split
+    if split in spec.split_groups:
+        return list(spec.split_groups[split])
+    if split not in spec.splits:
+        groups = [f"{g} (= {', '.join(v)})" for g, v in spec.split_groups.items()]
+        raise ValueError(f"unknown split {split!r} for {name}; valid splits: {', '.join([*spec.splits, *groups])}")
+    return [split]
 
 
 def load_annotations(name: str, data_root: str | os.PathLike, split: str | None = None,
@@ -935,6 +1085,9 @@ def load_annotations(name: str, data_root: str | os.PathLike, split: str | None 
         raise ValueError(f"unknown dataset {name!r}; known datasets: {', '.join(SPECS)}")
     spec = SPECS[name]
     split = spec.default_split if split is None else split
+    if split in spec.split_groups:
+        raise ValueError(f"{name}: split {split!r} names the splits {', '.join(spec.split_groups[split])}; load "
+                         f"them one at a time (fitclip evaluate --split {split} evaluates each and reports mean ± std)")
     if split not in spec.splits:
         raise ValueError(f"unknown split {split!r} for {name}; valid splits: {', '.join(spec.splits)}")
     for option, value in options.items():

@@ -56,7 +56,7 @@ from fitclip.checkpoint import atomic_write_text, check_writable
 from fitclip.datasets import clip_plan
 
 __all__ = ["CAUSES", "EVALUABLE_CAUSES", "DoctorReport", "MANIFEST_COLUMNS", "check_video_items", "doctor",
-           "file_problem", "library_versions", "preload_decoder"]
+           "file_problem", "library_versions", "peer_list_facts", "preload_decoder"]
 
 #: cause -> one-line meaning, in the order the checks run.
 CAUSES: dict[str, str] = {
@@ -306,6 +306,69 @@ def _csv_text(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
     for row in rows:
         writer.writerow({c: "" if row.get(c) is None else row[c] for c in columns})
     return buf.getvalue()
+
+
+def peer_list_facts(dataset: str, data_root: str | os.PathLike) -> tuple[list[str], list[str]]:
+    """Check a set of the peers' three split lists against the facts of benchmarks README §8, rather than trust
+    them: every class of a split's label file has a video in its list (a truncated list loses whole classes);
+    where the label file has the published number of classes, each list has the published number of videos
+    (:data:`fitclip.annotations.PUBLISHED_LISTS`); for K600 the three splits together name 217 classes, each
+    of them in ``labels_kinetics_600_labels.csv`` and none in ``labels_kinetics_400_labels.csv`` (where those
+    files are beside the lists); for UCF101, split 1 lists the same videos as ``testlist01.txt`` (where it is
+    there). Index ranges, duplicate lines and paths outside the dataset folder are refused by the reader itself.
+
+    Returns:
+        ``(problems, facts)``: one line each.
+
+    Raises:
+        AnnotationError: a list or label file is missing or malformed (the reader's message).
+    """
+    from fitclip.annotations import PEER_FILES, PEER_SPLITS, PUBLISHED_LISTS, read_class_csv
+
+    if dataset not in PEER_FILES:
+        raise ValueError(f"{dataset!r} has no peers' split lists; datasets with them: {', '.join(PEER_FILES)}")
+    loaded = {k: load_annotations(dataset, data_root, k) for k in PEER_SPLITS}
+    published = PUBLISHED_LISTS[dataset]
+    problems: list[str] = []
+    facts: list[str] = []
+    for k, a in loaded.items():
+        list_name = PEER_FILES[dataset][k][0]
+        covered = {item.target for item in a}
+        empty = [a.classnames[c] for c in range(len(a.classnames)) if c not in covered]
+        if empty:
+            problems.append(f"split {k}: {len(empty)} class(es) of its label file have no video in {list_name} "
+                            f"(e.g. {empty[:3]}): a truncated or edited list?")
+        is_published = len(a.classnames) == published["classes"]
+        if is_published and len(a) != published["lines"][k]:
+            problems.append(f"split {k}: {list_name} lists {len(a)} videos; the published list has "
+                            f"{published['lines'][k]}. Fix: use the peers' file unchanged.")
+        facts.append(f"split {k}: {len(a)} videos, {len(a.classnames)} classes (indices 0-{len(a.classnames) - 1}), "
+                     + ("the published list's counts" if is_published else "not the published lists (other counts)"))
+    if dataset == "k600_zs":
+        names = set().union(*(a.classnames for a in loaded.values()))
+        all_published = all(len(a.classnames) == published["classes"] for a in loaded.values())
+        facts.append(f"{len(names)} distinct class names over the three splits")
+        if all_published and len(names) != published["names_over_splits"]:
+            problems.append(f"the three splits name {len(names)} distinct classes; the published ones name "
+                            f"{published['names_over_splits']}")
+        root = Path(data_root) / dataset
+        for file, should_hold in (("labels_kinetics_600_labels.csv", True), ("labels_kinetics_400_labels.csv", False)):
+            if (root / file).is_file():
+                other = set(read_class_csv(root / file))
+                wrong = sorted(names - other) if should_hold else sorted(names & other)
+                if not wrong:
+                    facts.append(f"{file} {'holds every one' if should_hold else 'holds none'} of them")
+                else:
+                    problems.append(f"{len(wrong)} zero-shot class(es) {'missing from' if should_hold else 'also in'} "
+                                    f"{file} (e.g. {wrong[:3]}): the zero-shot classes are those of Kinetics-600 "
+                                    "outside Kinetics-400")
+    if dataset == "ucf101" and (Path(data_root) / "ucf101" / "ucfTrainTestlist" / "testlist01.txt").is_file():
+        test = load_annotations("ucf101", data_root, "test")
+        same = sorted((i.path, i.target) for i in test) == sorted((i.path, i.target) for i in loaded["1"])
+        (facts if same else problems).append(
+            f"split 1 {'lists the same' if same else 'does NOT list the same'} {len(loaded['1'])} videos (and classes) "
+            f"as testlist01.txt ({len(test)})")
+    return problems, facts
 
 
 def default_out_dir(dataset: str, data_root: str | os.PathLike) -> Path:

@@ -33,7 +33,11 @@ Output (``out``, JSON lines; a run's rows are appended as one step, never overwr
 * ``<out>``: one row per (model, metric), tidy for ``pandas.read_json(out, lines=True)``::
 
       {"run_id", "model", "student", "alpha", "dataset", "split", "metric", "value",
-       "n_expected", "n_evaluated", "n_failed"}
+       "n_expected", "n_evaluated", "n_failed", "ci_low", "ci_high"}
+
+  ``ci_low``/``ci_high``: the 95 % percentile-bootstrap CI over the evaluated items (2,000 resamples, seed 0;
+  :func:`fitclip.metrics.bootstrap_ci` of :func:`fitclip.metrics.hits`) of each metric with a per-item form
+  (top1, top5, R@k, MRR); null for the median and mean rank.
 
   ``student`` and ``alpha`` come from the model's :class:`EvalModel` (an α-grid model of
   :func:`fitclip.fusion.fused_models`: its student's name and α); both are null for a plain model, so
@@ -85,8 +89,9 @@ from fitclip.distributed import rank_and_world
 from fitclip.doctor import file_problem, library_versions
 from fitclip.encoding import (PRECISIONS, Models, as_entries, autocast, encode_pass, encode_videos, model_selector,
                               shared_transform)
-from fitclip.metrics import (TIE_RULE_TEXT, NonFiniteScores, class_rank_counts, classification_metrics_from_ranks,
-                             metrics_from_ranks, ranks_from_counts, retrieval_rank_counts_from_embeddings)
+from fitclip.metrics import (HIT_METRICS, TIE_RULE_TEXT, NonFiniteScores, bootstrap_ci, class_rank_counts,
+                             classification_metrics_from_ranks, hits, metrics_from_ranks, ranks_from_counts,
+                             retrieval_rank_counts_from_embeddings)
 from fitclip.models import EvalModel, encode_texts, non_finite_diagnosis
 
 __all__ = [
@@ -98,8 +103,12 @@ __all__ = [
     "class_embeddings",
     "encode_videos",
     "evaluate",
+    "HEADLINE_METRICS",
+    "format_split_summary",
+    "format_table",
     "load_embeddings",
     "protocol_path",
+    "split_summary",
 ]
 
 log = logging.getLogger(__name__)
@@ -434,7 +443,7 @@ def evaluate(
                 metrics, saved = texts.score(key, model, videos[name])
             except NonFiniteScores as e:  # nothing is written: a broken model has no score, not a perfect one
                 raise NonFiniteScores(_non_finite_message(name, annotations, model, e)) from None
-            rows += run.metric_rows(name, entry, metrics)
+            rows += run.metric_rows(name, entry, metrics, saved)
             emb_path = None
             if embeddings_dir is not None:
                 emb_path = embeddings_path(embeddings_dir, annotations.name, annotations.split, name)
@@ -582,12 +591,21 @@ class _Run:
         self.annotation_hashes = [{"path": str(p), "sha256": sha256_file(p)} for p in annotations.annotation_files]
         self.versions = library_versions()
 
-    def metric_rows(self, name: str, entry: EvalModel, metrics: Mapping[str, float]) -> list[dict[str, Any]]:
+    def metric_rows(self, name: str, entry: EvalModel, metrics: Mapping[str, float],
+                    saved: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """One row per metric, with the bootstrap CI over items of those with a per-item form (`saved`: the
+        scoring's ``ranks`` and ``tied``)."""
         a = self.annotations
-        return [{"run_id": self.run_id, "model": name, "student": entry.student, "alpha": _alpha(entry),
-                 "dataset": a.name, "split": a.split, "metric": metric, "value": float(metrics[metric]),
-                 "n_expected": self.n_expected, "n_evaluated": self.n_evaluated, "n_failed": self.n_failed}
-                for metric in (CLASSIFICATION_METRICS if a.task == "classification" else RETRIEVAL_METRICS)]
+        rows = []
+        for metric in (CLASSIFICATION_METRICS if a.task == "classification" else RETRIEVAL_METRICS):
+            low = high = None
+            if metric in HIT_METRICS or metric == "MRR":
+                low, high = bootstrap_ci(hits(saved["ranks"], metric, saved["tied"]))
+            rows.append({"run_id": self.run_id, "model": name, "student": entry.student, "alpha": _alpha(entry),
+                         "dataset": a.name, "split": a.split, "metric": metric, "value": float(metrics[metric]),
+                         "n_expected": self.n_expected, "n_evaluated": self.n_evaluated, "n_failed": self.n_failed,
+                         "ci_low": low, "ci_high": high})
+        return rows
 
     def save_embeddings(self, path: Path, name: str, entry: EvalModel, keys: list[str], video: torch.Tensor,
                         metrics: Mapping[str, float], saved: Mapping[str, Any]) -> Path:
@@ -655,16 +673,57 @@ def _write_results(out: Path, rows: Sequence[Mapping[str, Any]], protocols: Sequ
     append_jsonl({protocol_path(out): protocols, out: rows})
 
 
+#: The headline metric of each task (the paper's: top-1 for classification; R@5 for retrieval).
+HEADLINE_METRICS: dict[str, str] = {"classification": "top1", "retrieval": "R@5"}
+
+
+def split_summary(rows: Sequence[Mapping[str, Any]], metrics: Sequence[str] = ("top1", "R@5")) -> list[dict[str, Any]]:
+    """Mean ± standard deviation over splits, as the peers' protocol reports (benchmarks README §8), with each
+    split's value and bootstrap CI: one record per (model, dataset, metric) with ``splits`` (in order),
+    ``values``, ``ci`` (``[low, high]`` per split), ``mean`` and ``std`` (the sample standard deviation,
+    ddof = 1; None with one split). Rows of a metric not in `metrics` are left out."""
+    import statistics
+
+    groups: dict[tuple, list[Mapping[str, Any]]] = {}
+    for r in rows:
+        if r["metric"] in metrics:
+            groups.setdefault((r["model"], r["dataset"], r["metric"]), []).append(r)
+    out = []
+    for (model, dataset, metric), group in groups.items():
+        values = [float(r["value"]) for r in group]
+        out.append({"model": model, "alpha": group[0]["alpha"], "dataset": dataset, "metric": metric,
+                    "splits": [r["split"] for r in group], "values": values,
+                    "ci": [[r.get("ci_low"), r.get("ci_high")] for r in group],
+                    "mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else None})
+    return out
+
+
+def format_split_summary(summary: Sequence[Mapping[str, Any]]) -> str:
+    """Lines like ``hmdb51 top1, model M: 53.33 ± 2.10 over splits 1, 2, 3 (split 1: 55.00 [45.00, 63.33]; ...)``."""
+    lines = []
+    for s in summary:
+        spread = "" if s["std"] is None else f" ± {s['std']:.2f}"
+        parts = "; ".join(f"split {k}: {v:.2f}" + ("" if lo is None else f" [{lo:.2f}, {hi:.2f}]")
+                          for k, v, (lo, hi) in zip(s["splits"], s["values"], s["ci"]))
+        lines.append(f"{s['dataset']} {s['metric']}, {s['model']}: {s['mean']:.2f}{spread} "
+                     f"(mean ± sample std over splits {', '.join(s['splits'])}; 95 % CI of each: {parts})")
+    return "\n".join(lines)
+
+
 def format_table(rows: Sequence[Mapping[str, Any]]) -> str:
-    """A small markdown table: one line per (model, dataset, split), one column per metric (2 decimals)."""
+    """A small markdown table: one line per (model, dataset, split), one column per metric (2 decimals), a
+    metric with a CI as ``value [low, high]``."""
     import pandas as pd
 
     groups: dict[tuple, dict[str, Any]] = {}
     metrics: list[str] = []
     for r in rows:
         key = (r["model"], r["dataset"], r["split"])
+        value = f"{r['value']:.2f}"  # text, so a column of values with and without CIs prints alike
+        if r.get("ci_low") is not None and r.get("ci_high") is not None:
+            value += f" [{r['ci_low']:.2f}, {r['ci_high']:.2f}]"
         groups.setdefault(key, {"model": r["model"], "alpha": r["alpha"], "dataset": r["dataset"],
-                                "split": r["split"]})[r["metric"]] = r["value"]
+                                "split": r["split"]})[r["metric"]] = value
         groups[key].update(n_evaluated=r["n_evaluated"], n_failed=r["n_failed"])
         if r["metric"] not in metrics:
             metrics.append(r["metric"])

@@ -734,9 +734,11 @@ def test_unknown_name_split_option_and_missing_file(tmp_path):
 
 
 def test_spec_table_is_complete():
-    assert set(SPECS) == {"ucf101", "mit", "msrvtt", "youcook2", "didemo", "webvid", "folder"}
+    assert set(SPECS) == {"ucf101", "mit", "msrvtt", "youcook2", "didemo", "webvid", "folder", "hmdb51", "k600_zs"}
     for name, spec in SPECS.items():
-        assert spec.name == name and spec.default_split in spec.splits and spec.video_layout
+        assert spec.name == name and spec.video_layout
+        assert spec.default_split in spec.splits or spec.default_split in spec.split_groups
+        assert all(set(group) <= set(spec.splits) for group in spec.split_groups.values())
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ from fitclip.prompts import format_prompts
 
 REPO = Path(__file__).resolve().parents[1]
 ROW_COLUMNS = ["run_id", "model", "student", "alpha", "dataset", "split", "metric", "value", "n_expected", "n_evaluated",
-               "n_failed"]
+               "n_failed", "ci_low", "ci_high"]
 
 
 @pytest.fixture(scope="module")
@@ -97,6 +97,9 @@ def test_retrieval_wiring_r1_is_100_and_skip_restricts_both_sides(tmp_path, toy_
     values = {r["metric"]: r["value"] for r in rows}
     assert values == {"R@1": 100.0, "R@5": 100.0, "R@10": 100.0, "MdR": 1.0, "MnR": 1.0, "MRR": 100.0}
     assert all((r["n_expected"], r["n_evaluated"], r["n_failed"]) == (6, 6, 0) for r in rows)
+    # Every item a hit: no spread, so the CI is the value itself; the median and mean rank have no per-item CI.
+    cis = {r["metric"]: (r["ci_low"], r["ci_high"]) for r in rows}
+    assert cis["R@1"] == cis["MRR"] == (100.0, 100.0) and cis["MdR"] == cis["MnR"] == (None, None)
 
     # Without video 3 the query AND the gallery lose item 3: every remaining query still finds its video.
     remove_file(layout.videos[layout.video_ids[2]])  # ret2
@@ -566,13 +569,14 @@ def test_format_table_one_line_per_model_and_split_with_blank_missing_cells():
     row = {"dataset": "ucf101", "split": "1", "n_evaluated": 9, "n_failed": 1}
     rows = [{**row, "model": "clip", "alpha": None, "metric": "top1", "value": 45.126},
             {**row, "model": "clip", "alpha": None, "metric": "top5", "value": 80.0},
-            {**row, "model": "fused-alpha0.4", "alpha": 0.4, "metric": "top1", "value": 46.0}]
+            {**row, "model": "fused-alpha0.4", "alpha": 0.4, "metric": "top1", "value": 46.0, "ci_low": 40.0,
+             "ci_high": 52.5}]
     lines = format_table(rows).splitlines()
     cells = [[c.strip() for c in line.strip("|").split("|")] for line in lines]
     assert cells[0] == ["model", "alpha", "dataset", "split", "top1", "top5", "n_evaluated", "n_failed"]
     assert set(lines[1]) <= set("|:-")  # the markdown rule
     assert cells[2:] == [["clip", "", "ucf101", "1", "45.13", "80.00", "9", "1"],
-                         ["fused-alpha0.4", "0.4", "ucf101", "1", "46.00", "", "9", "1"]]
+                         ["fused-alpha0.4", "0.4", "ucf101", "1", "46.00 [40.00, 52.50]", "", "9", "1"]]
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:

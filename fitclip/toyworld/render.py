@@ -23,7 +23,7 @@ RENDERER_VERSION = 5  # 3: every video intra-coded; 4: 60 concepts, stills are f
 
 #: The random stream of each corpus: every draw is keyed by (seed, stream, index).
 STREAMS = {"stills": 1, "webvid_train": 2, "webvid_val": 3, "ucf101": 4, "mit": 5, "msrvtt": 6,
-            "youcook2": 7, "didemo": 8}
+            "youcook2": 7, "didemo": 8, "ucf101_splits": 9, "hmdb51": 10, "k600_zs": 11}
 
 
 # Pixel-centre coordinates, shared by every mask and background.

@@ -86,6 +86,11 @@ BENCHMARK_DOMAINS: dict[str, str] = {
     "ucf101": "in-domain", "mit": "shifted", "msrvtt": "mixed", "youcook2": "in-domain", "didemo": "shifted",
 }
 BENCHMARKS: tuple[str, ...] = tuple(BENCHMARK_DOMAINS)
+#: The later peers' zero-shot protocol (three test splits; benchmarks README §8): HMDB51-like and
+#: Kinetics-600-zero-shot-like benchmarks in the peers' list format (UCF101-like has those lists too). Not part of
+#: FitCLIP's five benchmarks nor of the demo; ``fitclip evaluate --dataset hmdb51 --split all`` reads them.
+PEER_BENCHMARK_DOMAINS: dict[str, str] = {"hmdb51": "shifted", "k600_zs": "in-domain"}
+PEER_BENCHMARKS: tuple[str, ...] = tuple(PEER_BENCHMARK_DOMAINS)
 
 #: Varied phrasings per motion (video captions); the first one is the canonical name.
 MOTION_PHRASES: dict[str, tuple[str, ...]] = {

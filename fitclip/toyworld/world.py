@@ -107,7 +107,16 @@ backgrounds in the WebVid-like corpus; :data:`SHIFTED_BACKGROUNDS` (checker, dot
   data); the ``video`` field has a real-looking extension (mov, avi, mp4, m4v, 3gp), the file is
   ``<stem>.mp4``.
 
-In all: 5,372 videos (~136 MB: intra-coded) and 5,000 stills (``images.npy``, 5000x64x64x3 bytes = 59 MiB); the
+The later peers' zero-shot protocol (three test splits in their list format, benchmarks README §8; not in the demo):
+
+* ``ucf101``: also ``labels_ucf_101_labels.csv`` and ``ucf_splits_val{1,2,3}.txt``: split 1 lists testlist01's
+  600 videos; splits 2 and 3 test groups 8-14 and 15-21, 200 more videos each.
+* ``hmdb51``: the 10 motions as classes, 20 videos each at ``videos/<class_name>/<file>.avi`` on the shifted
+  backgrounds; three lists of 12 per class (120 each, overlapping).
+* ``k600_zs``: the 40 concepts outside the labeled subset's as novel classes, 6 videos each at
+  ``videos/train/<id>_<start>_<end>.mp4``; each split 16 classes and their 96 videos.
+
+In all: 6,212 videos (~155 MB: intra-coded) and 5,000 stills (``images.npy``, 5000x64x64x3 bytes = 59 MiB); the
 demo's stage 01 renders the videos in about a minute on 2 cores (smoke: ~2 s).
 Everything is drawn from ``numpy.random.Generator`` streams keyed by (seed, stream, index), so the
 same seed gives byte-identical annotation files and identical frames whatever the number of worker
@@ -142,15 +151,15 @@ import numpy as np
 from fitclip.checkpoint import atomic_write_text
 from fitclip.toyworld.render import RENDERER_VERSION, VideoJob, render_stills_chunk
 from fitclip.toyworld.vocabulary import (BENCHMARK_DOMAINS, BENCHMARKS, CLIP_FRAMES, COLOURS, CONCEPTS, FPS,
-                                         FRAME_SIZE, LABELED_CONCEPTS, MOTIONS, ORDER_ONLY_PAIR, SHAPES,
+                                         FRAME_SIZE, LABELED_CONCEPTS, MOTIONS, ORDER_ONLY_PAIR, PEER_BENCHMARKS, SHAPES,
                                          SHIFTED_BACKGROUNDS, SINGLE_FRAME_MOTIONS, TRAIN_BACKGROUNDS, UCF_FOLDERS,
                                          mit_categories, ucf101_class_folders, ucf101_class_names)
-from fitclip.toyworld.writers import (WorldPlan, plan_didemo, plan_mit, plan_msrvtt, plan_ucf101,
-                                      plan_webvid, plan_youcook2, write_stills_files, write_job)
+from fitclip.toyworld.writers import (WorldPlan, plan_didemo, plan_hmdb51, plan_k600_zs, plan_mit, plan_msrvtt,
+                                      plan_ucf101, plan_webvid, plan_youcook2, write_stills_files, write_job)
 
 _MARKER = ".fitclip_synthetic"  # in every folder this module owns; only those are ever deleted
 _MANIFEST = "world.json"
-_WORLD_DIRS = ("stills", "webvid", *BENCHMARKS)
+_WORLD_DIRS = ("stills", "webvid", *BENCHMARKS, *PEER_BENCHMARKS)
 
 
 @dataclass(frozen=True)
@@ -169,6 +178,11 @@ class WorldConfig:
         msrvtt_videos: MSR-VTT queries/videos (one sentence per video).
         youcook2_videos: long videos with 3-4 action segments each (one clip per segment).
         didemo_videos: multi-part videos with 3-4 described parts each (one paragraph per video).
+        ucf101_other_splits_per_class: videos per class in each of the peers' UCF101 test splits 2 and 3 (split 1
+            is testlist01's videos).
+        hmdb51_per_class, hmdb51_test_per_class: HMDB51-like videos per class, and per class in each split's list.
+        k600_zs_per_class, k600_zs_classes_per_split: videos per K600-zero-shot-like class (40 novel classes), and
+            classes drawn per split.
         video_look: the stills-to-video gap, in [0, 1): in every video (never in the stills) each object's colour
             is drawn this share of the way towards its concept's own other colour
             (:func:`~fitclip.toyworld.vocabulary.video_look_towards`). 0.4, fixed before the first run of it
@@ -186,12 +200,18 @@ class WorldConfig:
     youcook2_videos: int = 172
     didemo_videos: int = 600
     video_look: float = 0.4
+    ucf101_other_splits_per_class: int = 20
+    hmdb51_per_class: int = 20
+    hmdb51_test_per_class: int = 12
+    k600_zs_per_class: int = 6
+    k600_zs_classes_per_split: int = 16
 
     @classmethod
     def smoke(cls) -> "WorldConfig":
         """A tiny world (a few videos per benchmark) for CI and tests: renders in about 2 s."""
         return cls(n_stills=256, webvid_train=12, webvid_val=4, webvid_labeled=4, ucf101_per_class=1,
-                   mit_videos=6, msrvtt_videos=4, youcook2_videos=2, didemo_videos=3)
+                   mit_videos=6, msrvtt_videos=4, youcook2_videos=2, didemo_videos=3, ucf101_other_splits_per_class=1,
+                   hmdb51_per_class=2, hmdb51_test_per_class=1, k600_zs_per_class=1, k600_zs_classes_per_split=4)
 
     def __post_init__(self) -> None:
         for name, value in asdict(self).items():
@@ -222,7 +242,8 @@ def plan_world(seed: int = 0, config: WorldConfig | None = None) -> WorldPlan:
     """
     cfg = config or WorldConfig()
     plan = WorldPlan()
-    for planner in (plan_webvid, plan_ucf101, plan_mit, plan_msrvtt, plan_youcook2, plan_didemo):
+    for planner in (plan_webvid, plan_ucf101, plan_mit, plan_msrvtt, plan_youcook2, plan_didemo, plan_hmdb51,
+                    plan_k600_zs):
         planner(int(seed), cfg, plan)
     plan.jobs = [dataclasses.replace(job, look=cfg.video_look) for job in plan.jobs]  # every video, no still
     plan.counts["stills"] = cfg.n_stills

@@ -181,6 +181,99 @@ def plan_ucf101(seed: int, cfg: WorldConfig, plan: WorldPlan) -> None:
         lines += [f"{folder}/{name}\n" for _, _, name in sorted(names)]
     plan.files["ucf101/ucfTrainTestlist/testlist01.txt"] = "".join(lines)
     plan.counts["ucf101"] = len(lines)
+    _plan_ucf101_peer_lists(seed, cfg, plan, folders, lines)
+
+
+def _plan_ucf101_peer_lists(seed: int, cfg: WorldConfig, plan: WorldPlan, folders: list[str],
+                            testlist01: list[str]) -> None:
+    """The later peers' three UCF101 test lists (``ucf_splits_val{1,2,3}.txt``, ``<file> <0-based index>``) and
+    their label file: split 1 lists exactly testlist01's videos, as the real one does; splits 2 and 3 test
+    groups 8-14 and 15-21 as the real splits do, :attr:`WorldConfig.ucf101_other_splits_per_class` videos per
+    class each, rendered from their own random stream (the split-1 videos above stay byte-identical)."""
+    code = STREAMS["ucf101_splits"]
+    rng = np.random.default_rng([seed, code])
+    index = {f: i for i, f in enumerate(folders)}
+    plan.files["ucf101/labels_ucf_101_labels.csv"] = _csv_text(("id", "name"), enumerate(folders))
+    plan.files["ucf101/ucf_splits_val1.txt"] = "".join(
+        f"{line.split('/')[1].strip()} {index[line.split('/')[0]]}\n" for line in testlist01)
+    motion_of = {f: m for m, f in UCF_FOLDERS.items()}
+    for split, first_group in (("2", 8), ("3", 15)):
+        lines = []
+        for ci, folder in enumerate(folders):
+            group_bg = {g: pick_one(rng, TRAIN_BACKGROUNDS) for g in range(first_group, first_group + 7)}
+            for j in range(cfg.ucf101_other_splits_per_class):
+                g, c = first_group + j % 7, j // 7 + 1
+                colour, shape, _ = _triple(rng, motion_of[folder])
+                name = f"v_{folder}_g{g:02d}_c{c:02d}.avi"
+                plan.jobs.append(VideoJob(f"ucf101/UCF-101/{folder}/{name}", group_bg[g],
+                                          (ClipSpec(colour, shape, motion_of[folder], pick_one(rng, ("slow", "fast"))),),
+                                          seed=(seed, code, int(split), ci, j), bg_seed=(seed, code, ci, g, 1)))
+                lines.append(f"{name} {ci}\n")
+        plan.files[f"ucf101/ucf_splits_val{split}.txt"] = "".join(lines)
+    plan.counts["ucf101_splits"] = [len(testlist01), *(len(folders) * cfg.ucf101_other_splits_per_class,) * 2]
+
+
+def plan_hmdb51(seed: int, cfg: WorldConfig, plan: WorldPlan) -> None:
+    """HMDB51-like, in the peers' format: the 10 motions as classes (``labels_hmdb_51_labels.csv``: "moving
+    left", ...), :attr:`WorldConfig.hmdb51_per_class` videos per class at ``videos/<class_name>/<title>_<class>_
+    <tags>_<n>.avi`` (the official archive's layout) on the shifted backgrounds (films, not web video), and three
+    test lists (``hmdb_splits_val{k}.txt``) of :attr:`WorldConfig.hmdb51_test_per_class` videos per class each,
+    drawn per split, so the splits overlap as the real ones do (each real split tests 30 of ~100 per class)."""
+    code = STREAMS["hmdb51"]
+    rng = np.random.default_rng([seed, code])
+    plan.files["hmdb51/labels_hmdb_51_labels.csv"] = _csv_text(("id", "name"), enumerate(MOTIONS))
+    files: list[list[str]] = []
+    for ci, motion in enumerate(MOTIONS):
+        folder = motion.replace(" ", "_")
+        names = []
+        for j in range(cfg.hmdb51_per_class):
+            colour, shape, _ = _triple(rng, motion)
+            name = f"Scene{int(rng.integers(1000)):03d}_{folder}_u_nm_np1_fr_med_{j}.avi"
+            names.append(name)
+            plan.jobs.append(VideoJob(f"hmdb51/videos/{folder}/{name}", pick_one(rng, SHIFTED_BACKGROUNDS),
+                                      (ClipSpec(colour, shape, motion, pick_one(rng, ("slow", "fast"))),),
+                                      seed=(seed, code, ci, j), bg_seed=(seed, code, ci, j, 1), domain="shifted"))
+        files.append(names)
+    for split in ("1", "2", "3"):
+        lines = []
+        for ci, names in enumerate(files):
+            chosen = sorted(rng.choice(len(names), size=min(cfg.hmdb51_test_per_class, len(names)), replace=False))
+            lines += [f"{names[int(k)]} {ci}\n" for k in chosen]
+        plan.files[f"hmdb51/hmdb_splits_val{split}.txt"] = "".join(lines)
+    plan.counts["hmdb51"] = len(MOTIONS) * cfg.hmdb51_per_class
+
+
+def plan_k600_zs(seed: int, cfg: WorldConfig, plan: WorldPlan) -> None:
+    """Kinetics-600-zero-shot-like, in the peers' format: the novel classes are the 40 object concepts outside
+    the labeled subset's (as K600's zero-shot classes are those outside the training set, Kinetics-400);
+    :attr:`WorldConfig.k600_zs_per_class` videos each at ``videos/train/<id>_<start>_<end>.mp4``; each of the
+    three splits draws :attr:`WorldConfig.k600_zs_classes_per_split` of them (``labels_ZS_split{k}_K600.csv``,
+    indices 0.. within the split) and lists all their videos (``k600_splits_ZS_split{k}_K600_eval.txt``)."""
+    code = STREAMS["k600_zs"]
+    rng = np.random.default_rng([seed, code])
+    novel = [c for c in CONCEPTS if c not in LABELED_CONCEPTS]
+    used: set[str] = set()
+    videos: dict[str, list[str]] = {}
+    for ci, concept in enumerate(novel):
+        videos[concept] = []
+        for j in range(cfg.k600_zs_per_class):
+            colour, shape, motion = _triple(rng, concept=concept)
+            start = int(rng.integers(0, 300))
+            rel = f"train/{_youtube_id(rng, used)}_{start:06d}_{start + 10:06d}.mp4"
+            videos[concept].append(rel)
+            plan.jobs.append(VideoJob(f"k600_zs/videos/{rel}", pick_one(rng, TRAIN_BACKGROUNDS),
+                                      (ClipSpec(colour, shape, motion, pick_one(rng, ("slow", "fast"))),),
+                                      seed=(seed, code, ci, j), bg_seed=(seed, code, ci, j, 1)))
+    n_classes = min(cfg.k600_zs_classes_per_split, len(novel))
+    named: set[str] = set()
+    for split in ("1", "2", "3"):
+        classes = sorted(novel[int(k)] for k in rng.choice(len(novel), size=n_classes, replace=False))
+        named.update(classes)
+        plan.files[f"k600_zs/labels_ZS_split{split}_K600.csv"] = _csv_text(("id", "name"), enumerate(classes))
+        plan.files[f"k600_zs/k600_splits_ZS_split{split}_K600_eval.txt"] = "".join(
+            f"{rel} {i}\n" for i, concept in enumerate(classes) for rel in videos[concept])
+    plan.counts["k600_zs"] = len(novel) * cfg.k600_zs_per_class
+    plan.counts["k600_zs_names_over_splits"] = len(named)
 
 
 def plan_mit(seed: int, cfg: WorldConfig, plan: WorldPlan) -> None:
