@@ -53,6 +53,7 @@ from fitclip.prompts import UCF101_TEMPLATES, format_prompts, ucf101_class_name
 __all__ = [
     "AnnotationError",
     "Annotations",
+    "CLASS_NAME_OPTIONS",
     "expand_split",
     "DatasetSpec",
     "PEER_FILES",
@@ -64,6 +65,8 @@ __all__ = [
     "folder_corpus",
     "load_annotations",
     "read_class_csv",
+    "read_class_names",
+    "read_templates",
     "sample_labeled_subset",
 ]
 
@@ -114,6 +117,8 @@ class Annotations:
         annotation_files: the files read, so a caller can hash them into a protocol record.
         notes: human-readable protocol note (choices, deviations, what was not found).
         missing: keys of the items whose video file did not exist when the annotations were loaded.
+        class_phrasings: several names per class from a class-name set (the ``classnames`` option), all of them
+            prompted and averaged (CLIP's prompt ensembling); ``None``: one name per class, ``classnames``.
     """
 
     name: str
@@ -125,6 +130,7 @@ class Annotations:
     annotation_files: list[Path] = field(default_factory=list)
     notes: str = ""
     missing: list[str] = field(default_factory=list)
+    class_phrasings: list[list[str]] | None = None
 
     def __len__(self) -> int:
         return len(self.items)
@@ -140,10 +146,12 @@ class Annotations:
         return [item.key for item in self.items]
 
     def class_prompts(self) -> list[list[str]]:
-        """For classification: one list of prompts per class (templates filled with the class name)."""
+        """For classification: one list of prompts per class (each template filled with each of the class's names:
+        its phrasings from a class-name set, else its one name)."""
         if self.classnames is None:
             raise ValueError(f"{self.name}/{self.split} is a {self.task} dataset: it has no classes")
-        return [format_prompts(self.templates, name) for name in self.classnames]
+        phrasings = self.class_phrasings or [[name] for name in self.classnames]
+        return [[p for name in names for p in format_prompts(self.templates, name)] for names in phrasings]
 
 
 @dataclass(frozen=True)
@@ -1050,6 +1058,80 @@ SPECS: dict[str, DatasetSpec] = {
 }
 
 
+#: Options every classification dataset takes besides its own (issue 20 §3): a class-name set and a template file.
+CLASS_NAME_OPTIONS: tuple[str, ...] = ("classnames", "templates")
+
+
+def read_class_names(path: str | os.PathLike, n_classes: int | None = None) -> list[list[str]]:
+    """A class-name set: the names of each class, in class order, several per class where given.
+
+    Formats: a CSV with the header ``id,name`` (the peers' label files work as they are; repeat an id for more
+    phrasings of that class, as CLIP's prompt ensembling averages them), or a text file with one line per class
+    in class order, phrasings separated by ``|`` (``moving left | sliding to the left``).
+
+    Raises:
+        AnnotationError: a malformed file, an empty name, a class without a name, or (with `n_classes`) a number
+            of classes other than the dataset's.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise AnnotationError(f"class-name set {path} not found. Fix: pass an existing file (classnames=FILE).")
+    if path.suffix.lower() == ".csv":
+        by_id: dict[int, list[str]] = {}
+        for row in _read_csv(path, required=("id", "name")):
+            if not row["id"].isdigit() or not row["name"]:
+                raise AnnotationError(f"{path}: line {row.line}: expected '<class index>,<name>', got "
+                                      f"{row['id']!r},{row['name']!r}.")
+            by_id.setdefault(int(row["id"]), []).append(row["name"])
+        if sorted(by_id) != list(range(len(by_id))):
+            gaps = sorted(set(range(max(by_id) + 1)) - set(by_id))[:5]
+            raise AnnotationError(f"{path}: class ids must run 0..{len(by_id) - 1} without gaps; missing {gaps}.")
+        names = [by_id[i] for i in range(len(by_id))]
+    else:
+        names = []
+        for line_no, line in _text_lines(path):
+            phrasings = [p.strip() for p in line.split("|")]
+            if not all(phrasings):
+                raise AnnotationError(f"{path}: line {line_no}: an empty name in {line!r}.")
+            names.append(phrasings)
+    if n_classes is not None and len(names) != n_classes:
+        raise AnnotationError(f"{path} names {len(names)} classes; the dataset has {n_classes}. Fix: one line (or "
+                              f"id) per class, in the dataset's class order.")
+    return names
+
+
+def read_templates(path: str | os.PathLike) -> list[str]:
+    """Prompt templates, one per line, each with one ``{}`` for the class name.
+
+    Raises:
+        AnnotationError: a missing file or a line without exactly one ``{}``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise AnnotationError(f"template file {path} not found. Fix: pass an existing file (templates=FILE).")
+    lines = _text_lines(path)
+    for line_no, line in lines:
+        if line.count("{}") != 1:
+            raise AnnotationError(f"{path}: line {line_no}: {line!r} needs exactly one '{{}}' where the class name "
+                                  "goes (e.g. 'a video of a person {}.').")
+    return [line for _, line in lines]
+
+
+def _apply_class_names(a: Annotations, options: Mapping[str, Any]) -> None:
+    if a.task != "classification":
+        raise ValueError(f"{a.name}: {', '.join(options)} apply to classification datasets only; {a.name} is "
+                         f"{a.task}")
+    if "classnames" in options:
+        phrasings = read_class_names(options["classnames"], len(a.classnames or []))
+        a.class_phrasings, a.classnames = phrasings, [p[0] for p in phrasings]
+        a.annotation_files.append(Path(options["classnames"]))
+        a.notes += f" Class names from {options['classnames']} ({sum(map(len, phrasings))} phrasings, averaged)."
+    if "templates" in options:
+        a.templates = read_templates(options["templates"])
+        a.annotation_files.append(Path(options["templates"]))
+        a.notes += f" Templates from {options['templates']} ({len(a.templates)})."
+
+
 def expand_split(name: str, split: str | None = None) -> list[str]:
     """The splits a `split` argument names: a group (``"all"`` = the peers' splits 1-3) or one split (None: the
     dataset's default, itself a group for hmdb51 and k600_zs). Unknown names raise as :func:`load_annotations`."""
@@ -1075,7 +1157,8 @@ def load_annotations(name: str, data_root: str | os.PathLike, split: str | None 
         split: a split of the spec (default: its ``default_split``).
         **options: dataset options (``SPECS[name].options``): msrvtt ``source="jsfusion"|"frozen"``;
             didemo ``group_by="video"|"stem"``; webvid ``layout="auto"|"page_dir"|"flat"``, ``csv=path``;
-            folder ``captions=path``, ``recursive=bool``, ``extensions=[...]``.
+            folder ``captions=path``, ``recursive=bool``, ``extensions=[...]``; every classification dataset
+            ``classnames=path`` (:func:`read_class_names`) and ``templates=path`` (:func:`read_templates`).
 
     Raises:
         ValueError: unknown name, split or option.
@@ -1090,16 +1173,22 @@ def load_annotations(name: str, data_root: str | os.PathLike, split: str | None 
                          f"them one at a time (fitclip evaluate --split {split} evaluates each and reports mean ± std)")
     if split not in spec.splits:
         raise ValueError(f"unknown split {split!r} for {name}; valid splits: {', '.join(spec.splits)}")
+    generic = CLASS_NAME_OPTIONS if spec.task == "classification" else ()
     for option, value in options.items():
+        if option in generic:
+            continue
         if option not in spec.options:
-            accepted = ", ".join(spec.options) or "none"
+            accepted = ", ".join([*spec.options, *generic]) or "none"
             raise ValueError(f"unknown option {option!r} for {name}; accepted options: {accepted}")
         allowed = spec.options[option]
         if allowed is not None and value not in allowed:
             raise ValueError(f"{name}: {option}={value!r} is not one of {', '.join(map(repr, allowed))}")
     data_root = Path(data_root).expanduser()
     root = data_root if name == "folder" else data_root / name
-    return spec.parse(_Loader(spec, root, split, dict(options)))
+    annotations = spec.parse(_Loader(spec, root, split, {k: v for k, v in options.items() if k not in generic}))
+    if any(k in options for k in generic):
+        _apply_class_names(annotations, {k: options[k] for k in generic if k in options})
+    return annotations
 
 
 # ----------------------------------------------------------------------------------------------------

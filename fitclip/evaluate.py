@@ -546,6 +546,7 @@ class _TextSide:
             self.targets = torch.tensor([item.target for item in evaluated], dtype=torch.long)
             self.prompt_info = {
                 "classnames": list(annotations.classnames or []),
+                "phrasings": annotations.class_phrasings,
                 "templates": None if annotations.templates is None else list(annotations.templates),
                 "n_prompts": sum(len(p) for p in self.prompts),
                 "rule": "class embedding = mean of the L2-normalised prompt embeddings, not re-normalised; "

@@ -168,3 +168,31 @@ def test_cli_evaluate_and_doctor_split_all_on_the_smoke_world(toy_world, tmp_pat
               str(tmp_path / "doctor"), "--no-progress", "--num-workers", "0"]
     assert main(doctor) == 0
     assert "ok: split 3:" in capsys.readouterr().out
+
+
+def test_class_name_sets_and_template_files(toy_root, tmp_path):
+    names = tmp_path / "names.txt"  # one line per class, phrasings separated by |
+    names.write_text("".join(f"{m} | {m.replace('moving', 'sliding')}\n" for m in S.MOTIONS))
+    templates = tmp_path / "templates.txt"
+    templates.write_text("a video of {}.\nthe {}\n")
+    a = load_annotations("hmdb51", toy_root, "1", classnames=str(names), templates=str(templates))
+    assert a.classnames == list(S.MOTIONS)
+    assert a.class_prompts()[0] == ["a video of moving left.", "the moving left", "a video of sliding left.",
+                                    "the sliding left"]
+    assert a.class_prompts()[4] == ["a video of staying still.", "the staying still"] * 2  # both phrasings kept
+    assert names in a.annotation_files and templates in a.annotation_files  # hashed into the protocol record
+    # The peers' label CSV works as it is; a repeated id adds a phrasing to that class.
+    labels = tmp_path / "labels.csv"
+    labels.write_text((toy_root / "hmdb51" / "labels_hmdb_51_labels.csv").read_text() + "0,going left\n")
+    b = load_annotations("hmdb51", toy_root, "2", classnames=str(labels))
+    assert b.class_phrasings[0] == ["moving left", "going left"] and b.class_phrasings[1] == ["moving right"]
+    names.write_text("".join(f"{m}\n" for m in S.MOTIONS[:9]))
+    with pytest.raises(AnnotationError, match="names 9 classes; the dataset has 10"):
+        load_annotations("hmdb51", toy_root, "1", classnames=str(names))
+    templates.write_text("a video\n")
+    with pytest.raises(AnnotationError, match=r"line 1: 'a video' needs exactly one '\{\}'"):
+        load_annotations("hmdb51", toy_root, "1", templates=str(templates))
+    with pytest.raises(ValueError, match="unknown option 'classnames' for msrvtt; accepted options: source"):
+        load_annotations("msrvtt", toy_root, classnames=str(labels))  # a retrieval benchmark has no classes
+    with pytest.raises(ValueError, match="accepted options: classnames, templates"):
+        load_annotations("hmdb51", toy_root, "1", prompts="x")
