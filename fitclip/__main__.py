@@ -130,6 +130,13 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         return _fail(f"--student {str(args.student)!r} does not exist; pass a checkpoint file", 2)
     if args.batch_size < 1 or args.num_workers < 0 or args.num_frames < 1:
         return _fail("--batch-size and --num-frames must be >= 1 and --num-workers >= 0", 2)
+    views = (args.num_frames, 1, 1)
+    if args.views is not None:
+        parts = args.views.lower().split("x")
+        if len(parts) != 3 or not all(p.isdigit() and int(p) >= 1 for p in parts) or int(parts[2]) not in (1, 3):
+            return _fail(f"--views {args.views!r} is not FRAMESxCLIPSxCROPS with crops 1 or 3 (e.g. 8x3x1, as "
+                         "FROSTER and Open-VCLIP test; FitCLIP's is 4x1x1)", 2)
+        views = tuple(int(p) for p in parts)
     if args.threads is not None and args.threads < 1:
         return _fail(f"--threads must be >= 1, got {args.threads}", 2)
     try:
@@ -210,7 +217,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     rows = []
     try:
         for annotations in every:  # one run (run_id) per split; each split's rows are appended when it is done
-            rows += evaluate(models, annotations, args.data_root, annotations.split, num_frames=args.num_frames,
+            rows += evaluate(models, annotations, args.data_root, annotations.split, num_frames=views[0],
+                             num_clips=views[1], num_crops=views[2],
                              batch_size=args.batch_size, num_workers=args.num_workers, skip_broken=args.skip_broken,
                              embeddings_dir=args.embeddings_dir, out=args.out, backend=args.backend, device=device,
                              dataset_options=options, progress=not args.no_progress, precision=args.precision)
@@ -425,6 +433,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--num-workers", type=int, default=2, help="decode workers (default 2)")
     p.add_argument("--num-frames", type=int, default=4, help="frames per clip (FitCLIP: 4)")
+    p.add_argument("--views", default=None, metavar="FxCxK",
+                   help="multi-view testing: frames x clips x crops (crops 1 or 3), e.g. 8x3x1 as FROSTER and "
+                        "Open-VCLIP test; overrides --num-frames (default 4x1x1, FitCLIP's)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--backend", choices=("decord", "pyav"), default="decord",
                    help="video decoder (decord falls back to PyAV per video, counted in the protocol record)")

@@ -25,7 +25,7 @@ def _item_seed(seed: int, epoch: int, index: int) -> int:
 
 
 def clip_plan(item: VideoItem, info: Mapping[str, Any], num_frames: int = 4, mode: str = "eval",
-              generator: torch.Generator | None = None) -> dict[str, Any]:
+              generator: torch.Generator | None = None, num_clips: int = 1) -> dict[str, Any]:
     """Which frames of a video an item uses, given the video's metadata (no file access).
 
     The clip window (``item.start``/``item.end`` seconds, or the whole video) is mapped to frames with
@@ -38,6 +38,8 @@ def clip_plan(item: VideoItem, info: Mapping[str, Any], num_frames: int = 4, mod
         num_frames: frames to pick at most.
         mode: ``"eval"`` (deterministic) or ``"train"`` (random, drawn with `generator`).
         generator: torch RNG for ``"train"``.
+        num_clips: temporal clips of the window (multi-view testing, :func:`fitclip.video.multi_clip_indices`):
+            up to ``num_frames`` frames from each, in time order.
 
     Returns:
         ``{"frame_indices", "start_frame", "end_frame", "num_frames", "fps", "duration",
@@ -57,8 +59,8 @@ def clip_plan(item: VideoItem, info: Mapping[str, Any], num_frames: int = 4, mod
     start_frame = 0 if item.start is None else min(max(V.time_to_frame(info["frame_times"], item.start), 0), last)
     end_frame = last if item.end is None else min(max(V.time_to_frame(info["frame_times"], item.end), 0), last)
     end_frame = max(end_frame, start_frame)
-    indices = [int(i) for i in V.frame_indices(start_frame, end_frame, num_frames=num_frames, mode=mode,
-                                               generator=generator)]
+    indices = [int(i) for i in V.multi_clip_indices(start_frame, end_frame, num_frames=num_frames,
+                                                    num_clips=num_clips, mode=mode, generator=generator)]
     return {
         "frame_indices": indices,
         "start_frame": start_frame,
@@ -74,7 +76,7 @@ def clip_plan(item: VideoItem, info: Mapping[str, Any], num_frames: int = 4, mod
 class VideoDataset(Dataset):
     """One generic dataset over an :class:`Annotations` (or a list of :class:`VideoItem`).
 
-    ``dataset[i]`` decodes only the sampled frames of item ``i`` and returns
+    ``dataset[i]`` decodes only the sampled frames of item ``i`` (of each of its ``num_clips`` clips) and returns
     ``{"index": i, "key": str, "frames": Tensor, "length": T, "frame_indices": list[int],
     "clip_end_past_video": bool}``; ``frames`` is uint8 ``[T, H, W, 3]``, or whatever ``transform``
     returns for it (the model's clip transform gives float ``[T, 3, H, W]``).
@@ -101,15 +103,17 @@ class VideoDataset(Dataset):
         seed: int = 0,
         backend: str = "decord",
         fallback: str | None = None,
+        num_clips: int = 1,
     ) -> None:
         if mode not in ("eval", "train"):
             raise ValueError(f"mode must be 'eval' or 'train', got {mode!r}")
-        if num_frames < 1:
-            raise ValueError(f"num_frames must be >= 1, got {num_frames}")
+        if num_frames < 1 or num_clips < 1:
+            raise ValueError(f"num_frames and num_clips must be >= 1, got {num_frames} and {num_clips}")
         self.annotations = annotations if isinstance(annotations, Annotations) else None
         self.items: list[VideoItem] = list(annotations.items if isinstance(annotations, Annotations)
                                            else annotations)
         self.num_frames = num_frames
+        self.num_clips = num_clips
         self.mode = mode
         self.transform = transform
         self.seed = seed
@@ -140,7 +144,8 @@ class VideoDataset(Dataset):
         generator = None
         if self.mode == "train":
             generator = torch.Generator().manual_seed(_item_seed(self.seed, self.epoch, index))
-        return clip_plan(self.items[index], info, num_frames=self.num_frames, mode=self.mode, generator=generator)
+        return clip_plan(self.items[index], info, num_frames=self.num_frames, mode=self.mode, generator=generator,
+                         num_clips=self.num_clips)
 
     def _plan_and_read(self, index: int) -> tuple[dict[str, Any], Any]:
         """:meth:`_read` with the first backend, then (when set and the file itself failed) the fallback's;
@@ -205,6 +210,7 @@ class VideoDataset(Dataset):
                 tensor = self.transform(tensor)
         elif self.transform is not None:
             tensor = self.transform(tensor)
+            length = int(tensor.shape[0])  # a multi-crop transform returns crops x frames
         return {
             "index": index,
             "key": item.key,

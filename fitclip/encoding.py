@@ -109,8 +109,9 @@ def _collate_guarded(samples: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     return {"batch": collate_clips(good) if good else None, "errors": errors}
 
 
-def shared_transform(entries: Mapping[str, EvalModel]):
-    """The one eval transform every model of the run uses (they must agree: they share the frames)."""
+def shared_transform(entries: Mapping[str, EvalModel], crops: int = 1):
+    """The one eval transform every model of the run uses (they must agree: they share the frames); `crops`: 1
+    (centre) or 3 (multi-view testing, :func:`fitclip.transforms.clip_transform`)."""
     configs = {name: (int(e.model.image_size), tuple(map(float, e.model.mean)), tuple(map(float, e.model.std)))
                for name, e in entries.items()}
     distinct = set(configs.values())
@@ -118,7 +119,8 @@ def shared_transform(entries: Mapping[str, EvalModel]):
         raise ValueError("the models of one run share each decoded batch, so they need the same input size and "
                          f"normalisation; got {configs}. Fix: evaluate them in separate runs")
     size, mean, std = distinct.pop()
-    return clip_transform(size, mean, std, train=False), {"image_size": size, "mean": list(mean), "std": list(std)}
+    return (clip_transform(size, mean, std, train=False, crops=crops),
+            {"image_size": size, "mean": list(mean), "std": list(std)})
 
 
 #: ``name -> (identity, model)``: what encodes a model's batch, and what tells two models' weights apart.
@@ -157,7 +159,7 @@ def autocast(precision: str, device: torch.device):
 def encode_pass(entries: Mapping[str, EvalModel], annotations: Annotations, indices: Sequence[int], *,
                    num_frames: int, batch_size: int, num_workers: int, backend: str, device: torch.device,
                    transform: Any, progress: bool, select: Selector | None = None,
-                   precision: str = "fp32") -> Encoded:
+                   precision: str = "fp32", num_clips: int = 1) -> Encoded:
     """One decode pass; every model encodes each batch (``select`` gives each name's model, fused when the
     models are a grid). Under torchrun each rank decodes and encodes its shard (items ``rank::world``); every
     rank receives every rank's failures (:func:`fitclip.distributed.gather_objects`), so the errors raised are
@@ -177,7 +179,7 @@ def encode_pass(entries: Mapping[str, EvalModel], annotations: Annotations, indi
     preload_decoder(backend)
     fallback = "pyav" if backend == "decord" else None
     dataset = VideoDataset(annotations, num_frames=num_frames, mode="eval", transform=transform, backend=backend,
-                           fallback=fallback)
+                           fallback=fallback, num_clips=num_clips)
     guarded = _GuardedDataset(dataset, mine)
     cuda = device.type == "cuda"
     loader = DataLoader(guarded, batch_size=batch_size, shuffle=False, num_workers=num_workers,

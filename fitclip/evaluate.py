@@ -116,6 +116,9 @@ log = logging.getLogger(__name__)
 EMBEDDINGS_FORMAT = "fitclip-embeddings-v1"
 CLASSIFICATION_METRICS = ("top1", "top5", "MdR")
 RETRIEVAL_METRICS = ("R@1", "R@5", "R@10", "MdR", "MnR", "MRR")
+MULTI_CLIP_RULE = ("fitclip.video.multi_clip_indices: the window cut into num_clips equal windows (edges "
+                   "torch.linspace(start, end, num_clips+1, dtype=int)), fitclip.video.frame_indices in each, "
+                   "concatenated; every frame decoded in one pass over the video")
 SAMPLER_RULE = (
     "fitclip.video.frame_indices(start_frame, end_frame, num_frames, mode='eval'): k = min(num_frames, "
     "end-start+1) bins with edges torch.linspace(start, end, k+1, dtype=int) (truncated), one frame at "
@@ -352,6 +355,8 @@ def evaluate(
     progress: bool = True,
     text_batch_size: int = 256,
     precision: str = "fp32",
+    num_clips: int = 1,
+    num_crops: int = 1,
 ) -> list[dict[str, Any]]:
     """Zero-shot evaluation of one or more models on one benchmark split, decoding each video once.
 
@@ -365,6 +370,10 @@ def evaluate(
         data_root: the folder holding ``<dataset>/`` (unused when `dataset` is an ``Annotations``).
         split: split name (default: the dataset's default split).
         num_frames: frames per clip (FitCLIP: 4), sampled by the eval sampler.
+        num_clips, num_crops: multi-view testing, ``views = num_frames x num_clips x num_crops`` (FitCLIP: 4 x 1 x 1;
+            FROSTER and Open-VCLIP test 8 x 3 x 1): the window cut into `num_clips` temporal clips
+            (:func:`fitclip.video.multi_clip_indices`), each frame seen through 1 (centre) or 3 crops, the video
+            embedding the mean over every view's frames; recorded in the protocol record's ``frames``.
         batch_size: clips per batch (the same batch goes through every model).
         num_workers: DataLoader decode workers (0 = decode in this process).
         skip_broken: exclude items whose video is missing, empty or undecodable instead of raising;
@@ -404,13 +413,14 @@ def evaluate(
     annotations = _load_evaluable(dataset, data_root, split, dataset_options)
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
-    if num_frames < 1:
-        raise ValueError(f"num_frames must be >= 1, got {num_frames}")
+    if num_frames < 1 or num_clips < 1 or num_crops not in (1, 3):
+        raise ValueError(f"views = frames x clips x crops needs frames >= 1, clips >= 1 and crops 1 or 3; got "
+                         f"{num_frames} x {num_clips} x {num_crops}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     check_outputs(out, embeddings_dir)
     device = torch.device(device)
-    transform, transform_info = shared_transform(entries)
+    transform, transform_info = shared_transform(entries, crops=num_crops)
     for entry in entries.values():
         if hasattr(entry.model, "eval"):
             entry.model.eval()
@@ -419,7 +429,8 @@ def evaluate(
     select = model_selector(models, entries)
     encoded = encode_pass(
         entries, annotations, todo, num_frames=num_frames, batch_size=batch_size, num_workers=num_workers,
-        backend=backend, device=device, transform=transform, progress=progress, select=select, precision=precision)
+        backend=backend, device=device, transform=transform, progress=progress, select=select, precision=precision,
+        num_clips=num_clips)
     failures = _all_failures(annotations, failures, encoded.failures, encoded.ok_indices, skip_broken, data_root)
     rank, world = rank_and_world()
     if rank != 0:  # rank 0 alone scores and writes
@@ -428,7 +439,8 @@ def evaluate(
     evaluated = [annotations.items[i] for i in ok_indices]
     texts = _TextSide(annotations, evaluated, batch_size=text_batch_size, device=device, precision=precision)
     run = _Run(annotations, n_evaluated=len(ok_indices), failures=failures, past_end=encoded.past_end, out=out,
-               options={"num_frames": num_frames, "batch_size": batch_size, "num_workers": num_workers,
+               options={"num_frames": num_frames, "num_clips": num_clips, "num_crops": num_crops,
+                        "batch_size": batch_size, "num_workers": num_workers,
                         "backend": backend, "device": device, "transform": transform_info,
                         "dataset_options": dataset_options, "precision": precision, "world_size": world,
                         "fallbacks": encoded.fallbacks})
@@ -632,9 +644,15 @@ class _Run:
             "annotation_files": self.annotation_hashes,
             "dataset_options": {k: str(v) for k, v in dict(o["dataset_options"] or {}).items()},
             "dataset_notes": a.notes,
-            "frames": {"num_frames": o["num_frames"], "mode": "eval", "sampler": SAMPLER_RULE,
-                       "transform": {"resize": "bicubic shorter side, antialias", "crop": "center",
-                                     **o["transform"]}},
+            "frames": {"num_frames": o["num_frames"], "num_clips": o["num_clips"], "num_crops": o["num_crops"],
+                       "views": f"{o['num_frames']} frames x {o['num_clips']} clips x {o['num_crops']} crops",
+                       "mode": "eval", "sampler": SAMPLER_RULE if o["num_clips"] == 1 else MULTI_CLIP_RULE,
+                       "transform": {"resize": "bicubic shorter side, antialias",
+                                     "crop": "center" if o["num_crops"] == 1 else
+                                     "3 squares: start, centre and end of the longer side", **o["transform"]},
+                       "views_averaged": "the video embedding is the mean of the L2-normalised embeddings of every "
+                                         "frame of every view (= the mean of the views' embeddings when every view "
+                                         "has all its frames)"},
             "scoring": ("text->video, score = text_emb . video_emb, no temperature; text_emb L2-normalised, "
                         "video_emb = mean of L2-normalised frame embeddings (not re-normalised)"
                         if a.task == "retrieval" else "video_emb . class_emb, no temperature"),

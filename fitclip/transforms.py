@@ -33,8 +33,32 @@ class ClipTransform:
         return f"ClipTransform(train={self.train}, {self.pipeline})"
 
 
+class _Crops:
+    """Eval crops of a resized clip ``[T, 3, H, W]`` (shorter side = `size`): 1 = the centre square; 3 = the
+    squares at the start, centre and end of the longer side (the usual three-crop test), stacked crop-major
+    as ``[3T, 3, size, size]``."""
+
+    def __init__(self, size: int, crops: int) -> None:
+        if crops not in (1, 3):
+            raise ValueError(f"crops must be 1 or 3, got {crops}")
+        self.size, self.crops = size, crops
+
+    def __call__(self, clip: torch.Tensor) -> torch.Tensor:
+        h, w = clip.shape[-2:]
+        s = self.size
+        if self.crops == 1:
+            return v2.functional.center_crop(clip, [s, s])
+        long_side, centre = (w, (h - s) // 2) if w >= h else (h, (w - s) // 2)
+        starts = (0, (long_side - s) // 2, long_side - s)
+        boxes = [(centre, a) if w >= h else (a, centre) for a in starts]  # (top, left)
+        return torch.cat([v2.functional.crop(clip, top, left, s, s) for top, left in boxes])
+
+    def __repr__(self) -> str:
+        return f"Crops(size={self.size}, crops={self.crops})"
+
+
 def clip_transform(image_size: int, mean: Sequence[float], std: Sequence[float], train: bool = False,
-                   hflip: bool = True) -> ClipTransform:
+                   hflip: bool = True, crops: int = 1) -> ClipTransform:
     """The FitCLIP frame transforms.
 
     Eval: bicubic resize of the shorter side to `image_size`, center crop, CLIP mean/std.
@@ -46,6 +70,8 @@ def clip_transform(image_size: int, mean: Sequence[float], std: Sequence[float],
         mean, std: per-channel normalisation of the pretrained weights.
         train: which of the two pipelines.
         hflip: the train pipeline's horizontal flip (off where captions name a direction).
+        crops: eval only: 1 (centre crop, FitCLIP's) or 3 (start, centre and end of the longer side; the clip
+            comes out as ``[3T, 3, S, S]``, so its embedding averages the three crops' frames).
     """
     finish = [v2.ToDtype(torch.float32, scale=True), v2.Normalize(mean=list(mean), std=list(std))]
     if train:
@@ -54,9 +80,12 @@ def clip_transform(image_size: int, mean: Sequence[float], std: Sequence[float],
                                  interpolation=mode, antialias=True)
             for mode in (InterpolationMode.BILINEAR, InterpolationMode.BICUBIC)])
         steps = [crop, v2.RandomHorizontalFlip(p=0.5)] if hflip else [crop]
-    else:
+    elif crops == 1:
         steps = [v2.Resize(image_size, interpolation=InterpolationMode.BICUBIC, antialias=True),
                  v2.CenterCrop(image_size)]
+    else:
+        steps = [v2.Resize(image_size, interpolation=InterpolationMode.BICUBIC, antialias=True),
+                 _Crops(image_size, crops)]
     return ClipTransform(v2.Compose(steps + finish), train=train)
 
 

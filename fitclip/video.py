@@ -96,6 +96,26 @@ def frame_indices(start: int, end: int, num_frames: int = 4, mode: str = "eval",
     return [int(torch.randint(a, b + 1, (), generator=generator)) for a, b in bins]
 
 
+def multi_clip_indices(start: int, end: int, num_frames: int = 4, num_clips: int = 1, mode: str = "eval",
+                       generator: torch.Generator | None = None) -> list[int]:
+    """Frames of `num_clips` temporal clips of the inclusive range ``[start, end]`` (multi-view testing).
+
+    The range is cut into `num_clips` equal windows with the sampler's own rule (edges
+    ``torch.linspace(start, end, num_clips + 1, dtype=torch.int)``, truncated; neighbours share their edge
+    frame), and :func:`frame_indices` picks up to `num_frames` frames in each; the clips' indices are
+    concatenated in time order. ``num_clips=1`` is :func:`frame_indices` itself. E.g. 100 frames (0..99),
+    4 frames x 2 clips: windows [0, 49] and [49, 99] give ``[6, 18, 30, 42, 55, 68, 80, 92]``.
+    """
+    if isinstance(num_clips, bool) or not isinstance(num_clips, (int, np.integer)) or num_clips < 1:
+        raise ValueError(f"num_clips must be an int >= 1, got {num_clips!r}")
+    if num_clips == 1:
+        return frame_indices(start, end, num_frames, mode, generator)
+    if end < start:
+        raise ValueError(f"end must be >= start, got start={start}, end={end}")
+    edges = torch.linspace(int(start), int(end), int(num_clips) + 1, dtype=torch.int).tolist()
+    return [i for a, b in zip(edges[:-1], edges[1:]) for i in frame_indices(a, b, num_frames, mode, generator)]
+
+
 # --------------------------------------------------------------------------------------------------
 # Seconds -> frames
 # --------------------------------------------------------------------------------------------------

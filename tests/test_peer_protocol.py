@@ -1,7 +1,8 @@
-"""The later peers' zero-shot protocol (issue 20 §1): the readers of their three-split lists on the real files in
+"""The later peers' zero-shot protocol (issue 20 §1-3): the readers of their three-split lists on the real files in
 ../shared/benchmarks/zero_shot_splits (counts, index range, UCF101 split 1 = testlist01, the 217 K600 names; skipped
 with the reason where ../shared is absent) and on the toy world's files (any clone), malformed lists, the doctor's
-§8 checks, mean ± std over splits, and `fitclip evaluate/doctor --split all` end to end on the smoke world."""
+§8 checks, mean ± std over splits, `fitclip evaluate/doctor --split all` end to end on the smoke world, multi-view
+testing (hand-computed frame indices and crops) and class-name sets."""
 
 from __future__ import annotations
 
@@ -196,3 +197,47 @@ def test_class_name_sets_and_template_files(toy_root, tmp_path):
         load_annotations("msrvtt", toy_root, classnames=str(labels))  # a retrieval benchmark has no classes
     with pytest.raises(ValueError, match="accepted options: classnames, templates"):
         load_annotations("hmdb51", toy_root, "1", prompts="x")
+
+
+def test_multi_view_frames_and_crops_are_the_documented_ones():
+    import torch
+
+    from fitclip.transforms import clip_transform
+    from fitclip.video import frame_indices, multi_clip_indices
+
+    # 100 frames, 4 frames x 2 clips: windows [0, 49] and [49, 99] (linspace(0, 99, 3) truncated), then the eval
+    # sampler in each: [0, 49] -> edges 0, 12, 24, 36, 49 -> midpoints 6, 18, 30, 42 (42.5 rounds half to even);
+    # [49, 99] -> edges 49, 61, 74, 86, 99 -> 55, 68, 80, 92.
+    assert multi_clip_indices(0, 99, 4, 2) == [6, 18, 30, 42, 55, 68, 80, 92]
+    assert multi_clip_indices(0, 20, 4, 1) == frame_indices(0, 20, 4) == [2, 8, 12, 18]  # FitCLIP's 4 x 1
+    with pytest.raises(ValueError, match="num_clips"):
+        multi_clip_indices(0, 20, 4, 0)
+    # 3 crops of a wide clip: squares at the start, centre and end of the width; of a tall one, of the height.
+    wide = torch.arange(96, dtype=torch.uint8).repeat(2, 64, 1)[..., None].expand(2, 64, 96, 3).contiguous()
+    out = clip_transform(64, (0.0,) * 3, (1.0,) * 3, crops=3)(wide)  # no resize: the shorter side is 64
+    assert out.shape == (6, 3, 64, 64)
+    firsts = [round(float(out[k, 0, 0, 0]) * 255) for k in (0, 2, 4)]  # crop-major: frames 0-1, 2-3, 4-5
+    assert firsts == [0, 16, 32]
+    tall = wide.transpose(1, 2).contiguous()  # [2, 96, 64, 3]: the value now runs down the rows
+    out = clip_transform(64, (0.0,) * 3, (1.0,) * 3, crops=3)(tall)
+    assert [round(float(out[k, 0, 0, 0]) * 255) for k in (0, 2, 4)] == [0, 16, 32]
+    centre = clip_transform(64, (0.0,) * 3, (1.0,) * 3)(wide)
+    assert centre.shape == (2, 3, 64, 64) and torch.equal(centre, out[2:4].transpose(-1, -2))
+
+
+def test_cli_views_option_is_recorded_and_checked(toy_world, tmp_path, capsys):
+    import json
+
+    from fitclip.__main__ import main
+
+    root, _ = toy_world
+    out = tmp_path / "results.jsonl"
+    base = ["evaluate", "--dataset", "ucf101", "--data-root", str(root), "--split", "1", "--arch", "fitclip-tiny",
+            "--pretrained", "none", "--out", str(out), "--no-progress", "--num-workers", "0"]
+    assert main([*base, "--views", "8x3x2"]) == 2
+    assert "--views '8x3x2' is not FRAMESxCLIPSxCROPS with crops 1 or 3" in capsys.readouterr().err
+    assert main([*base, "--views", "2x3x3"]) == 0
+    record = json.loads((tmp_path / "results.protocol.jsonl").read_text().splitlines()[0])
+    frames = record["frames"]
+    assert (frames["num_frames"], frames["num_clips"], frames["num_crops"]) == (2, 3, 3)
+    assert frames["views"] == "2 frames x 3 clips x 3 crops" and "multi_clip_indices" in frames["sampler"]
