@@ -241,3 +241,29 @@ def test_cli_views_option_is_recorded_and_checked(toy_world, tmp_path, capsys):
     frames = record["frames"]
     assert (frames["num_frames"], frames["num_clips"], frames["num_crops"]) == (2, 3, 3)
     assert frames["views"] == "2 frames x 3 clips x 3 crops" and "multi_clip_indices" in frames["sampler"]
+
+
+def test_split_rows_and_the_peer_table_on_hand_made_rows():
+    import pandas as pd
+
+    from fitclip.fusion import grid_model
+    from fitclip.study.peers import load_peers_published, peer_table, split_rows
+
+    values = {("fitclip", 0.0): (40.0, 50.0, 60.0), ("fitclip", 1.0): (30.0, 30.0, 30.0), ("fitclip", 0.5): (50.0, 52.0, 54.0)}
+    results = pd.DataFrame([{"model": grid_model(s, a), "dataset": "hmdb51", "split": k, "metric": m, "value": v,
+                             "ci_low": v - 4, "ci_high": v + 4, "n_evaluated": 120}
+                            for (s, a), vs in values.items() for k, v in zip("123", vs) for m in ("top1", "top5")])
+    ours = split_rows(results, {"fitclip": 0.5, "wiseft": 0.4})  # wiseft was not evaluated: its row is left out
+    by_row = {r["row"]: r for r in ours}
+    assert set(by_row) == {"Teacher", "Student", "FitCLIP"}
+    assert (by_row["Teacher"]["mean"], by_row["Teacher"]["std"]) == (50.0, 10.0)
+    assert (by_row["Student"]["mean"], by_row["Student"]["std"]) == (30.0, 0.0)
+    assert by_row["FitCLIP"]["alpha"] == 0.5 and by_row["FitCLIP"]["ci_low"] == [46.0, 48.0, 50.0]
+    peers = load_peers_published()
+    assert len(peers) == 27 and set(peers["benchmark"]) == {"ucf101", "hmdb51", "k600_zs"}
+    table = peer_table(ours, peers, views="8 × 3 × 1")
+    assert table.loc["ours: FitCLIP", "hmdb51"] == "52.0 ± 2.0" and table.loc["ours: FitCLIP", "fusion weight α"] == 0.5
+    assert table.loc["ours: Teacher", "ucf101"] == ""  # not evaluated there: an empty cell, never a number
+    assert table.loc["Frozen CLIP", "hmdb51"] == "47.9 ± 0.5" and table.loc["OST", "hmdb51"] == "55.9"  # no std given
+    assert table.loc["FROSTER", "fusion weight α"] == "not in the source"
+    assert list(table.index[:3]) == ["ours: Teacher", "ours: Student", "ours: FitCLIP"]

@@ -148,3 +148,26 @@ def test_pipeline_rejects_unknown_parameter_before_running(tmp_path):
                           "--out-dir", str(tmp_path)], capture_output=True, text=True, timeout=120)
     assert out.returncode != 0 and "unknown parameter(s) ['lamda']" in out.stderr
     assert not any(tmp_path.iterdir())  # nothing ran
+
+
+@pytest.mark.slow
+def test_the_peer_protocol_notebook_runs_in_smoke_mode(smoke_run):
+    """12 (issue 20 §4) on the smoke run's stages 00–04: the chosen models on the three splits of ucf101, hmdb51 and
+    k600_zs with multi-view testing, mean ± std over splits, a table of its own beside the peers' published rows."""
+    data = smoke_run
+    env = {k: v for k, v in os.environ.items() if k != "FITCLIP_FIGURES"}
+    done = subprocess.run([sys.executable, "-m", "fitclip.pipeline", "12", "-p", "smoke", "True", "-p", "views",
+                           "[2, 3, 1]", "-p", "data_root", str(data), "--quiet"], timeout=1500, env=env,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
+    out = data / "12_peer_protocol"
+    rows = json.loads((out / "splits.json").read_text())
+    assert {r["dataset"] for r in rows} == {"ucf101", "hmdb51", "k600_zs"}
+    assert {r["row"] for r in rows} >= {"Teacher", "Student", "FitCLIP"}
+    for r in rows:
+        assert r["splits"] == ["1", "2", "3"] and len(r["values"]) == 3 and r["std"] is not None
+        assert all(lo <= v <= hi for v, lo, hi in zip(r["values"], r["ci_low"], r["ci_high"]))
+    table = (out / "table.md").read_text()
+    assert "ours: Teacher" in table and "FROSTER" in table and "2 × 3 × 1" in table
+    protocol = pd.read_json(out / "alpha_grid.protocol.jsonl", lines=True)
+    assert set(protocol["frames"].map(lambda f: f["views"])) == {"2 frames x 3 clips x 1 crops"}

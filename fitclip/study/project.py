@@ -25,8 +25,9 @@ DEMO_DATA_ROOT = "data"
 
 STAGES: tuple[str, ...] = ("00_toy_teacher", "01_data_prep", "02_teacher_pseudo_labels", "03_train",
                            "04_fusion", "05_benchmarks", "06_mit_per_class", "07_ranking_plots", "08_your_videos",
-                           "09_labeled_size", "10_lambda_share", "11_objectives")
-#: What `make demo` (the runner with no stage named) runs: the study; the ablations 09–10 and the objectives harness 11 run when named.
+                           "09_labeled_size", "10_lambda_share", "11_objectives", "12_peer_protocol")
+#: What `make demo` (the runner with no stage named) runs: the study; the ablations 09–10, the objectives harness 11 and
+#: the peers' protocol 12 run when named.
 DEMO_STAGES: tuple[str, ...] = STAGES[:9]
 
 
