@@ -62,6 +62,7 @@ __all__ = [
     "SPECS",
     "VIDEO_EXTENSIONS",
     "VideoItem",
+    "folder_class_name",
     "folder_corpus",
     "load_annotations",
     "read_class_csv",
@@ -865,7 +866,105 @@ def _parse_peer_list(ld: _Loader) -> Annotations:
 
 def _parse_folder(ld: _Loader) -> Annotations:
     listing = list_folder(ld.root, ld.options.get("recursive", True), ld.options.get("extensions"))
+    if ld.options.get("classes") == "subfolders":
+        if ld.options.get("captions") is not None:
+            raise ValueError("folder: classes=subfolders (classification) and captions= (retrieval) are two "
+                             "benchmarks; pass one of them")
+        return _folder_classes(ld, listing)
+    captions = ld.options.get("captions")
+    if captions is not None and "path" in _csv_header(_captions_path(ld.root, captions)):
+        return _folder_clips(ld, listing, _captions_path(ld.root, captions))
     return _folder_annotations(ld, listing)
+
+
+def _captions_path(root: Path, option: str | os.PathLike) -> Path:
+    path = Path(option)
+    path = path if path.is_absolute() else root / path
+    if not path.is_file():
+        raise AnnotationError(f"folder: captions file {path} not found. Fix: pass captions=<CSV file> (relative to the "
+                              "folder or absolute).")
+    return path
+
+
+def _csv_header(path: Path) -> list[str]:
+    return [h.strip() for h in next(csv.reader(io.StringIO(_decode(path), newline="")), [])]
+
+
+def folder_class_name(folder: str) -> str:
+    """A class folder's prompt name: ``_`` and ``-`` become spaces (``playing_guitar`` -> ``playing guitar``)."""
+    return " ".join(folder.replace("_", " ").replace("-", " ").split())
+
+
+def _folder_classes(ld: _Loader, listing: FolderListing) -> Annotations:
+    """``classes=subfolders``: ``<root>/<class folder>/<video>`` (any depth below the class folder); the classes are
+    the sub-folders holding a video, sorted by name; a video directly in the root has no class and is an error."""
+    loose = [k for k in listing.keys if "/" not in k]
+    if loose:
+        raise AnnotationError(f"folder {escape_name(ld.root)}: classes=subfolders, but {len(loose)} video(s) lie directly "
+                              f"in the folder, in no class folder (e.g. {loose[:3]}). Fix: move each into "
+                              "<folder>/<class name>/, or drop classes=subfolders.")
+    if not listing.videos:
+        raise AnnotationError(f"folder: no video files ({', '.join(listing.extensions)}) under {escape_name(ld.root)}.")
+    folders = sorted({k.split("/", 1)[0] for k in listing.keys})
+    index = {f: i for i, f in enumerate(folders)}
+    items = [VideoItem(key=k, video_id=k.rsplit(".", 1)[0], path=p, target=index[k.split("/", 1)[0]])
+             for k, p in zip(listing.keys, listing.videos)]
+    notes = (f"Folder classification benchmark {ld.root}: {len(items)} videos in {len(folders)} class folders "
+             "(sorted by name; class name = folder name with _ and - as spaces); the raw class name is the prompt "
+             "(pass templates=FILE or classnames=FILE to change it).")
+    annotations = ld.annotations(items, notes, classnames=[folder_class_name(f) for f in folders], templates=None)
+    annotations.task = "classification"
+    return annotations
+
+
+def _folder_clips(ld: _Loader, listing: FolderListing, captions_path: Path) -> Annotations:
+    """``captions=FILE`` with the columns ``path,caption`` (optional ``start,end`` seconds): one retrieval item per
+    row, its video at ``<root>/<path>``. Every problem of the file is named at once (an empty caption, a duplicate
+    path and window, a bad time), before any video is opened; missing videos are the doctor's to list."""
+    ld.files.append(captions_path)
+    header = _csv_header(captions_path)
+    if "caption" not in header:
+        raise AnnotationError(f"{captions_path}: line 1: a captions file with a 'path' column needs a 'caption' "
+                              f"column too; the header has {header}.")
+    timed = "start" in header or "end" in header
+    problems: list[str] = []
+    items: list[VideoItem] = []
+    seen: dict[tuple, int] = {}
+    for row in _read_csv(captions_path, required=("path", "caption"), optional=("start", "end")):
+        relative, caption = row["path"], row["caption"]
+        if not relative:
+            problems.append(f"line {row.line}: an empty path")
+            continue
+        if not caption:
+            problems.append(f"line {row.line}: {relative}: an empty caption")
+        start = end = None
+        if timed:
+            try:
+                start = float(row.get("start") or 0.0)
+                end = float(row["end"]) if row.get("end") else None
+            except ValueError:
+                problems.append(f"line {row.line}: {relative}: start/end {row.get('start')!r}, {row.get('end')!r} "
+                                "are not seconds")
+                continue
+            if start < 0 or (end is not None and end <= start):
+                problems.append(f"line {row.line}: {relative}: the window [{start:g}, {end}] is empty or negative")
+        key = (relative, start, end)
+        if key in seen:
+            problems.append(f"line {row.line}: {relative}" + (f" [{start:g}, {end}]" if timed else "")
+                            + f" duplicates line {seen[key]}")
+            continue
+        seen[key] = row.line
+        path = ld.inside(ld.root / relative, captions_path, f"line {row.line}", "path", relative)
+        item_key = relative if not timed else f"{relative}@{start:g}-{'end' if end is None else f'{end:g}'}"
+        items.append(VideoItem(key=item_key, video_id=relative.rsplit(".", 1)[0], path=ld.resolve(item_key, path),
+                               text=caption, start=start, end=end))
+    if problems:
+        raise AnnotationError(f"{captions_path}: {len(problems)} problem(s), fix each:\n  " + "\n  ".join(problems))
+    notes = (f"Folder retrieval benchmark {ld.root}: {len(items)} captions from {captions_path.name} (path,caption"
+             + (",start,end: each row a clip of its video" if timed else "") + "); text->video over those items.")
+    annotations = ld.annotations(items, notes)
+    annotations.task = "retrieval"
+    return annotations
 
 
 def folder_corpus(listing: FolderListing) -> Annotations:
@@ -1033,8 +1132,9 @@ SPECS: dict[str, DatasetSpec] = {
         video_layout="<data_root>/**/*.<video ext> (data_root is the folder itself)",
         parse=_parse_folder,
         sources={"*": "your own folder"},
-        options={"captions": None, "recursive": (True, False), "extensions": None},
-        description="any folder of videos + optional captions CSV (video_id,caption or videoid,name)",
+        options={"captions": None, "recursive": (True, False), "extensions": None, "classes": ("subfolders",)},
+        description="any folder of videos: unlabeled, or a retrieval benchmark with captions=CSV (path,caption"
+                    "[,start,end], or video_id,caption), or a classification benchmark with classes=subfolders",
     ),
     "hmdb51": DatasetSpec(
         name="hmdb51", task="classification", default_split="all",
@@ -1173,7 +1273,8 @@ def load_annotations(name: str, data_root: str | os.PathLike, split: str | None 
                          f"them one at a time (fitclip evaluate --split {split} evaluates each and reports mean ± std)")
     if split not in spec.splits:
         raise ValueError(f"unknown split {split!r} for {name}; valid splits: {', '.join(spec.splits)}")
-    generic = CLASS_NAME_OPTIONS if spec.task == "classification" else ()
+    classification = spec.task == "classification" or options.get("classes") == "subfolders"
+    generic = CLASS_NAME_OPTIONS if classification else ()
     for option, value in options.items():
         if option in generic:
             continue

@@ -239,13 +239,15 @@ def encode_pass(entries: Mapping[str, EvalModel], annotations: Annotations, indi
 
 def encode_videos(models: Models, annotations: Annotations, indices: Sequence[int] | None = None, *,
                   num_frames: int = 4, batch_size: int = 16, num_workers: int = 2, backend: str = "decord",
-                  device: str | torch.device = "cpu", progress: bool = True,
-                  precision: str = "fp32") -> tuple[dict[str, torch.Tensor], list[int], list[dict], dict[str, Any]]:
+                  device: str | torch.device = "cpu", progress: bool = True, precision: str = "fp32",
+                  num_clips: int = 1,
+                  num_crops: int = 1) -> tuple[dict[str, torch.Tensor], list[int], list[dict], dict[str, Any]]:
     """The harness's decode pass on its own: each item decoded once, every model encodes the same batch.
 
     What :func:`evaluate` runs before scoring, for callers that score differently (``fitclip.search``).
     `models` as in :func:`evaluate` (they must share the input size and normalisation); `indices` picks
-    items (default: all). A file that does not decode becomes a record, never black frames.
+    items (default: all); `num_clips`/`num_crops` as in :func:`evaluate` (multi-view testing). A file that does
+    not decode becomes a record, never black frames.
 
     Under torchrun the embeddings are on rank 0 only (an empty mapping on the other ranks).
 
@@ -255,7 +257,7 @@ def encode_videos(models: Models, annotations: Annotations, indices: Sequence[in
         ``{"image_size", "mean", "std"}``).
     """
     entries = as_entries(models)
-    transform, transform_info = shared_transform(entries)
+    transform, transform_info = shared_transform(entries, crops=num_crops)
     for entry in entries.values():
         if hasattr(entry.model, "eval"):
             entry.model.eval()
@@ -263,6 +265,6 @@ def encode_videos(models: Models, annotations: Annotations, indices: Sequence[in
     encoded = encode_pass(
         entries, annotations, list(todo), num_frames=num_frames, batch_size=batch_size, num_workers=num_workers,
         backend=backend, device=torch.device(device), transform=transform, progress=progress,
-        select=model_selector(models, entries), precision=precision)
+        select=model_selector(models, entries), precision=precision, num_clips=num_clips)
     return encoded.videos, encoded.ok_indices, encoded.failures, transform_info
 
