@@ -29,7 +29,7 @@ def _file(relative: str) -> Path:
                                   "05_benchmarks/verdicts.md", "05_benchmarks/regime.md",
                                   "05_benchmarks/forgetting.md", "05_benchmarks/forgetting_words.md",
                                   "09_labeled_size/verdicts.md",
-                                  "10_lambda_share/verdicts.md"])
+                                  "10_lambda_share/verdicts.md", "12_peer_protocol/table.md"])
 def test_the_readme_shows_the_runs_tables_verbatim(name):
     table = _file(name).read_text(encoding="utf-8").strip()
     assert table in README, f"README.md does not show data/{name} as the run wrote it"

@@ -87,7 +87,8 @@ def peer_table(ours: Sequence[Mapping[str, Any]], peers: pd.DataFrame | None = N
     peers = load_peers_published() if peers is None else peers
     table: dict[str, dict[str, Any]] = {}
     for r in ours:
-        entry = table.setdefault(f"ours: {r['row']}", {"data": "synthetic world", "trained on": "WebVid-like labeled",
+        trained = "stills only (no video)" if r["alpha"] == 0 else "WebVid-like videos"
+        entry = table.setdefault(f"ours: {r['row']}", {"data": "synthetic world", "trained on": trained,
                                                        "fusion weight α": r["alpha"], "views": views})
         entry[r["dataset"]] = _mean_std(r["mean"], r["std"])
     for r in peers.itertuples():
