@@ -45,7 +45,7 @@ from fitclip.config import ConfigError, TrainConfig, parse_cli, validate
 from fitclip.datasets import VideoDataset, collate_clips
 from fitclip.models import encode_texts, is_weights_file
 from fitclip.runtime import (Dist, autocast_for, load_start_weights, load_unlabeled, read_prompts, same_teacher,
-                             setup_distributed, teacher_fingerprint, teardown_distributed)
+                             setup_distributed, teacher_fingerprint, teardown_distributed, videos_fingerprint)
 from fitclip.transforms import transforms_for
 
 FORMAT = "fitclip-pseudo-labels-v1"
@@ -60,10 +60,33 @@ def _keys_sha(keys: Sequence[str]) -> str:
     return hashlib.sha256("\n".join(keys).encode()).hexdigest()
 
 
-def manifest_for(cfg: TrainConfig, keys: Sequence[str], has_text: bool) -> dict[str, Any]:
+def manifest_for(cfg: TrainConfig, keys: Sequence[str], has_text: bool, videos: str | None = None) -> dict[str, Any]:
+    """What the labels are of; `videos`: :func:`fitclip.runtime.videos_fingerprint` of the pool (the same keys
+    with other videos behind them are other labels)."""
     return {"format": FORMAT, "teacher": teacher_fingerprint(cfg), "num_frames": cfg.num_frames, "frames": FRAMES,
             "num_items": len(keys), "pool_sha256": _keys_sha(keys), "shard_size": cfg.pseudo_label_shard_size,
-            "text": "captions" if has_text else None}
+            "text": "captions" if has_text else None, "videos_sha256": videos}
+
+
+def stale_labels(cfg: TrainConfig) -> list[str]:
+    """The manifest fields in which the labels in ``cfg.pseudo_labels`` differ from what `cfg` would compute now
+    (another teacher, pool, videos or setting); [] when they fit or the folder holds none yet. A damaged manifest
+    is reported as such, and labels from before the videos were recorded count as differing in them (the study
+    recomputes those; the CLI, whose labels may have taken hours, keeps them)."""
+    out = Path(cfg.pseudo_labels).expanduser()
+    if not (out / "manifest.json").is_file():
+        return []
+    try:
+        old = _read_json(out / "manifest.json")
+        if not isinstance(old, dict):
+            raise ValueError("not a JSON object")
+    except (OSError, ValueError) as e:
+        return [f"manifest.json damaged ({e})"]
+    pool = load_unlabeled(cfg)
+    manifest = manifest_for(cfg, [item.key for item in pool], all(item.text is not None for item in pool),
+                            videos_fingerprint(pool))
+    return sorted(k for k in set(old) | set(manifest) if old.get(k) != manifest.get(k)
+                  and not (k == "teacher" and same_teacher(old[k], manifest[k])))
 
 
 def _read_json(path: Path) -> Any:
@@ -149,7 +172,7 @@ def compute_pseudo_labels(cfg: TrainConfig, d: Dist | None = None) -> Path:
     keys = [item.key for item in pool]
     has_text = all(item.text is not None for item in pool)
     prompts = None if cfg.unlabeled_text == "captions" else read_prompts(cfg.unlabeled_text)
-    manifest = manifest_for(cfg, keys, has_text)
+    manifest = manifest_for(cfg, keys, has_text, videos_fingerprint(pool))
     if (out / "manifest.json").is_file():
         try:
             old = _read_json(out / "manifest.json")
@@ -159,9 +182,10 @@ def compute_pseudo_labels(cfg: TrainConfig, d: Dist | None = None) -> Path:
             raise ConfigError(f"{out / 'manifest.json'} is damaged ({e}), so whose labels the folder holds is "
                               f"unknown; delete the folder (or choose another pseudo_labels) and rerun") from None
         diff = sorted(k for k in set(old) | set(manifest) if old.get(k) != manifest.get(k)
-                      and not (k == "teacher" and same_teacher(old[k], manifest[k])))
+                      and not (k == "teacher" and same_teacher(old[k], manifest[k]))
+                      and not (k == "videos_sha256" and k not in old))  # labels from before it was recorded
         if diff:
-            raise ConfigError(f"pseudo_labels={str(out)!r} holds labels of another teacher/pool/setting (differs in "
+            raise ConfigError(f"pseudo_labels={str(out)!r} holds labels of another teacher/pool/videos/setting (differs in "
                               f"{diff}); use another pseudo_labels folder or delete this one")
     elif d.main:
         out.mkdir(parents=True, exist_ok=True)
@@ -274,10 +298,14 @@ class PseudoLabels:
     def has_text(self) -> bool:
         return self.index.get("text") == "captions"
 
-    def check(self, cfg: TrainConfig, keys: Sequence[str], prompts: Sequence[str] | None) -> None:
-        """Raise ConfigError unless these labels are the config's teacher on the config's frames and cover
-        every key of the pool."""
+    def check(self, cfg: TrainConfig, keys: Sequence[str], prompts: Sequence[str] | None,
+              videos: str | None = None) -> None:
+        """Raise ConfigError unless these labels are the config's teacher on the config's frames, cover every key
+        of the pool and (with `videos`, where the labels recorded theirs) were computed from these videos."""
         problems = []
+        recorded = self.index.get("videos_sha256")
+        if videos is not None and recorded is not None and recorded != videos:
+            problems.append("the pool's videos changed since the labels were computed (re-rendered or replaced files)")
         teacher = teacher_fingerprint(cfg)
         if not same_teacher(self.index["teacher"], teacher):
             problems.append(f"teacher {self.index['teacher']} != this run's {teacher}")

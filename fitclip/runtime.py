@@ -90,6 +90,44 @@ def load_unlabeled(cfg: TrainConfig, labeled: Sequence[VideoItem] | None = None)
     return items
 
 
+#: ``<out_dir>/videos.json``: a training run's :func:`data_identity`, written when it starts or resumes.
+VIDEOS_RECORD = "videos.json"
+
+
+def videos_fingerprint(items: Sequence[VideoItem]) -> str:
+    """What the videos of a set ARE, cheaply: sha256 over each item's key, clip window and its file's size and
+    modification time (``stat``, nothing read). A re-rendered, re-encoded or re-downloaded video changes it; the
+    same files give the same value wherever the folder lies (keys, not paths). Reuse checks compare it, so a
+    stage never reuses labels, students or a grid computed from other videos under the same annotation files
+    (the synthetic world re-rendered with another look keeps every caption)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for item in items:
+        try:
+            st = os.stat(item.path)
+            state = f"{st.st_size}:{st.st_mtime_ns}"
+        except OSError:
+            state = "missing"
+        h.update(f"{item.key}\t{item.start}\t{item.end}\t{state}\n".encode())
+    return h.hexdigest()
+
+
+def data_identity(cfg: TrainConfig, labeled: Sequence[VideoItem], pool: Sequence[VideoItem],
+                  val: Sequence[VideoItem]) -> dict[str, str]:
+    """A training run's videos (:func:`videos_fingerprint` of the labeled set, the unlabeled pool and the
+    validation set), recorded in every checkpoint and in ``<out_dir>/videos.json``; a resume must match it."""
+    return {"labeled": videos_fingerprint(labeled), "pool": videos_fingerprint(pool), "val": videos_fingerprint(val)}
+
+
+def run_data_identity(cfg: TrainConfig) -> dict[str, str]:
+    """:func:`data_identity` of the sets `cfg` trains on, loaded as the trainer loads them (annotations only)."""
+    labeled = load_labeled(cfg)
+    pool = load_unlabeled(cfg, labeled) if cfg.lam > 0 else []
+    val = load_val(cfg) if cfg.val_every > 0 else []
+    return data_identity(cfg, labeled, pool, val)
+
+
 def doctor_command(cfg: TrainConfig, stream: str) -> str:
     """The `python -m fitclip doctor` command that checks every video of a stream (labeled, unlabeled, val)."""
     if stream == "unlabeled" and cfg.unlabeled.get("name") == "folder":

@@ -46,7 +46,9 @@ val loss). A checkpoint is a dict of state dicts and plain values, written atomi
 ``weights_only=True``: ``student`` (open_clip keys; ``fitclip.models.load_clip(arch, "best_labeled.pt")``
 loads it), ``optimizer``, ``step``, ``rng`` (python / numpy / torch / CUDA states of every rank, as
 tensors), ``data`` (epoch and batch position of the labeled and unlabeled streams), ``best`` (best val
-loss and its step), ``config``, ``world_size``, ``format``. ``--resume`` restores all of it: on CPU a run
+loss and its step), ``config``, ``world_size``, ``format``, ``videos`` (what the labeled, pool and val videos are:
+:func:`fitclip.runtime.data_identity`, also in ``videos.json``; a resume on changed videos is refused, as is one
+from other start weights). ``--resume`` restores all of it: on CPU a run
 killed mid-way and resumed ends with the same weights as an uninterrupted one (tests/test_train.py).
 Only operational keys (max_steps, val_every, save_every, num_workers, ...) may change on resume.
 A step's ``metrics.jsonl`` line is on disk before its checkpoint, and resume keeps the lines up to the
@@ -108,7 +110,8 @@ from fitclip.losses import distillation_loss, fitclip_loss, labeled_loss, weight
 from fitclip.objectives import (INTERPOLATION_WEIGHT, TrainingSwitches, feature_cosine_loss, interpolate,
                                 interpolation_ratio, swapped)
 from fitclip.models import VideoCLIP, WeightsUnavailable, clone_model, freeze_batchnorm
-from fitclip.runtime import (Dist, RunError, RunFolderLock, autocast_for, doctor_command, load_labeled,
+from fitclip.runtime import (VIDEOS_RECORD, Dist, RunError, RunFolderLock, autocast_for, data_identity, doctor_command,
+                             load_labeled,
                              load_start_weights, load_unlabeled, load_val, read_prompts, resume_flag, same_teacher,
                              setup_distributed, teacher_fingerprint, teardown_distributed, writing)
 from fitclip.streams import (GuardedCollate, GuardedDataset, Stream, UnlabeledViews, all_rng_states, check_batch,
@@ -205,12 +208,12 @@ def parse_fault(spec: str | None, rank: int) -> tuple[str, int] | None:
 
 def checkpoint_state(student: VideoCLIP, optimizer: torch.optim.Optimizer, step: int, rngs: list, streams: dict,
                      best: dict, cfg: TrainConfig, world: int, start_weights: dict[str, Any],
-                     switches: TrainingSwitches | None = None) -> dict[str, Any]:
+                     switches: TrainingSwitches | None = None, videos: dict[str, str] | None = None) -> dict[str, Any]:
     weights = {k: v.detach().cpu() for k, v in student.clip.state_dict().items()}
     entries = {"student": weights} if switches is None else switches.checkpoint_entries(weights)
     return {"format": CHECKPOINT_FORMAT, **entries, "optimizer": optimizer.state_dict(), "step": step, "rng": rngs,
             "data": {name: s.state() for name, s in streams.items()}, "best": dict(best),
-            "config": cfg.to_dict(), "world_size": world, "start_weights": start_weights}
+            "config": cfg.to_dict(), "world_size": world, "start_weights": start_weights, "videos": videos}
 
 
 def save_checkpoint(state: dict[str, Any], path: Path) -> None:
@@ -383,6 +386,19 @@ def _read_resume_checkpoint(resume: str | os.PathLike, cfg: TrainConfig, out: Pa
     return ckpt
 
 
+def check_resume_videos(ckpt: dict[str, Any], videos: dict[str, str], path: Path, out: Path) -> None:
+    """A resumed run must train on the videos it started on: a ConfigError naming the sets whose videos changed
+    (checkpoints written before the record was kept resume as before)."""
+    started = ckpt.get("videos")
+    if started is None:
+        return
+    changed = [k for k in videos if started.get(k) != videos[k]]
+    if changed:
+        raise ConfigError(f"--resume {path}: the videos of {', '.join(changed)} changed since this run started (a file "
+                          f"re-rendered, re-encoded or replaced): resuming would continue a student of other data. "
+                          f"Start a new out_dir (or delete {out}) to train on the current videos")
+
+
 def train(cfg: TrainConfig, resume: str | os.PathLike | None = None, d: Dist | None = None) -> dict[str, Any]:
     """Run (or resume) training. Call `validate(cfg)` first (`main` does). Returns a summary dict.
 
@@ -404,23 +420,26 @@ def _train(cfg: TrainConfig, resume: str | os.PathLike | None, d: Dist, out: Pat
     ckpt = None if resume is None else _read_resume_checkpoint(resume, cfg, out, start_weights)
     metrics_path = out / "metrics.jsonl"
     saved = None if ckpt is None else (Path(resume), int(ckpt["step"]))
+
+    # Data (annotations only; clips are decoded by the loaders), and what its videos are: a resume must match.
+    labeled_items = load_labeled(cfg)
+    pool = load_unlabeled(cfg, labeled_items) if use_unlabeled else []
+    val_items = load_val(cfg) if cfg.val_every > 0 else []
+    videos = data_identity(cfg, labeled_items, pool, val_items)
+    if ckpt is not None:
+        check_resume_videos(ckpt, videos, Path(resume), out)
     if saved is not None and saved[1] >= cfg.max_steps:  # nothing to train: nothing is written either
         return _finished(cfg, d, out, saved, ckpt)
     if d.main:  # the log next, so a damaged one is refused before any heavy work (the lock is held)
         with writing(metrics_path, out, saved):
             _prepare_log(metrics_path, ckpt)
-
-    # Data (annotations only; clips are decoded by the loaders).
-    labeled_items = load_labeled(cfg)
-    pool = load_unlabeled(cfg, labeled_items) if use_unlabeled else []
-    val_items = load_val(cfg) if cfg.val_every > 0 else []
     if cfg.val_every > 0 and len(val_items) < d.world:
         raise ValueError(f"the val set has {len(val_items)} videos, fewer than the {d.world} ranks")
     store = None
     if use_unlabeled and cfg.teacher_mode == "cached":
         from fitclip.pseudo_labels import PseudoLabels
         store = PseudoLabels(cfg.pseudo_labels)
-        store.check(cfg, [item.key for item in pool], prompts)
+        store.check(cfg, [item.key for item in pool], prompts, videos["pool"])
 
     # Models: the same start weights on every rank; the teacher is a frozen copy (online mode only).
     student = load_start_weights(cfg)
@@ -455,7 +474,8 @@ def _train(cfg: TrainConfig, resume: str | os.PathLike | None, d: Dist, out: Pat
         del ckpt
     if d.main:
         _write_run_files(out, cfg, d, step if resume else None, saved)
-    run = _RunState(cfg, d, out, student, optimizer, streams, best, val_ds, saved, start_weights, switches)
+        write_json(out / VIDEOS_RECORD, videos)
+    run = _RunState(cfg, d, out, student, optimizer, streams, best, val_ds, saved, start_weights, switches, videos)
     fault = parse_fault(os.environ.get("FITCLIP_FAULT"), d.rank)
 
     metrics = None
@@ -639,11 +659,13 @@ class _RunState:
 
     def __init__(self, cfg: TrainConfig, d: Dist, out: Path, student: VideoCLIP, optimizer: torch.optim.Optimizer,
                  streams: dict[str, Stream], best: dict[str, Any], val_ds: VideoDataset | None,
-                 saved: tuple[Path, int] | None, start_weights: dict[str, Any], switches: TrainingSwitches) -> None:
+                 saved: tuple[Path, int] | None, start_weights: dict[str, Any], switches: TrainingSwitches,
+                 videos: dict[str, str] | None = None) -> None:
         self.cfg, self.d, self.out, self.student, self.optimizer = cfg, d, out, student, optimizer
         self.switches = switches
         self.streams, self.best, self.val_ds, self.saved = streams, best, val_ds, saved
         self.start_weights = start_weights  # teacher_fingerprint at the start, recorded in every checkpoint
+        self.videos = videos  # data_identity of the run's videos, recorded in every checkpoint
         self.val_cache: list[dict[str, torch.Tensor]] = []  # val clips decoded once (see VAL_CACHE_BYTES)
 
     def check_finite(self, losses: dict[str, torch.Tensor], step: int) -> None:
@@ -694,7 +716,7 @@ class _RunState:
         """Every rank's RNG states are gathered (a collective); rank 0 writes best_labeled.pt, last.pt and/or the
         kept copy step<N>.pt."""
         state = checkpoint_state(self.student, self.optimizer, step, all_rng_states(self.d), self.streams,
-                                 self.best, self.cfg, self.d.world, self.start_weights, self.switches)
+                                 self.best, self.cfg, self.d.world, self.start_weights, self.switches, self.videos)
         if self.d.main:
             for name, due in (("best_labeled.pt", best), ("last.pt", last), (f"step{step}.pt", keep)):
                 if due:  # a failed write (a full disk) keeps the previous file whole: it is `saved` still

@@ -106,12 +106,14 @@ def default_datasets() -> list[tuple[str, str | None]]:
 
 def grid_fingerprint(spec: Mapping[str, Any]) -> dict[str, Any]:
     """What a grid's numbers depend on: the teacher's and each student's weights (sha256 of the file, or the
-    open_clip tag), the α values, the datasets with the sha256 of every annotation file they read, the
+    open_clip tag), the α values, the datasets with the sha256 of every annotation file they read and what their
+    videos are (:func:`fitclip.runtime.videos_fingerprint`: a re-rendered world keeps its annotation files), the
     evaluation options (the number of decode workers aside) and the sha256 of the method core's source
     (``fitclip/*.py``), so a change to how anything is scored evaluates the grid again."""
     import fitclip
     from fitclip.annotations import load_annotations
     from fitclip.checkpoint import sha256_file
+    from fitclip.runtime import videos_fingerprint
 
     def weights(value: str) -> str:
         return f"sha256:{sha256_file(value)}" if os.path.isfile(value) else value
@@ -119,7 +121,8 @@ def grid_fingerprint(spec: Mapping[str, Any]) -> dict[str, Any]:
     data = {}
     for name, split in spec["datasets"]:
         annotations = load_annotations(name, spec["root"], split)
-        data[f"{name}/{annotations.split}"] = sorted(sha256_file(p) for p in annotations.annotation_files)
+        data[f"{name}/{annotations.split}"] = {"annotations": sorted(sha256_file(p) for p in annotations.annotation_files),
+                                               "videos": videos_fingerprint(annotations.items)}
     core = sorted(Path(fitclip.__file__).parent.glob("*.py"))
     code = hashlib.sha256(b"".join(p.name.encode() + p.read_bytes() for p in core)).hexdigest()
     return {"arch": spec["arch"], "teacher": weights(spec["pretrained"]),

@@ -90,12 +90,10 @@ def train_students(data_root: str | os.PathLike, out_dir: str | os.PathLike, run
             config = run_config(data_root, out_dir=run_dir, seed=seed, **{**keys, **own})
             lam = config["lam"]
             again = resume and (run_dir / "last.pt").exists()
-            changed = stale_run(run_dir, config) if again else []
-            if changed:  # a run of another recipe (e.g. an older preset): kept aside, never overwritten
-                aside = run_dir.with_name(f"{run_dir.name}.replaced-{time.strftime('%Y%m%dT%H%M%S')}")
-                run_dir.rename(aside)
-                print(f"note: {run_dir} held a run of another config ({', '.join(changed)}); moved it to {aside} "
-                      f"and training anew", flush=True)
+            changed = (stale_run(run_dir, config) or stale_videos(run_dir, config)) if again else []
+            if changed:  # a run of another recipe or other videos: kept aside, never overwritten
+                aside = set_aside(run_dir, f"a run of another config or other videos ({', '.join(changed)})")
+                print(f"note: moved it to {aside} and training anew", flush=True)
                 again = False
             path = write_config(config, run_dir / "run.json", resume=again)
             print(f"== {student}: λ={lam:g}, seed {seed}, {config['max_steps']} steps, lr {config['lr']:g}"
@@ -105,6 +103,43 @@ def train_students(data_root: str | os.PathLike, out_dir: str | os.PathLike, run
             print((run_dir / "train.log").read_text().strip().splitlines()[-1], flush=True)
             out[student] = run_dir
     return out
+
+
+def set_aside(folder: Path, why: str) -> Path:
+    """Rename `folder` to ``<name>.replaced-<time>`` (never deleted), saying why; returns the new path."""
+    aside = folder.with_name(f"{folder.name}.replaced-{time.strftime('%Y%m%dT%H%M%S')}")
+    folder.rename(aside)
+    print(f"note: {folder} held {why}; set aside as {aside}", flush=True)
+    return aside
+
+
+def stale_videos(run_dir: str | os.PathLike, config: Mapping[str, Any]) -> list[str]:
+    """The sets (labeled, pool, val) whose videos differ from those the run in `run_dir` trained on
+    (``videos.json``, :func:`fitclip.runtime.data_identity`), e.g. after the synthetic world was re-rendered
+    under the same annotation files; a finished run without that record (trained before it was kept) cannot
+    be shown to fit, so it counts as stale too."""
+    from fitclip.runtime import VIDEOS_RECORD, run_data_identity
+
+    path = Path(run_dir) / VIDEOS_RECORD
+    if not path.is_file():
+        return [f"no {VIDEOS_RECORD}: trained before fitclip recorded its videos"]
+    recorded = json.loads(path.read_text())
+    now = run_data_identity(config_from_dict(dict(config), base=None))
+    return [f"{k} videos changed" for k in now if recorded.get(k) != now[k]]
+
+
+def fresh_pseudo_labels(config: Mapping[str, Any]) -> list[str]:
+    """Before stage 02 computes the pool's pseudo labels: a labels folder of another teacher, pool, videos or
+    setting (:func:`fitclip.pseudo_labels.stale_labels`) is set aside (``<name>.replaced-<time>``) so the labels
+    are computed anew, where the CLI would refuse; returns what differed ([] when the folder fits or is new)."""
+    from fitclip.pseudo_labels import stale_labels
+
+    cfg = config_from_dict(dict(config), base=None)
+    changed = stale_labels(cfg)
+    if changed:
+        set_aside(Path(cfg.pseudo_labels).expanduser(), f"pseudo labels of another teacher, pool, videos or setting "
+                                                          f"({', '.join(changed)})")
+    return changed
 
 
 def stale_run(run_dir: str | os.PathLike, config: Mapping[str, Any]) -> list[str]:
