@@ -93,3 +93,16 @@ def test_the_grid_fingerprint_sees_a_changed_video(corpus):
     after = grid_fingerprint(spec)
     assert after["data"]["webvid/val"]["annotations"] == before["data"]["webvid/val"]["annotations"]
     assert after["data"]["webvid/val"]["videos"] != before["data"]["webvid/val"]["videos"]
+
+
+def test_runs_set_aside_are_not_students_of_the_stage(tmp_path):
+    from fitclip.study.recipes import set_aside, trained_students
+
+    for name in ("fitclip", "wiseft", "fitclip-seed1"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "best_labeled.pt").write_bytes(b"x")
+    aside = set_aside(tmp_path / "wiseft", "a run of other videos")
+    assert aside.name.startswith("wiseft.replaced-") and (aside / "best_labeled.pt").is_file()
+    (tmp_path / "wiseft").mkdir()
+    (tmp_path / "wiseft" / "best_labeled.pt").write_bytes(b"y")
+    assert list(trained_students(tmp_path)) == ["fitclip", "wiseft", "fitclip-seed1"]

@@ -159,9 +159,11 @@ def stale_run(run_dir: str | os.PathLike, config: Mapping[str, Any]) -> list[str
 def trained_students(train_dir: str | os.PathLike, checkpoint: str = "best_labeled",
                      names: Iterable[str] | None = None) -> dict[str, Path]:
     """`{student: <train_dir>/<student>/<checkpoint>.pt}` for every student folder 03 trained (first seed
-    first: fitclip, wiseft, then fitclip-seed<k>, wiseft-seed<k>); with `names`, only those students (a stage
-    folder may hold students of an earlier run with other parameters)."""
-    found = {p.parent.name: p for p in Path(train_dir).glob(f"*/{checkpoint}.pt")}
+    first: fitclip, wiseft, then fitclip-seed<k>, wiseft-seed<k>), never a folder set aside as
+    ``<name>.replaced-<time>``; with `names`, only those students (a stage folder may hold students of an earlier
+    run with other parameters)."""
+    found = {p.parent.name: p for p in Path(train_dir).glob(f"*/{checkpoint}.pt")
+             if ".replaced-" not in p.parent.name}  # runs set aside (`set_aside`) are not students of this stage
     if names is not None:
         wanted = list(names)
         missing = [n for n in wanted if n not in found]
