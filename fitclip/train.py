@@ -473,8 +473,7 @@ def _train(cfg: TrainConfig, resume: str | os.PathLike | None, d: Dist, out: Pat
         step, best = _restore(ckpt, student, optimizer, streams, d, switches)
         del ckpt
     if d.main:
-        _write_run_files(out, cfg, d, step if resume else None, saved)
-        write_json(out / VIDEOS_RECORD, videos)
+        _write_run_files(out, cfg, d, step if resume else None, saved, videos)
     run = _RunState(cfg, d, out, student, optimizer, streams, best, val_ds, saved, start_weights, switches, videos)
     fault = parse_fault(os.environ.get("FITCLIP_FAULT"), d.rank)
 
@@ -615,11 +614,14 @@ def _restore(ckpt: dict[str, Any], student: VideoCLIP, optimizer: torch.optim.Op
 
 
 def _write_run_files(out: Path, cfg: TrainConfig, d: Dist, resumed_from_step: int | None,
-                     saved: tuple[Path, int] | None = None) -> None:
+                     saved: tuple[Path, int] | None = None, videos: dict[str, str] | None = None) -> None:
     with writing(out, out, saved):
         out.mkdir(parents=True, exist_ok=True)
     with writing(out / "config.json", out, saved):
         write_json(out / "config.json", cfg.to_dict())
+    if videos is not None:
+        with writing(out / VIDEOS_RECORD, out, saved):
+            write_json(out / VIDEOS_RECORD, videos)
     with writing(out / "run_info.json", out, saved):
         write_json(out / "run_info.json", {**versions(), "world_size": d.world, "device": str(d.device),
                                             "argv": sys.argv, "resumed_from_step": resumed_from_step,

@@ -291,7 +291,8 @@ def test_a_full_disk_at_the_checkpoint_keeps_the_previous_one(corpus, tmp_path, 
     assert line.endswith(f"; the last checkpoint, {out / 'last.pt'} (step 2), is kept: free some space, then "
                          f"`--resume` continues from it"), line
     assert load_state(out / "last.pt")["step"] == 2 and steps(out) == [1, 2, 3, 4]
-    assert sorted(p.name for p in out.iterdir()) == ["config.json", "last.pt", "metrics.jsonl", "run_info.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["config.json", "last.pt", "metrics.jsonl", "run_info.json",
+                                                     "videos.json"]
     monkeypatch.undo()
     assert T.main(["--config", str(config), "--resume"]) == 0
     assert load_state(out / "last.pt")["step"] == 4 and steps(out) == [1, 2, 3, 4]
@@ -312,10 +313,10 @@ def test_a_full_disk_at_a_metrics_line_tears_it_and_resume_drops_it(corpus, tmp_
     assert "dropped a torn final line (line 3" in capsys.readouterr().err and steps(out) == [1, 2, 3, 4]
 
 
-@pytest.mark.parametrize("name", ["config.json", "run_info.json"])
+@pytest.mark.parametrize("name", ["config.json", "videos.json", "run_info.json"])
 def test_a_full_disk_at_the_run_files(name, corpus, tmp_path, monkeypatch, capsys):
-    """A fresh start that cannot write config.json / run_info.json says to run it again (nothing to resume)
-    and leaves no folder it made only for that; a resume says its checkpoint is kept."""
+    """A fresh start that cannot write config.json / videos.json / run_info.json says to run it again (nothing to
+    resume) and leaves no folder it made only for that; a resume says its checkpoint is kept."""
     out = tmp_path / "new" / "run"
     config = write_config(tmp_path / "run.json", tiny_config(corpus, out, max_steps=2, save_every=2, val_every=0,
                                                              lam=0.0))
@@ -326,8 +327,9 @@ def test_a_full_disk_at_the_run_files(name, corpus, tmp_path, monkeypatch, capsy
                          "folder without a checkpoint is a fresh start)"), line
     if name == "config.json":
         assert not (tmp_path / "new").exists()  # the folders this start made are gone with it
-    else:
-        assert sorted(p.name for p in out.iterdir()) == ["config.json"]
+    else:  # the files written before it stay (in the order they are written)
+        written = {"videos.json": ["config.json"], "run_info.json": ["config.json", "videos.json"]}[name]
+        assert sorted(p.name for p in out.iterdir()) == written
     monkeypatch.undo()
     assert T.main(["--config", str(config)]) == 0 and load_state(out / "last.pt")["step"] == 2
     fill_disk_at(monkeypatch, checkpoint, name)
