@@ -151,8 +151,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
     from fitclip.annotations import expand_split, load_annotations
     from fitclip.distributed import init_from_env, shutdown
-    from fitclip.evaluate import (HEADLINE_METRICS, BrokenVideosError, check_evaluable, check_outputs, check_videos,
-                                  evaluate, format_split_summary, format_table, split_summary)
+    from fitclip.evaluate import BrokenVideosError, check_evaluable, check_outputs, check_videos, evaluate
+    from fitclip.report import HEADLINE_METRICS, format_split_summary, format_table, split_summary
     from fitclip.fusion import FusionGrid
     from fitclip.metrics import NonFiniteScores
     from fitclip.models import EvalModel, WeightsUnavailable, load_clip

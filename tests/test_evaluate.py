@@ -19,8 +19,9 @@ from helpers import (add_youcook2_clip, make_didemo, make_mit, make_msrvtt, make
 
 from fitclip.annotations import Annotations, load_annotations
 from fitclip.datasets import VideoDataset
-from fitclip.evaluate import (BrokenVideosError, EvalModel, class_embeddings, evaluate, format_table, load_embeddings,
+from fitclip.evaluate import (BrokenVideosError, EvalModel, class_embeddings, evaluate, load_embeddings,
                               protocol_path)
+from fitclip.report import format_table
 from fitclip.fusion import fused_models
 from fitclip.metrics import (NonFiniteScores, class_target_ranks, classification_metrics, metrics_from_ranks,
                              target_ranks)

@@ -15,7 +15,7 @@ import fitclip.toyworld as S
 from fitclip.annotations import (PEER_FILES, PUBLISHED_LISTS, AnnotationError, expand_split, load_annotations,
                                  read_class_csv)
 from fitclip.doctor import peer_list_facts
-from fitclip.evaluate import format_split_summary, split_summary
+from fitclip.report import format_split_summary, split_summary
 
 #: README §8's prefixes of each dataset's files in shared/benchmarks/zero_shot_splits/.
 _PREFIXES = {"ucf101": ("ucf_", "labels_ucf"), "hmdb51": ("hmdb_", "labels_hmdb"),
