@@ -808,10 +808,15 @@ def read_class_csv(path: str | os.PathLike) -> list[str]:
             raise AnnotationError(f"{path}: line {row.line}: class {row['id']} has an empty name.")
         _check_unique(path, seen_names, row["name"], row.line, "class name")
         names[int(row["id"])] = row["name"]
-    if sorted(names) != list(range(len(names))):
-        gaps = sorted(set(range(max(names) + 1)) - set(names))[:5]
-        raise AnnotationError(f"{path}: class ids must run 0..{len(names) - 1} without gaps; missing {gaps}.")
-    return [names[i] for i in range(len(names))]
+    return _in_id_order(path, names)
+
+
+def _in_id_order(path: Path, by_id: dict[int, Any]) -> list[Any]:
+    """The values of `by_id` in class-id order, or an AnnotationError when the ids do not run 0..n-1."""
+    if sorted(by_id) != list(range(len(by_id))):
+        gaps = sorted(set(range(max(by_id) + 1)) - set(by_id))[:5]
+        raise AnnotationError(f"{path}: class ids must run 0..{len(by_id) - 1} without gaps; missing {gaps}.")
+    return [by_id[i] for i in range(len(by_id))]
 
 
 def _peer_video(ld: _Loader, relative: str, classname: str) -> Path:
@@ -990,11 +995,7 @@ def _folder_annotations(ld: _Loader, listing: FolderListing, read_captions: bool
     captions: dict[str, str] = {}
     captions_path: Path | None = None
     if read_captions and captions_option is not None:
-        captions_path = Path(captions_option)
-        if not captions_path.is_absolute():
-            captions_path = root / captions_path
-        if not captions_path.is_file():
-            raise AnnotationError(f"folder: captions file {captions_path} not found.")
+        captions_path = _captions_path(root, captions_option)
     elif read_captions and (root / "captions.csv").is_file():
         captions_path = root / "captions.csv"
     if captions_path is not None:
@@ -1187,10 +1188,7 @@ def read_class_names(path: str | os.PathLike, n_classes: int | None = None) -> l
                 raise AnnotationError(f"{path}: line {row.line}: expected '<class index>,<name>', got "
                                       f"{row['id']!r},{row['name']!r}.")
             by_id.setdefault(int(row["id"]), []).append(row["name"])
-        if sorted(by_id) != list(range(len(by_id))):
-            gaps = sorted(set(range(max(by_id) + 1)) - set(by_id))[:5]
-            raise AnnotationError(f"{path}: class ids must run 0..{len(by_id) - 1} without gaps; missing {gaps}.")
-        names = [by_id[i] for i in range(len(by_id))]
+        names = _in_id_order(path, by_id)
     else:
         names = []
         for line_no, line in _text_lines(path):
