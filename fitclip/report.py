@@ -27,7 +27,7 @@ def split_summary(rows: Sequence[Mapping[str, Any]], metrics: Sequence[str] = ("
     out = []
     for (model, dataset, metric), group in groups.items():
         values = [float(r["value"]) for r in group]
-        out.append({"model": model, "alpha": group[0]["alpha"], "dataset": dataset, "metric": metric,
+        out.append({"model": model, "alpha": group[0].get("alpha"), "dataset": dataset, "metric": metric,
                     "splits": [r["split"] for r in group], "values": values,
                     "ci": [[r.get("ci_low"), r.get("ci_high")] for r in group],
                     "mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else None})

@@ -6,7 +6,6 @@ record with each number's source). Never mixed with FitCLIP's protocol (stage 05
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -14,6 +13,7 @@ import pandas as pd
 
 from fitclip.annotations import PEER_SPLITS, AnnotationError
 from fitclip.fusion import grid_model
+from fitclip.report import split_summary
 from fitclip.study.tables import TABLE_ROWS
 
 #: The peers' three benchmarks, in their tables' order.
@@ -59,19 +59,15 @@ def split_rows(results: pd.DataFrame, chosen: Mapping[str, float],
             if student not in chosen:
                 continue
             alpha = chosen[student]
-        model = grid_model(student, float(alpha))
-        for dataset in dict.fromkeys(results["dataset"]):
-            sub = results[(results["model"] == model) & (results["dataset"] == dataset) & (results["metric"] == metric)]
-            if sub.empty:
-                continue
-            sub = sub.sort_values("split")
-            values = [float(v) for v in sub["value"]]
-            out.append({"row": label, "student": student, "alpha": float(alpha), "dataset": dataset, "metric": metric,
-                        "splits": list(sub["split"]), "values": values,
-                        "ci_low": [float(v) for v in sub["ci_low"]], "ci_high": [float(v) for v in sub["ci_high"]],
-                        "n_items": [int(v) for v in sub["n_evaluated"]],
-                        "mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else None})
-    return out
+        sub = results[results["model"] == grid_model(student, float(alpha))].sort_values(["dataset", "split"])
+        n_items = sub[sub["metric"] == metric].groupby("dataset", sort=False)["n_evaluated"].agg(list)
+        for s in split_summary(sub.to_dict("records"), (metric,)):  # mean ± std over the splits, each split's CI
+            out.append({"row": label, "student": student, "alpha": float(alpha), "dataset": s["dataset"],
+                        "metric": metric, "splits": s["splits"], "values": s["values"],
+                        "ci_low": [float(lo) for lo, _ in s["ci"]], "ci_high": [float(hi) for _, hi in s["ci"]],
+                        "n_items": [int(n) for n in n_items[s["dataset"]]], "mean": s["mean"], "std": s["std"]})
+    order = {d: i for i, d in enumerate(dict.fromkeys(results["dataset"]))}
+    return sorted(out, key=lambda r: (list(rows).index(r["row"]), order[r["dataset"]]))
 
 
 def _mean_std(mean: float, std: float | None) -> str:
