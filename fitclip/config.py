@@ -123,6 +123,11 @@ class TrainConfig:
             `fitclip.annotations.sample_labeled_subset(..., n=4500, seed=0, out_csv=...)`. Relative paths
             are relative to `<data_root>/webvid/`.
         val_csv: optional subset of WebVid val for validation (default: all of results_2M_val.csv).
+        video_folder: your own videos instead of WebVid: a folder of videos; `labeled_csv` and `val_csv` are then
+            captions files of it (``path,caption[,start,end]``: the path relative to the folder, optional clip
+            window in seconds; the files relative to the folder or absolute), the labeled set and its held-out
+            validation set. The pool is ``unlabeled={"name": "folder", "path": ...}`` (captions optional there,
+            with `unlabeled_text` a prompts file). None (default): WebVid's layout under `data_root`.
         unlabeled: the unlabeled pool: {"name": "webvid", "split": "train", "exclude_labeled": true,
             ...webvid options} or {"name": "folder", "path": DIR, "captions": CSV, ...folder options}.
             "exclude_labeled" drops the labeled subset's videos from the pool.
@@ -168,6 +173,7 @@ class TrainConfig:
     data_root: str = "data"
     labeled_csv: str | None = None
     val_csv: str | None = None
+    video_folder: str | None = None
     unlabeled: dict[str, Any] = field(default_factory=_default_unlabeled)
     unlabeled_text: str = "captions"
     out_dir: str = "runs/fitclip"
@@ -517,12 +523,14 @@ UPPER_BOUNDS: tuple[tuple[str, int | float, str], ...] = (
 )
 
 
-def resolve_path(cfg: TrainConfig, value: str | None, relative_to: str = "webvid") -> Path | None:
-    """`labeled_csv` / `val_csv` relative paths are relative to `<data_root>/webvid/` (as the loader does)."""
+def resolve_path(cfg: TrainConfig, value: str | None) -> Path | None:
+    """`labeled_csv` / `val_csv` relative paths are relative to `video_folder` when set, else to
+    `<data_root>/webvid/` (as the loaders do)."""
     if value is None:
         return None
     p = Path(value).expanduser()
-    return p if p.is_absolute() else Path(cfg.data_root).expanduser() / relative_to / p
+    base = Path(cfg.video_folder).expanduser() if cfg.video_folder else Path(cfg.data_root).expanduser() / "webvid"
+    return p if p.is_absolute() else base / p
 
 
 def validate(cfg: TrainConfig, *, resume: bool = False, check_files: bool = True,
@@ -639,13 +647,20 @@ def validate(cfg: TrainConfig, *, resume: bool = False, check_files: bool = True
     # Data files.
     if check_files:
         root = Path(cfg.data_root).expanduser()
-        webvid_needed = not for_pseudo_labels or (isinstance(u, dict) and u.get("name") == "webvid")
+        own = cfg.video_folder is not None
+        if own:
+            need(Path(cfg.video_folder).expanduser().is_dir(),
+                 f"video_folder={cfg.video_folder!r} is not a directory (the folder of your videos)")
+        webvid_needed = (not own and not for_pseudo_labels) or (isinstance(u, dict) and u.get("name") == "webvid")
         if webvid_needed:
             need((root / "webvid").is_dir(), f"data_root={cfg.data_root!r} has no webvid/ folder "
                                              f"(expected {root / 'webvid'} with results_2M_*.csv and videos/)")
         needs_labeled = not for_pseudo_labels or (isinstance(u, dict) and u.get("exclude_labeled"))
         if needs_labeled:
-            if cfg.labeled_csv is None:
+            if cfg.labeled_csv is None and own:
+                e.append(f"labeled_csv is required with video_folder: a captions file of {cfg.video_folder} "
+                         "(path,caption[,start,end])")
+            elif cfg.labeled_csv is None:
                 e.append("labeled_csv is required: the seeded labeled subset, e.g. from fitclip.annotations."
                          "sample_labeled_subset(load_annotations('webvid', data_root, split='train'), n=4500, "
                          "seed=0, out_csv='labeled_4500.csv')" + (" (or set unlabeled.exclude_labeled=false)"
@@ -656,6 +671,9 @@ def validate(cfg: TrainConfig, *, resume: bool = False, check_files: bool = True
             if cfg.val_csv is not None:
                 need(resolve_path(cfg, cfg.val_csv).is_file(),
                      f"val_csv={cfg.val_csv!r}: not found (looked at {resolve_path(cfg, cfg.val_csv)})")
+            elif own:
+                e.append(f"val_csv is required with video_folder (a held-out captions file of {cfg.video_folder}, "
+                         "disjoint from labeled_csv), or val_every=0 (no validation, no best_labeled.pt)")
             else:
                 need((root / "webvid" / "results_2M_val.csv").is_file(),
                      f"validation needs {root / 'webvid' / 'results_2M_val.csv'} (or val_csv=..., or val_every=0)")

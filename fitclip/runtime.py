@@ -1,6 +1,6 @@
 """What a training-side process needs at run time, shared by `fitclip.train` and `fitclip.pseudo_labels`:
-the torchrun/process-group setup, the start weights, the WebVid-format labeled / validation / unlabeled
-sets, prompt files, autocast, the run folder's lock (one writer per ``out_dir``) and the one-line errors of
+the torchrun/process-group setup, the start weights, the labeled / validation / unlabeled sets (WebVid's
+format, or your own folder of captioned videos), prompt files, autocast, the run folder's lock (one writer per ``out_dir``) and the one-line errors of
 its writes (:func:`write_failed`: a full disk names the file, its free space and the checkpoint kept).
 Neither module imports the other for these.
 """
@@ -60,20 +60,37 @@ def load_start_weights(cfg: TrainConfig, device: torch.device | str = "cpu") -> 
 
 
 def load_labeled(cfg: TrainConfig) -> list[VideoItem]:
-    """The seeded labeled subset (`labeled_csv`, WebVid columns)."""
-    ann = load_annotations("webvid", cfg.data_root, split="train", csv=str(resolve_path(cfg, cfg.labeled_csv)))
+    """The labeled set: the seeded WebVid subset (`labeled_csv`, WebVid columns), or with `video_folder` the
+    rows of its captions file `labeled_csv`."""
+    if cfg.video_folder:
+        ann = load_annotations("folder", Path(cfg.video_folder).expanduser(),
+                               captions=str(resolve_path(cfg, cfg.labeled_csv)))
+    else:
+        ann = load_annotations("webvid", cfg.data_root, split="train", csv=str(resolve_path(cfg, cfg.labeled_csv)))
     return _usable(ann, "labeled_csv", need_text=True, doctor=doctor_command(cfg, "labeled"))
 
 
 def load_val(cfg: TrainConfig) -> list[VideoItem]:
-    """The labeled validation set: WebVid val (or the `val_csv` subset of it)."""
+    """The labeled validation set: WebVid val (or the `val_csv` subset of it), or with `video_folder` the rows
+    of its captions file `val_csv`; with `video_folder` no validation video may be a labeled one."""
+    if cfg.video_folder:
+        ann = load_annotations("folder", Path(cfg.video_folder).expanduser(),
+                               captions=str(resolve_path(cfg, cfg.val_csv)))
+        items = _usable(ann, "val_csv", need_text=True, doctor=doctor_command(cfg, "val"))
+        shared = sorted({i.video_id for i in items} & {i.video_id for i in load_labeled(cfg)})
+        if shared:
+            raise ConfigError(f"val_csv={cfg.val_csv!r} and labeled_csv={cfg.labeled_csv!r} share {len(shared)} "
+                              f"video(s) (first: {shared[:3]}); validation must be held out: split the videos, not the "
+                              "captions, between the two files")
+        return items
     options = {"csv": str(resolve_path(cfg, cfg.val_csv))} if cfg.val_csv else {}
     return _usable(load_annotations("webvid", cfg.data_root, split="val", **options), "val", need_text=True,
                    doctor=doctor_command(cfg, "val"))
 
 
 def load_unlabeled(cfg: TrainConfig, labeled: Sequence[VideoItem] | None = None) -> list[VideoItem]:
-    """The unlabeled pool (`unlabeled`), without the labeled subset's videos if `exclude_labeled`."""
+    """The unlabeled pool (`unlabeled`), without the labeled subset's video files if `exclude_labeled` (and,
+    with `video_folder`, without the validation files: α is chosen on them)."""
     options = dict(cfg.unlabeled)
     name, exclude = options.pop("name"), options.pop("exclude_labeled", True)
     if name == "webvid":
@@ -85,8 +102,9 @@ def load_unlabeled(cfg: TrainConfig, labeled: Sequence[VideoItem] | None = None)
     if exclude:
         if labeled is None:
             labeled = load_labeled(cfg)
-        taken = {item.video_id for item in labeled}
-        items = [item for item in items if item.video_id not in taken]
+        held = load_val(cfg) if cfg.video_folder and cfg.val_csv else []  # your validation videos stay unseen too
+        taken = {Path(item.path).resolve() for item in [*labeled, *held]}  # the same file, whichever folder listed it
+        items = [item for item in items if Path(item.path).resolve() not in taken]
     return items
 
 
@@ -131,8 +149,13 @@ def run_data_identity(cfg: TrainConfig) -> dict[str, str]:
 def doctor_command(cfg: TrainConfig, stream: str) -> str:
     """The `python -m fitclip doctor` command that checks every video of a stream (labeled, unlabeled, val)."""
     if stream == "unlabeled" and cfg.unlabeled.get("name") == "folder":
-        return f"python -m fitclip doctor --dataset folder --data-root {cfg.unlabeled['path']}"
+        captions = cfg.unlabeled.get("captions")
+        return (f"python -m fitclip doctor --dataset folder --data-root {cfg.unlabeled['path']}"
+                + (f" --dataset-option captions={captions}" if captions else ""))
     csv = {"labeled": cfg.labeled_csv, "val": cfg.val_csv}.get(stream, cfg.unlabeled.get("csv"))
+    if cfg.video_folder and stream in ("labeled", "val"):
+        return (f"python -m fitclip doctor --dataset folder --data-root {cfg.video_folder} "
+                f"--dataset-option captions={resolve_path(cfg, csv)}")
     split = {"labeled": "train", "val": "val"}.get(stream, cfg.unlabeled.get("split", "train"))
     option = f" --dataset-option csv={resolve_path(cfg, csv)}" if csv else ""
     return f"python -m fitclip doctor --dataset webvid --data-root {cfg.data_root} --split {split}{option}"
