@@ -90,3 +90,52 @@ def test_mistakes_are_named_before_any_work(own, tmp_path):
     with pytest.raises(AnnotationError, match=r"2 problem\(s\)") as e:
         load_labeled(validate(config_from_dict(own_config(own, tmp_path / "z", labeled_csv="bad.csv"))))
     assert "an empty caption" in str(e.value) and "duplicates line 3" in str(e.value)
+
+
+def test_the_readme_walkthrough_runs_on_a_small_folder(own, tmp_path, capsys):
+    """README "Training on your own videos", command by command: doctor, pseudo labels, train, α chosen on the
+    validation captions, then the test folder scored by the teacher, the fused model and the student."""
+    import torch
+
+    from fitclip.__main__ import main as cli
+    from fitclip.checkpoint import save_state
+    from fitclip.models import load_clip, model_file_state
+    from fitclip.pseudo_labels import main as pseudo_labels
+    from fitclip.train import main as train
+
+    torch.manual_seed(0)
+    teacher = tmp_path / "teacher.pt"  # stands in for --pretrained openai (no downloads in tests)
+    save_state(model_file_state(load_clip("fitclip-tiny", None)), teacher)
+    test = tmp_path / "test"
+    (test / "clips").mkdir(parents=True)
+    for i in (8, 9, 10, 11):
+        shutil.copyfile(own / "clips" / f"take{i}.mp4", test / "clips" / f"take{i}.mp4")
+    (test / "captions.csv").write_text("path,caption\n" + "".join(f"clips/take{i}.mp4,take {i}\n" for i in (8, 9, 10, 11)))
+    for captions in ("labeled.csv", "val.csv"):
+        assert cli(["doctor", "--dataset", "folder", "--data-root", str(own), "--dataset-option",
+                    f"captions={captions}"]) == 0
+    common = ["--arch", "fitclip-tiny", "--pretrained", str(teacher), "--video_folder", str(own),
+              "--labeled_csv", "labeled.csv", "--val_csv", "val.csv", "--unlabeled", f"folder:{own / 'clips'}",
+              "--unlabeled_text", str(own / "prompts.txt"), "--pseudo_labels", str(tmp_path / "labels"),
+              "--data_root", str(tmp_path), "--num_workers", "0"]
+    config = tmp_path / "run.json"
+    config.write_text(json.dumps({"batch_size_labeled": 4, "batch_size_unlabeled": 4, "max_steps": 2,
+                                  "val_every": 2, "save_every": 2, "lr": 1e-3, "out_dir": str(tmp_path / "run")}))
+    assert pseudo_labels(["--config", str(config), *common]) == 0
+    assert train(["--config", str(config), *common]) == 0
+    student = tmp_path / "run" / "best_labeled.pt"
+    grid = tmp_path / "val.jsonl"
+    view = ["--arch", "fitclip-tiny", "--pretrained", str(teacher), "--student", str(student), "--num-workers", "0",
+            "--no-progress"]
+    assert cli(["evaluate", "--dataset", "folder", "--data-root", str(own), "--dataset-option", "captions=val.csv",
+                "--alpha", "0", "0.5", "1", "--out", str(grid), *view]) == 0
+    rows = [json.loads(line) for line in grid.read_text().splitlines()]
+    mrr = {r["alpha"]: r["value"] for r in rows if r["metric"] == "MRR"}
+    assert set(mrr) == {0.0, 0.5, 1.0} and all(0 < v <= 100 for v in mrr.values())
+    alpha = max(sorted(mrr), key=mrr.__getitem__)  # the validation's best α (ties: the smaller)
+    out = tmp_path / "test.jsonl"
+    alphas = sorted({0.0, alpha, 1.0})  # the teacher, the chosen fusion, the student
+    assert cli(["evaluate", "--dataset", "folder", "--data-root", str(test), "--dataset-option",
+                "captions=captions.csv", "--alpha", *map(str, alphas), "--out", str(out), *view]) == 0
+    scored = {(r["alpha"], r["metric"]) for r in map(json.loads, out.read_text().splitlines())}
+    assert {(a, "R@5") for a in alphas} <= scored
