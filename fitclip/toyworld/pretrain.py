@@ -29,6 +29,7 @@ from fitclip.checkpoint import atomic_write_text, save_state, write_json
 from fitclip.losses import labeled_loss
 from fitclip.metrics import bootstrap_ci, class_rank_counts, classification_metrics, hits, ranks_from_counts
 from fitclip.models import RANDOM_INIT_WARNING, VideoCLIP, load_clip, model_file_state, quiet_open_clip
+from fitclip.toyworld.vocabulary import SINGLE_FRAME_MOTIONS, valid_combo
 from fitclip.transforms import transforms_for
 
 
@@ -46,17 +47,27 @@ class PretrainConfig:
     temperature: float = 0.07
     holdout: int = 500
     seed: int = 0
+    motion_groups: int = 0  # same-object groups per batch, each of `group_size` stills naming different motions
+    group_size: int = 4
+    group_kind: str = "motion"  # "motion": one object, different motions; "factorial": one colour, 2 shapes × 2 motions
 
     def __post_init__(self) -> None:
-        for name in ("steps", "batch_size", "holdout"):
+        for name in ("steps", "batch_size", "holdout", "group_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not 0 <= self.motion_groups * self.group_size <= self.batch_size:
+            raise ValueError(f"motion_groups × group_size = {self.motion_groups} × {self.group_size} must be "
+                             f"between 0 and batch_size = {self.batch_size}")
+        if self.group_kind not in ("motion", "factorial") or (self.group_kind == "factorial" and self.group_size != 4):
+            raise ValueError(f"group_kind must be 'motion' or 'factorial' (groups of 4), got {self.group_kind!r} "
+                             f"with group_size={self.group_size}")
         if not self.lr > 0 or not self.temperature > 0:
             raise ValueError(f"lr and temperature must be > 0, got lr={self.lr}, temperature={self.temperature}")
 
 
-def _read_stills(stills_dir: Path) -> tuple[np.ndarray, list[str], list[str]]:
-    """images uint8 `[N, H, W, 3]`, captions, and the "colour shape" class of each image."""
+def _read_stills(stills_dir: Path) -> tuple[np.ndarray, list[str], list[str], list[str]]:
+    """images uint8 `[N, H, W, 3]`, captions, the "colour shape" class of each image and the motion its
+    caption names ("" when it names none)."""
     images_path, captions_path = stills_dir / "images.npy", stills_dir / "captions.csv"
     for p in (images_path, captions_path):
         if not p.is_file():
@@ -66,7 +77,8 @@ def _read_stills(stills_dir: Path) -> tuple[np.ndarray, list[str], list[str]]:
     images = np.load(images_path)
     if len(rows) != len(images):
         raise ValueError(f"{captions_path} has {len(rows)} rows but {images_path} has {len(images)} images")
-    return images, [r["caption"] for r in rows], [f"{r['colour']} {r['shape']}" for r in rows]
+    return (images, [r["caption"] for r in rows], [f"{r['colour']} {r['shape']}" for r in rows],
+            [r["motion"] for r in rows])
 
 
 @torch.no_grad()
@@ -93,6 +105,71 @@ def zero_shot_still_accuracy(model: VideoCLIP, images: torch.Tensor, labels: lis
     return out
 
 
+@torch.no_grad()
+def still_motion_accuracy(model: VideoCLIP, images: torch.Tensor, labels: list[str],
+                          motions: list[str]) -> dict[str, float]:
+    """How well the model reads the motion a single still shows, on the stills whose caption names it.
+
+    Returns `motion_given_object`: top-1 among the single-frame motions the still's object can do, each
+    prompted with its object ("a photo of a red circle moving left."); `motion_only`: top-1 among the seven
+    single-frame motions prompted by the motion phrase alone ("moving left"), as a UCF101 class name asks
+    with no object; each in percent with its 95 % bootstrap CI, and `n` (the stills that name a motion).
+    """
+    model.eval()
+    keep = [i for i, m in enumerate(motions) if m]
+    out: dict[str, float] = {"n": len(keep)}
+    if not keep:
+        return out
+    image = torch.cat([model.encode_image(images[keep][i:i + 256]) for i in range(0, len(keep), 256)])
+    motion_text = model.encode_text(model.tokenize(list(SINGLE_FRAME_MOTIONS)))
+    only = (image @ motion_text.t()).argmax(dim=1)
+    only_hits = torch.tensor([SINGLE_FRAME_MOTIONS[int(j)] == motions[i] for j, i in zip(only, keep)], dtype=torch.float)
+    given_hits = []
+    for row, i in enumerate(keep):
+        colour, shape = labels[i].split()
+        options = [m for m in SINGLE_FRAME_MOTIONS if valid_combo(colour, shape, m)]
+        text = model.encode_text(model.tokenize([f"a photo of a {labels[i]} {m}." for m in options]))
+        given_hits.append(float(options[int((image[row] @ text.t()).argmax())] == motions[i]))
+    for name, h in (("motion_given_object", torch.tensor(given_hits)), ("motion_only", only_hits)):
+        out[name] = 100.0 * float(h.mean())
+        out[f"{name}_ci_low"], out[f"{name}_ci_high"] = (100.0 * v for v in bootstrap_ci(h))
+    return out
+
+
+def _motion_groups(labels: list[str], motions: list[str], n_train: int, config: PretrainConfig,
+                   gen: torch.Generator) -> torch.Tensor:
+    """`config.motion_groups` groups of `config.group_size` training stills, each group one object whose stills'
+    captions name different motions: in-batch negatives that differ only by the motion (hard negatives)."""
+    by_object: dict[str, dict[str, list[int]]] = {}
+    for i in range(n_train):
+        if motions[i]:
+            by_object.setdefault(labels[i], {}).setdefault(motions[i], []).append(i)
+    objects = sorted(o for o, m in by_object.items() if len(m) >= config.group_size)
+    if not objects:
+        raise ValueError(f"no object has stills naming {config.group_size} different motions; lower group_size")
+    picks: list[int] = []
+
+    def pick(pool: list[int]) -> int:
+        return pool[int(torch.randint(0, len(pool), (1,), generator=gen))]
+
+    if config.group_kind == "factorial":  # one colour, two shapes × two motions: shape and motion both decide
+        colours = sorted({o.split()[0] for o in by_object})
+        shapes = sorted({o.split()[1] for o in by_object})
+        while len(picks) < config.motion_groups * 4:
+            c = colours[int(torch.randint(0, len(colours), (1,), generator=gen))]
+            s2 = [shapes[k] for k in torch.randperm(len(shapes), generator=gen)[:2].tolist()]
+            m2 = [SINGLE_FRAME_MOTIONS[k] for k in torch.randperm(len(SINGLE_FRAME_MOTIONS), generator=gen)[:2].tolist()]
+            pools = [by_object.get(f"{c} {sh}", {}).get(m, []) for sh in s2 for m in m2]
+            if all(pools):  # a spinning circle does not exist: draw again
+                picks += [pick(pool) for pool in pools]
+        return torch.tensor(picks, dtype=torch.long)
+    for o in torch.randint(0, len(objects), (config.motion_groups,), generator=gen).tolist():
+        named = sorted(by_object[objects[o]].items())
+        for k in torch.randperm(len(named), generator=gen)[:config.group_size].tolist():
+            picks.append(pick(named[k][1]))
+    return torch.tensor(picks, dtype=torch.long)
+
+
 def pretrain_teacher(stills_dir: str | os.PathLike, out_dir: str | os.PathLike,
                      config: PretrainConfig = PretrainConfig(), progress: bool = True) -> dict:
     """Train a CLIP of `config.arch` from scratch on `<stills_dir>/{images.npy,captions.csv}`.
@@ -106,7 +183,7 @@ def pretrain_teacher(stills_dir: str | os.PathLike, out_dir: str | os.PathLike,
         The `pretrain.json` record with `train_seconds`.
     """
     stills_dir, out_dir = Path(stills_dir), Path(out_dir)
-    images_np, captions, labels = _read_stills(stills_dir)
+    images_np, captions, labels, motions = _read_stills(stills_dir)
     if config.holdout >= len(images_np):
         raise ValueError(f"holdout={config.holdout} leaves no training images out of {len(images_np)}")
     torch.manual_seed(config.seed)
@@ -119,6 +196,7 @@ def pretrain_teacher(stills_dir: str | os.PathLike, out_dir: str | os.PathLike,
     n_train = len(images) - config.holdout
     classes = sorted(set(labels))
     before = zero_shot_still_accuracy(model, images[n_train:], labels[n_train:], classes)
+    before.update(still_motion_accuracy(model, images[n_train:], labels[n_train:], motions[n_train:]))
 
     model.train()
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
@@ -129,7 +207,10 @@ def pretrain_teacher(stills_dir: str | os.PathLike, out_dir: str | os.PathLike,
     t0 = time.perf_counter()
     log: list[str] = []  # the loss log, written atomically once training is done
     for step in tqdm(range(config.steps), desc="pretrain teacher", disable=not progress, mininterval=5):
-        idx = torch.randint(0, n_train, (config.batch_size,), generator=gen)
+        n_grouped = config.motion_groups * config.group_size
+        idx = torch.randint(0, n_train, (config.batch_size - n_grouped,), generator=gen)
+        if n_grouped:
+            idx = torch.cat([idx, _motion_groups(labels, motions, n_train, config, gen)])
         # No flip augmentation: captions say "moving left" of what a trail shows.
         loss = labeled_loss(model.encode_image(images[idx]), model.encode_text(tokens[idx]), config.temperature)
         opt.zero_grad(set_to_none=True)
@@ -140,6 +221,7 @@ def pretrain_teacher(stills_dir: str | os.PathLike, out_dir: str | os.PathLike,
     seconds = time.perf_counter() - t0
     atomic_write_text(out_dir / "metrics.jsonl", "".join(log))
     after = zero_shot_still_accuracy(model, images[n_train:], labels[n_train:], classes)
+    after.update(still_motion_accuracy(model, images[n_train:], labels[n_train:], motions[n_train:]))
     save_state(model_file_state(model), out_dir / "teacher.pt")
     record = {"config": asdict(config), "n_train": n_train, "n_holdout": config.holdout, "classes": classes,
               "zero_shot_before": before, "zero_shot_after": after}
