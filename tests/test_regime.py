@@ -169,3 +169,56 @@ def test_the_stills_to_video_gap_moves_each_concepts_colour_its_own_way():
     assert {job.look for job in S.plan_world(0, dataclasses.replace(S.WorldConfig.smoke(), video_look=0.0)).jobs} == {0.0}
     with pytest.raises(ValueError, match="video_look"):
         S.WorldConfig(video_look=1.0)
+
+
+def test_motion_groups_hold_one_object_naming_different_motions():
+    from fitclip.toyworld.pretrain import MotionGroups
+    import torch
+
+    labels = ["red circle"] * 4 + ["blue bar"] * 5 + ["red bar"] * 3
+    motions = ["moving left", "moving up", "shaking", "", "moving left", "moving left", "spinning", "moving up",
+               "staying still", "moving left", "moving left", "shaking"]  # red bar names only 2 motions
+    groups = MotionGroups(labels, motions, n_train=len(labels), group_size=3)
+    drawn = groups.draw(50, torch.Generator().manual_seed(0)).view(50, 3).tolist()
+    for group in drawn:
+        assert len({labels[i] for i in group}) == 1 and labels[group[0]] != "red bar"
+        assert len({motions[i] for i in group}) == 3 and all(motions[i] for i in group)
+    assert {labels[g[0]] for g in drawn} == {"red circle", "blue bar"}
+    again = groups.draw(50, torch.Generator().manual_seed(0)).view(50, 3).tolist()
+    assert again == drawn  # seeded
+    with pytest.raises(ValueError, match="no object has stills naming 5 different motions"):
+        MotionGroups(labels, motions, n_train=len(labels), group_size=5)
+
+
+def test_still_motion_accuracy_on_a_hand_made_model():
+    """Images are one-hot over the seven single-frame motions, a text is one-hot over the motion it names: the
+    score is 1 for the motion the image shows. A tie (an image that matches nothing) is a miss."""
+    import torch
+
+    from fitclip.toyworld.pretrain import still_motion_accuracy
+    from fitclip.toyworld.vocabulary import SINGLE_FRAME_MOTIONS
+
+    class Hand:
+        def eval(self):
+            return self
+
+        def tokenize(self, texts):
+            return list(texts)
+
+        def encode_image(self, x):
+            return x
+
+        def encode_text(self, texts):
+            return torch.stack([torch.tensor([float(t.endswith(m) or t.endswith(m + ".")) for m in SINGLE_FRAME_MOTIONS])
+                                for t in texts])
+
+    def shows(motion):
+        return torch.eye(7)[SINGLE_FRAME_MOTIONS.index(motion)] if motion else torch.zeros(7)
+
+    stills = [("red circle", "moving left", "moving left"), ("red square", "spinning", "shaking"),
+              ("blue bar", "moving up", None), ("blue bar", "", "moving up")]  # last: names no motion, left out
+    images = torch.stack([shows(m) for _, _, m in stills])
+    out = still_motion_accuracy(Hand(), images, [s[0] for s in stills], [s[1] for s in stills])
+    assert out["n"] == 3
+    assert out["motion_only"] == pytest.approx(100 / 3) and out["motion_given_object"] == pytest.approx(100 / 3)
+    assert out["motion_only_ci_low"] <= out["motion_only"] <= out["motion_only_ci_high"]
