@@ -102,8 +102,10 @@ def test_the_teachers_accuracy_table_is_the_runs():
 
     def row(label: str, z: dict, bold: bool) -> str:
         top1 = f"**{z['top1']:.1f}**" if bold else f"{z['top1']:.1f}"
+        motion = " | ".join(f"{z[k]:.1f} [{z[k + '_ci_low']:.1f}, {z[k + '_ci_high']:.1f}]"
+                            for k in ("motion_given_object", "motion_only"))
         return (f"| {label} | {top1} | [{z['top1_ci_low']:.1f}, {z['top1_ci_high']:.1f}] | {z['colour']:.1f} | "
-                f"{z['shape']:.1f} | {z['top5']:.1f} |")
+                f"{z['shape']:.1f} | {z['top5']:.1f} | {motion} |")
 
     for expected in (row("before (random init)", record["zero_shot_before"], False),
                      row(f"after {steps} steps", record["zero_shot_after"], True)):
