@@ -1,4 +1,10 @@
-"""Command line: `python -m fitclip {fuse,average,evaluate,doctor,search} ...`."""
+"""Command line: ``fitclip <command> ...`` (the console script), the same as ``python -m fitclip <command> ...``.
+
+Commands: train, pseudo-labels, fuse, average, evaluate, doctor, search, pipeline. ``train``, ``pseudo-labels``
+and ``pipeline`` hand their arguments to ``fitclip.train``, ``fitclip.pseudo_labels`` and the notebook runner
+(``python -m fitclip.train`` etc. keep working, and ``torchrun -m fitclip.train`` is how several processes
+train); the others are defined here. ``fitclip <command> --help`` describes each.
+"""
 
 from __future__ import annotations
 
@@ -378,9 +384,33 @@ def _cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+#: Commands whose own parser lives in their module: ``fitclip <command> ARGS`` is ``<module>.main(ARGS)``.
+FORWARDED: dict[str, str] = {
+    "train": "FitCLIP step (1): teacher–student fine-tuning, one process (torchrun -m fitclip.train for N)",
+    "pseudo-labels": "the teacher's embeddings of the unlabeled pool, once, for teacher_mode=cached (resumable)",
+    "pipeline": "run the numbered notebooks with Papermill (the demo: 00-08), checking -p parameters first",
+}
+
+
+def _forward(command: str, argv: list[str]) -> int:
+    if command == "train":
+        from fitclip.train import main as run
+    elif command == "pseudo-labels":
+        from fitclip.pseudo_labels import main as run
+    else:
+        from fitclip.pipeline import main as run  # the shim over the study's runner
+    return int(run(argv) or 0)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m fitclip", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in FORWARDED:
+        return _forward(argv[0], argv[1:])
+    parser = argparse.ArgumentParser(prog="fitclip", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="command")
+    for name, text in FORWARDED.items():
+        sub.add_parser(name, help=text, add_help=False)  # listed in --help; never parsed here
 
     p = sub.add_parser("fuse", help="weight-space ensemble of teacher and student checkpoints")
     p.add_argument("--teacher", type=Path, required=True, help="teacher checkpoint (state dict file)")
