@@ -53,13 +53,14 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, NoReturn, Sequence
 
+from fitclip.encoding import PRECISIONS
+from fitclip.losses import DISTILLATION_SCALES
+
 __all__ = ["KEYS", "PRESETS", "RESUMABLE_CHANGES", "UPPER_BOUNDS", "ConfigError", "TrainConfig", "cli_parser",
            "config_from_dict", "load_config", "parse_cli", "resolve_path", "validate"]
 
 TEACHER_MODES = ("cached", "online")
-DISTILL_SCALES = ("inverse_temperature_squared", "none")  # = fitclip.losses.DISTILLATION_SCALES
 DEVICES = ("auto", "cpu", "cuda")
-PRECISIONS = ("fp32", "bf16")
 DISTILL_OBJECTIVES = ("similarity_kl", "feature_cosine")
 #: What a checkpoint written before each of these keys existed ran with (read by resume checks and protocol cards).
 KEYS_BEFORE_THEY_EXISTED: dict[str, Any] = {"hflip": True, "weight_penalty": 0.0, "text_lr_scale": 1.0,
@@ -588,7 +589,8 @@ def validate(cfg: TrainConfig, *, resume: bool = False, check_files: bool = True
     for key, most, why in UPPER_BOUNDS:
         v = getattr(cfg, key)
         need(not isinstance(v, (int, float)) or v <= most, f"{key}={v!r} is too large: at most {most:,} ({why})")
-    need(cfg.distill_scale in DISTILL_SCALES, f"distill_scale={cfg.distill_scale!r}: use one of {', '.join(DISTILL_SCALES)}")
+    need(cfg.distill_scale in DISTILLATION_SCALES,
+         f"distill_scale={cfg.distill_scale!r}: use one of {', '.join(DISTILLATION_SCALES)}")
     need(cfg.teacher_mode in TEACHER_MODES, f"teacher_mode={cfg.teacher_mode!r}: use one of {', '.join(TEACHER_MODES)}")
     need(cfg.device in DEVICES, f"device={cfg.device!r}: use one of {', '.join(DEVICES)}")
     need(cfg.precision in PRECISIONS, f"precision={cfg.precision!r}: use one of {', '.join(PRECISIONS)}")

@@ -114,13 +114,13 @@ class DoctorReport:
         counts = Counter(r["cause"] for r in self.problems)
         return {cause: counts[cause] for cause in CAUSES if counts[cause]}
 
-    def format_summary(self, max_examples: int = 3) -> str:
-        """A human summary: totals, then one line per cause with a few example keys."""
+    def format_summary(self) -> str:
+        """A human summary: totals, then one line per cause with three example keys."""
         n, bad = len(self.rows), self.problems
         lines = [f"doctor {self.dataset}/{self.split}: {n} item(s) over {self.n_videos} video file(s): "
                  f"{n - len(bad)} ok, {len(bad)} with a problem"]
         for cause, count in self.by_cause.items():
-            examples = [r for r in bad if r["cause"] == cause][:max_examples]
+            examples = [r for r in bad if r["cause"] == cause][:3]
             tag = "evaluated, clamped" if cause in EVALUABLE_CAUSES else "needs --skip-broken"
             lines.append(f"  {cause:<22} {count:>6}  ({CAUSES[cause]}; {tag})")
             for r in examples:

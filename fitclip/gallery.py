@@ -9,7 +9,7 @@ A teacher with random weights (``pretrained`` "none") is said in red in the head
 (:func:`random_weights_note`).
 
 * :func:`gallery_figure`: a matplotlib ``Figure`` (no pyplot state; render it with :func:`figure_bytes`,
-  write the bytes atomically), at most ``max_rows`` rows (the HTML page has them all);
+  write the bytes atomically), at most ``GALLERY_MAX_ROWS`` rows (the HTML page has them all);
 * :func:`gallery_html`: a self-contained HTML page (every image embedded as a base64 PNG, no script, no
   external file), with the top labels per video when labels were given and the skipped files: the
   unreadable and left-out ones listed (up to a bound), the ignored non-video files counted by extension
@@ -123,12 +123,16 @@ def _legend(result: "SearchResult") -> str:
             f"moves most between {result.labels_shown[result.reference]} and {result.labels_shown[result.compare]}")
 
 
-def gallery_figure(result: "SearchResult", max_rows: int = 48) -> "Figure":
+#: Rows the gallery figure shows at most (the HTML page has them all).
+GALLERY_MAX_ROWS = 48
+
+
+def gallery_figure(result: "SearchResult") -> "Figure":
     """The gallery as a figure: a header per query (or label), then one row per model with its top-k film strips."""
     from matplotlib.figure import Figure
 
     rows = gallery_rows(result)
-    shown = rows[:max_rows]
+    shown = rows[:GALLERY_MAX_ROWS]
     n_frames = max(len(f) for f in result.frames)
     frame_h, frame_w = result.frames[0].shape[1:3]
     strip_aspect = (n_frames * frame_w + (n_frames - 1) * 2) / frame_h

@@ -25,6 +25,7 @@ import torch
 from fitclip.annotations import VideoItem, load_annotations
 from fitclip.checkpoint import WriteFailed, sha256_file, write_failure, write_json
 from fitclip.config import ConfigError, TrainConfig, resolve_path
+from fitclip.encoding import autocast
 from fitclip.distributed import init_from_env, shutdown
 from fitclip.models import VideoCLIP, is_weights_file, load_clip
 
@@ -182,10 +183,8 @@ def read_prompts(path: str | os.PathLike) -> list[str]:
 
 
 def autocast_for(cfg: TrainConfig, device: torch.device) -> contextlib.AbstractContextManager:
-    """The forward passes' autocast: bf16 on the run's device when ``precision="bf16"``, else none (fp32)."""
-    if cfg.precision == "bf16":
-        return torch.autocast(device.type, dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+    """The forward passes' autocast for the run's `precision` (:func:`fitclip.encoding.autocast`)."""
+    return autocast(cfg.precision, device)
 
 
 class RunError(RuntimeError):

@@ -24,7 +24,7 @@ Protocol (the evaluation harness's, :mod:`fitclip.evaluate`):
   files as ignored (counted by extension). Each video is decoded ONCE by the harness's
   pass (:func:`fitclip.evaluate.encode_videos`: 4 frames by FitCLIP's eval sampler, the model's eval
   transform) and every model encodes that same batch. The gallery shows those very frames (the centre
-  crop at the model's input size, de-normalised, at most ``thumb_size`` px): they ride along the pass as one
+  crop at the model's input size, de-normalised, at most ``THUMB_SIZE`` px): they ride along the pass as one
   more "model" that keeps the frames instead of encoding them.
 * **Unreadable files** (missing, empty, undecodable, or not a video at all behind a video extension) are
   listed with the reason (``skipped.csv``, the protocol record) and skipped, never replaced by black frames.
@@ -403,6 +403,10 @@ def _default_pair(entries: Mapping[str, EvalModel], reference: str | None,
 # ----------------------------------------------------------------------------------------------------
 
 
+#: Longest side, in pixels, of the frames the gallery keeps of each video.
+THUMB_SIZE = 64
+
+
 class _FrameKeeper:
     """Rides along the harness's decode pass as one more model: instead of encoding a clip it keeps its frames
     (de-normalised uint8 ``[T, h, w, 3]``, the longer side at most `size` px) and returns the clip's sequence
@@ -493,7 +497,7 @@ def search(models: Any, videos: str | os.PathLike, *, queries: Sequence[str] = (
            reference: str | None = None, compare: str | None = None, n_movers: int = 3,
            out_dir: str | os.PathLike | None = None, recursive: bool = True, extensions: Sequence[str] | None = None,
            num_frames: int = 4, batch_size: int = 16, num_workers: int = 2, backend: str = "decord",
-           device: str | torch.device = "cpu", progress: bool = True, thumb_size: int = 64,
+           device: str | torch.device = "cpu", progress: bool = True,
            gallery: bool = True) -> SearchResult:
     """Rank a folder's videos for text queries and/or labels with every model, decoding each video once.
 
@@ -511,7 +515,6 @@ def search(models: Any, videos: str | os.PathLike, *, queries: Sequence[str] = (
             (:func:`check_out_dir`), and the previous run's files there are replaced whole, or not at all.
         recursive, extensions: which files are videos (default: any depth, ``VIDEO_EXTENSIONS``).
         num_frames, batch_size, num_workers, backend, device, progress: the decode pass (as ``evaluate``).
-        thumb_size: longest side of the frames kept for the gallery.
         gallery: write gallery.png and gallery.html (with `out_dir`).
 
     Raises:
@@ -531,8 +534,8 @@ def search(models: Any, videos: str | os.PathLike, *, queries: Sequence[str] = (
         raise ValueError("nothing to search for: give text queries and/or labels")
     if len(set(labels)) != len(labels):
         raise ValueError(f"repeated labels in {labels}")
-    if top_k < 1 or n_movers < 0 or num_frames < 1 or batch_size < 1 or thumb_size < 8:
-        raise ValueError("top_k, num_frames and batch_size must be >= 1, n_movers >= 0 and thumb_size >= 8")
+    if top_k < 1 or n_movers < 0 or num_frames < 1 or batch_size < 1:
+        raise ValueError("top_k, num_frames and batch_size must be >= 1, n_movers >= 0")
     template_set = resolve_templates(templates) if labels else None
     entries = _entries(models)
     reference, compare = _default_pair(entries, reference, compare)
@@ -545,7 +548,7 @@ def search(models: Any, videos: str | os.PathLike, *, queries: Sequence[str] = (
     failed = check_videos(annotations)
     bad = {f["key"] for f in failed}
     todo = [i for i, item in enumerate(annotations.items) if item.key not in bad]
-    keeper = _FrameKeeper(next(iter(entries.values())).model, thumb_size)
+    keeper = _FrameKeeper(next(iter(entries.values())).model, THUMB_SIZE)
     embeddings, ok, decode_failed, transform_info = encode_videos(
         {**entries, _FRAMES: EvalModel(keeper)}, annotations, todo, num_frames=num_frames, batch_size=batch_size,
         num_workers=num_workers, backend=backend, device=device, progress=progress)

@@ -32,7 +32,7 @@ class LaunchError(subprocess.CalledProcessError):
 
 
 def torchrun(module: str, args: Sequence[str], nproc_per_node: int = 1, log_file: str | os.PathLike | None = None,
-             timeout_s: float = 3600, threads_per_rank: int | None = None, echo: bool = True) -> float:
+             timeout_s: float = 3600, echo: bool = True) -> float:
     """Run `torchrun --standalone --nproc_per_node=N -m module args...` and wait for it.
 
     Args:
@@ -41,8 +41,6 @@ def torchrun(module: str, args: Sequence[str], nproc_per_node: int = 1, log_file
         nproc_per_node: processes (ranks) on this machine.
         log_file: where to keep the combined stdout/stderr (appended).
         timeout_s: kill the whole run after this many seconds.
-        threads_per_rank: OMP/torch threads per rank (default: CPU cores // ranks, at least 1), so N
-            ranks on a small CPU don't oversubscribe it.
         echo: print the child's output lines as they arrive.
 
     Returns:
@@ -54,7 +52,7 @@ def torchrun(module: str, args: Sequence[str], nproc_per_node: int = 1, log_file
     """
     if nproc_per_node < 1:
         raise ValueError(f"nproc_per_node must be >= 1, got {nproc_per_node}")
-    threads = threads_per_rank or max(1, len(os.sched_getaffinity(0)) // nproc_per_node)
+    threads = max(1, len(os.sched_getaffinity(0)) // nproc_per_node)  # OMP threads per rank: N ranks share the cores
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONUNBUFFERED": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc_per_node}",
            "-m", module, *map(str, args)]

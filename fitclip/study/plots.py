@@ -17,8 +17,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 
-def plot_curves(df: pd.DataFrame, x: str, ys: Sequence[str], title: str = "", hue: str | None = None,
-                logy: bool = False) -> plt.Figure:
+def plot_curves(df: pd.DataFrame, x: str, ys: Sequence[str], title: str = "", hue: str | None = None) -> plt.Figure:
     """Line plots of columns `ys` against `x` (one panel per y), optionally one line per `hue`."""
     ys = [y for y in ys if y in df.columns and df[y].notna().any()]
     fig, axes = plt.subplots(1, max(1, len(ys)), figsize=(4.2 * max(1, len(ys)), 3.2), squeeze=False)
@@ -26,8 +25,6 @@ def plot_curves(df: pd.DataFrame, x: str, ys: Sequence[str], title: str = "", hu
         data = df[df[y].notna()]
         sns.lineplot(data=data, x=x, y=y, hue=hue, ax=ax, marker="o" if len(data) < 40 else None)
         ax.set_title(y)
-        if logy:
-            ax.set_yscale("log")
     fig.suptitle(title)
     fig.tight_layout()
     return fig

@@ -31,7 +31,6 @@ BENCHMARKS: tuple[str, ...] = ("ucf101", "mit", "msrvtt", "youcook2", "didemo")
 #: tell α = 0.6 from α = 1 (the paper chooses by R@5).
 PRIMARY_METRIC: dict[str, str] = {"ucf101": "top1", "mit": "top1", "msrvtt": "R@5", "youcook2": "R@5",
                                   "didemo": "R@5", "webvid": "MRR"}
-ALPHA_GRID: tuple[float, ...] = tuple(round(i / 10, 1) for i in range(11))
 
 
 def read_results(path: str | os.PathLike, models: Iterable[str] | None = None) -> pd.DataFrame:

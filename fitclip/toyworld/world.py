@@ -307,7 +307,7 @@ def world_manifest(seed: int, cfg: WorldConfig, plan: WorldPlan) -> dict[str, An
 
 
 def render_world(root: str | os.PathLike, seed: int = 0, smoke: bool = False, config: WorldConfig | None = None,
-                 workers: int | None = None, progress: bool = True, force: bool = False) -> dict[str, Any]:
+                 workers: int | None = None, progress: bool = True) -> dict[str, Any]:
     """Render the whole synthetic world (stills, WebVid-like corpus, 5 benchmarks) under `root`.
 
     Idempotent: when ``<root>/world.json`` already describes the same (renderer version, config, seed),
@@ -321,7 +321,6 @@ def render_world(root: str | os.PathLike, seed: int = 0, smoke: bool = False, co
         config: explicit sizes.
         workers: worker processes (default: the CPU count, at most 4; 1 renders in-process).
         progress: show a tqdm progress bar.
-        force: re-render even when an identical world is present.
 
     Returns:
         The manifest (the content of ``world.json``) plus ``root``, ``skipped`` (True when an
@@ -331,7 +330,7 @@ def render_world(root: str | os.PathLike, seed: int = 0, smoke: bool = False, co
     cfg = config or (WorldConfig.smoke() if smoke else WorldConfig())
     root = Path(root)
     manifest_path = root / _MANIFEST
-    if not force and manifest_path.is_file():
+    if manifest_path.is_file():
         try:
             old = json.loads(manifest_path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
