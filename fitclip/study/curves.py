@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from fitclip.fusion import grid_model
-from fitclip.study.tables import BENCHMARKS, PRIMARY_METRIC, ci_cell, item_hits
+from fitclip.study.tables import BENCHMARKS, PRIMARY_METRIC, ci_cell, headline_metric, item_hits
 
 #: The name of the average's rows in `curve_intervals` output (never a dataset's name).
 AVERAGE = "average"
@@ -37,12 +37,16 @@ def alpha_curves(results: pd.DataFrame, metric: str | Mapping[str, str] | None =
 
     Args:
         results: `read_results` output.
-        metric: one metric for all datasets, a `{dataset: metric}` map, or None for `PRIMARY_METRIC`.
+        metric: one metric for all datasets, a `{dataset: metric}` map, or None for each one's headline
+            (`fitclip.study.tables.headline_metric`).
     """
     df = results[results["student"].notna() & results["alpha"].notna()].copy()
     df["alpha"] = df["alpha"].astype(float).round(6)  # 0.30000000000000004 and 0.3 are one grid point
+    # Your own benchmarks (fitclip.study.custom): top-1 where the rows are a classification's, else R@5.
+    task = {d: "classification" if (df.loc[df["dataset"] == d, "metric"] == "top1").any() else "retrieval"
+            for d in df["dataset"].unique()}
     wanted = metric if isinstance(metric, Mapping) else (
-        {d: metric for d in df["dataset"].unique()} if metric else PRIMARY_METRIC)
+        {d: metric for d in df["dataset"].unique()} if metric else {d: headline_metric(d, t) for d, t in task.items()})
     df = df[df["metric"] == df["dataset"].map(wanted)]
     cols = ["student", "alpha", "dataset", "split", "metric", "value"]
     return df[cols].sort_values(["student", "dataset", "alpha"]).reset_index(drop=True)
@@ -81,7 +85,8 @@ def curve_intervals(curves: pd.DataFrame, embeddings_dir: str | os.PathLike,
     points = curves[["student", "alpha"]].drop_duplicates()
     have = set(curves["dataset"])
     if average_of and set(average_of) <= have:
-        label = "mean of " + " / ".join(dict.fromkeys(metric_label(PRIMARY_METRIC.get(d, "?")) for d in average_of))
+        metric_of = dict(zip(curves["dataset"], curves["metric"]))
+        label = "mean of " + " / ".join(dict.fromkeys(metric_label(metric_of[d]) for d in average_of))
         average = []
         for student, alpha in points.itertuples(index=False):
             parts = [hits.get((student, alpha, d)) for d in average_of]

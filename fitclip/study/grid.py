@@ -49,7 +49,8 @@ def fusion_grid(arch: str, pretrained: str, students: Mapping[str, str | os.Path
         root: the benchmarks' root.
         out_dir: the stage folder (results, embeddings/, and the spec when launched under torchrun).
         nproc_per_node: 1 evaluates in this process; more launches torchrun with that many ranks.
-        datasets: ``(name, split)`` pairs (default: every benchmark, then WebVid-like val).
+        datasets: ``(name, split)`` pairs, or ``(name, split, source)`` for your own folders (:func:`load_entry`);
+            default: every benchmark, then WebVid-like val.
         reuse: False evaluates even when the recorded grid matches.
         progress: a progress bar per dataset (tqdm: the notebook's bar in Jupyter) when in this process.
         **options: for ``evaluate`` (skip_broken, batch_size, num_workers, device, precision).
@@ -97,6 +98,20 @@ def fusion_grid(arch: str, pretrained: str, students: Mapping[str, str | os.Path
     return results, models
 
 
+def load_entry(entry: Sequence[Any], root: str | os.PathLike) -> Any:
+    """The annotations of one of the grid's datasets: ``(name, split)`` under `root`, or ``(name, split, source)``
+    with ``source = {"dataset", "root", "options"}`` (your own folders, :func:`fitclip.study.custom.grid_datasets`),
+    loaded from there and carrying `name` (the results' ``dataset``)."""
+    from fitclip.annotations import load_annotations
+
+    name, split, *source = entry
+    if not source:
+        return load_annotations(name, root, split)
+    annotations = load_annotations(source[0]["dataset"], source[0]["root"], split, **source[0].get("options", {}))
+    annotations.name = name
+    return annotations
+
+
 def default_datasets() -> list[tuple[str, str | None]]:
     """Every benchmark (its default split), then WebVid-like val (where α is chosen)."""
     from fitclip.study.tables import BENCHMARKS
@@ -111,7 +126,6 @@ def grid_fingerprint(spec: Mapping[str, Any]) -> dict[str, Any]:
     evaluation options (the number of decode workers aside) and the sha256 of the method core's source
     (``fitclip/*.py``), so a change to how anything is scored evaluates the grid again."""
     import fitclip
-    from fitclip.annotations import load_annotations
     from fitclip.checkpoint import sha256_file
     from fitclip.runtime import videos_fingerprint
 
@@ -119,9 +133,9 @@ def grid_fingerprint(spec: Mapping[str, Any]) -> dict[str, Any]:
         return f"sha256:{sha256_file(value)}" if os.path.isfile(value) else value
 
     data = {}
-    for name, split in spec["datasets"]:
-        annotations = load_annotations(name, spec["root"], split)
-        data[f"{name}/{annotations.split}"] = {"annotations": sorted(sha256_file(p) for p in annotations.annotation_files),
+    for entry in spec["datasets"]:
+        annotations = load_entry(entry, spec["root"])
+        data[f"{annotations.name}/{annotations.split}"] = {"annotations": sorted(sha256_file(p) for p in annotations.annotation_files),
                                                "videos": videos_fingerprint(annotations.items)}
     core = sorted(Path(fitclip.__file__).parent.glob("*.py"))
     code = hashlib.sha256(b"".join(p.name.encode() + p.read_bytes() for p in core)).hexdigest()

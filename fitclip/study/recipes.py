@@ -31,7 +31,7 @@ def data_index(data_root: str | os.PathLike) -> dict[str, Any]:
 
 
 def run_config(data_root: str | os.PathLike, out_dir: str | os.PathLike, **keys: Any) -> dict[str, Any]:
-    """A validated training/pseudo-label config for the WebVid-format corpus prepared by stage 01.
+    """A validated training/pseudo-label config for the corpus stage 01 prepared (WebVid's format, or your folder).
 
     Args:
         data_root: the notebooks' `data_root`.
@@ -43,9 +43,13 @@ def run_config(data_root: str | os.PathLike, out_dir: str | os.PathLike, **keys:
         The resolved config as a JSON-able dict.
     """
     index = data_index(data_root)
-    values = {"data_root": index["root"], "labeled_csv": index["labeled_csv"],
-              "unlabeled": {"name": "webvid", "split": "train", "exclude_labeled": True},
-              "out_dir": str(out_dir), **{k: v for k, v in keys.items() if v is not None}}
+    if index.get("world") == "custom":  # your folder (fitclip.study.custom): its captions files and pool
+        data = {"data_root": index["root"], "video_folder": index["video_folder"], "labeled_csv": index["labeled_csv"],
+                "val_csv": index["val_csv"], "unlabeled": index["unlabeled"]}
+    else:
+        data = {"data_root": index["root"], "labeled_csv": index["labeled_csv"],
+                "unlabeled": {"name": "webvid", "split": "train", "exclude_labeled": True}}
+    values = {**data, "out_dir": str(out_dir), **{k: v for k, v in keys.items() if v is not None}}
     return config_from_dict(values).to_dict()
 
 
@@ -204,19 +208,20 @@ def evaluate_alpha_grid(models: Mapping[str, Any], root: str | os.PathLike, out_
         models: `alpha_grid` output.
         root: the benchmarks' root (`data_index(data_root)["root"]`).
         out_dir: rows are appended to `<out_dir>/alpha_grid.jsonl`, embeddings go to `<out_dir>/embeddings/`.
-        datasets: `(name, split)` pairs; default every benchmark (split None: its default) then `("webvid", "val")`.
+        datasets: `(name, split)` pairs, or `(name, split, source)` for your own folders
+            (`fitclip.study.grid.load_entry`); default every benchmark (split None: its default) then `("webvid", "val")`.
         **options: for `evaluate` (skip_broken, batch_size, num_workers, device, progress (default False), ...).
 
     Returns:
         The results file, for `fitclip.study.tables.read_results(path, models=models)`.
     """
     from fitclip.evaluate import evaluate
-    from fitclip.study.grid import default_datasets
+    from fitclip.study.grid import default_datasets, load_entry
 
     out_dir = Path(out_dir)
     results = out_dir / "alpha_grid.jsonl"
-    for dataset, split in datasets or default_datasets():
-        evaluate(models, dataset, root, split, out=results, embeddings_dir=out_dir / "embeddings",
+    for entry in datasets or default_datasets():
+        evaluate(models, load_entry(entry, root), root, out=results, embeddings_dir=out_dir / "embeddings",
                  **{"progress": False, **options})
     return results
 

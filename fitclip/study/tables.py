@@ -30,7 +30,19 @@ BENCHMARKS: tuple[str, ...] = ("ucf101", "mit", "msrvtt", "youcook2", "didemo")
 #: (issue 18 §2): every rank counts, so it has far less variance than R@5, which on 300 videos could not
 #: tell α = 0.6 from α = 1 (the paper chooses by R@5).
 PRIMARY_METRIC: dict[str, str] = {"ucf101": "top1", "mit": "top1", "msrvtt": "R@5", "youcook2": "R@5",
-                                  "didemo": "R@5", "webvid": "MRR"}
+                                  "didemo": "R@5", "webvid": "MRR", "validation": "MRR"}
+#: Your own benchmarks' headline (`fitclip.study.custom`), by task: the paper's rule.
+TASK_HEADLINE: dict[str, str] = {"classification": "top1", "retrieval": "R@5"}
+
+
+def headline_metric(dataset: str, task: str | None = None) -> str:
+    """A dataset's headline metric: `PRIMARY_METRIC`'s, else (your own benchmarks) top-1 for classification and
+    R@5 for retrieval."""
+    if dataset in PRIMARY_METRIC:
+        return PRIMARY_METRIC[dataset]
+    if task in TASK_HEADLINE:
+        return TASK_HEADLINE[task]
+    raise KeyError(f"no headline metric for dataset {dataset!r} (task {task!r})")
 
 
 def read_results(path: str | os.PathLike, models: Iterable[str] | None = None) -> pd.DataFrame:
@@ -185,7 +197,8 @@ def item_hits(embeddings_dir: str | os.PathLike, dataset: str, split: str, model
     from fitclip.metrics import hits
 
     emb = load_embeddings(embeddings_path(embeddings_dir, dataset, split, model))
-    return list(emb["keys"]), hits(emb["ranks"], metric or PRIMARY_METRIC[dataset], emb.get("tied")).numpy()
+    metric = metric or headline_metric(dataset, emb.get("task"))
+    return list(emb["keys"]), hits(emb["ranks"], metric, emb.get("tied")).numpy()
 
 
 def table_hits(embeddings_dir: str | os.PathLike, chosen: Mapping[str, float], splits: Mapping[str, str],
@@ -222,9 +235,10 @@ def table_hits(embeddings_dir: str | os.PathLike, chosen: Mapping[str, float], s
 
 
 def ci_table(hits_by_row: Mapping[str, Mapping[str, np.ndarray]], seed: int = 0, level: float = 0.95,
-             n_resamples: int = 2000) -> pd.DataFrame:
+             n_resamples: int = 2000, metrics: Mapping[str, str] | None = None) -> pd.DataFrame:
     """Tidy `{model, dataset, metric, value, ci_low, ci_high, n}` with a bootstrap CI over items for every
-    cell, plus an `average` column (the mean of the benchmarks, each resampled on its own).
+    cell, plus an `average` column (the mean of the benchmarks, each resampled on its own). `metrics` names
+    each dataset's metric (default `PRIMARY_METRIC`'s).
     `n_resamples=0` gives the values only (CIs NaN)."""
     from fitclip.metrics import bootstrap_ci as _bootstrap_ci
 
@@ -235,7 +249,7 @@ def ci_table(hits_by_row: Mapping[str, Mapping[str, np.ndarray]], seed: int = 0,
     for label, by_dataset in hits_by_row.items():
         for dataset, values in by_dataset.items():
             low, high = bootstrap_ci(values, level=level, n_resamples=n_resamples, seed=seed)
-            rows.append({"model": label, "dataset": dataset, "metric": PRIMARY_METRIC.get(dataset, "?"),
+            rows.append({"model": label, "dataset": dataset, "metric": (metrics or PRIMARY_METRIC).get(dataset, "?"),
                          "value": float(np.mean(values)), "ci_low": low, "ci_high": high, "n": len(values)})
         low, high = bootstrap_ci(list(by_dataset.values()), level=level, n_resamples=n_resamples, seed=seed)
         rows.append({"model": label, "dataset": "average", "metric": "mean",
@@ -426,10 +440,11 @@ def verdicts(hits_by_row: Mapping[str, Mapping[str, np.ndarray]], diffs: pd.Data
 
 
 def benchmark_splits(datasets: Sequence[str] = BENCHMARKS) -> dict[str, str]:
-    """`{dataset: its default split}`: the splits `evaluate` uses when none is given (as 04 does)."""
+    """`{dataset: its default split}`: the splits `evaluate` uses when none is given (as 04 does); your own
+    benchmarks (`fitclip.study.custom`) are folders."""
     from fitclip.annotations import SPECS
 
-    return {name: SPECS[name].default_split for name in datasets}
+    return {name: SPECS[name if name in SPECS else "folder"].default_split for name in datasets}
 
 
 def table_rows(fitclip: str = "fitclip", wiseft: str = "wiseft") -> dict[str, tuple[str, str | float]]:
@@ -509,6 +524,8 @@ def benchmark_report(embeddings_dir: str | os.PathLike, chosen: Mapping[str, flo
         `table` (tidy, with CIs), `differences` (paired), `verdicts`, `control` (may be empty),
         `seeds` (mean ± sd over training seeds; one column per benchmark) and `alphas` (`{row: α}`).
     """
+    from fitclip.evaluate import embeddings_path, load_embeddings
+
     world = world or {}
     splits = benchmark_splits(datasets)
     suffixes = sorted({k[len("fitclip"):] for k in chosen if k.startswith("fitclip")}, key=lambda s: (s != "", s))
@@ -519,7 +536,9 @@ def benchmark_report(embeddings_dir: str | os.PathLike, chosen: Mapping[str, flo
         rows = table_rows(f"fitclip{sfx}", f"wiseft{sfx}")
         per_seed[sfx] = table_hits(embeddings_dir, chosen, splits, rows)
     hits = per_seed[""]
-    table = ci_table(hits, seed=seed, n_resamples=n_resamples)
+    metrics = {d: headline_metric(d, load_embeddings(embeddings_path(embeddings_dir, d, split, grid_model("fitclip", 0.0)))
+                                  .get("task")) for d, split in splits.items()}  # your benchmarks' by their task
+    table = ci_table(hits, seed=seed, n_resamples=n_resamples, metrics=metrics)
     alphas = {label: (chosen[student] if alpha == "chosen" else alpha)
               for label, (student, alpha) in TABLE_ROWS.items() if label in hits}
     table.insert(1, "alpha", table["model"].map(alphas))
