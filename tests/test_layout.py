@@ -64,3 +64,16 @@ def test_the_library_never_imports_the_trainer(stem):
 def test_the_runner_shim_only_reaches_the_study_runner():
     assert _reaches(imported_modules(PACKAGE / "pipeline.py"), ("fitclip",)) == ["fitclip.study.pipeline",
                                                                                  "fitclip.study.pipeline.main"]
+
+
+def test_no_private_name_is_imported_across_modules():
+    """A name with a leading underscore stays in its module: `from fitclip.x import _y` in the package or the
+    benchmarks means the code belongs elsewhere or the name should be public (issue 21)."""
+    offenders = []
+    for path in [*PACKAGE.rglob("*.py"), *(PACKAGE.parent / "benchmarks").rglob("*.py")]:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("fitclip"):
+                offenders += [f"{path.relative_to(PACKAGE.parent)}: {node.module}.{a.name}" for a in node.names
+                              if a.name.startswith("_") and not a.name.startswith("__")]
+    assert offenders == []
+
