@@ -7,7 +7,7 @@
   (:func:`model_selector`) gives each name's model with its weights and an identity, so one set of weights under
   two names (the teacher is α=0 of every student's grid) is run once per batch.
 * **Decoding.** ``VideoDataset`` over the items (FitCLIP's eval sampler, the models' shared eval transform);
-  a file that does not decode becomes an error record (:class:`_GuardedDataset`), never black frames; a file
+  a file that does not decode becomes an error record (:class:`GuardedDataset`), never black frames; a file
   decord rejects is read with PyAV instead and listed (``fallbacks``).
 * **Precision.** ``"fp32"`` or ``"bf16"`` autocast of every forward pass (:func:`autocast`); embeddings come
   out float32 on the CPU. On CUDA the batches are pinned and copied without blocking.
@@ -78,16 +78,18 @@ def _default_name(model: Any) -> str:
 
 
 
-class _GuardedDataset(Dataset):
-    """``VideoDataset`` restricted to some items; a ``VideoDecodeError`` becomes an error record.
+class GuardedDataset(Dataset):
+    """A video dataset (optionally restricted to `indices`) whose ``VideoDecodeError`` becomes an error record.
 
-    Raising inside a DataLoader worker would kill the whole run; returning a record lets the main
-    loop collect every failure and decide (skip or refuse) once the pass is over.
+    Raising inside a DataLoader worker would kill the whole run (or reach the trainer wrapped in the worker's
+    traceback); returning a record lets the main loop collect every failure and decide (skip, refuse, or stop
+    with one line naming the video) once it sees the batch. The evaluation harness and the trainer's streams
+    both use it, with :class:`GuardedCollate`.
     """
 
-    def __init__(self, dataset: VideoDataset, indices: Sequence[int]) -> None:
+    def __init__(self, dataset: Any, indices: Sequence[int] | None = None) -> None:
         self.dataset = dataset
-        self.indices = list(indices)
+        self.indices = list(range(len(dataset)) if indices is None else indices)
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -101,12 +103,18 @@ class _GuardedDataset(Dataset):
             return {"index": i, "key": item.key, "path": str(item.path), "error": str(e)}
 
 
-def _collate_guarded(samples: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """Split a list of samples into a ``collate_clips`` batch of the good ones plus error records."""
-    good = [s for s in samples if "error" not in s]
-    errors = [{"key": s["key"], "path": s["path"], "reason": s["error"], "stage": "decode", "index": s["index"]}
-              for s in samples if "error" in s]
-    return {"batch": collate_clips(good) if good else None, "errors": errors}
+class GuardedCollate:
+    """Split a list of samples into `collate`'s batch of the good ones (None when none is) plus error records
+    ``{key, path, reason, stage, index}``."""
+
+    def __init__(self, collate: Callable[[Sequence[Any]], dict[str, Any]] = collate_clips) -> None:
+        self.collate = collate
+
+    def __call__(self, samples: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        good = [s for s in samples if "error" not in s]
+        errors = [{"key": s["key"], "path": s["path"], "reason": s["error"], "stage": "decode", "index": s["index"]}
+                  for s in samples if "error" in s]
+        return {"batch": self.collate(good) if good else None, "errors": errors}
 
 
 def shared_transform(entries: Mapping[str, EvalModel], crops: int = 1):
@@ -180,10 +188,10 @@ def encode_pass(entries: Mapping[str, EvalModel], annotations: Annotations, indi
     fallback = "pyav" if backend == "decord" else None
     dataset = VideoDataset(annotations, num_frames=num_frames, mode="eval", transform=transform, backend=backend,
                            fallback=fallback, num_clips=num_clips)
-    guarded = _GuardedDataset(dataset, mine)
+    guarded = GuardedDataset(dataset, mine)
     cuda = device.type == "cuda"
     loader = DataLoader(guarded, batch_size=batch_size, shuffle=False, num_workers=num_workers,
-                        collate_fn=_collate_guarded, pin_memory=cuda, persistent_workers=False)
+                        collate_fn=GuardedCollate(), pin_memory=cuda, persistent_workers=False)
     chunks: dict[str, list[torch.Tensor]] = {name: [] for name in entries}
     ok_indices: list[int] = []
     failures: list[dict] = []

@@ -17,8 +17,8 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader, Dataset
 
 from fitclip.datasets import VideoDataset, collate_clips
+from fitclip.encoding import GuardedCollate, GuardedDataset
 from fitclip.runtime import Dist, RunError
-from fitclip.video import VideoDecodeError
 
 
 def derive_seed(*parts: Any) -> int:
@@ -36,6 +36,11 @@ class UnlabeledViews(Dataset):
         self.student.set_epoch(epoch)
         if self.teacher is not None:
             self.teacher.set_epoch(epoch)
+
+    @property
+    def items(self) -> list:
+        """The student view's items (what a decode failure names)."""
+        return self.student.items
 
     def __len__(self) -> int:
         return len(self.student)
@@ -58,41 +63,15 @@ def collate_views(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-class GuardedDataset(Dataset):
-    """A dataset whose decode failures come back as records: raised inside a DataLoader worker, the error
-    would reach the trainer wrapped in the worker's traceback; `check_batch` turns it into one line instead."""
-
-    def __init__(self, dataset: Dataset) -> None:
-        self.dataset = dataset
-
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def __getitem__(self, index: int) -> dict[str, Any]:
-        try:
-            return self.dataset[index]
-        except VideoDecodeError as e:
-            return {"broken": " ".join(str(e).split())}
-
-
-class GuardedCollate:
-    """`collate` of the good samples, or `{"broken": [reasons]}` when any sample of the batch failed."""
-
-    def __init__(self, collate: Callable) -> None:
-        self.collate = collate
-
-    def __call__(self, samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
-        broken = [s["broken"] for s in samples if "broken" in s]
-        return {"broken": broken} if broken else self.collate(samples)
-
-
-def check_batch(batch: dict[str, Any], stream: str, doctor: str) -> dict[str, Any]:
-    """The batch, or a RunError naming the video that did not decode and the doctor command to run."""
-    if "broken" in batch:
-        more = f" (and {len(batch['broken']) - 1} more in this batch)" if len(batch["broken"]) > 1 else ""
-        raise RunError(f"a {stream} video does not decode: {batch['broken'][0]}{more}. Check them all with "
-                       f"`{doctor}`, then restore the file or drop its row")
-    return batch
+def check_batch(guarded: dict[str, Any], stream: str, doctor: str) -> dict[str, Any]:
+    """A :class:`~fitclip.encoding.GuardedCollate` output's batch, or a RunError naming the video that did not
+    decode and the doctor command to run (training never skips a video)."""
+    errors = guarded["errors"]
+    if errors:
+        more = f" (and {len(errors) - 1} more in this batch)" if len(errors) > 1 else ""
+        raise RunError(f"a {stream} video does not decode: {' '.join(errors[0]['reason'].split())}{more}. Check them "
+                       f"all with `{doctor}`, then restore the file or drop its row")
+    return guarded["batch"]
 
 
 class Stream:

@@ -107,6 +107,7 @@ from fitclip.annotations import AnnotationError
 from fitclip.checkpoint import CheckpointDamaged, atomic_write_text, load_state, save_state, write_json
 from fitclip.config import KEYS_BEFORE_THEY_EXISTED, RESUMABLE_CHANGES, ConfigError, TrainConfig, parse_cli, validate
 from fitclip.datasets import VideoDataset, collate_clips
+from fitclip.encoding import GuardedCollate, GuardedDataset
 from fitclip.losses import distillation_loss, fitclip_loss, labeled_loss, weight_penalty_loss
 from fitclip.objectives import (INTERPOLATION_WEIGHT, TrainingSwitches, feature_cosine_loss, interpolate,
                                 interpolation_ratio, swapped)
@@ -115,8 +116,8 @@ from fitclip.runtime import (VIDEOS_RECORD, Dist, RunError, RunFolderLock, autoc
                              load_labeled,
                              load_start_weights, load_unlabeled, load_val, read_prompts, resume_flag, same_teacher,
                              setup_distributed, teacher_fingerprint, teardown_distributed, writing)
-from fitclip.streams import (GuardedCollate, GuardedDataset, Stream, UnlabeledViews, all_rng_states, check_batch,
-                             collate_views, derive_seed, seed_everything, set_rng_state)
+from fitclip.streams import (Stream, UnlabeledViews, all_rng_states, check_batch, collate_views, derive_seed,
+                             seed_everything, set_rng_state)
 from fitclip.transforms import transforms_for
 
 CHECKPOINT_FORMAT = "fitclip-train-v1"
@@ -285,7 +286,7 @@ def validate_labeled(student: VideoCLIP, val_ds: VideoDataset, cfg: TrainConfig,
     total, count = 0.0, 0
     for batch in source:
         if "tokens" not in batch:
-            check_batch(batch, "val", doctor_command(cfg, "val"))
+            batch = check_batch(batch, "val", doctor_command(cfg, "val"))
             batch = {"frames": batch["frames"], "lengths": batch["lengths"],
                      "tokens": student.tokenize([val_ds.items[i].text for i in batch["indices"].tolist()])}
             if keep:
