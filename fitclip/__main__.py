@@ -15,11 +15,13 @@ from pathlib import Path
 
 def _cmd_fuse(args: argparse.Namespace) -> int:
     """Exit status: 0 written, 2 bad input (alpha, unreadable or mismatched checkpoints), 1 cannot write --out."""
-    if not 0.0 <= args.alpha <= 1.0:
-        return _fail(f"--alpha must be in [0, 1] (0 = teacher, 1 = student), got {args.alpha}", 2)
-
     from fitclip.checkpoint import load_state, save_state
-    from fitclip.fusion import fuse
+    from fitclip.fusion import check_alphas, fuse
+
+    try:
+        check_alphas([args.alpha])
+    except ValueError as e:
+        return _fail(f"--{e}", 2)
     from fitclip.models import clip_state_dict
 
     bad_out = _check_out(args.out)  # before the checkpoints are read
@@ -126,12 +128,12 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     if args.alpha is not None and args.student is None:
         return _fail("--alpha needs --student (alpha mixes teacher and student weights: 0 = teacher, "
                      "1 = student); to evaluate one model, drop --alpha", 2)
-    alphas = args.alpha if args.alpha is not None else [1.0]
-    bad = [a for a in alphas if not 0.0 <= a <= 1.0]
-    if bad:
-        return _fail(f"--alpha values must be in [0, 1] (0 = teacher, 1 = student), got {bad}", 2)
-    if len(set(alphas)) != len(alphas):
-        return _fail(f"--alpha has repeated values: {alphas}", 2)
+    from fitclip.fusion import check_alphas
+
+    try:
+        alphas = check_alphas(args.alpha if args.alpha is not None else [1.0])
+    except ValueError as e:
+        return _fail(f"--{e}", 2)
     if args.student is not None and not args.student.is_file():
         return _fail(f"--student {str(args.student)!r} does not exist; pass a checkpoint file", 2)
     if args.batch_size < 1 or args.num_workers < 0 or args.num_frames < 1:

@@ -39,8 +39,7 @@ def fuse(teacher_state: Mapping[str, torch.Tensor], student_state: Mapping[str, 
         ValueError: α outside [0, 1], key sets / shapes that differ (naming the first offending key), or
             fused weights that hold NaN or infinity (never returned: a NaN model must not be written).
     """
-    if not 0.0 <= alpha <= 1.0:
-        raise ValueError(f"alpha must be in [0, 1] (0 = teacher, 1 = student), got {alpha}")
+    [alpha] = check_alphas([alpha])
     _check_same_model(teacher_state, student_state)
     fused: dict[str, torch.Tensor] = {}
     for key, t in teacher_state.items():
@@ -171,15 +170,17 @@ def grid_model(student: str, alpha: float) -> str:
     return f"{student}-alpha{float(alpha):g}"
 
 
-def _check_alphas(alphas: Iterable[float]) -> list[float]:
+def check_alphas(alphas: Iterable[float]) -> list[float]:
+    """The α values as floats, each in [0, 1] (0 = the teacher, 1 = the student), none repeated, at least one: the
+    one α check of the package (fusion, grids, the command line, search, notebook 08). ValueError otherwise."""
     alphas = [float(a) for a in alphas]
     bad = [a for a in alphas if not 0.0 <= a <= 1.0 or math.isnan(a)]
     if bad:
-        raise ValueError(f"alpha must be in [0, 1] (0 = teacher, 1 = student), got {bad}")
+        raise ValueError(f"alpha must be in [0, 1] (0 = teacher, 1 = student), got {bad[0] if len(bad) == 1 else bad}")
     if len(set(alphas)) != len(alphas):
-        raise ValueError(f"repeated alpha values in {alphas}")
+        raise ValueError(f"alpha values repeated: {alphas}; give each once")
     if not alphas:
-        raise ValueError("alphas is empty; pass at least one value in [0, 1]")
+        raise ValueError("alpha: none given; pass at least one value in [0, 1]")
     return alphas
 
 
@@ -225,7 +226,7 @@ class FusionGrid(Mapping[str, EvalModel]):
 
     def __init__(self, teacher: VideoCLIP, students: Mapping[str, Any], alphas: Iterable[float],
                  weights: Mapping[str, str] | None = None) -> None:
-        self.alphas = _check_alphas(alphas)
+        self.alphas = check_alphas(alphas)
         if not students:
             raise ValueError("students is empty; pass {name: checkpoint}")
         self.teacher = teacher
@@ -318,7 +319,7 @@ def fused_models(teacher: VideoCLIP, student: VideoCLIP | Mapping[str, torch.Ten
         ValueError: an α outside [0, 1], a repeated α, student weights that hold NaN or inf, or student weights
             that do not match the teacher.
     """
-    alphas = _check_alphas(alphas)
+    alphas = check_alphas(alphas)
     provenance = dict(weights or {})
     if isinstance(student, (str, os.PathLike)):
         provenance.setdefault("student", str(student))

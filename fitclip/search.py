@@ -86,7 +86,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import math
 import os
 import time
 import uuid
@@ -332,14 +331,13 @@ def search_models(arch: str, pretrained: str | os.PathLike | None,
         ValueError: unknown arch, an α outside [0, 1], or a student that does not match the teacher.
         FileNotFoundError: a missing checkpoint.
     """
-    from fitclip.fusion import fused_models
+    from fitclip.fusion import check_alphas, fused_models
     from fitclip.models import load_clip
 
     students = dict(students or {})
     grids = {s: [float(a) for a in (alphas[s] if isinstance(alphas, Mapping) else alphas)] for s in students}
-    bad = sorted({a for grid in grids.values() for a in grid if not 0.0 <= a <= 1.0 or math.isnan(a)})
-    if bad:
-        raise ValueError(f"alpha must be in [0, 1] (0 = teacher, 1 = student), got {bad}")
+    for grid in grids.values():
+        check_alphas(grid)
     for name, path in students.items():
         if not Path(path).is_file():
             raise FileNotFoundError(f"student {name!r}: checkpoint {str(path)!r} does not exist")

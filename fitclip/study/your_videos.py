@@ -85,12 +85,12 @@ def stage_students(data_root: str | os.PathLike, students: Sequence[str], checkp
     Returns:
         (``{student: checkpoint}``, ``{student: [0, α, 1]}``; ``[0, 1]`` when α is 0 or 1).
     """
+    from fitclip.fusion import check_alphas
     from fitclip.models import is_weights_file
     from fitclip.study.project import resolve, stage_dir
     from fitclip.study.recipes import trained_students
 
-    if not 0.0 <= alpha <= 1.0:
-        raise ValueError(f"alpha must be in [0, 1] (0 = teacher, 1 = student), got {alpha}")
+    check_alphas([alpha])
     train_dir = stage_dir(data_root, "03_train", create=False)
     trained = trained_students(train_dir, checkpoint) if train_dir.is_dir() else {}
     chosen_file = stage_dir(data_root, "04_fusion", create=False) / "chosen_alpha.json"
