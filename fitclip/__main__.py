@@ -123,6 +123,33 @@ def _fail(message: object, code: int) -> int:
     return code
 
 
+def _device_and_threads(args: argparse.Namespace) -> "tuple[object, str | None]":
+    """`--device` as a torch device and `--threads` applied (evaluate and search): (device, None), or (None, the
+    one-line error)."""
+    import torch
+
+    try:
+        device = torch.device(args.device)
+    except RuntimeError as e:
+        return None, f"--device {args.device!r}: {e}"
+    if device.type == "cuda" and not torch.cuda.is_available():
+        return None, f"--device {args.device!r} but CUDA is not available; use --device cpu"
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    return device, None
+
+
+def _random_weights_seed(args: argparse.Namespace) -> str | None:
+    """`--pretrained` as load_clip takes it; for "none" (random weights) torch is seeded from `--seed` first, so
+    the weights are reproducible (and the same on every rank)."""
+    import torch
+
+    if args.pretrained.lower() != "none":
+        return args.pretrained
+    torch.manual_seed(args.seed)
+    return None
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     # Cheap checks first, before even importing torch/open_clip: nothing heavy runs on bad input.
     if args.alpha is not None and args.student is None:
@@ -155,8 +182,6 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     import logging
     import os
 
-    import torch
-
     from fitclip.annotations import expand_split, load_annotations
     from fitclip.distributed import init_from_env, shutdown
     from fitclip.evaluate import BrokenVideosError, check_evaluable, check_outputs, check_videos, evaluate
@@ -173,14 +198,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         return _fail(e.strerror or e, 1)
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        device = torch.device(args.device)
-    except RuntimeError as e:
-        return _fail(f"--device {args.device!r}: {e}", 2)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        return _fail(f"--device {args.device!r} but CUDA is not available; use --device cpu", 2)
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
+    device, error = _device_and_threads(args)
+    if error:
+        return _fail(error, 2)
     try:  # every split first (`--split all`: the peers' three), so a bad list stops the run before any model
         every = [load_annotations(args.dataset, args.data_root, split, **options)
                  for split in expand_split(args.dataset, args.split)]
@@ -198,9 +218,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
                 file=sys.stderr)
             return 1
 
-    pretrained = None if args.pretrained.lower() == "none" else args.pretrained
-    if pretrained is None:
-        torch.manual_seed(args.seed)  # random weights: reproducible from the seed (the same on every rank)
+    pretrained = _random_weights_seed(args)
     try:
         teacher = load_clip(args.arch, pretrained, device="cpu")
     except (ValueError, FileNotFoundError) as e:
@@ -312,8 +330,6 @@ def _cmd_search(args: argparse.Namespace) -> int:
 
     import logging
 
-    import torch
-
     from fitclip.gallery import ranking_report
     from fitclip.metrics import NonFiniteScores
     from fitclip.models import WeightsUnavailable
@@ -347,17 +363,10 @@ def _cmd_search(args: argparse.Namespace) -> int:
                                             (len(not_videos) - n_ignored, "left out")) if n]
     print(f"{len(annotations)} video file(s) under {escape_name(args.videos)}"
           + (f" ({', '.join(others)}; listed after the search)" if others else ""))
-    try:
-        device = torch.device(args.device)
-    except RuntimeError as e:
-        return fail(f"--device {args.device!r}: {e}", 2)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        return fail(f"--device {args.device!r} but CUDA is not available; use --device cpu", 2)
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
-    pretrained = None if args.pretrained.lower() == "none" else args.pretrained
-    if pretrained is None:
-        torch.manual_seed(args.seed)  # random weights: reproducible from the seed
+    device, error = _device_and_threads(args)
+    if error:
+        return fail(error, 2)
+    pretrained = _random_weights_seed(args)
     students = {args.name: args.student} if args.student is not None else {}
     try:
         models = search_models(args.arch, pretrained, students, alphas, device=device)
