@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
-from helpers import (add_youcook2_clip, make_didemo, make_mit, make_msrvtt, make_ucf101, make_youcook2, make_zero_byte,
+from helpers import (GreyStub, add_youcook2_clip, make_didemo, make_mit, make_msrvtt, make_ucf101, make_youcook2, make_zero_byte,
                      remove_file, render_video, truncate_file)
 
 from fitclip.annotations import Annotations, load_annotations
@@ -39,48 +39,13 @@ def tiny():
     return load_clip("fitclip-tiny", None)
 
 
-class MatchingStub(torch.nn.Module):
-    """The VideoCLIP interface with embeddings that agree by construction.
-
-    A video's embedding is the unit vector at angle = its mean normalised pixel value; a text's is the
-    unit vector at the angle of the grey level the test rendered for it. So text i is closest to
-    video i, whatever the pipeline does, as long as it pairs them correctly.
-    """
-
-    arch = "stub"
-    image_size = 32
-    mean = (0.5, 0.5, 0.5)
-    std = (0.5, 0.5, 0.5)
-
-    def __init__(self, text_levels: dict[str, int]) -> None:
-        super().__init__()
-        self.texts = list(text_levels)
-        self.levels = torch.tensor([text_levels[t] for t in self.texts], dtype=torch.float32)
-        self.dummy = torch.nn.Parameter(torch.zeros(1))
-
-    def tokenize(self, texts):
-        return torch.tensor([[self.texts.index(t)] for t in texts])
-
-    @staticmethod
-    def _unit(angle: torch.Tensor) -> torch.Tensor:
-        return torch.stack([angle.cos(), angle.sin()], dim=-1)
-
-    def encode_video(self, frames, lengths=None):
-        per_frame = frames.mean(dim=(2, 3, 4))  # [B, T]
-        mask = torch.arange(frames.shape[1])[None] < lengths[:, None]
-        return self._unit((per_frame * mask).sum(1) / mask.sum(1))
-
-    def encode_text(self, tokens):
-        return self._unit((self.levels[tokens[:, 0]] / 255 - 0.5) / 0.5)
-
-
 def _level(i: int) -> int:
     return 30 + 30 * i
 
 
 def _stub_msrvtt(tmp_path, source):
     layout = make_msrvtt(tmp_path, source, n=6, render=lambda vid, path, i: render_video(path, level=_level(i)))
-    stub = MatchingStub({text: _level(i) for i, text in enumerate(layout.info["texts"])})
+    stub = GreyStub({text: _level(i) for i, text in enumerate(layout.info["texts"])})
     return layout, stub
 
 
@@ -400,7 +365,7 @@ def test_a_half_collapsed_model_gets_credit_only_for_what_it_tells_apart(tmp_pat
     level = {0: 30, 1: 60, 2: 120, 3: 120, 4: 180, 5: 210}
     layout = make_msrvtt(tmp_path, toy_benchmarks, n=6, render=lambda vid, path, i: render_video(path, level=level[i]))
     texts = layout.info["texts"]
-    stub = MatchingStub({text: level[i] for i, text in enumerate(texts)})
+    stub = GreyStub({text: level[i] for i, text in enumerate(texts)})
     out = tmp_path / "results.jsonl"
     rows = evaluate({"stub": stub}, "msrvtt", layout.data_root, num_workers=0, progress=False, out=out)
     values = {r["metric"]: r["value"] for r in rows}

@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 import torch
 import helpers
-from helpers import make_zero_byte, render_video, truncate_file
+from helpers import GreyStub, make_zero_byte, render_video, truncate_file
 from PIL import Image
 
 import fitclip.evaluate as E
@@ -35,38 +35,6 @@ THUMB = 32  # fitclip-tiny's input size, and the stub's
 
 def _level(i: int) -> int:
     return 40 + 40 * i
-
-
-class GreyStub(torch.nn.Module):
-    """The VideoCLIP interface with embeddings that agree by construction (as in test_evaluate): a video's
-    embedding is the unit vector at the angle of its mean normalised pixel value, a text's the one at the angle
-    of the grey level `levels[text]`. So a query's top video is the clip rendered at that level."""
-
-    arch = "grey-stub"
-    image_size = THUMB
-    mean = (0.5, 0.5, 0.5)
-    std = (0.5, 0.5, 0.5)
-
-    def __init__(self, levels: dict[str, int]) -> None:
-        super().__init__()
-        self.texts = list(levels)
-        self.levels = torch.tensor([levels[t] for t in self.texts], dtype=torch.float32)
-        self.dummy = torch.nn.Parameter(torch.zeros(1))
-
-    def tokenize(self, texts):
-        return torch.tensor([[self.texts.index(t)] for t in texts])
-
-    @staticmethod
-    def _unit(angle: torch.Tensor) -> torch.Tensor:
-        return torch.stack([angle.cos(), angle.sin()], dim=-1)
-
-    def encode_video(self, frames, lengths=None):
-        per_frame = frames.mean(dim=(2, 3, 4))
-        mask = torch.arange(frames.shape[1])[None] < lengths[:, None]
-        return self._unit((per_frame * mask).sum(1) / mask.sum(1))
-
-    def encode_text(self, tokens):
-        return self._unit((self.levels[tokens[:, 0]] / 255 - 0.5) / 0.5)
 
 
 def _grey_folder(root: Path) -> dict[str, int]:
