@@ -83,10 +83,10 @@ the data streams and RNG states are in `fitclip.streams`, the run folder's lock 
 `fitclip.runtime`. `_train` reads as its steps: checkpoint and log, data, models, streams, teacher targets
 (`TeacherTargets`), state, then the loop, whose validation, metrics line and checkpoints are `_RunState`'s.
 
-Test-only fault hook (documented so nobody trips on it): the environment variable
-``FITCLIP_FAULT=KIND:STEP[:RANK]`` with KIND ``nan`` (the loss of that step becomes NaN), ``exit`` (the
-process exits with code 17 mid-step) or ``hang`` (it sleeps forever mid-step, after backward and before
-the optimizer step). Without RANK it applies to every rank.
+A step hook (:data:`step_hook`, None in use) is called at two points of every step, ``"loss"`` (the step's losses
+computed, before the finite check and backward) and ``"update"`` (after backward, before the optimizer step):
+the tests inject their faults through it (a NaN loss, a process that exits or hangs mid-step:
+``tests/faulty_train.py``); nothing in the package sets it.
 """
 
 from __future__ import annotations
@@ -98,7 +98,7 @@ import platform
 import sys
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 from torch.utils.data import DataLoader
@@ -191,16 +191,9 @@ def optimizer_groups(student: VideoCLIP, cfg: TrainConfig) -> tuple[list[torch.T
                     {"params": [p for p in params if id(p) in in_text], "lr": cfg.lr * cfg.text_lr_scale}]
 
 
-def parse_fault(spec: str | None, rank: int) -> tuple[str, int] | None:
-    """FITCLIP_FAULT=KIND:STEP[:RANK] (test-only hook, see the module docstring) → (kind, step) or None."""
-    if not spec:
-        return None
-    parts = spec.split(":")
-    if len(parts) not in (2, 3) or parts[0] not in ("nan", "exit", "hang"):
-        raise ValueError(f"FITCLIP_FAULT={spec!r}: expected KIND:STEP[:RANK] with KIND nan, exit or hang")
-    if len(parts) == 3 and int(parts[2]) != rank:
-        return None
-    return parts[0], int(parts[1])
+#: ``step_hook(point, step, losses)``, called at ``"loss"`` and ``"update"`` of every step (module docstring);
+#: None in use. A hook may change ``losses`` in place.
+step_hook: Callable[[str, int, dict[str, torch.Tensor]], None] | None = None
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -477,7 +470,6 @@ def _train(cfg: TrainConfig, resume: str | os.PathLike | None, d: Dist, out: Pat
     if d.main:
         _write_run_files(out, cfg, d, step if resume else None, saved, videos)
     run = _RunState(cfg, d, out, student, optimizer, streams, best, val_ds, saved, start_weights, switches, videos)
-    fault = parse_fault(os.environ.get("FITCLIP_FAULT"), d.rank)
 
     metrics = None
     if d.main:  # append-only: see _RunState.end_step
@@ -501,8 +493,8 @@ def _train(cfg: TrainConfig, resume: str | os.PathLike | None, d: Dist, out: Pat
             if cfg.weight_penalty > 0:
                 losses["weight_penalty"] = weight_penalty_loss(params, switches.start)
                 losses["total"] = losses["total"] + cfg.weight_penalty * losses["weight_penalty"]
-            if fault == ("nan", step):
-                losses["total"] = losses["total"] * float("nan")
+            if step_hook is not None:
+                step_hook("loss", step, losses)
             run.check_finite(losses, step)
             optimizer.zero_grad(set_to_none=True)
             losses["total"].backward()
@@ -514,10 +506,8 @@ def _train(cfg: TrainConfig, resume: str | os.PathLike | None, d: Dist, out: Pat
                     run.check_finite(at_r, step)
                     (INTERPOLATION_WEIGHT * at_r["total"]).backward()
                 losses["interpolated"] = at_r["total"]
-            if fault == ("exit", step):
-                os._exit(17)
-            if fault == ("hang", step):
-                time.sleep(10**6)
+            if step_hook is not None:
+                step_hook("update", step, losses)
             optimizer.step()
             switches.after_step()
             last_losses = {k: float(v.detach()) for k, v in losses.items()}

@@ -17,7 +17,7 @@ SCRIPT = REPO / "benchmarks" / "gpu_check.sh"
 
 def _env(**extra: str) -> dict[str, str]:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "FITCLIP_PYTHON": sys.executable}
-    env.pop("FITCLIP_FAULT", None)
+    env.pop("FITCLIP_TEST_FAULT", None)
     env.update(extra)
     return env
 

@@ -22,7 +22,8 @@ import torch
 from fitclip.checkpoint import load_state
 from fitclip.config import PRESETS, ConfigError, config_from_dict, parse_cli, validate
 from fitclip.models import load_clip
-from train_fixtures import (REPO, make_webvid_corpus, subprocess_env, tiny_config, torchrun_cmd,
+from faulty_train import fault
+from train_fixtures import (FAULTY_TRAIN, REPO, make_webvid_corpus, subprocess_env, tiny_config, torchrun_cmd,
                                   write_config)
 
 import fitclip.train as T
@@ -230,7 +231,7 @@ def test_prompt_list_text_side(corpus, tmp_path):
 def test_nonfinite_loss_stops_and_keeps_last_good_checkpoint(corpus, tmp_path, monkeypatch, capsys):
     out = tmp_path / "nan"
     f = write_config(tmp_path / "run.json", tiny_config(corpus, out, max_steps=5, save_every=1, val_every=0))
-    monkeypatch.setenv("FITCLIP_FAULT", "nan:3")
+    monkeypatch.setattr(T, "step_hook", fault("nan", 3))
     assert T.main(["--config", str(f)]) == 3
     err = capsys.readouterr().err
     assert "non-finite loss at step 3" in err and f"{out / 'last.pt'} (step 2), is kept" in err
@@ -239,7 +240,7 @@ def test_nonfinite_loss_stops_and_keeps_last_good_checkpoint(corpus, tmp_path, m
     assert ckpt["step"] == 2 and all(torch.isfinite(v).all() for v in ckpt["student"].values() if v.is_floating_point())
     assert [r["step"] for r in metrics(out)] == [1, 2]
     # Continuing without the fault picks up from the good checkpoint; a changed recipe is refused.
-    monkeypatch.delenv("FITCLIP_FAULT")
+    monkeypatch.setattr(T, "step_hook", None)
     assert T.main(["--config", str(f), "--resume", "--lr", "0.5"]) == 2
     assert "lr: 0.001 in the checkpoint vs 0.5 now" in capsys.readouterr().err
     assert T.main(["--config", str(f)]) == 2  # an existing run is never overwritten without --resume
@@ -329,8 +330,8 @@ def test_sigkill_then_resume_ends_with_the_same_weights(corpus, tmp_path, switch
                    capture_output=True)
     # The same run with 1 loader worker; it hangs inside step 4 (after backward, before the optimizer
     # step) so the SIGKILL lands mid-step, after last.pt of step 3.
-    proc = subprocess.Popen(py + ["--out_dir", str(cut), "--num_workers", "1"], cwd=REPO,
-                            env=subprocess_env(FITCLIP_FAULT="hang:4"), stdout=subprocess.DEVNULL,
+    proc = subprocess.Popen([sys.executable, FAULTY_TRAIN, *py[3:], "--out_dir", str(cut), "--num_workers", "1"],
+                            cwd=REPO, env=subprocess_env(FITCLIP_TEST_FAULT="hang:4"), stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
     try:
         _wait_for_step(cut / "last.pt", 3, proc, timeout=90)
@@ -392,8 +393,10 @@ def test_hung_rank_makes_the_job_exit_nonzero_promptly(corpus, tmp_path):
     f = write_config(tmp_path / "run.json", tiny_config(corpus, tmp_path / "out", max_steps=4, val_every=0,
                                                          save_every=0, collective_timeout_s=5))
     start = time.monotonic()
-    proc = subprocess.run(torchrun_cmd("fitclip.train", "--config", str(f)), cwd=REPO,
-                          env=subprocess_env(FITCLIP_FAULT="hang:2:1"), timeout=120, capture_output=True, text=True)
+    cmd = [*torchrun_cmd("fitclip.train", "--config", str(f))]
+    cmd[cmd.index("-m"):cmd.index("-m") + 2] = [FAULTY_TRAIN]  # the trainer with the fault hook set
+    proc = subprocess.run(cmd, cwd=REPO, env=subprocess_env(FITCLIP_TEST_FAULT="hang:2:1"), timeout=120,
+                          capture_output=True, text=True)
     elapsed = time.monotonic() - start
     assert proc.returncode != 0
     assert "Timed out" in proc.stderr or "timeout" in proc.stderr.lower()

@@ -27,7 +27,8 @@ import fitclip.train as T
 from fitclip.annotations import load_annotations
 from fitclip.checkpoint import load_state
 from helpers import mount_tmpfs, unmount
-from train_fixtures import (REPO, fill_disk_at, killed_train_cmd, make_webvid_corpus, subprocess_env, tiny_config,
+from faulty_train import fault
+from train_fixtures import (FAULTY_TRAIN, REPO, fill_disk_at, killed_train_cmd, make_webvid_corpus, subprocess_env, tiny_config,
                             wait_for_checkpoint, write_config)
 
 
@@ -101,8 +102,8 @@ def test_a_second_writer_is_refused_naming_the_holders_pid(corpus, tmp_path, cap
     killed (SIGKILL: no cleanup at all) the lock is gone with it and the resume completes the run."""
     out = tmp_path / "run"
     config = write_config(tmp_path / "run.json", tiny_config(corpus, out, max_steps=3, save_every=1, val_every=0))
-    holder = subprocess.Popen([sys.executable, "-m", "fitclip.train", "--config", str(config)], cwd=REPO,
-                              env=subprocess_env(FITCLIP_FAULT="hang:2"), stdout=subprocess.DEVNULL,
+    holder = subprocess.Popen([sys.executable, FAULTY_TRAIN, "--config", str(config)], cwd=REPO,
+                              env=subprocess_env(FITCLIP_TEST_FAULT="hang:2"), stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
     try:
         wait_for_checkpoint(out / "last.pt", 1, holder)  # now inside step 2 for good, holding the lock
@@ -140,12 +141,12 @@ def test_a_folder_without_a_checkpoint_is_a_fresh_start(corpus, tmp_path, monkey
     out = tmp_path / "run"
     config = write_config(tmp_path / "run.json", tiny_config(corpus, out, max_steps=3, save_every=0, val_every=0,
                                                              lam=0.0))
-    monkeypatch.setenv("FITCLIP_FAULT", "nan:2")
+    monkeypatch.setattr(T, "step_hook", fault("nan", 2))
     assert T.main(["--config", str(config)]) == 3
     err = capsys.readouterr().err
     assert "non-finite loss at step 2" in err and "holds none" in err and "--lr 0.0001" in err
     assert "last.pt" not in err and steps(out) == [1] and not (out / "last.pt").exists()
-    monkeypatch.delenv("FITCLIP_FAULT")
+    monkeypatch.setattr(T, "step_hook", None)
     assert T.main(["--config", str(config), "--lr", "1e-4"]) == 0
     assert steps(out) == [1, 2, 3] and load_state(out / "last.pt")["config"]["lr"] == 1e-4
     # --resume into a folder that holds no checkpoint starts there too.
@@ -170,11 +171,11 @@ def test_a_nan_at_step_1_points_at_no_checkpoint(corpus, tmp_path, monkeypatch, 
     out = tmp_path / "run"
     config = write_config(tmp_path / "run.json", tiny_config(corpus, out, max_steps=2, save_every=1, val_every=0,
                                                              lam=0.0))
-    monkeypatch.setenv("FITCLIP_FAULT", "nan:1")
+    monkeypatch.setattr(T, "step_hook", fault("nan", 1))
     assert T.main(["--config", str(config)]) == 3
     err = capsys.readouterr().err
     assert "non-finite loss at step 1" in err and "No checkpoint was written" in err and "last.pt" not in err
-    monkeypatch.delenv("FITCLIP_FAULT")
+    monkeypatch.setattr(T, "step_hook", None)
     assert T.main(["--config", str(config), "--lr", "1e-4"]) == 0 and steps(out) == [1, 2]
 
 

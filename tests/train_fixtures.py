@@ -24,6 +24,9 @@ COLOURS = {"red": (220, 30, 30), "green": (30, 200, 40), "blue": (30, 50, 230), 
            "white": (245, 245, 245), "black": (10, 10, 10)}
 SIZES = [(32, 32), (64, 32), (32, 48), (64, 48)]  # (width, height); decord 0.6 fails on 48x32 h264
 REPO = Path(__file__).resolve().parents[1]
+#: The trainer with a fault injected through its step hook (``FITCLIP_TEST_FAULT=KIND:STEP[:RANK]``): a script, so
+#: torchrun can run it too.
+FAULTY_TRAIN = str(REPO / "tests" / "faulty_train.py")
 
 
 def _clip(colour: str, size: tuple[int, int], rng: np.random.Generator, frames: int = 16) -> np.ndarray:
@@ -88,7 +91,7 @@ def write_config(path: str | os.PathLike, cfg: dict[str, Any]) -> Path:
 
 def subprocess_env(**extra: str) -> dict[str, str]:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO)}
-    env.pop("FITCLIP_FAULT", None)
+    env.pop("FITCLIP_TEST_FAULT", None)
     env.update(extra)
     return env
 
