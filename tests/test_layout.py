@@ -13,7 +13,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "fitclip"
 #: The library: what a user of the method imports; it never reaches the trainer or the wings.
 LIBRARY = ("models", "transforms", "losses", "objectives", "fusion", "metrics", "video", "distributed", "checkpoint", "prompts",
            "report",
-           "annotations", "folders", "datasets", "encoding", "evaluate", "doctor")
+           "annotations", "readers", "peer_lists", "folder_datasets", "folders", "datasets", "encoding", "evaluate",
+           "doctor")
 #: Pipelines built on the library (they may use the trainer, never the wings).
 PIPELINES = ("__init__", "__main__", "config", "train", "streams", "pseudo_labels", "runtime", "search", "gallery")
 #: `python -m fitclip.pipeline` keeps the documented command: a shim over fitclip.study.pipeline.
