@@ -34,11 +34,13 @@ def test_labeled_loss_hand_computed_2x2():
 
 
 def test_labeled_loss_is_sum_of_both_directions_not_mean():
-    v, t = _unit(torch.randn(6, 8)), _unit(torch.randn(6, 8))
-    logits = v @ t.t() / 0.05
-    target = torch.arange(6)
-    expected = F.cross_entropy(logits, target) + F.cross_entropy(logits.t(), target)
-    assert torch.allclose(labeled_loss(v, t, 0.05), expected)
+    """V = T = I (n orthonormal pairs): every row and column holds 1/τ on the diagonal and 0 elsewhere, so each
+    direction's cross-entropy is log(e^{1/τ} + n − 1) − 1/τ and the loss, their SUM, is twice that."""
+    n, tau = 6, 0.5
+    one_direction = math.log(math.exp(1 / tau) + n - 1) - 1 / tau
+    assert labeled_loss(torch.eye(n), torch.eye(n), tau).item() == pytest.approx(2 * one_direction, rel=1e-6)
+    # Better-separated pairs (a smaller τ) give a smaller loss, towards 0.
+    assert labeled_loss(torch.eye(n), torch.eye(n), 0.05).item() < 1e-6 < labeled_loss(torch.eye(n), torch.eye(n), 1.0).item()
 
 
 def test_labeled_loss_rejects_unpaired_and_bad_temperature():

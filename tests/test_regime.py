@@ -222,3 +222,25 @@ def test_still_motion_accuracy_on_a_hand_made_model():
     assert out["n"] == 3
     assert out["motion_only"] == pytest.approx(100 / 3) and out["motion_given_object"] == pytest.approx(100 / 3)
     assert out["motion_only_ci_low"] <= out["motion_only"] <= out["motion_only_ci_high"]
+
+
+def test_pretrain_teacher_on_a_tiny_budget_learns_and_writes_a_loadable_teacher(tmp_path):
+    """Stage 00's trainer, end to end on 320 stills and 40 steps: the loss falls, the teacher file loads as the
+    toy architecture, and pretrain.json records the held-out accuracies (motion measures included)."""
+    import json
+
+    from fitclip.models import load_clip
+    from fitclip.toyworld import write_stills
+    from fitclip.toyworld.pretrain import PretrainConfig, pretrain_teacher
+
+    stills = write_stills(tmp_path, n=320, seed=0)
+    config = PretrainConfig(steps=40, batch_size=32, holdout=64, motion_groups=2)
+    record = pretrain_teacher(stills, tmp_path / "teacher", config, progress=False)
+    losses = [json.loads(line)["loss"] for line in (tmp_path / "teacher" / "metrics.jsonl").read_text().splitlines()]
+    assert len(losses) == 40 and np.mean(losses[-5:]) < np.mean(losses[:5])
+    model = load_clip("fitclip-toy", str(tmp_path / "teacher" / "teacher.pt"))
+    assert model.arch == "fitclip-toy"
+    saved = json.loads((tmp_path / "teacher" / "pretrain.json").read_text())
+    assert saved["config"]["motion_groups"] == 2 and saved["n_holdout"] == 64
+    assert {"top1", "colour", "shape", "motion_only", "motion_given_object"} <= set(saved["zero_shot_after"])
+    assert record["zero_shot_after"] == saved["zero_shot_after"]

@@ -4,6 +4,7 @@ published numbers (fitclip.study.published)."""
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -463,3 +464,31 @@ def test_write_csv_is_the_atomic_writer_with_pandas_bytes(tmp_path):
     assert path.read_bytes() == (tmp_path / "direct.csv").read_bytes() == 'student,alpha,note\nfitclip,0.4,"a,b"\nwiseft,0.5,é\n'.encode()
     pd.testing.assert_frame_equal(pd.read_csv(path), df)
     assert sorted(p.name for p in path.parent.iterdir()) == ["t.csv"]  # no temp file left
+
+
+def test_the_benchmark_bars_hold_the_tables_values_and_cis():
+    """The figure shows the numbers it is given: each bar's height is its row's value and its error bar spans the
+    row's CI (read back from the drawn artists)."""
+    from fitclip.study.plots import plot_benchmark_bars
+
+    tidy = pd.DataFrame([{"model": m, "dataset": d, "metric": "R@5", "value": v, "ci_low": v - 2 - i, "ci_high": v + 1}
+                         for i, (m, d, v) in enumerate([("Teacher", "msrvtt", 20.0), ("Teacher", "didemo", 30.0),
+                                                        ("FitCLIP", "msrvtt", 25.0), ("FitCLIP", "didemo", 35.5)])])
+    fig = plot_benchmark_bars(tidy)
+    ax = fig.axes[0]
+    heights = [bar.get_height() for bar in ax.patches]
+    assert heights == [20.0, 30.0, 25.0, 35.5]  # model by model, datasets in order
+    spans = sorted(tuple(np.round(seg[:, 1], 6)) for lines in ax.collections for seg in lines.get_segments())
+    assert spans == sorted([(18.0, 21.0), (27.0, 31.0), (21.0, 26.0), (30.5, 36.5)])
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["msrvtt\n(R@5)", "didemo\n(R@5)"]
+
+
+def test_the_training_curves_plot_each_runs_losses():
+    from fitclip.study.plots import plot_curves
+
+    log = pd.DataFrame({"step": [1, 2, 3, 1, 2, 3], "labeled": [3.0, 2.0, 1.5, 3.1, 2.5, 2.4],
+                        "run": ["fitclip"] * 3 + ["wiseft"] * 3})
+    fig = plot_curves(log, x="step", ys=["labeled", "distill"], hue="run")  # distill absent: one panel
+    [ax] = [a for a in fig.axes if a.get_title()]
+    drawn = {tuple(line.get_ydata()) for line in ax.get_lines() if len(line.get_ydata()) == 3}
+    assert drawn == {(3.0, 2.0, 1.5), (3.1, 2.5, 2.4)}

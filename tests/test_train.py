@@ -219,6 +219,20 @@ def test_lam0_is_plain_fine_tuning_without_teacher(mode, corpus, tmp_path, monke
     assert set(ckpt["data"]) == {"labeled"} and not (out / "best_labeled.pt").exists()
 
 
+def test_bf16_training_runs_and_keeps_fp32_weights(corpus, tmp_path):
+    """precision="bf16": a few steps under autocast (slow on this CPU, as the README says, but it runs), finite
+    losses and validation, and the optimizer's weights stay float32."""
+    out = tmp_path / "bf16"
+    run_inprocess(tiny_config(corpus, out, precision="bf16", max_steps=2, val_every=2, save_every=2))
+    rows = metrics(out)
+    assert [r["step"] for r in rows] == [1, 2]
+    assert all(math.isfinite(r[k]) for r in rows for k in ("total", "labeled", "distill"))
+    assert math.isfinite(rows[-1]["val_labeled"])
+    weights = student_weights(out / "last.pt")
+    assert {v.dtype for v in weights.values() if v.is_floating_point()} == {torch.float32}
+    assert load_state(out / "last.pt")["config"]["precision"] == "bf16"
+
+
 def test_prompt_list_text_side(corpus, tmp_path):
     """unlabeled_text = a prompts file: n videos x m prompts, shared by all ranks (online teacher)."""
     prompts = tmp_path / "prompts.txt"
