@@ -171,3 +171,21 @@ def test_the_peer_protocol_notebook_runs_in_smoke_mode(smoke_run):
     assert "ours: Teacher" in table and "FROSTER" in table and "2 × 3 × 1" in table
     protocol = pd.read_json(out / "alpha_grid.protocol.jsonl", lines=True)
     assert set(protocol["frames"].map(lambda f: f["views"])) == {"2 frames x 3 clips x 1 crops"}
+
+
+def test_the_recipe_sweep_runs_and_reuses_its_runs(smoke_run, tmp_path):
+    """`fitclip.study.recipes.sweep` (how the `toy` preset was chosen: README "The toy recipe"), on the smoke
+    world: one labeled size, two learning rates, a fused validation score; a second call reuses every run."""
+    from fitclip.study.recipes import sweep
+
+    keys = dict(arch="fitclip-toy", pretrained=str(smoke_run / "00_toy_teacher" / "teacher.pt"), labeled_sizes=(4,),
+                lrs=(1e-4, 3e-4), batch_sizes=(2,), samples=8, validations=2, hflips=(False,), alphas=[0.0, 1.0],
+                num_workers=0)
+    table = sweep(smoke_run, tmp_path / "sweep", **keys)
+    assert list(table["lr"]) == [1e-4, 3e-4] and set(table["max_steps"]) == {4} and set(table["best_step"]) <= {2, 4}
+    for column in ("MRR", "R@5", "fused_MRR"):
+        assert table[column].between(0, 100).all(), column
+    assert (table["MRR_ci_low"] <= table["MRR"]).all() and (table["MRR"] <= table["MRR_ci_high"]).all()
+    assert set(table["fused_alpha"]) <= {0.0, 1.0} and (tmp_path / "sweep" / "sweep.csv").is_file()
+    again = sweep(smoke_run, tmp_path / "sweep", **keys)  # finished runs are read back, not trained again
+    pd.testing.assert_frame_equal(again.drop(columns="seconds"), table.drop(columns="seconds"))
