@@ -492,3 +492,19 @@ def test_the_training_curves_plot_each_runs_losses():
     [ax] = [a for a in fig.axes if a.get_title()]
     drawn = {tuple(line.get_ydata()) for line in ax.get_lines() if len(line.get_ydata()) == 3}
     assert drawn == {(3.0, 2.0, 1.5), (3.1, 2.5, 2.4)}
+
+
+def test_the_alpha_slider_rewrites_its_table_when_moved():
+    """The slider's table is an HTML widget whose value is replaced (no Output widget: a headless run could hang on
+    one, jupyter/nbclient#312): it starts at the chosen α and follows the slider."""
+    from fitclip.study.curves import alpha_slider
+
+    rows = [{"student": s, "alpha": a, "dataset": d, "split": "test", "metric": m, "value": v + a}
+            for s in ("fitclip", "wiseft") for a in (0.0, 0.5, 1.0)
+            for d, m, v in (("webvid", "MRR", 10.0), ("ucf101", "top1", 20.0))]
+    box = alpha_slider(pd.DataFrame(rows), ["ucf101"], chosen={"fitclip": 0.5}, select_on=["webvid"])
+    slider, table = box.children
+    assert slider.value == 0.5 and table.value.startswith("<p>α = 0.5: 0 = teacher")
+    assert "20.5" in table.value and "ucf101" in table.value
+    slider.value = 1.0
+    assert table.value.startswith("<p>α = 1.0:") and "21.0" in table.value and "20.5" not in table.value

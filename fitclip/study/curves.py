@@ -210,8 +210,9 @@ def alpha_slider(curves: pd.DataFrame, datasets: Sequence[str] = BENCHMARKS,
     benchmark's primary metric and their average, each with its 95 % CI when `curves` has them
     (`curve_intervals`), read from the precomputed grid (no model runs when it moves). It starts at the α
     chosen for the first student in `chosen` (else the middle of the grid)."""
+    import html
+
     import ipywidgets as widgets
-    from IPython.display import display
 
     students = list(dict.fromkeys(curves["student"]))
     grid = sorted(set(curves["alpha"]))
@@ -220,22 +221,23 @@ def alpha_slider(curves: pd.DataFrame, datasets: Sequence[str] = BENCHMARKS,
     select_on = [d for d in select_on if d in set(curves["dataset"])]
     slider = widgets.SelectionSlider(options=grid, value=start, description="α",
                                      continuous_update=True, layout=widgets.Layout(width="60%"))
-    out = widgets.Output()
+    # An HTML widget whose value is replaced, not an Output widget printed into: executed headless (papermill,
+    # nbclient), output captured by an Output widget makes the client send comm messages on the shell channel it
+    # is polling for the cell's reply, and a run can hang there (jupyter/nbclient#312); the page reads the same.
+    table = widgets.HTML()
     note = choice_text(chosen, select_on) if chosen else "no α chosen"
     intervals = "ci_low" in curves.columns
 
     def show(change: Any = None) -> None:
         alpha = slider.value
         frame = pd.DataFrame({s: _interval_table(curves, s, alpha, datasets, select_on) for s in students}).T
-        out.clear_output(wait=True)
-        with out:
-            print(f"α = {alpha}: 0 = teacher, 1 = student; {note}."
-                  + (" Cells: value [95 % bootstrap CI over items], %." if intervals else ""))
-            display(frame)
+        line = (f"α = {alpha}: 0 = teacher, 1 = student; {note}."
+                + (" Cells: value [95 % bootstrap CI over items], %." if intervals else ""))
+        table.value = f"<p>{html.escape(line)}</p>{frame.to_html()}"
 
     slider.observe(show, names="value")
     show()
-    return widgets.VBox([slider, out])
+    return widgets.VBox([slider, table])
 
 
 def average_rows(curves: pd.DataFrame) -> pd.DataFrame:
