@@ -136,8 +136,8 @@ def test_alpha_slider_in_jupyterlab_changes_the_printed_alpha_and_the_table(smok
                 page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
                 handle = page.locator(".widget-hslider .noUi-handle").first
                 expect(handle).to_be_visible(timeout=120_000)
-                expect(page.locator(".widget-html").first).to_contain_text("α = ", timeout=60_000)
-                output = page.locator(".widget-html").first
+                expect(page.locator(".fitclip-alpha-table")).to_contain_text("α = ", timeout=60_000)
+                output = page.locator(".fitclip-alpha-table")
                 # the slider's HTML holds the α line and the table: wait for both
                 expect(output).to_contain_text("average", timeout=60_000)
                 shown = [output.inner_text()]
@@ -148,7 +148,7 @@ def test_alpha_slider_in_jupyterlab_changes_the_printed_alpha_and_the_table(smok
                     page.mouse.down()
                     page.mouse.move(x + dx, y, steps=12)
                     page.mouse.up()
-                    page.wait_for_function("(a) => { const t = document.querySelector('.widget-html').innerText;"
+                    page.wait_for_function("(a) => { const t = document.querySelector('.fitclip-alpha-table').innerText;"
                                            " return t.includes(a) && t.includes('average'); }",
                                            arg=f"α = {alpha}:", timeout=60_000)
                     shown.append(output.inner_text())

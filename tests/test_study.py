@@ -504,6 +504,7 @@ def test_the_alpha_slider_rewrites_its_table_when_moved():
             for d, m, v in (("webvid", "MRR", 10.0), ("ucf101", "top1", 20.0))]
     box = alpha_slider(pd.DataFrame(rows), ["ucf101"], chosen={"fitclip": 0.5}, select_on=["webvid"])
     slider, table = box.children
+    assert "fitclip-alpha-table" in table._dom_classes  # what the browser test finds it by
     assert slider.value == 0.5 and table.value.startswith("<p>α = 0.5: 0 = teacher")
     assert "20.5" in table.value and "ucf101" in table.value
     slider.value = 1.0

@@ -225,6 +225,7 @@ def alpha_slider(curves: pd.DataFrame, datasets: Sequence[str] = BENCHMARKS,
     # nbclient), output captured by an Output widget makes the client send comm messages on the shell channel it
     # is polling for the cell's reply, and a run can hang there (jupyter/nbclient#312); the page reads the same.
     table = widgets.HTML()
+    table.add_class("fitclip-alpha-table")  # the page's other HTML widgets are progress bars
     note = choice_text(chosen, select_on) if chosen else "no α chosen"
     intervals = "ci_low" in curves.columns
 
