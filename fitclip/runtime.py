@@ -71,14 +71,14 @@ def load_labeled(cfg: TrainConfig) -> list[VideoItem]:
     return _usable(ann, "labeled_csv", need_text=True, doctor=doctor_command(cfg, "labeled"))
 
 
-def load_val(cfg: TrainConfig) -> list[VideoItem]:
+def load_val(cfg: TrainConfig, labeled: Sequence[VideoItem] | None = None) -> list[VideoItem]:
     """The labeled validation set: WebVid val (or the `val_csv` subset of it), or with `video_folder` the rows
     of its captions file `val_csv`; with `video_folder` no validation video may be a labeled one."""
     if cfg.video_folder:
         ann = load_annotations("folder", Path(cfg.video_folder).expanduser(),
                                captions=str(resolve_path(cfg, cfg.val_csv)))
         items = _usable(ann, "val_csv", need_text=True, doctor=doctor_command(cfg, "val"))
-        shared = sorted({i.video_id for i in items} & {i.video_id for i in load_labeled(cfg)})
+        shared = sorted({i.video_id for i in items} & {i.video_id for i in (labeled or load_labeled(cfg))})
         if shared:
             raise ConfigError(f"val_csv={cfg.val_csv!r} and labeled_csv={cfg.labeled_csv!r} share {len(shared)} "
                               f"video(s) (first: {shared[:3]}); validation must be held out: split the videos, not the "
@@ -103,7 +103,7 @@ def load_unlabeled(cfg: TrainConfig, labeled: Sequence[VideoItem] | None = None)
     if exclude:
         if labeled is None:
             labeled = load_labeled(cfg)
-        held = load_val(cfg) if cfg.video_folder and cfg.val_csv else []  # your validation videos stay unseen too
+        held = load_val(cfg, labeled) if cfg.video_folder and cfg.val_csv else []  # your validation videos stay unseen too
         taken = {Path(item.path).resolve() for item in [*labeled, *held]}  # the same file, whichever folder listed it
         items = [item for item in items if Path(item.path).resolve() not in taken]
     return items

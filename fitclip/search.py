@@ -76,7 +76,7 @@ file, that cannot be written, or that holds files with these names that no earli
   arch, α and weights with sha256, decoder, library versions, files). In place last: its presence means the
   run completed.
 
-One file (about 770 lines, 80 of them this manual): the inputs, the one decode pass, the rankings, the movers
+One file, over the house's 700-line limit and not split (about 770 lines, 80 of them this manual): the inputs, the one decode pass, the rankings, the movers
 and the protocol record all work on one :class:`SearchResult` and are read together; how a result is shown
 (the gallery, the console's and the notebook's tables) is :mod:`fitclip.gallery`, the notebook's side (stage
 08) :mod:`fitclip.study.your_videos`.

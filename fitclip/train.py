@@ -76,7 +76,7 @@ and the job exits non-zero (torchrun then stops the remaining workers).
 
 Layout: this docstring is the trainer's manual (~80 lines), which with the finished or overrun `--resume` and the
 anchor / text-lr switches (`optimizer_groups`, the weight penalty in the loop) and the resume checks (start weights,
-videos) is why the file is about 800 lines;
+videos) is why the file is about 800 lines, over the house's 700, and not split: its parts are one loop's steps;
 issue 19's other objectives (FROSTER's feature distillation, Open-VCLIP's interpolated steps, the EMA) are
 `fitclip.objectives` (`TrainingSwitches` holds their state), called from the loop in a few lines. The one-line failures of the run's writes (a full disk) are `fitclip.runtime`'s;
 the data streams and RNG states are in `fitclip.streams`, the run folder's lock and the process setup in
