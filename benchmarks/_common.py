@@ -20,7 +20,7 @@ def environment() -> dict:
 
 def write_result(name: str, result: dict) -> Path:
     """Write `benchmarks/results/<name>.json` atomically (the project's one writer) and return its path."""
-    from fitclip.checkpoint import write_json
+    from fitclip.files import write_json
 
     return write_json(RESULTS / f"{name}.json", {**result, "environment": environment()})
 

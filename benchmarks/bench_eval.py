@@ -48,7 +48,7 @@ sys.path.insert(0, str(REPO))
 from fitclip import video as V  # noqa: E402
 from fitclip.annotations import Annotations, load_annotations  # noqa: E402
 from fitclip.datasets import VideoDataset, collate_clips  # noqa: E402
-from fitclip.doctor import library_versions  # noqa: E402
+from fitclip.provenance import library_versions  # noqa: E402
 from fitclip.encoding import encode_pass, shared_transform  # noqa: E402
 from fitclip.evaluate import EvalModel, evaluate  # noqa: E402
 from fitclip.models import load_clip  # noqa: E402

@@ -71,7 +71,7 @@ def main() -> int:
 
     import torch
 
-    from fitclip.checkpoint import save_state
+    from fitclip.files import save_state
     from fitclip.models import load_clip, model_file_state
 
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO)}

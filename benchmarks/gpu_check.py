@@ -39,7 +39,7 @@ path runs; they say nothing about a GPU. Without ``--dry-run`` and without a vis
 exits 2 with a one-line ``error:``.
 
 Writes ``benchmarks/results/gpu.json`` (``--dry-run``: ``benchmarks/results/gpu-dry-run.json``, so a dry run
-never replaces a GPU result) atomically with ``fitclip.checkpoint.write_json`` and prints a short summary.
+never replaces a GPU result) atomically with ``fitclip.files.write_json`` and prints a short summary.
 """
 
 from __future__ import annotations
@@ -533,7 +533,7 @@ def run_check(dry_run: bool, command: str) -> dict[str, Any]:
     """Render the synthetic data, take every measurement, estimate the recipe; returns the JSON record."""
     import torch
 
-    from fitclip.doctor import library_versions
+    from fitclip.provenance import library_versions
 
     started = time.perf_counter()
     sizes = sizes_for(dry_run)
@@ -640,7 +640,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     result = run_check(args.dry_run, " ".join(["benchmarks/gpu_check.py", *(sys.argv[1:] if argv is None else argv)]))
-    from fitclip.checkpoint import write_json
+    from fitclip.files import write_json
 
     write_json(out, result)
     print(summary(result, out))

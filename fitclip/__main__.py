@@ -15,7 +15,7 @@ from pathlib import Path
 
 def _cmd_fuse(args: argparse.Namespace) -> int:
     """Exit status: 0 written, 2 bad input (alpha, unreadable or mismatched checkpoints), 1 cannot write --out."""
-    from fitclip.checkpoint import load_state, save_state
+    from fitclip.files import load_state, save_state
     from fitclip.fusion import check_alphas, fuse
 
     try:
@@ -64,7 +64,7 @@ def _cmd_average(args: argparse.Namespace) -> int:
     if repeated:
         return _fail(f"{repeated[0]} is given twice; each checkpoint counts once in the average", 2)
 
-    from fitclip.checkpoint import save_state, sha256_file
+    from fitclip.files import save_state, sha256_file
     from fitclip.fusion import average_checkpoints
 
     bad_out = _check_out(args.out)  # before any checkpoint is read
@@ -96,7 +96,7 @@ def _cmd_average(args: argparse.Namespace) -> int:
 def _check_out(out: Path) -> int | None:
     """`--out` must be a writable file path: None when it is, else the exit status after a one-line error (2 for
     a folder or a bad name, 1 when the place cannot be written)."""
-    from fitclip.checkpoint import check_writable
+    from fitclip.files import check_writable
 
     try:
         check_writable(out, "file")

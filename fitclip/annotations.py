@@ -48,7 +48,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from fitclip.checkpoint import atomic_write_text
+from fitclip.files import atomic_write_text
 from fitclip.folder_datasets import folder_class_name, folder_corpus, parse_folder
 from fitclip.folders import VIDEO_EXTENSIONS
 from fitclip.peer_lists import (PEER_FILES, PEER_SOURCE, PEER_SPLITS, PUBLISHED_LISTS, in_id_order, parse_peer_list,

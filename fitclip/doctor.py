@@ -41,7 +41,6 @@ import csv
 import io
 import json
 import os
-import platform
 import stat
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -52,7 +51,7 @@ from typing import Any
 from torch.utils.data import DataLoader, Dataset
 
 from fitclip.annotations import Annotations, VideoItem, load_annotations
-from fitclip.checkpoint import atomic_write_text, check_writable
+from fitclip.files import atomic_write_text, check_writable
 from fitclip.datasets import clip_plan
 
 __all__ = ["CAUSES", "EVALUABLE_CAUSES", "DoctorReport", "MANIFEST_COLUMNS", "check_video_items", "doctor",
@@ -261,37 +260,6 @@ class _VideoGroups(Dataset):
 
 def _identity(x: Any) -> Any:
     return x
-
-
-def preload_decoder(backend: str) -> None:
-    """Import the decoder library here, so forked DataLoader workers inherit it instead of each paying
-    the import (1-2 s per worker on a cold disk)."""
-    if backend == "decord":
-        import decord  # noqa: F401
-    elif backend == "pyav":
-        import av  # noqa: F401
-    else:
-        raise ValueError(f"unknown video backend {backend!r}; use 'decord' or 'pyav'")
-
-
-def library_versions() -> dict[str, str | None]:
-    """Versions of python, fitclip and the libraries that decide the numbers (None: not installed)."""
-    from importlib import metadata
-
-    import fitclip
-
-    import torch
-
-    # torch's runtime version keeps the build tag (e.g. +cu130), which the package metadata drops.
-    out: dict[str, str | None] = {"python": platform.python_version(), "fitclip": fitclip.__version__}
-    for dist in ("torch", "open_clip_torch", "decord", "av", "numpy", "torchvision"):
-        try:
-            out["open_clip" if dist == "open_clip_torch" else dist] = metadata.version(dist)
-            if dist == "torch":
-                out["torch"] = torch.__version__
-        except metadata.PackageNotFoundError:
-            out["open_clip" if dist == "open_clip_torch" else dist] = None
-    return out
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ from fitclip.annotations import Annotations
 from fitclip.folders import escape_name
 from fitclip.datasets import VideoDataset, collate_clips
 from fitclip.distributed import gather_objects, gather_to_main, rank_and_world
-from fitclip.doctor import preload_decoder
+from fitclip.video import preload_decoder
 from fitclip.fusion import FusionGrid
 from fitclip.models import EvalModel, VideoCLIP
 from fitclip.transforms import clip_transform

@@ -47,7 +47,7 @@ Output (``out``, JSON lines; a run's rows are appended as one step, never overwr
   the same ``run_id``: annotation file sha256s, frames and sampler, prompts, checkpoint sha256s,
   decoder backend, library versions, failed items (key, path, reason), ties and more.
 
-Both files get a run's records in ONE step (:func:`fitclip.checkpoint.append_jsonl`): a full disk or a
+Both files get a run's records in ONE step (:func:`fitclip.files.append_jsonl`): a full disk or a
 crash while writing leaves both as they were, so a results file holds whole runs only and every row has
 its protocol record; the run's embeddings files are renamed into place only after that, so a run that
 fails to write keeps the earlier run's embeddings too. ``out`` and ``embeddings_dir`` are checked (:func:`check_outputs`: writable, and an
@@ -84,9 +84,10 @@ from typing import Any
 import torch
 
 from fitclip.annotations import Annotations, VideoItem, load_annotations
-from fitclip.checkpoint import append_jsonl, check_jsonl, check_writable, load_state, save_state, sha256_file
+from fitclip.files import append_jsonl, check_jsonl, check_writable, load_state, save_state, sha256_file
 from fitclip.distributed import rank_and_world
-from fitclip.doctor import file_problem, library_versions
+from fitclip.doctor import file_problem
+from fitclip.provenance import library_versions
 from fitclip.encoding import (PRECISIONS, Models, as_entries, autocast, encode_pass, encode_videos, model_selector,
                               shared_transform)
 from fitclip.metrics import (HIT_METRICS, TIE_RULE_TEXT, NonFiniteScores, bootstrap_ci, class_rank_counts,
@@ -680,7 +681,7 @@ def _alpha(entry: EvalModel) -> float | None:
 
 
 def _write_results(out: Path, rows: Sequence[Mapping[str, Any]], protocols: Sequence[Mapping[str, Any]]) -> None:
-    """Append the run's protocol records and metric rows in one step (:func:`fitclip.checkpoint.append_jsonl`:
+    """Append the run's protocol records and metric rows in one step (:func:`fitclip.files.append_jsonl`:
     both files whole, or both unchanged). The protocol file is renamed first: a crash between the two renames
     leaves records without rows, never rows without a record."""
     if out.exists() and out.stat().st_size:

@@ -93,13 +93,13 @@ def _lerp_into(out: torch.Tensor, t: torch.Tensor, s: torch.Tensor, alpha: float
 def average_checkpoints(paths: Sequence[str | os.PathLike]) -> dict[str, Any]:
     """The uniform average of checkpoints of one model (:func:`average_states`), read one at a time, as a fitclip
     model file (``format``, ``state_dict``, ``averaged``: the paths, ``arch``/``quick_gelu`` when recorded):
-    save it with `fitclip.checkpoint.save_state` and load it with `load_clip(arch, path)`.
+    save it with `fitclip.files.save_state` and load it with `load_clip(arch, path)`.
 
     Raises:
         ValueError: a checkpoint that cannot be read as a model (named), checkpoints of two architectures, or
             what :func:`average_states` refuses.
     """
-    from fitclip.checkpoint import load_state
+    from fitclip.files import load_state
     from fitclip.models import clip_state_dict
 
     metas: list[dict] = []

@@ -74,7 +74,7 @@ def png_bytes(image: np.ndarray) -> bytes:
 
 
 def figure_bytes(fig: "Figure", fmt: str = "png", dpi: int = 100) -> bytes:
-    """Render a figure to bytes (write them with ``fitclip.checkpoint.atomic_write_bytes``)."""
+    """Render a figure to bytes (write them with ``fitclip.files.atomic_write_bytes``)."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format=fmt, dpi=dpi if fmt == "png" else None, bbox_inches="tight",
                 metadata={"Software": None} if fmt == "png" else {"Creator": None, "Producer": None,

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from timm.models import register_model
 from torch import nn
 
-from fitclip.checkpoint import load_state
+from fitclip.files import load_state
 
 CONFIG_DIR = Path(__file__).parent / "model_configs"
 open_clip.add_model_config(CONFIG_DIR)

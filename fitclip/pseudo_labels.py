@@ -40,7 +40,7 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader
 
-from fitclip.checkpoint import CheckpointDamaged, PickledCheckpoint, load_state, save_state, sha256_file, write_json
+from fitclip.files import CheckpointDamaged, PickledCheckpoint, load_state, save_state, sha256_file, write_json
 from fitclip.config import ConfigError, TrainConfig, parse_cli, validate
 from fitclip.datasets import VideoDataset, collate_clips
 from fitclip.models import encode_texts, is_weights_file

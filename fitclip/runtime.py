@@ -23,7 +23,7 @@ from typing import Any, Sequence
 import torch
 
 from fitclip.annotations import VideoItem, load_annotations
-from fitclip.checkpoint import WriteFailed, sha256_file, write_failure, write_json
+from fitclip.files import WriteFailed, sha256_file, write_failure, write_json
 from fitclip.config import ConfigError, TrainConfig, resolve_path
 from fitclip.encoding import autocast
 from fitclip.distributed import init_from_env, shutdown
@@ -199,7 +199,7 @@ def resume_flag(out: Path, path: Path) -> str:
 
 def write_failed(error: OSError, path: Path, out: Path, saved: tuple[Path, int] | None) -> RunError:
     """A write of the run (a checkpoint, the step's metrics line, config.json, run_info.json, the trimmed log)
-    failed, mostly because the disk is full: ONE line saying so and where (`fitclip.checkpoint.write_failure`'s
+    failed, mostly because the disk is full: ONE line saying so and where (`fitclip.files.write_failure`'s
     words), that the last checkpoint is kept (every write is atomic, or an append whose torn last line
     `--resume` drops), and how to go on once space is freed."""
     what = write_failure(error, path).what

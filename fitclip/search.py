@@ -49,7 +49,7 @@ Protocol (the evaluation harness's, :mod:`fitclip.evaluate`):
   (``ranking_report``, ``ranking_view``, ``movers_table``).
 
 Outputs in ``out_dir`` (tidy tables for ``pandas.read_csv``). A run replaces the previous run's files in
-``out_dir`` WHOLE, never a mix (:func:`fitclip.checkpoint.replace_files`): every file is first written in a
+``out_dir`` WHOLE, never a mix (:func:`fitclip.files.replace_files`): every file is first written in a
 hidden staging folder there, so a full disk stops before anything is replaced and leaves the previous run as it
 was; then the previous run's files (every name below, ``labels.*`` of a run with labels included) make way for
 the new ones, ``protocol.json`` last. Nothing else in ``out_dir`` is touched (a notebook's stage folder keeps
@@ -101,7 +101,7 @@ import torch
 import torch.nn.functional as F
 
 from fitclip.folders import VIDEO_EXTENSIONS
-from fitclip.checkpoint import replace_files, sha256_file
+from fitclip.files import replace_files, sha256_file
 from fitclip.evaluate import SAMPLER_RULE, check_videos, class_embeddings, encode_videos
 from fitclip.metrics import NonFiniteScores, check_finite
 from fitclip.models import EvalModel, encode_texts, non_finite_diagnosis
@@ -508,7 +508,7 @@ def _protocol(result: SearchResult, entries: Mapping[str, EvalModel], failed: Se
               not_videos: Sequence[Mapping[str, str]], transform_info: Mapping[str, Any], *, num_frames: int,
               recursive: bool, extensions: Sequence[str] | None, decoder: Mapping[str, Any],
               n_movers: int) -> dict[str, Any]:
-    from fitclip.doctor import library_versions
+    from fitclip.provenance import library_versions
 
     hashes: dict[str, str] = {}
     models = []
@@ -567,7 +567,7 @@ def _jsonl(df: pd.DataFrame) -> str:
 
 def _write(result: SearchResult, out: Path, gallery: bool, started: float) -> None:
     """Render every output, then replace the previous run's files in `out` with them as one set
-    (:func:`fitclip.checkpoint.replace_files`; protocol.json last, its ``seconds`` up to the rendering)."""
+    (:func:`fitclip.files.replace_files`; protocol.json last, its ``seconds`` up to the rendering)."""
     from fitclip.gallery import figure_bytes, gallery_figure, gallery_html
 
     texts = {"ranking.csv": _csv(result.ranking), "ranking.jsonl": _jsonl(result.ranking),

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from fitclip.annotations import Annotations
-from fitclip.checkpoint import check_writable
+from fitclip.files import check_writable
 from fitclip.folders import escape_name, is_utf8, list_folder
 from fitclip.prompts import UCF101_TEMPLATES
 
@@ -171,7 +171,7 @@ def check_out_dir(out_dir: str | os.PathLike) -> Path:
         ValueError: `out_dir` is a file; or it holds a file named like an output (:data:`OUTPUT_FILES`) that
             is not a regular file, or such files with no search ``protocol.json`` beside them (not an earlier
             search run's: a user's own files are never replaced).
-        OSError: `out_dir` cannot be written (:func:`fitclip.checkpoint.check_writable`'s one-line wording).
+        OSError: `out_dir` cannot be written (:func:`fitclip.files.check_writable`'s one-line wording).
     """
     out = Path(out_dir).expanduser()
     shown = escape_name(out)

@@ -94,7 +94,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -104,7 +103,8 @@ import torch
 from torch.utils.data import DataLoader
 
 from fitclip.annotations import AnnotationError
-from fitclip.checkpoint import CheckpointDamaged, atomic_write_text, load_state, save_state, write_json
+from fitclip.files import CheckpointDamaged, atomic_write_text, load_state, save_state, write_json
+from fitclip.provenance import run_environment
 from fitclip.config import KEYS_BEFORE_THEY_EXISTED, RESUMABLE_CHANGES, ConfigError, TrainConfig, parse_cli, validate
 from fitclip.datasets import VideoDataset, collate_clips
 from fitclip.encoding import GuardedCollate, GuardedDataset
@@ -304,21 +304,6 @@ def build_teacher(student: VideoCLIP) -> VideoCLIP:
     teacher = clone_model(student).eval()
     teacher.requires_grad_(False)
     return teacher
-
-
-def versions() -> dict[str, Any]:
-    """The libraries that decide the numbers (as in evaluation records) plus platform, CUDA and git commit."""
-    from fitclip.doctor import library_versions
-
-    info: dict[str, Any] = {**library_versions(), "platform": platform.platform(), "cuda": torch.version.cuda,
-                            "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None}
-    try:
-        import subprocess
-        info["git_commit"] = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-                                            cwd=Path(__file__).parent).stdout.strip() or None
-    except Exception:  # noqa: BLE001
-        info["git_commit"] = None
-    return info
 
 
 def trim_metrics(path: Path, step: int) -> list[str]:
@@ -615,7 +600,7 @@ def _write_run_files(out: Path, cfg: TrainConfig, d: Dist, resumed_from_step: in
         with writing(out / VIDEOS_RECORD, out, saved):
             write_json(out / VIDEOS_RECORD, videos)
     with writing(out / "run_info.json", out, saved):
-        write_json(out / "run_info.json", {**versions(), "world_size": d.world, "device": str(d.device),
+        write_json(out / "run_info.json", {**run_environment(), "world_size": d.world, "device": str(d.device),
                                             "argv": sys.argv, "resumed_from_step": resumed_from_step,
                                             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
 

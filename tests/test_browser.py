@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from fitclip.checkpoint import atomic_write_text
+from fitclip.files import atomic_write_text
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

@@ -25,7 +25,7 @@ def mine(toy_world, tmp_path_factory) -> dict:
     teacher file (the toy architecture, random weights: stands in for --pretrained openai)."""
     import torch
 
-    from fitclip.checkpoint import save_state
+    from fitclip.files import save_state
     from fitclip.models import load_clip, model_file_state
 
     world = toy_world[0]

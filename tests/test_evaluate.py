@@ -377,7 +377,7 @@ def test_a_half_collapsed_model_gets_credit_only_for_what_it_tells_apart(tmp_pat
 def test_cli_a_nan_student_is_refused_before_decoding_and_fuse_will_not_write_one(tmp_path, toy_benchmarks, capsys,
                                                                                   monkeypatch):
     from fitclip.__main__ import main
-    from fitclip.checkpoint import save_state
+    from fitclip.files import save_state
     from fitclip.models import model_file_state
 
     layout = make_msrvtt(tmp_path, toy_benchmarks, n=4)
@@ -423,11 +423,11 @@ def test_a_full_disk_while_writing_results_leaves_both_files_as_they_were(tmp_pa
     import contextlib
     import errno
 
-    import fitclip.checkpoint as checkpoint
+    import fitclip.files as files_mod
 
     layout = make_msrvtt(tmp_path, toy_benchmarks, n=4)
     out = tmp_path / "results.jsonl"
-    real = checkpoint._write_synced
+    real = files_mod._write_synced
 
     def half_then_enospc(path, data):
         if path.name.startswith(".results.jsonl"):
@@ -438,9 +438,9 @@ def test_a_full_disk_while_writing_results_leaves_both_files_as_they_were(tmp_pa
 
     @contextlib.contextmanager
     def full():
-        monkeypatch.setattr(checkpoint, "_write_synced", half_then_enospc)
+        monkeypatch.setattr(files_mod, "_write_synced", half_then_enospc)
         yield
-        monkeypatch.setattr(checkpoint, "_write_synced", real)
+        monkeypatch.setattr(files_mod, "_write_synced", real)
 
     error = _two_runs_then_a_full_disk(tmp_path, layout, tiny, out, full)
     assert error.errno == errno.ENOSPC and "the disk is full" in error.strerror and "nothing was replaced" in error.strerror
@@ -474,7 +474,7 @@ def test_a_real_full_disk_while_writing_results(tmp_path, toy_benchmarks, tiny):
 
 def test_a_torn_results_file_is_named_with_its_line_and_refused_before_work(tmp_path, toy_benchmarks, tiny,
                                                                            monkeypatch):
-    from fitclip.checkpoint import TornLine
+    from fitclip.files import TornLine
     from fitclip.study.tables import read_results
 
     layout = make_msrvtt(tmp_path, toy_benchmarks, n=4)
@@ -495,7 +495,7 @@ def test_cli_outputs_that_cannot_be_written_are_refused_before_any_model_loads(t
     import errno
 
     from fitclip.__main__ import main
-    from fitclip.checkpoint import save_state
+    from fitclip.files import save_state
 
     layout = make_msrvtt(tmp_path, toy_benchmarks, n=3)
     monkeypatch.setattr("fitclip.models.load_clip", lambda *a, **k: pytest.fail("loaded a model"))
@@ -553,7 +553,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
 
 def test_cli_evaluate(tmp_path, toy_benchmarks, capsys):
     from fitclip.__main__ import main
-    from fitclip.checkpoint import save_state, sha256_file
+    from fitclip.files import save_state, sha256_file
     from fitclip.models import model_file_state
 
     layout = make_msrvtt(tmp_path, toy_benchmarks, n=5)

@@ -6,7 +6,7 @@ import sys
 import pytest
 import torch
 
-from fitclip.checkpoint import load_state, save_state
+from fitclip.files import load_state, save_state
 from fitclip.fusion import fuse
 from fitclip.models import load_clip, model_file_state
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from fitclip.checkpoint import load_state, save_state
+from fitclip.files import load_state, save_state
 from fitclip.models import ToyConvNet, WeightsUnavailable, freeze_batchnorm, load_clip, model_file_state
 from fitclip.transforms import clip_transform, transforms_for
 

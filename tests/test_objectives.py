@@ -15,7 +15,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from fitclip.checkpoint import load_state
+from fitclip.files import load_state
 from fitclip.config import ConfigError, config_from_dict, validate
 from fitclip.objectives import (INTERPOLATION_WEIGHT, PROJECTOR_SCALE, FeatureProjectors, WeightEMA,
                                 feature_cosine_loss, interpolate, interpolation_ratio, swapped)
@@ -149,7 +149,7 @@ def test_a_run_with_every_switch_logs_and_saves_what_it_should(corpus, tmp_path)
     assert ckpt["ema"]["decay"] == 0.5
     # The protocol card of an evaluation records what the student was trained to do.
     from fitclip.evaluate import training_objective
-    from fitclip.checkpoint import save_state
+    from fitclip.files import save_state
 
     assert training_objective(out / "last.pt") == {"lam": 0.5, "distill": "feature_cosine", "weight_penalty": 0.0,
                                                    "interpolation_max": 0.6, "ema_decay": 0.5, "text_lr_scale": 1.0}
@@ -170,7 +170,7 @@ def test_train_help_documents_the_switches():
 
 def test_keep_every_keeps_checkpoints_that_average_into_a_model(corpus, tmp_path):
     """keep_every writes step<N>.pt beside last.pt; `python -m fitclip average` of them is their uniform mean."""
-    from fitclip.checkpoint import load_state
+    from fitclip.files import load_state
 
     out = tmp_path / "run"
     T.train(validate(config_from_dict(tiny_config(corpus, out, lam=0.0, max_steps=4, val_every=0, save_every=0,
@@ -191,7 +191,7 @@ def test_a_run_folder_of_another_recipe_is_moved_aside_not_resumed(tmp_path):
     """03/09–11 resume their runs; a folder whose recorded config differs in a key a resume may not change (the
     toy preset's lr after an update) is named, and train_students moves it aside instead of failing."""
     from fitclip.config import config_from_dict as build
-    from fitclip.checkpoint import write_json
+    from fitclip.files import write_json
     from fitclip.study.recipes import stale_run
 
     run = tmp_path / "wiseft"

@@ -98,7 +98,7 @@ def test_the_readme_walkthrough_runs_on_a_small_folder(own, tmp_path, capsys):
     import torch
 
     from fitclip.__main__ import main as cli
-    from fitclip.checkpoint import save_state
+    from fitclip.files import save_state
     from fitclip.models import load_clip, model_file_state
     from fitclip.pseudo_labels import main as pseudo_labels
     from fitclip.train import main as train

@@ -207,7 +207,7 @@ def test_labels_of_another_dimension_than_the_model_are_refused(labels):
 
 def test_a_full_disk_while_writing_a_shard_is_one_line_and_the_rerun_resumes(corpus, labels, tmp_path, monkeypatch,
                                                                               capsys):
-    import fitclip.checkpoint as checkpoint
+    import fitclip.files as files_mod
     import fitclip.pseudo_labels as PL
     from train_fixtures import fill_disk_at
 
@@ -216,7 +216,7 @@ def test_a_full_disk_while_writing_a_shard_is_one_line_and_the_rerun_resumes(cor
     (folder / shard_name(2)).unlink()
     config = write_config(tmp_path / "run.json", tiny_config(corpus, tmp_path / "run", pseudo_labels=str(folder),
                                                              pseudo_label_shard_size=5))
-    fill_disk_at(monkeypatch, checkpoint, shard_name(2))
+    fill_disk_at(monkeypatch, files_mod, shard_name(2))
     assert PL.main(["--config", str(config)]) == 1
     err = capsys.readouterr().err
     lines = [line for line in err.splitlines() if line.startswith("error")]

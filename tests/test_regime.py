@@ -9,7 +9,7 @@ import pytest
 
 import fitclip.toyworld as S
 from fitclip.annotations import load_annotations, sample_labeled_subset
-from fitclip.checkpoint import write_json
+from fitclip.files import write_json
 from fitclip.study.forgetting import forgetting_rows, forgetting_table, regime_verdict, split_contrast
 from fitclip.study.tables import BENCHMARKS
 from fitclip.toyworld.regime import (INSIDE, MIXED, OUTSIDE, item_splits, labeled_candidates, word_part, regime_record,

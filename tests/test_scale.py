@@ -14,7 +14,7 @@ import torch
 from helpers import make_msrvtt, make_ucf101, render_video
 from train_fixtures import REPO, subprocess_env
 
-from fitclip.checkpoint import save_state
+from fitclip.files import save_state
 from fitclip.evaluate import evaluate, load_embeddings, embeddings_path, protocol_path
 from fitclip.fusion import FusionGrid, fused_models, grid_model
 from fitclip.models import load_clip, model_file_state

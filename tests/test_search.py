@@ -22,7 +22,7 @@ from helpers import GreyStub, make_zero_byte, render_video, truncate_file
 from PIL import Image
 
 import fitclip.evaluate as E
-from fitclip.checkpoint import save_state
+from fitclip.files import save_state
 from fitclip.datasets import VideoDataset
 from fitclip.evaluate import EvalModel, class_embeddings
 from fitclip.models import load_clip, model_file_state
@@ -342,7 +342,7 @@ def _disk_full_at(monkeypatch, name: str) -> None:
     """Every write of a file called `name` fails as on a full disk (ENOSPC), wherever the project writes it."""
     import errno
 
-    import fitclip.checkpoint as C
+    import fitclip.files as C
 
     original = C._write_synced
 

@@ -136,7 +136,7 @@ def _write_grid(folder, ranks_by_model, dataset="msrvtt", split="test", targets=
     """Embedding files as `evaluate` writes them, with hand-chosen per-item ranks."""
     import torch
 
-    from fitclip.checkpoint import save_state
+    from fitclip.files import save_state
     from fitclip.evaluate import EMBEDDINGS_FORMAT, embeddings_path
 
     for model, ranks in ranks_by_model.items():
@@ -456,7 +456,7 @@ def test_alpha_grid_of_every_student_evaluated_on_each_dataset(tmp_path, toy_ben
 
 
 def test_write_csv_is_the_atomic_writer_with_pandas_bytes(tmp_path):
-    from fitclip.checkpoint import write_csv
+    from fitclip.files import write_csv
 
     df = pd.DataFrame({"student": ["fitclip", "wiseft"], "alpha": [0.4, 0.5], "note": ["a,b", "é"]})
     path = write_csv(df, tmp_path / "sub" / "t.csv")

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from fitclip.checkpoint import load_state
+from fitclip.files import load_state
 from fitclip.config import PRESETS, ConfigError, config_from_dict, parse_cli, validate
 from fitclip.models import load_clip
 from faulty_train import fault

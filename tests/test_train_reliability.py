@@ -22,10 +22,10 @@ from pathlib import Path
 import pytest
 import torch
 
-import fitclip.checkpoint as checkpoint
+import fitclip.files as files_mod
 import fitclip.train as T
 from fitclip.annotations import load_annotations
-from fitclip.checkpoint import load_state
+from fitclip.files import load_state
 from helpers import mount_tmpfs, unmount
 from faulty_train import fault
 from train_fixtures import (FAULTY_TRAIN, REPO, fill_disk_at, killed_train_cmd, make_webvid_corpus, subprocess_env, tiny_config,
@@ -286,7 +286,7 @@ def test_a_full_disk_at_the_checkpoint_keeps_the_previous_one(corpus, tmp_path, 
     out = tmp_path / "run"
     config = write_config(tmp_path / "run.json", tiny_config(corpus, out, max_steps=4, save_every=2, val_every=0,
                                                              lam=0.0))
-    fill_disk_at(monkeypatch, checkpoint, "last.pt", nth=2, torn=1000)
+    fill_disk_at(monkeypatch, files_mod, "last.pt", nth=2, torn=1000)
     assert T.main(["--config", str(config)]) == 1
     line = disk_full_line(capsys.readouterr().err, out / "last.pt")
     assert line.endswith(f"; the last checkpoint, {out / 'last.pt'} (step 2), is kept: free some space, then "
@@ -321,7 +321,7 @@ def test_a_full_disk_at_the_run_files(name, corpus, tmp_path, monkeypatch, capsy
     out = tmp_path / "new" / "run"
     config = write_config(tmp_path / "run.json", tiny_config(corpus, out, max_steps=2, save_every=2, val_every=0,
                                                              lam=0.0))
-    fill_disk_at(monkeypatch, checkpoint, name)
+    fill_disk_at(monkeypatch, files_mod, name)
     assert T.main(["--config", str(config)]) == 1
     line = disk_full_line(capsys.readouterr().err, out / name)
     assert line.endswith("; no checkpoint was written yet: free some space, then run the same command again (a "
@@ -333,7 +333,7 @@ def test_a_full_disk_at_the_run_files(name, corpus, tmp_path, monkeypatch, capsy
         assert sorted(p.name for p in out.iterdir()) == written
     monkeypatch.undo()
     assert T.main(["--config", str(config)]) == 0 and load_state(out / "last.pt")["step"] == 2
-    fill_disk_at(monkeypatch, checkpoint, name)
+    fill_disk_at(monkeypatch, files_mod, name)
     assert T.main(["--config", str(config), "--resume", "--max_steps", "3"]) == 1
     line = disk_full_line(capsys.readouterr().err, out / name)
     assert line.endswith(f"the last checkpoint, {out / 'last.pt'} (step 2), is kept: free some space, then "
@@ -343,7 +343,7 @@ def test_a_full_disk_at_the_run_files(name, corpus, tmp_path, monkeypatch, capsy
 def test_a_full_disk_at_the_lock_is_one_line(corpus, tmp_path, monkeypatch, capsys):
     out = tmp_path / "run"
     config = write_config(tmp_path / "run.json", tiny_config(corpus, out))
-    fill_disk_at(monkeypatch, checkpoint, ".lock.json")
+    fill_disk_at(monkeypatch, files_mod, ".lock.json")
     monkeypatch.setattr(T, "load_start_weights", boom)
     assert T.main(["--config", str(config)]) == 1
     line = disk_full_line(capsys.readouterr().err, out / ".lock.json")
@@ -464,7 +464,7 @@ def test_resume_refuses_a_run_that_started_from_other_weights(corpus, tmp_path, 
     """A finished run in the folder, then the start weights file changes (the demo's teacher retrained after
     an update): --resume used to report the old run as finished; now it names the change, exit 2."""
     from fitclip.models import load_clip, model_file_state
-    from fitclip.checkpoint import save_state
+    from fitclip.files import save_state
 
     weights = tmp_path / "start.pt"
     torch.manual_seed(0)

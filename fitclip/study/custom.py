@@ -21,7 +21,7 @@ import os
 from pathlib import Path
 from typing import Any, Sequence
 
-from fitclip.checkpoint import write_json
+from fitclip.files import write_json
 
 #: The name of your validation captions in the α grid (04 chooses α on it: MRR).
 VALIDATION = "validation"

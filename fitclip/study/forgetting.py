@@ -242,7 +242,7 @@ def write_regime_report(out_dir: str | os.PathLike, report: Mapping[str, Any]) -
     student's outside items by the words the labeled captions used: exploratory) and ``regime.md`` under `out_dir`."""
     from pathlib import Path
 
-    from fitclip.checkpoint import atomic_write_text, write_json
+    from fitclip.files import atomic_write_text, write_json
 
     out = Path(out_dir)
     rows = [{k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in row.items()}

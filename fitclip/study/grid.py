@@ -18,7 +18,7 @@ import os
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from fitclip.checkpoint import write_json
+from fitclip.files import write_json
 
 SPEC_FILE = "grid_spec.json"
 
@@ -126,7 +126,7 @@ def grid_fingerprint(spec: Mapping[str, Any]) -> dict[str, Any]:
     evaluation options (the number of decode workers aside) and the sha256 of the method core's source
     (``fitclip/*.py``), so a change to how anything is scored evaluates the grid again."""
     import fitclip
-    from fitclip.checkpoint import sha256_file
+    from fitclip.files import sha256_file
     from fitclip.runtime import videos_fingerprint
 
     def weights(value: str) -> str:

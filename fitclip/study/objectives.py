@@ -125,7 +125,7 @@ def run_names(objectives: Sequence[str], seeds: Sequence[int]) -> dict[str, tupl
 def average_run(run_dir: str | os.PathLike, out_file: str | os.PathLike) -> Path:
     """Checkpoint averaging of one run: the uniform mean of the ``step<N>.pt`` it kept (``keep_every``), written
     as a model file (`fitclip.fusion.average_checkpoints`)."""
-    from fitclip.checkpoint import save_state
+    from fitclip.files import save_state
     from fitclip.fusion import average_checkpoints
 
     kept = sorted(Path(run_dir).glob("step*.pt"), key=lambda p: int(p.stem.removeprefix("step")))

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import fitclip
-from fitclip.checkpoint import atomic_write_bytes, write_json
+from fitclip.files import atomic_write_bytes, write_json
 
 #: The notebooks' default `data_root`: the demo, whose figures are the committed `figures/`.
 DEMO_DATA_ROOT = "data"

@@ -19,7 +19,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import pandas as pd
 
-from fitclip.checkpoint import write_csv, write_json
+from fitclip.files import write_csv, write_json
 from fitclip.config import config_from_dict, validate
 from fitclip.study.project import require, stage_dir
 

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from fitclip.checkpoint import read_jsonl
+from fitclip.files import read_jsonl
 from fitclip.fusion import grid_model
 
 BENCHMARKS: tuple[str, ...] = ("ucf101", "mit", "msrvtt", "youcook2", "didemo")
@@ -55,7 +55,7 @@ def read_results(path: str | os.PathLike, models: Iterable[str] | None = None) -
 
     Raises:
         FileNotFoundError: no such file.
-        fitclip.checkpoint.TornLine: a line that is not a whole JSON record (a ``ValueError`` naming the file
+        fitclip.files.TornLine: a line that is not a whole JSON record (a ``ValueError`` naming the file
             and the line).
         ValueError: the file holds no rows.
     """
@@ -561,7 +561,7 @@ def write_report(out_dir: str | os.PathLike, report: Mapping[str, Any]) -> dict[
     """Write `benchmark_report` output under `out_dir` (atomically): `results.jsonl` (tidy rows with
     `ci_low`/`ci_high`), `table.md` (values with CIs), `table.csv` (values: models × benchmarks),
     `differences.md`/`.csv`, `verdicts.md`/`.csv`, `control.csv`, `seeds.md`."""
-    from fitclip.checkpoint import atomic_write_text
+    from fitclip.files import atomic_write_text
 
     out = Path(out_dir)
     table = format_ci_table(report["table"], report["alphas"])

@@ -13,7 +13,7 @@ import random
 from pathlib import Path
 from typing import Sequence
 
-from fitclip.checkpoint import atomic_write_bytes
+from fitclip.files import atomic_write_bytes
 from fitclip.search import SearchResult
 
 DEMO_STAGE = "08_your_videos"

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from fitclip.checkpoint import atomic_write_text, save_state, write_json
+from fitclip.files import atomic_write_text, save_state, write_json
 from fitclip.losses import labeled_loss
 from fitclip.metrics import bootstrap_ci, class_rank_counts, classification_metrics, hits, ranks_from_counts
 from fitclip.models import RANDOM_INIT_WARNING, VideoCLIP, load_clip, model_file_state, quiet_open_clip

@@ -148,7 +148,7 @@ from typing import Any
 
 import numpy as np
 
-from fitclip.checkpoint import atomic_write_text
+from fitclip.files import atomic_write_text
 from fitclip.toyworld.render import RENDERER_VERSION, VideoJob, render_stills_chunk
 from fitclip.toyworld.vocabulary import (BENCHMARK_DOMAINS, BENCHMARKS, CLIP_FRAMES, COLOURS, CONCEPTS, FPS,
                                          FRAME_SIZE, LABELED_CONCEPTS, MOTIONS, ORDER_ONLY_PAIR, PEER_BENCHMARKS, SHAPES,

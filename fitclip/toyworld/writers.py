@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 import numpy as np
 
-from fitclip.checkpoint import atomic_write_text
+from fitclip.files import atomic_write_text
 from fitclip.toyworld.render import STREAMS, ClipSpec, VideoJob, render_stills_chunk, render_video
 from fitclip.toyworld.vocabulary import (BACKGROUND_WORDS, CLIP_FRAMES, COLOURS, CONCEPTS, DIDEMO_TEMPLATES, FPS,
                                          LABELED_CONCEPTS,
