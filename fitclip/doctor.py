@@ -53,9 +53,11 @@ from torch.utils.data import DataLoader, Dataset
 from fitclip.annotations import Annotations, VideoItem, load_annotations
 from fitclip.files import atomic_write_text, check_writable
 from fitclip.datasets import clip_plan
+from fitclip.provenance import library_versions
+from fitclip.video import preload_decoder
 
 __all__ = ["CAUSES", "EVALUABLE_CAUSES", "DoctorReport", "MANIFEST_COLUMNS", "check_video_items", "doctor",
-           "file_problem", "library_versions", "peer_list_facts", "preload_decoder"]
+           "file_problem", "peer_list_facts"]
 
 #: cause -> one-line meaning, in the order the checks run.
 CAUSES: dict[str, str] = {
