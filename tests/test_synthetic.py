@@ -428,17 +428,18 @@ def test_the_worlds_coding_leaks_frame_order_and_intra_only_coding_does_not(tmp_
     assert clean["coding_error_mean"] < 3  # still a faithful copy of the rendered frames
 
 
-def test_module_docstring_states_the_default_worlds_sizes():
-    """world.py's docstring quotes the default world's sizes; they are the plan's counts (seed 0)."""
-    from fitclip.toyworld import world
-
+def test_the_default_worlds_sizes_follow_from_its_rules():
+    """The default world's plan (seed 0), counted by hand from the rules the module docstring states: 6 shapes
+    x 10 motions less the two that cannot spin (circle, ring) are MiT's categories; UCF101's three splits are
+    10 classes x 60, 20 and 20; HMDB51 10 x 20; K600's novel classes are the 40 concepts outside the 20
+    labeled ones, 6 videos each; YouCook2's long videos hold 3-4 clips and DiDeMo's videos 3-4 parts."""
     plan = S.plan_world(0, S.WorldConfig())
-    c, doc = plan.counts, " ".join(world.__doc__.split())
-    assert f"In all: {len(plan.jobs):,} videos" in doc and f"{c['stills']:,} stills" in doc
-    assert f"{c['webvid_train']:,} train + {c['webvid_val']:,} val rows" in doc
-    assert f"Suggested labeled subset: {S.WorldConfig().webvid_labeled} of the train rows" in doc
-    assert f"10 motion classes x {c['ucf101'] // 10} videos" in doc
-    assert f"{c['mit_categories']} ``shape+motion`` categories (``circle+moving+left``), {c['mit']} videos" in doc
-    assert f"``msrvtt``: {c['msrvtt']} videos" in doc
-    assert f"``youcook2``: {c['youcook2_videos']} long videos" in doc and f"{c['youcook2']} clips (seed 0)" in doc
-    assert f"``didemo``: {c['didemo']} videos" in doc and f"({c['didemo_descriptions']:,} in all with seed 0)" in doc
+    c = plan.counts
+    assert c["mit_categories"] == 6 * 10 - 2 and c["mit"] == 600
+    assert c["ucf101_splits"] == [10 * 60, 10 * 20, 10 * 20] and c["ucf101"] == 600
+    assert c["hmdb51"] == 10 * 20 and c["k600_zs"] == (60 - 20) * 6
+    assert (c["webvid_train"], c["webvid_val"], c["stills"]) == (1800, 1000, 5000)
+    assert 3 * 172 <= c["youcook2"] <= 4 * 172 and c["youcook2_videos"] == 172
+    assert 3 * 600 <= c["didemo_descriptions"] <= 4 * 600 and c["didemo"] == 600 and c["msrvtt"] == 600
+    webvid, ucf, mit, msrvtt, youcook2, didemo, hmdb, k600 = 1800 + 1000, 600 + 200 + 200, 600, 600, 172, 600, 200, 240
+    assert len(plan.jobs) == webvid + ucf + mit + msrvtt + youcook2 + didemo + hmdb + k600  # 6,212 videos
