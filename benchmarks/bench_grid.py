@@ -7,7 +7,7 @@ its own fresh process, which reports its peak resident set (``ru_maxrss``) and t
 
 * **grid**: the CLI as users run it (:class:`fitclip.fusion.FusionGrid`: the teacher, the student's weights and
   one working copy fused in place per batch);
-* **copies**: the same 11 models as :func:`fitclip.fusion.fused_models` (one full copy per α ≠ 0, what the
+* **copies**: the same 11 models, one full copy per α ≠ 0 each fused by :func:`fitclip.fusion.fuse` (what the
   CLI did before), the same ``evaluate`` call;
 * **one**: a single fused model (α = 0.5) through the CLI's path: the unit of P3.
 
@@ -42,18 +42,37 @@ def _render(root: Path, n: int = 4) -> Path:
     return root / "240p"
 
 
+def _copies(teacher, student: str, alphas: list[float]) -> dict:
+    """The grid as one full model copy per α ≠ 0 (α = 0 is the teacher), each fused by `fuse`."""
+    from fitclip.fusion import fuse, grid_model
+    from fitclip.models import EvalModel, clone_model, load_clip
+
+    teacher_state = teacher.clip.state_dict()
+    student_state = load_clip(teacher.arch, student).clip.state_dict()
+    models = {}
+    for alpha in alphas:
+        model = teacher
+        if alpha != 0.0:
+            model = clone_model(teacher)
+            model.clip.load_state_dict(fuse(teacher_state, student_state, alpha), strict=True)
+            model.eval()
+        models[grid_model("fused", alpha)] = EvalModel(model, alpha=alpha, weights={"student": student},
+                                                       student="fused")
+    return models
+
+
 def child(variant: str, data_root: str, student: str) -> dict:
     """One variant in this (fresh) process: build the models as the CLI does, time `evaluate`, report peak RSS."""
     import torch
 
     from fitclip.evaluate import evaluate
-    from fitclip.fusion import FusionGrid, fused_models
+    from fitclip.fusion import FusionGrid
     from fitclip.models import load_clip
 
     torch.manual_seed(0)
     teacher = load_clip("ViT-B-16", None)
     alphas = [0.5] if variant == "one" else ALPHAS
-    models = (fused_models(teacher, student, alphas) if variant == "copies"
+    models = (_copies(teacher, student, alphas) if variant == "copies"
               else FusionGrid(teacher, {"fused": student}, alphas))
     t0 = time.perf_counter()
     rows = evaluate(models, "msrvtt", data_root, progress=False, num_workers=0, batch_size=16)

@@ -40,8 +40,9 @@ sys.path.insert(0, str(REPO))
 from fitclip.annotations import VideoItem  # noqa: E402
 from fitclip.config import config_from_dict  # noqa: E402
 from fitclip.datasets import VideoDataset, collate_clips  # noqa: E402
+from fitclip.start_weights import load_start_weights  # noqa: E402
 from fitclip.streams import UnlabeledViews, collate_views  # noqa: E402
-from fitclip.train import build_teacher, compute_losses, load_start_weights  # noqa: E402
+from fitclip.train import build_teacher, compute_losses  # noqa: E402
 from fitclip.transforms import transforms_for  # noqa: E402
 
 COLOURS = ["red", "green", "blue", "yellow", "white", "black", "purple", "orange"]

@@ -146,11 +146,17 @@ class Encoded(NamedTuple):
 
 
 def model_selector(models: Any, entries: Mapping[str, EvalModel]) -> Selector:
-    """``name -> (identity, model with that name's weights)``: a :class:`~fitclip.fusion.FusionGrid` fuses its
-    working copy in place (:meth:`~fitclip.fusion.FusionGrid.select`); any other model is itself, and one
-    object under two names (the teacher is α=0 of every grid) has one identity, so it is run once."""
+    """``name -> (identity, model with that name's weights)``: a name of a :class:`~fitclip.fusion.FusionGrid`
+    `models` has its grid's identity and the working copy fused in place
+    (:meth:`~fitclip.fusion.FusionGrid.select`); any other name of `entries` (every name when `models` is no
+    grid, or a plain model encoded alongside a grid) is its model itself, and one object under two names (the
+    teacher is α=0 of every grid) has one identity, so it is run once."""
     if isinstance(models, FusionGrid):
-        return lambda name: (models.identity(name), models.select(name))
+        def select(name: str) -> tuple[Any, Any]:
+            if name in models:
+                return models.identity(name), models.select(name)
+            return id(entries[name].model), entries[name].model
+        return select
     return lambda name: (id(entries[name].model), entries[name].model)
 
 
@@ -248,14 +254,16 @@ def encode_pass(entries: Mapping[str, EvalModel], annotations: Annotations, indi
 def encode_videos(models: Models, annotations: Annotations, indices: Sequence[int] | None = None, *,
                   num_frames: int = 4, batch_size: int = 16, num_workers: int = 2, backend: str = "decord",
                   device: str | torch.device = "cpu", progress: bool = True, precision: str = "fp32",
-                  num_clips: int = 1,
-                  num_crops: int = 1) -> tuple[dict[str, torch.Tensor], list[int], list[dict], dict[str, Any]]:
+                  num_clips: int = 1, num_crops: int = 1, extra: Mapping[str, Any] | None = None,
+                  ) -> tuple[dict[str, torch.Tensor], list[int], list[dict], dict[str, Any]]:
     """The harness's decode pass on its own: each item decoded once, every model encodes the same batch.
 
     What :func:`evaluate` runs before scoring, for callers that score differently (``fitclip.search``).
-    `models` as in :func:`evaluate` (they must share the input size and normalisation); `indices` picks
-    items (default: all); `num_clips`/`num_crops` as in :func:`evaluate` (multi-view testing). A file that does
-    not decode becomes a record, never black frames.
+    `models` as in :func:`evaluate` (they must share the input size and normalisation), a
+    :class:`~fitclip.fusion.FusionGrid` included; `extra`: ``{name: model}`` encoded alongside `models`, each
+    as itself (``fitclip.search``'s frame keeper beside a grid), named apart from `models`' names; `indices`
+    picks items (default: all); `num_clips`/`num_crops` as in :func:`evaluate` (multi-view testing). A file
+    that does not decode becomes a record, never black frames.
 
     Under torchrun the embeddings are on rank 0 only (an empty mapping on the other ranks).
 
@@ -265,6 +273,10 @@ def encode_videos(models: Models, annotations: Annotations, indices: Sequence[in
         ``{"image_size", "mean", "std"}``).
     """
     entries = as_entries(models)
+    for name, entry in (as_entries(extra) if extra else {}).items():
+        if name in entries:
+            raise ValueError(f"extra model {name!r} is also one of the models; name it apart")
+        entries[name] = entry
     transform, transform_info = shared_transform(entries, crops=num_crops)
     for entry in entries.values():
         if hasattr(entry.model, "eval"):

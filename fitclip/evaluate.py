@@ -40,7 +40,7 @@ Output (``out``, JSON lines; a run's rows are appended as one step, never overwr
   (top1, top5, R@k, MRR); null for the median and mean rank.
 
   ``student`` and ``alpha`` come from the model's :class:`EvalModel` (an α-grid model of
-  :func:`fitclip.fusion.fused_models`: its student's name and α); both are null for a plain model, so
+  :class:`fitclip.fusion.FusionGrid`: its student's name and α); both are null for a plain model, so
   readers take them from these columns, never from the model's name. ``n_expected`` is the number of annotation
   items and ``n_expected == n_evaluated + n_failed``.
 * ``<out stem>.protocol.jsonl`` (see :func:`protocol_path`): one record per (model, dataset) run with
@@ -359,8 +359,8 @@ def evaluate(
 
     Args:
         models: a ``VideoCLIP``, an :class:`EvalModel`, ``{name: VideoCLIP | (VideoCLIP, alpha) |
-            EvalModel}`` (e.g. :func:`fused_models`), or a :class:`~fitclip.fusion.FusionGrid` (any number
-            of fused models in three model copies: each batch is encoded by each model in turn, the grid's
+            EvalModel}``, or a :class:`~fitclip.fusion.FusionGrid` (any number of fused models in bounded
+            memory, three model copies for one student: each batch is encoded by each model in turn, the grid's
             working copy fused in place). All models must share the input size and normalisation: they
             encode the same decoded batches. Models must already be on `device`.
         dataset: a dataset name (``fitclip.annotations.SPECS``) or already loaded :class:`Annotations`.

@@ -1,7 +1,7 @@
 """Weight-space ensembling of teacher and student (FitCLIP step 2; WiSE-FT, Wortsman et al. 2022): the
 fusion of two state dicts (:func:`fuse`), an α grid of fused models ready for evaluation
-(:class:`FusionGrid`, bounded memory: one working copy fused in place; :func:`fused_models`, one copy
-per α), the one name an α-grid model gets (:func:`grid_model`), and the uniform average of several
+(:class:`FusionGrid`, the one way to build them: bounded memory, one working copy fused in place), the one
+name an α-grid model gets (:func:`grid_model`), and the uniform average of several
 checkpoints of one run (:func:`average_states`: stochastic weight averaging, as Open-VCLIP's and FROSTER's
 ``weight_average_tool.py``)."""
 
@@ -201,49 +201,75 @@ def _student_state(teacher: VideoCLIP, student: Any) -> dict[str, torch.Tensor]:
 
 class FusionGrid(Mapping[str, EvalModel]):
     """Every student's α grid in bounded memory: the teacher, each student's weights and ONE working copy
-    that :meth:`select` fuses in place, so k models cost three model copies (one student), not k + 1.
+    that :meth:`select` fuses in place, so k models cost two model copies plus one per student, not k + 1.
+    The one way the package builds fused models for evaluation (``evaluate``, ``search``, the study's grid).
 
     A read-only mapping ``{grid_model(student, α): EvalModel}`` in grid order (students, then α), which
     :func:`fitclip.evaluate.evaluate` takes like any dict of models: it decodes each video once and, per
     decoded batch, calls :meth:`select` for each model before encoding (fusing costs one pass over the
     weights, small next to encoding a batch: ``benchmarks/bench_grid.py``). The weights :meth:`select`
     gives are :func:`fuse`'s, bit for bit, so the metrics equal those of evaluating each fused model alone.
+    With `teacher_name`, the teacher comes first, once, under that name (``alpha=0``, ``student=None``), and
+    no student has an α=0 entry of its own (what ``fitclip.search`` shows).
 
     An entry's ``model`` is the teacher (α=0) or the working copy, whose weights are those of the LAST
-    model selected: ask :meth:`select` for a model's weights, never ``grid[name].model``.
+    model selected: ask :meth:`select` for a model's weights, never ``grid[name].model``. ``alphas`` is
+    ``{student: its α values}``.
 
     Args:
         teacher: the pretrained model (α=0 is this very object; it is never modified).
         students: ``{name: student}``, each a ``VideoCLIP``, an open_clip state dict with the teacher's keys,
             or a checkpoint file (read with ``load_clip(teacher.arch, path)``).
-        alphas: α values in [0, 1], shared by every student.
-        weights: provenance for the protocol record (default: ``{"student": <path>}`` for a path).
+        alphas: α values in [0, 1] shared by every student, or ``{student: its α values}`` naming every student.
+        weights: provenance for the protocol record (default: ``{"student": <path>}`` for a path); the
+            teacher entry's is the same without ``"student"``.
+        teacher_name: the name of a single teacher entry (e.g. ``"teacher"``); None (default): α=0 is
+            ``grid_model(student, 0)`` in each student's grid, as any other α.
 
     Raises:
-        ValueError: an α outside [0, 1], a repeated α, no students, student weights that hold NaN or inf, or
-            student weights that do not match the teacher.
+        ValueError: an α outside [0, 1], a repeated α, no students, `alphas` per student that do not name
+            exactly the students, `teacher_name` equal to a grid model's name, student weights that hold NaN
+            or inf, or student weights that do not match the teacher.
     """
 
-    def __init__(self, teacher: VideoCLIP, students: Mapping[str, Any], alphas: Iterable[float],
-                 weights: Mapping[str, str] | None = None) -> None:
-        self.alphas = check_alphas(alphas)
+    def __init__(self, teacher: VideoCLIP, students: Mapping[str, Any],
+                 alphas: Iterable[float] | Mapping[str, Iterable[float]],
+                 weights: Mapping[str, str] | None = None, teacher_name: str | None = None) -> None:
+        shared = None if isinstance(alphas, Mapping) else check_alphas(alphas)
         if not students:
             raise ValueError("students is empty; pass {name: checkpoint}")
+        if shared is None:
+            missing = [s for s in students if s not in alphas]
+            extra = [s for s in alphas if s not in students]
+            if missing or extra:
+                what = f"no alphas for {missing[0]!r}" if missing else f"alphas for {extra[0]!r}, which is no student"
+                raise ValueError(f"alphas per student: {what}; give {{student: alphas}} for each of {list(students)}, "
+                                 f"or one list of alphas for all")
+            self.alphas = {s: check_alphas(alphas[s]) for s in students}
+        else:
+            self.alphas = {s: shared for s in students}
         self.teacher = teacher
         self._teacher_state = {k: v.detach() for k, v in teacher.clip.state_dict().items()}
         self._students: dict[str, dict[str, torch.Tensor]] = {}
         self._entries: dict[str, EvalModel] = {}
         self._working: VideoCLIP | None = None
         self._active: tuple[str, float] | None = None
+        if teacher_name is not None:
+            self._entries[teacher_name] = EvalModel(
+                teacher, alpha=0.0, weights={k: v for k, v in (weights or {}).items() if k != "student"})
         for name, student in students.items():
             provenance = dict(weights or {})
             if isinstance(student, (str, os.PathLike)):
                 provenance.setdefault("student", str(student))
             self._students[name] = _student_state(teacher, student)
-            for alpha in self.alphas:
+            for alpha in self.alphas[name]:
+                if alpha == 0.0 and teacher_name is not None:
+                    continue  # the teacher entry, once
+                model_name = grid_model(name, alpha)
+                if model_name in self._entries:
+                    raise ValueError(f"teacher_name {model_name!r} is also a grid model's name; pick another")
                 model = teacher if alpha == 0.0 else self._working_copy()
-                self._entries[grid_model(name, alpha)] = EvalModel(model, alpha=alpha, weights=provenance,
-                                                                   student=name)
+                self._entries[model_name] = EvalModel(model, alpha=alpha, weights=provenance, student=name)
 
     def _working_copy(self) -> VideoCLIP:
         if self._working is None:
@@ -292,48 +318,3 @@ class FusionGrid(Mapping[str, EvalModel]):
         self._active = None
         return self
 
-
-def fused_models(teacher: VideoCLIP, student: VideoCLIP | Mapping[str, torch.Tensor] | str | os.PathLike,
-                 alphas: Iterable[float], name: str = "fused",
-                 weights: Mapping[str, str] | None = None) -> dict[str, EvalModel]:
-    """Build the weight-space ensembles θ_α = α·θ_student + (1−α)·θ_teacher for an α grid.
-
-    Args:
-        teacher: the pretrained model (α=0 returns this very object, not a copy).
-        student: the fine-tuned model: a ``VideoCLIP``, an open_clip state dict with the teacher's keys,
-            or a checkpoint file (loaded with ``load_clip(teacher.arch, path)``, so every format
-            ``load_clip`` reads works, including the released FitCLIP student).
-        alphas: α values in [0, 1]; each gives one model (a copy of the teacher holding the fused
-            weights, :func:`fitclip.models.clone_model`, so memory grows by one model per α ≠ 0: ~0.6 GB
-            each for ViT-B/16 in float32). For a large grid use :class:`FusionGrid` (three copies).
-        name: the student's name: models are named :func:`grid_model` ``(name, α)`` (e.g.
-            ``fused-alpha0.3``) and their rows carry ``student=name``.
-        weights: provenance for the protocol record; default ``{"student": <path>}`` when `student`
-            is a path.
-
-    Returns:
-        ``{grid_model(name, α): EvalModel(model, alpha=α, weights, student=name)}`` in the order of
-        `alphas`, ready for :func:`fitclip.evaluate.evaluate`.
-
-    Raises:
-        ValueError: an α outside [0, 1], a repeated α, student weights that hold NaN or inf, or student weights
-            that do not match the teacher.
-    """
-    alphas = check_alphas(alphas)
-    provenance = dict(weights or {})
-    if isinstance(student, (str, os.PathLike)):
-        provenance.setdefault("student", str(student))
-    student_state = _student_state(teacher, student)
-    teacher_state = {k: v.detach() for k, v in teacher.clip.state_dict().items()}
-    out: dict[str, EvalModel] = {}
-    for alpha in alphas:
-        if alpha == 0.0:
-            model = teacher
-        else:
-            fused = fuse(teacher_state, student_state, alpha)
-            model = clone_model(teacher)
-            model.clip.load_state_dict(fused, strict=True)
-            del fused
-            model.eval()
-        out[grid_model(name, alpha)] = EvalModel(model, alpha=alpha, weights=dict(provenance), student=name)
-    return out

@@ -450,8 +450,8 @@ def model_file_state(model: VideoCLIP) -> dict[str, Any]:
 
 def clone_model(model: VideoCLIP) -> VideoCLIP:
     """A deep copy of `model` (weights, buffers, mode, device) that shares its tokenizer: deep-copying the
-    tokenizer's BPE tables costs ~1 s and they never change. The frozen teacher of online training and each
-    fused model of an α grid (:func:`fitclip.fusion.fused_models`) are such copies."""
+    tokenizer's BPE tables costs ~1 s and they never change. The frozen teacher of online training and an
+    α grid's working copy (:class:`fitclip.fusion.FusionGrid`) are such copies."""
     return copy.deepcopy(model, memo={id(model._tokenizer): model._tokenizer})
 
 
@@ -497,7 +497,7 @@ class EvalModel:
         alpha: the fusion weight α (0 = teacher, 1 = student) or ``None`` for a plain model.
         weights: role → open_clip tag or checkpoint path, e.g. ``{"teacher": "openai", "student":
             "runs/x/student.pt"}``; values that are existing files are hashed (sha256) into the record.
-        student: the student an α-grid model fuses with the teacher (:func:`fitclip.fusion.fused_models`
+        student: the student an α-grid model fuses with the teacher (:class:`fitclip.fusion.FusionGrid`
             sets it); ``None`` for a plain model. Written to the results rows' ``student`` column.
     """
 

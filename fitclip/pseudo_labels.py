@@ -40,12 +40,14 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader
 
-from fitclip.files import CheckpointDamaged, PickledCheckpoint, load_state, save_state, sha256_file, write_json
+from fitclip.files import CheckpointDamaged, PickledCheckpoint, load_state, save_state, write_json
 from fitclip.config import ConfigError, TrainConfig, parse_cli, validate
 from fitclip.datasets import VideoDataset, collate_clips
-from fitclip.models import encode_texts, is_weights_file
-from fitclip.runtime import (Dist, autocast_for, load_start_weights, load_unlabeled, read_prompts, same_teacher,
-                             setup_distributed, teacher_fingerprint, teardown_distributed, videos_fingerprint)
+from fitclip.encoding import autocast
+from fitclip.models import encode_texts
+from fitclip.run_data import load_unlabeled, read_prompts, videos_fingerprint
+from fitclip.runtime import Dist, setup_distributed, teardown_distributed
+from fitclip.start_weights import load_start_weights, same_teacher, teacher_fingerprint
 from fitclip.transforms import transforms_for
 
 FORMAT = "fitclip-pseudo-labels-v1"
@@ -61,7 +63,7 @@ def _keys_sha(keys: Sequence[str]) -> str:
 
 
 def manifest_for(cfg: TrainConfig, keys: Sequence[str], has_text: bool, videos: str | None = None) -> dict[str, Any]:
-    """What the labels are of; `videos`: :func:`fitclip.runtime.videos_fingerprint` of the pool (the same keys
+    """What the labels are of; `videos`: :func:`fitclip.run_data.videos_fingerprint` of the pool (the same keys
     with other videos behind them are other labels)."""
     return {"format": FORMAT, "teacher": teacher_fingerprint(cfg), "num_frames": cfg.num_frames, "frames": FRAMES,
             "num_items": len(keys), "pool_sha256": _keys_sha(keys), "shard_size": cfg.pseudo_label_shard_size,
@@ -95,7 +97,7 @@ def _read_json(path: Path) -> Any:
 
 def _teacher_texts(teacher: Any, texts: Sequence[str], cfg: TrainConfig, device: torch.device) -> torch.Tensor:
     """The teacher's text embeddings as stored in the shards: fp16 CPU, computed under the run's autocast."""
-    with autocast_for(cfg, device):
+    with autocast(cfg.precision, device):
         return encode_texts(teacher, texts, batch_size=cfg.batch_size_eval, device=device).half()
 
 
@@ -217,7 +219,7 @@ def compute_pseudo_labels(cfg: TrainConfig, d: Dist | None = None) -> Path:
                             num_workers=cfg.num_workers, collate_fn=collate_clips)
         video = []
         for batch in loader:
-            with autocast_for(cfg, d.device):
+            with autocast(cfg.precision, d.device):
                 emb = teacher.encode_video(batch["frames"].to(d.device), batch["lengths"].to(d.device))
             video.append(emb.float().half().cpu())
         text = _teacher_texts(teacher, [it.text for it in items], cfg, d.device) if has_text else None

@@ -76,7 +76,7 @@ file, that cannot be written, or that holds files with these names that no earli
   arch, α and weights with sha256, decoder, library versions, files). In place last: its presence means the
   run completed.
 
-One file (about 590 lines, 80 of them this manual; the inputs are checked in :mod:`fitclip.search_inputs`): the inputs, the one decode pass, the rankings, the movers
+One file (about 600 lines, 80 of them this manual; the inputs are checked in :mod:`fitclip.search_inputs`): the inputs, the one decode pass, the rankings, the movers
 and the protocol record all work on one :class:`SearchResult` and are read together; how a result is shown
 (the gallery, the console's and the notebook's tables) is :mod:`fitclip.gallery`, the notebook's side (stage
 08) :mod:`fitclip.study.your_videos`.
@@ -102,7 +102,9 @@ import torch.nn.functional as F
 
 from fitclip.folders import VIDEO_EXTENSIONS
 from fitclip.files import replace_files, sha256_file
+from fitclip.encoding import model_selector
 from fitclip.evaluate import SAMPLER_RULE, check_videos, class_embeddings, encode_videos
+from fitclip.fusion import FusionGrid
 from fitclip.metrics import NonFiniteScores, check_finite
 from fitclip.models import EvalModel, encode_texts, non_finite_diagnosis
 from fitclip.prompts import format_prompts
@@ -134,8 +136,12 @@ _LISTED = 100  # skipped entries listed one by one in the protocol record and th
 def search_models(arch: str, pretrained: str | os.PathLike | None,
                   students: Mapping[str, str | os.PathLike] | None = None,
                   alphas: Sequence[float] | Mapping[str, Sequence[float]] = (0.0, 0.5, 1.0),
-                  device: str | torch.device = "cpu") -> dict[str, EvalModel]:
+                  device: str | torch.device = "cpu") -> FusionGrid | dict[str, EvalModel]:
     """The teacher and, per student, its fused models: ``{"teacher": α=0, "<student>-alpha<α>": ...}``.
+
+    A :class:`~fitclip.fusion.FusionGrid` (bounded memory: the teacher, each student's weights and one working
+    copy fused in place, whatever the number of α) with its teacher entry ``"teacher"`` first; the teacher
+    alone, ``{"teacher": EvalModel}``, when no student has an α other than 0 (``alpha`` None without students).
 
     Args:
         arch, pretrained: the teacher (``fitclip.models.load_clip``; "none" = random weights).
@@ -145,31 +151,28 @@ def search_models(arch: str, pretrained: str | os.PathLike | None,
         device: where the models go.
 
     Raises:
-        ValueError: unknown arch, an α outside [0, 1], or a student that does not match the teacher.
+        ValueError: unknown arch, an α outside [0, 1], a student without α values, or a student that does not
+            match the teacher.
         FileNotFoundError: a missing checkpoint.
     """
-    from fitclip.fusion import check_alphas, fused_models
+    from fitclip.fusion import check_alphas
     from fitclip.models import load_clip
 
     students = dict(students or {})
-    grids = {s: [float(a) for a in (alphas[s] if isinstance(alphas, Mapping) else alphas)] for s in students}
-    for grid in grids.values():
-        check_alphas(grid)
+    missing = [s for s in students if isinstance(alphas, Mapping) and s not in alphas]
+    if missing:
+        raise ValueError(f"student {missing[0]!r} has no alphas; give {{student: alphas}} for each of {list(students)}")
+    grids = {s: check_alphas(alphas[s] if isinstance(alphas, Mapping) else alphas) for s in students}
     for name, path in students.items():
         if not Path(path).is_file():
             raise FileNotFoundError(f"student {name!r}: checkpoint {str(path)!r} does not exist")
     teacher = load_clip(arch, pretrained, device=device)
     source = "none" if pretrained is None else str(pretrained)
-    models = {"teacher": EvalModel(teacher, alpha=0.0 if students else None, weights={"teacher": source})}
-    for name, path in students.items():
-        grid = list(dict.fromkeys(a for a in grids[name] if a != 0.0))
-        if not grid:
-            continue
-        fused = fused_models(teacher, path, grid, name=name, weights={"teacher": source, "student": str(path)})
-        for entry in fused.values():
-            entry.model.to(device)
-        models.update(fused)
-    return models
+    fused = {name: path for name, path in students.items() if any(a != 0.0 for a in grids[name])}
+    if not fused:  # the teacher alone (α=0 is the teacher): nothing to fuse, no student read
+        return {"teacher": EvalModel(teacher, alpha=0.0 if students else None, weights={"teacher": source})}
+    return FusionGrid(teacher, fused, {name: grids[name] for name in fused}, weights={"teacher": source},
+                      teacher_name="teacher")
 
 
 def model_label(name: str, alpha: float | None, student: str | None = None) -> str:
@@ -317,7 +320,8 @@ def search(models: Any, videos: str | os.PathLike, *, queries: Sequence[str] = (
     """Rank a folder's videos for text queries and/or labels with every model, decoding each video once.
 
     Args:
-        models: ``{name: EvalModel | VideoCLIP | (model, alpha)}`` (e.g. :func:`search_models`) or one model.
+        models: a :class:`~fitclip.fusion.FusionGrid` (e.g. :func:`search_models`), ``{name: EvalModel |
+            VideoCLIP | (model, alpha)}`` or one model.
         videos: the folder (nested folders, mixed extensions and other files are fine).
         queries: text queries (text→video ranking).
         labels: zero-shot labels (top-k labels per video; each label also ranks the videos).
@@ -363,10 +367,13 @@ def search(models: Any, videos: str | os.PathLike, *, queries: Sequence[str] = (
     failed = check_videos(annotations)
     bad = {f["key"] for f in failed}
     todo = [i for i, item in enumerate(annotations.items) if item.key not in bad]
-    keeper = _FrameKeeper(next(iter(entries.values())).model, THUMB_SIZE)
+    # A grid's names are its working copy fused in place: `select` gives each name's model with its weights.
+    grid = models if isinstance(models, FusionGrid) else entries
+    select = model_selector(grid, entries)
+    keeper = _FrameKeeper(next(iter(entries.values())).model, THUMB_SIZE)  # reads the input size, no weights
     embeddings, ok, decode_failed, transform_info = encode_videos(
-        {**entries, _FRAMES: EvalModel(keeper)}, annotations, todo, num_frames=num_frames, batch_size=batch_size,
-        num_workers=num_workers, backend=backend, device=device, progress=progress)
+        grid, annotations, todo, num_frames=num_frames, batch_size=batch_size, num_workers=num_workers,
+        backend=backend, device=device, progress=progress, extra={_FRAMES: EvalModel(keeper)})
     position = {item.key: i for i, item in enumerate(annotations.items)}
     failed = sorted(failed + decode_failed, key=lambda f: position[f["key"]])
     if not ok:
@@ -377,16 +384,17 @@ def search(models: Any, videos: str | os.PathLike, *, queries: Sequence[str] = (
     paths = [str(annotations.items[i].path) for i in ok]
     frames = [keeper.frames[int(j)] for j in embeddings.pop(_FRAMES)[:, 0].tolist()]
 
-    # Text side and scores, per model object (the teacher is shared by every grid, as in evaluate).
+    # Text side and scores, per set of weights (the teacher is shared by every grid, as in evaluate).
     prompts = [format_prompts(template_set, label) for label in labels]
-    text_cache: dict[int, tuple[torch.Tensor | None, torch.Tensor | None]] = {}
+    text_cache: dict[Any, tuple[torch.Tensor | None, torch.Tensor | None]] = {}
     scores: dict[str, dict[str, torch.Tensor]] = {"query": {}, "label": {}}
     for name, entry in entries.items():
-        if id(entry.model) not in text_cache:
-            text_cache[id(entry.model)] = (
-                encode_texts(entry.model, queries, device=device) if queries else None,
-                class_embeddings(entry.model, prompts, device=device) if labels else None)
-        text, classes = text_cache[id(entry.model)]
+        identity, model = select(name)  # a grid's working copy now holds `name`'s weights
+        if identity not in text_cache:
+            text_cache[identity] = (
+                encode_texts(model, queries, device=device) if queries else None,
+                class_embeddings(model, prompts, device=device) if labels else None)
+        text, classes = text_cache[identity]
         video = embeddings[name]
         if text is not None:
             scores["query"][name] = text @ video.t()  # [Q, N]
@@ -397,7 +405,7 @@ def search(models: Any, videos: str | os.PathLike, *, queries: Sequence[str] = (
                 try:
                     check_finite(per_model[name], f"{kind} scores")
                 except NonFiniteScores as e:  # a broken model has no ranking, not an arbitrary one
-                    raise NonFiniteScores(_non_finite_message(name, entry, e)) from None
+                    raise NonFiniteScores(_non_finite_message(name, entry, model, e)) from None
 
     run_id = uuid.uuid4().hex
     alphas = {n: None if e.alpha is None else float(e.alpha) for n, e in entries.items()}
@@ -429,10 +437,11 @@ def _is_random(entry: EvalModel) -> bool:
                for role, source in entry.weights.items())
 
 
-def _non_finite_message(name: str, entry: EvalModel, error: Exception) -> str:
-    """One line: which model, what is not finite, what in its weights, and that nothing was written."""
+def _non_finite_message(name: str, entry: EvalModel, model: Any, error: Exception) -> str:
+    """One line: which model, what is not finite, what in its weights (`model`: the model with `name`'s weights,
+    selected), and that nothing was written."""
     return (f"model {name!r} ({model_label(name, entry.alpha, entry.student)}) gives non-finite scores ({error}); "
-            f"{non_finite_diagnosis(entry.model)}. A model without finite scores has no ranking: nothing was "
+            f"{non_finite_diagnosis(model)}. A model without finite scores has no ranking: nothing was "
             f"written. Search with weights that are finite (e.g. an earlier checkpoint)")
 
 
@@ -513,7 +522,7 @@ def _protocol(result: SearchResult, entries: Mapping[str, EvalModel], failed: Se
     hashes: dict[str, str] = {}
     models = []
     for name, entry in entries.items():
-        model = entry.model
+        model = entry.model  # its architecture and size only: a grid's working copy holds the last weights fused
         info: dict[str, Any] = {"name": name, "shown_as": result.labels_shown[name], "alpha": result.alphas[name],
                                 "arch": getattr(model, "arch", None), "quick_gelu": getattr(model, "quick_gelu", None),
                                 "class": type(model).__name__, "weights": _weights_info(entry.weights, hashes)}

@@ -47,7 +47,7 @@ val loss). A checkpoint is a dict of state dicts and plain values, written atomi
 loads it), ``optimizer``, ``step``, ``rng`` (python / numpy / torch / CUDA states of every rank, as
 tensors), ``data`` (epoch and batch position of the labeled and unlabeled streams), ``best`` (best val
 loss and its step), ``config``, ``world_size``, ``format``, ``videos`` (what the labeled, pool and val videos are:
-:func:`fitclip.runtime.data_identity`, also in ``videos.json``; a resume on changed videos is refused, as is one
+:func:`fitclip.run_data.data_identity`, also in ``videos.json``; a resume on changed videos is refused, as is one
 from other start weights). ``--resume`` restores all of it: on CPU a run
 killed mid-way and resumed ends with the same weights as an uninterrupted one (tests/test_train.py).
 Only operational keys (max_steps, val_every, save_every, num_workers, ...) may change on resume.
@@ -74,14 +74,15 @@ does not fit) names the file, the device and its free space, and the last checkp
 space is freed. A dead or hung rank makes the others' next collective fail after ``collective_timeout_s``
 and the job exits non-zero (torchrun then stops the remaining workers).
 
-Layout: this docstring is the trainer's manual (~80 lines), which with the finished or overrun `--resume` and the
-anchor / text-lr switches (`optimizer_groups`, the weight penalty in the loop) and the resume checks (start weights,
-videos) is why the file is about 800 lines, over the house's 700, and not split: its parts are one loop's steps;
-issue 19's other objectives (FROSTER's feature distillation, Open-VCLIP's interpolated steps, the EMA) are
-`fitclip.objectives` (`TrainingSwitches` holds their state), called from the loop in a few lines. The one-line failures of the run's writes (a full disk) are `fitclip.runtime`'s;
-the data streams and RNG states are in `fitclip.streams`, the run folder's lock and the process setup in
-`fitclip.runtime`. `_train` reads as its steps: checkpoint and log, data, models, streams, teacher targets
-(`TeacherTargets`), state, then the loop, whose validation, metrics line and checkpoints are `_RunState`'s.
+Layout: this module is the step (`compute_losses`, `optimizer_groups`), validation, the run (`_train` reads as
+its steps: checkpoint and log, data, models, streams, teacher targets (`TeacherTargets`), state, then the loop,
+whose validation, metrics line and checkpoints are `_RunState`'s) and the command line. Issue 19's other
+objectives (FROSTER's feature distillation, Open-VCLIP's interpolated steps, the EMA) are `fitclip.objectives`
+(`TrainingSwitches` holds their state), called from the loop in a few lines. What a checkpoint holds and
+everything `--resume` does with it (its checks, the restore, the trimmed log, a finished run) is
+`fitclip.resume`; the data streams and RNG states `fitclip.streams`; the data sets and what their videos are
+`fitclip.run_data`; the start weights and their fingerprint `fitclip.start_weights`; the process setup, the run
+folder's lock and the one-line failures of the run's writes (a full disk) `fitclip.runtime`.
 
 A step hook (:data:`step_hook`, None in use) is called at two points of every step, ``"loss"`` (the step's losses
 computed, before the finite check and backward) and ``"update"`` (after backward, before the optimizer step):
@@ -103,24 +104,25 @@ import torch
 from torch.utils.data import DataLoader
 
 from fitclip.annotations import AnnotationError
-from fitclip.files import CheckpointDamaged, atomic_write_text, load_state, save_state, write_json
+from fitclip.files import save_state, write_json
 from fitclip.provenance import run_environment
-from fitclip.config import KEYS_BEFORE_THEY_EXISTED, RESUMABLE_CHANGES, ConfigError, TrainConfig, parse_cli, validate
+from fitclip.config import ConfigError, TrainConfig, parse_cli, validate
 from fitclip.datasets import VideoDataset, collate_clips
-from fitclip.encoding import GuardedCollate, GuardedDataset
+from fitclip.encoding import GuardedCollate, GuardedDataset, autocast
 from fitclip.losses import distillation_loss, fitclip_loss, labeled_loss, weight_penalty_loss
 from fitclip.objectives import (INTERPOLATION_WEIGHT, TrainingSwitches, feature_cosine_loss, interpolate,
                                 interpolation_ratio, swapped)
 from fitclip.models import VideoCLIP, WeightsUnavailable, clone_model, freeze_batchnorm
-from fitclip.runtime import (VIDEOS_RECORD, Dist, RunError, RunFolderLock, autocast_for, data_identity, doctor_command,
-                             load_labeled,
-                             load_start_weights, load_unlabeled, load_val, read_prompts, resume_flag, same_teacher,
-                             setup_distributed, teacher_fingerprint, teardown_distributed, writing)
+from fitclip.resume import (check_resume_videos, checkpoint_state, default_resume, finished_run, prepare_log,
+                            read_resume_checkpoint, restore_checkpoint)
+from fitclip.run_data import (VIDEOS_RECORD, data_identity, doctor_command, load_labeled, load_unlabeled, load_val,
+                              read_prompts)
+from fitclip.runtime import (Dist, RunError, RunFolderLock, resume_flag, setup_distributed, teardown_distributed,
+                             writing)
+from fitclip.start_weights import load_start_weights, teacher_fingerprint
 from fitclip.streams import (Stream, UnlabeledViews, all_rng_states, check_batch, collate_views, derive_seed,
-                             seed_everything, set_rng_state)
+                             seed_everything)
 from fitclip.transforms import transforms_for
-
-CHECKPOINT_FORMAT = "fitclip-train-v1"
 
 
 class NonFiniteLoss(RuntimeError):
@@ -159,7 +161,7 @@ def compute_losses(model: torch.nn.Module, cfg: TrainConfig, labeled: dict[str, 
         frames = _pad_cat(labeled["frames"], unlabeled["frames"])
         lengths = torch.cat([labeled["lengths"], unlabeled["lengths"]])
         tokens = torch.cat([labeled["tokens"], unlabeled["tokens"]])
-    with autocast_for(cfg, device):
+    with autocast(cfg.precision, device):
         video, text = model(frames, tokens, lengths)  # one DDP forward for the whole step
     video, text = video.float(), text.float()
     n = labeled["frames"].shape[0]
@@ -201,17 +203,8 @@ step_hook: Callable[[str, int, dict[str, torch.Tensor]], None] | None = None
 # ----------------------------------------------------------------------------------------------------
 
 
-def checkpoint_state(student: VideoCLIP, optimizer: torch.optim.Optimizer, step: int, rngs: list, streams: dict,
-                     best: dict, cfg: TrainConfig, world: int, start_weights: dict[str, Any],
-                     switches: TrainingSwitches | None = None, videos: dict[str, str] | None = None) -> dict[str, Any]:
-    weights = {k: v.detach().cpu() for k, v in student.clip.state_dict().items()}
-    entries = {"student": weights} if switches is None else switches.checkpoint_entries(weights)
-    return {"format": CHECKPOINT_FORMAT, **entries, "optimizer": optimizer.state_dict(), "step": step, "rng": rngs,
-            "data": {name: s.state() for name, s in streams.items()}, "best": dict(best),
-            "config": cfg.to_dict(), "world_size": world, "start_weights": start_weights, "videos": videos}
-
-
 def save_checkpoint(state: dict[str, Any], path: Path) -> None:
+    """Write a :func:`fitclip.resume.checkpoint_state` to `path` atomically; never from non-finite weights."""
     bad = [k for k, v in state["student"].items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
     if bad:  # never replace a good checkpoint with broken weights
         raise NonFiniteLoss(f"step {state['step']}: non-finite student weights ({bad[:3]}); not writing {path}, "
@@ -230,18 +223,6 @@ def nonfinite_advice(cfg: TrainConfig, out: Path, saved: tuple[Path, int] | None
     return (f"The last good checkpoint, {path} (step {step}), is kept: `{flag}` continues from it with the same "
             f"recipe and data (the loss will diverge again unless the cause was transient); for a lower lr, "
             f"start a new out_dir (a resumed run cannot change lr)")
-
-
-def check_resume_config(saved: dict[str, Any], cfg: TrainConfig, path: Path) -> None:
-    if "bf16" in saved and "precision" not in saved:  # a checkpoint from before `precision`
-        saved = {**saved, "precision": "bf16" if saved["bf16"] else "fp32"}
-    saved = {**KEYS_BEFORE_THEY_EXISTED, **saved}  # a checkpoint from before a key ran with what its default means
-    diff = [k for k, v in cfg.to_dict().items() if k not in RESUMABLE_CHANGES and saved.get(k) != v]
-    if diff:
-        detail = ", ".join(f"{k}: {saved.get(k)!r} in the checkpoint vs {getattr(cfg, k)!r} now" for k in diff)
-        raise ConfigError(f"--resume {path}: the config differs from the checkpoint's ({detail}); a resumed run "
-                          f"must compute the same thing (only {', '.join(RESUMABLE_CHANGES)} may change). "
-                          f"Use the run's config.json, or start a new out_dir")
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -284,7 +265,7 @@ def validate_labeled(student: VideoCLIP, val_ds: VideoDataset, cfg: TrainConfig,
                      "tokens": student.tokenize([val_ds.items[i].text for i in batch["indices"].tolist()])}
             if keep:
                 cache.append(batch)
-        with autocast_for(cfg, d.device):
+        with autocast(cfg.precision, d.device):
             video, text = student(batch["frames"].to(d.device), batch["tokens"].to(d.device),
                                   batch["lengths"].to(d.device))
         total += float(labeled_loss(video.float(), text.float(), cfg.temperature))
@@ -306,79 +287,6 @@ def build_teacher(student: VideoCLIP) -> VideoCLIP:
     return teacher
 
 
-def trim_metrics(path: Path, step: int) -> list[str]:
-    """On resume: rewrite `metrics.jsonl` (atomically) with only the lines of steps <= `step`, the
-    checkpoint's; the resumed run redoes the later ones. Returns notes for the user.
-
-    A final line that is not JSON is what a kill in the middle of its write leaves; as a log reader should,
-    it is dropped (with a note): its step is past the checkpoint, since a step's line reaches the disk
-    before its checkpoint. An unreadable line anywhere else means the file is damaged: RunError naming it.
-    """
-    if not path.exists():
-        return []
-    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-    keep, notes = [], []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-            if not isinstance(record, dict):
-                raise ValueError("not a JSON object")
-        except ValueError:
-            if number == len(lines):
-                notes.append(f"{path}: dropped a torn final line (line {number}, {len(line)} characters) left by "
-                             f"an interrupted write; its step is redone")
-                continue
-            raise RunError(f"{path}: line {number} is not a JSON object ({line[:40]!r}): the log is damaged; "
-                           f"remove that line, then --resume again") from None
-        if int(record.get("step", 0)) <= step:
-            keep.append(line)
-    atomic_write_text(path, "".join(line + "\n" for line in keep))
-    return notes
-
-
-def _read_resume_checkpoint(resume: str | os.PathLike, cfg: TrainConfig, out: Path,
-                            start_weights: dict[str, Any]) -> dict[str, Any]:
-    """The `--resume` checkpoint, checked; a damaged or foreign file is a RunError naming what to fall back to."""
-    path = Path(resume)
-    best = out / "best_labeled.pt"
-    fallback = (f"fall back to the best checkpoint with --resume {best} (an earlier step; the steps after it are "
-                f"redone)" if best.is_file() and best.resolve() != path.resolve() else
-                f"{out} has no other checkpoint: start a new out_dir")
-    try:
-        ckpt = load_state(path)
-    except CheckpointDamaged as e:
-        raise RunError(f"--resume: {e}; {fallback}") from None
-    except (ValueError, FileNotFoundError) as e:
-        raise RunError(f"--resume: {e}") from None
-    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
-        raise RunError(f"--resume {path}: not a fitclip training checkpoint (no format {CHECKPOINT_FORMAT!r}); "
-                       f"pass the last.pt or best_labeled.pt of a training run")
-    check_resume_config(ckpt["config"], cfg, path)
-    started = ckpt.get("start_weights")  # absent in checkpoints written before it was recorded
-    if started is not None and not same_teacher(started, start_weights):
-        now = start_weights
-        raise ConfigError(f"--resume {path}: the run started from other weights than pretrained={cfg.pretrained!r} holds "
-                       f"now (sha256 {str(started.get('pretrained_sha256', started))[:12]} then, "
-                       f"{str(now.get('pretrained_sha256', now))[:12]} now): resuming would continue a student of another "
-                       f"teacher. Start a new out_dir (or delete {out}) to train from the current weights")
-    return ckpt
-
-
-def check_resume_videos(ckpt: dict[str, Any], videos: dict[str, str], path: Path, out: Path) -> None:
-    """A resumed run must train on the videos it started on: a ConfigError naming the sets whose videos changed
-    (checkpoints written before the record was kept resume as before)."""
-    started = ckpt.get("videos")
-    if started is None:
-        return
-    changed = [k for k in videos if started.get(k) != videos[k]]
-    if changed:
-        raise ConfigError(f"--resume {path}: the videos of {', '.join(changed)} changed since this run started (a file "
-                          f"re-rendered, re-encoded or replaced): resuming would continue a student of other data. "
-                          f"Start a new out_dir (or delete {out}) to train on the current videos")
-
-
 def train(cfg: TrainConfig, resume: str | os.PathLike | None = None, d: Dist | None = None) -> dict[str, Any]:
     """Run (or resume) training. Call `validate(cfg)` first (`main` does). Returns a summary dict.
 
@@ -397,7 +305,7 @@ def _train(cfg: TrainConfig, resume: str | os.PathLike | None, d: Dist, out: Pat
     # The start weights' identity, once: every checkpoint records it, and a resume must match it.
     start_weights = teacher_fingerprint(cfg)
     # Read and check the checkpoint first: a mismatching config fails before any other work.
-    ckpt = None if resume is None else _read_resume_checkpoint(resume, cfg, out, start_weights)
+    ckpt = None if resume is None else read_resume_checkpoint(resume, cfg, out, start_weights)
     metrics_path = out / "metrics.jsonl"
     saved = None if ckpt is None else (Path(resume), int(ckpt["step"]))
 
@@ -409,10 +317,10 @@ def _train(cfg: TrainConfig, resume: str | os.PathLike | None, d: Dist, out: Pat
     if ckpt is not None:
         check_resume_videos(ckpt, videos, Path(resume), out)
     if saved is not None and saved[1] >= cfg.max_steps:  # nothing to train: nothing is written either
-        return _finished(cfg, d, out, saved, ckpt)
+        return finished_run(cfg, d, out, saved, ckpt)
     if d.main:  # the log next, so a damaged one is refused before any heavy work (the lock is held)
         with writing(metrics_path, out, saved):
-            _prepare_log(metrics_path, ckpt)
+            prepare_log(metrics_path, ckpt)
     if cfg.val_every > 0 and len(val_items) < d.world:
         raise ValueError(f"the val set has {len(val_items)} videos, fewer than the {d.world} ranks")
     store = None
@@ -450,7 +358,7 @@ def _train(cfg: TrainConfig, resume: str | os.PathLike | None, d: Dist, out: Pat
     seed_everything(cfg.seed + d.rank)
     step, best = 0, {"val_labeled": None, "step": None}
     if ckpt is not None:
-        step, best = _restore(ckpt, student, optimizer, streams, d, switches)
+        step, best = restore_checkpoint(ckpt, student, optimizer, streams, d, switches)
         del ckpt
     if d.main:
         _write_run_files(out, cfg, d, step if resume else None, saved, videos)
@@ -512,17 +420,6 @@ def _train(cfg: TrainConfig, resume: str | os.PathLike | None, d: Dist, out: Pat
     return {"step": step, "best": run.best, "losses": last_losses, "out_dir": str(out)}
 
 
-def _prepare_log(metrics_path: Path, ckpt: dict[str, Any] | None) -> None:
-    """The metrics log of a resumed run keeps the lines up to its checkpoint; a log without a checkpoint
-    (a run that died before its first one) is emptied: the run starts over."""
-    if ckpt is not None:  # drop lines past the checkpoint: they will be redone
-        for note in trim_metrics(metrics_path, int(ckpt["step"])):
-            print(f"note: {note}", file=sys.stderr)
-    elif metrics_path.exists():  # validate let it through: a run that died before its first checkpoint
-        print(f"note: {metrics_path} is from a run that wrote no checkpoint; starting over", file=sys.stderr)
-        atomic_write_text(metrics_path, "")
-
-
 def build_streams(cfg: TrainConfig, d: Dist, labeled_items: Sequence[Any], pool: Sequence[Any], train_tf: Any,
                   online_teacher: bool) -> dict[str, Stream]:
     """The labeled stream and (λ > 0) the unlabeled one, whose clips carry the online teacher's own view."""
@@ -554,7 +451,7 @@ class TeacherTargets:
             if store is not None:
                 self.prompt_text = store.prompt_text().to(d.device)
             else:
-                with torch.no_grad(), autocast_for(cfg, d.device):
+                with torch.no_grad(), autocast(cfg.precision, d.device):
                     self.prompt_text = teacher.encode_text(self.prompt_tokens).float()
 
     def unlabeled_inputs(self, unl: dict[str, Any]) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
@@ -567,27 +464,11 @@ class TeacherTargets:
         if self.store is not None:
             video, text = self.store.get(unl["keys"], text=not shared)
             return inputs, video.to(device), self.prompt_text if shared else text.to(device)
-        with torch.no_grad(), autocast_for(self.cfg, device):
+        with torch.no_grad(), autocast(self.cfg.precision, device):
             video = self.teacher.encode_video(unl["teacher_frames"].to(device),
                                               unl["teacher_lengths"].to(device)).float()
             text = self.prompt_text if shared else self.teacher.encode_text(tokens).float()
         return inputs, video, text
-
-
-def _restore(ckpt: dict[str, Any], student: VideoCLIP, optimizer: torch.optim.Optimizer, streams: dict[str, Stream],
-             d: Dist, switches: TrainingSwitches) -> tuple[int, dict[str, Any]]:
-    """Load everything a checkpoint holds (weights, optimizer, stream positions, this rank's RNG states; the
-    projectors and the EMA of the switches that are on); returns (step, best)."""
-    student.clip.load_state_dict(switches.restore(ckpt))
-    optimizer.load_state_dict(ckpt["optimizer"])
-    for name, s in streams.items():
-        s.load_state(ckpt["data"][name])
-    if ckpt["world_size"] == d.world:
-        set_rng_state(ckpt["rng"][d.rank])
-    elif d.main:
-        print(f"warning: resuming a {ckpt['world_size']}-process run with {d.world} processes: data shards and "
-              f"RNG streams differ from the original run (not an exact continuation)", file=sys.stderr)
-    return int(ckpt["step"]), dict(ckpt["best"])
 
 
 def _write_run_files(out: Path, cfg: TrainConfig, d: Dist, resumed_from_step: int | None,
@@ -603,33 +484,6 @@ def _write_run_files(out: Path, cfg: TrainConfig, d: Dist, resumed_from_step: in
         write_json(out / "run_info.json", {**run_environment(), "world_size": d.world, "device": str(d.device),
                                             "argv": sys.argv, "resumed_from_step": resumed_from_step,
                                             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
-
-
-def _finished(cfg: TrainConfig, d: Dist, out: Path, saved: tuple[Path, int], ckpt: dict[str, Any]) -> dict[str, Any]:
-    """`--resume` of a run whose checkpoint is at max_steps: a finished run reports its end again and writes
-    nothing (notebook 03 re-runs do this). A checkpoint PAST max_steps is a ConfigError: a run cannot go back,
-    and quietly "finishing" it would rewrite config.json with a max_steps the checkpoint already passed."""
-    path, step = saved
-    if step > cfg.max_steps:
-        raise ConfigError(f"--resume {path}: the checkpoint is at step {step}, past max_steps={cfg.max_steps}, and a "
-                          f"run cannot go back; give --max_steps {step} or more (--max_steps {step} just reports the "
-                          f"finished run), or start a new out_dir. Nothing was changed")
-    if d.main:
-        print(f"note: {path} is at step {step} = max_steps: the run is finished, nothing to do (raise --max_steps "
-              f"to train on)", file=sys.stderr)
-    return {"step": step, "best": dict(ckpt["best"]), "losses": _logged_losses(out / "metrics.jsonl", step),
-            "out_dir": str(out)}
-
-
-def _logged_losses(path: Path, step: int) -> dict[str, Any]:
-    """The loss terms the log holds for `step` ({} when it has none: the summary is informational)."""
-    with contextlib.suppress(OSError):
-        for line in reversed(path.read_text(encoding="utf-8", errors="replace").splitlines()):
-            with contextlib.suppress(ValueError):
-                record = json.loads(line)
-                if isinstance(record, dict) and record.get("step") == step:
-                    return {k: record.get(k) for k in ("total", "labeled", "distill")}
-    return {}
 
 
 class _RunState:
@@ -681,8 +535,8 @@ class _RunState:
             # The step's line reaches the disk BEFORE its checkpoint: a kill between the two leaves a line
             # past the checkpoint, which resume drops and redoes (written after it, the line was lost for
             # good). Appending is safe here (no atomic rewrite of the whole log each step): a torn line
-            # can only be the last one, past the checkpoint, and `trim_metrics` drops it. The fsync before
-            # a checkpoint also covers the lines of the steps since the previous one.
+            # can only be the last one, past the checkpoint, and `fitclip.resume.trim_metrics` drops it. The
+            # fsync before a checkpoint also covers the lines of the steps since the previous one.
             with writing(self.out / "metrics.jsonl", self.out, self.saved):
                 metrics.write(json.dumps(record) + "\n")
                 metrics.flush()
@@ -711,20 +565,6 @@ Config keys (each is described under "options" below; the presets are in fitclip
   {keys}
 --resume [PATH]: continue from PATH (default: <out_dir>/last.pt) exactly where it stopped.
 """
-
-
-def default_resume(cfg: TrainConfig) -> str | None:
-    """`--resume` without a path: `<out_dir>/last.pt`, or None (a fresh start, with a note) when the folder
-    holds no checkpoint, e.g. a run that died before its first one."""
-    out = Path(cfg.out_dir).expanduser()
-    if (out / "last.pt").is_file():
-        return str(out / "last.pt")
-    if (out / "best_labeled.pt").is_file():
-        raise ConfigError(f"--resume: {out} has best_labeled.pt but no last.pt; continue from it with "
-                          f"--resume {out / 'best_labeled.pt'}, or choose another out_dir")
-    if os.environ.get("RANK", "0") == "0":
-        print(f"note: --resume: {out} holds no checkpoint; starting a new run there", file=sys.stderr)
-    return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -386,3 +386,17 @@ class GreyStub(torch.nn.Module):
 
     def encode_text(self, tokens):
         return self._unit((self.levels[tokens[:, 0]] / 255 - 0.5) / 0.5)
+
+
+def fused_model(teacher: torch.nn.Module, student: object, alpha: float) -> torch.nn.Module:
+    """`teacher` fused with `student` (a VideoCLIP, an open_clip state dict or a checkpoint file) at `alpha` by
+    ``fitclip.fusion.fuse``, as a model of its own (a full copy): what each model of a ``FusionGrid`` must equal."""
+    from fitclip.fusion import fuse
+    from fitclip.models import clone_model, load_clip
+
+    if isinstance(student, (str, os.PathLike)):
+        student = load_clip(teacher.arch, student)
+    state = student.clip.state_dict() if hasattr(student, "clip") else student
+    model = clone_model(teacher)
+    model.clip.load_state_dict(fuse(teacher.clip.state_dict(), state, alpha), strict=True)
+    return model.eval()

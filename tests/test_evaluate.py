@@ -22,7 +22,7 @@ from fitclip.datasets import VideoDataset
 from fitclip.evaluate import (BrokenVideosError, EvalModel, class_embeddings, evaluate, load_embeddings,
                               protocol_path)
 from fitclip.report import format_table
-from fitclip.fusion import fused_models
+from fitclip.fusion import FusionGrid
 from fitclip.metrics import (NonFiniteScores, class_target_ranks, classification_metrics, metrics_from_ranks,
                              target_ranks)
 from fitclip.models import load_clip
@@ -234,11 +234,11 @@ def test_alpha_grid_decodes_each_video_once_and_alpha0_is_the_teacher(tmp_path, 
     layout = make_youcook2(tmp_path, toy_benchmarks)
     torch.manual_seed(1)
     student = load_clip("fitclip-tiny", None)
-    grid = fused_models(tiny, student.clip.state_dict(), [0.0, 0.5, 1.0])
+    grid = FusionGrid(tiny, {"fused": student.clip.state_dict()}, [0.0, 0.5, 1.0])
     assert list(grid) == ["fused-alpha0", "fused-alpha0.5", "fused-alpha1"]
     assert grid["fused-alpha0"].model is tiny and grid["fused-alpha0.5"].alpha == 0.5
     w = "visual.conv1.weight"
-    mixed = grid["fused-alpha0.5"].model.clip.state_dict()[w]
+    mixed = grid.select("fused-alpha0.5").clip.state_dict()[w]
     assert torch.allclose(mixed, (tiny.clip.state_dict()[w] + student.clip.state_dict()[w]) / 2, atol=1e-6)
 
     decodes = []
@@ -249,9 +249,12 @@ def test_alpha_grid_decodes_each_video_once_and_alpha0_is_the_teacher(tmp_path, 
         return real_getitem(self, index)
 
     monkeypatch.setattr(VideoDataset, "__getitem__", counting_getitem)
-    models = {"teacher": tiny, **grid, "student": EvalModel(student, None, {"note": "not a file"})}
-    rows = evaluate(models, "youcook2", layout.data_root, progress=False, num_workers=0, batch_size=4)
-    assert sorted(decodes) == list(range(6))  # 6 clips, 5 models, one decode each
+    rows = evaluate(grid, "youcook2", layout.data_root, progress=False, num_workers=0, batch_size=4)
+    assert sorted(decodes) == list(range(6))  # 6 clips, 3 models, one decode each
+    decodes.clear()
+    models = {"teacher": tiny, "student": EvalModel(student, None, {"note": "not a file"})}
+    rows += evaluate(models, "youcook2", layout.data_root, progress=False, num_workers=0, batch_size=4)
+    assert sorted(decodes) == list(range(6))  # 2 plain models, one decode each
     by_model = {}
     for r in rows:
         by_model.setdefault(r["model"], {})[r["metric"]] = r["value"]
@@ -262,11 +265,11 @@ def test_alpha_grid_decodes_each_video_once_and_alpha0_is_the_teacher(tmp_path, 
         ("fused-alpha0.5", "fused", 0.5), ("fused-alpha1", "fused", 1.0)}
 
 
-def test_fused_models_rejects_bad_alphas(tiny):
+def test_fusion_grid_rejects_bad_alphas(tiny):
     with pytest.raises(ValueError, match=r"alpha must be in \[0, 1\]"):
-        fused_models(tiny, tiny.clip.state_dict(), [0.5, 1.5])
+        FusionGrid(tiny, {"s": tiny.clip.state_dict()}, [0.5, 1.5])
     with pytest.raises(ValueError, match="repeated"):
-        fused_models(tiny, tiny.clip.state_dict(), [0.5, 0.5])
+        FusionGrid(tiny, {"s": tiny.clip.state_dict()}, [0.5, 0.5])
 
 
 def test_single_open_decord_path_matches_the_two_call_path(tmp_path, toy_benchmarks):
@@ -445,7 +448,7 @@ def test_a_full_disk_while_writing_results_leaves_both_files_as_they_were(tmp_pa
     error = _two_runs_then_a_full_disk(tmp_path, layout, tiny, out, full)
     assert error.errno == errno.ENOSPC and "the disk is full" in error.strerror and "nothing was replaced" in error.strerror
     rows = evaluate({"a": tiny}, "msrvtt", layout.data_root, out=out, progress=False, num_workers=0)  # space is back
-    from fitclip.study.tables import read_results
+    from fitclip.study.results import read_results
     assert len(read_results(out)) == 6 and len(_read_jsonl(out)) == 12 and len(rows) == 6
     assert len(_read_jsonl(protocol_path(out))) == 2  # one record per model and run: the rows' runs, no more
 
@@ -475,7 +478,7 @@ def test_a_real_full_disk_while_writing_results(tmp_path, toy_benchmarks, tiny):
 def test_a_torn_results_file_is_named_with_its_line_and_refused_before_work(tmp_path, toy_benchmarks, tiny,
                                                                            monkeypatch):
     from fitclip.files import TornLine
-    from fitclip.study.tables import read_results
+    from fitclip.study.results import read_results
 
     layout = make_msrvtt(tmp_path, toy_benchmarks, n=4)
     out = tmp_path / "results.jsonl"

@@ -74,6 +74,51 @@ def test_non_finite_weights_are_never_fused_nor_loaded(tmp_path):
         load_clip("fitclip-tiny", path)
 
 
+def test_fusion_grid_per_student_alphas_and_one_teacher_entry(tmp_path):
+    """FusionGrid with `{student: alphas}` and `teacher_name`: the teacher first, once, then each student's own α
+    (no α=0 of its own); every model's weights are `fuse`'s, bit for bit, in one working copy."""
+    from fitclip.fusion import FusionGrid, grid_model
+
+    torch.manual_seed(0)
+    teacher = load_clip("fitclip-tiny", None)
+    students = {}
+    for seed, name in ((1, "a"), (2, "b")):
+        torch.manual_seed(seed)
+        students[name] = load_clip("fitclip-tiny", None).clip.state_dict()
+    path = save_state(model_file_state(load_clip("fitclip-tiny", None)), tmp_path / "c.pt")
+    grid = FusionGrid(teacher, {**students, "c": path}, {"a": [0.0, 0.3, 1.0], "b": [0.5], "c": [0.0]},
+                      weights={"teacher": "openai"}, teacher_name="teacher")
+    assert list(grid) == ["teacher", "a-alpha0.3", "a-alpha1", "b-alpha0.5"]
+    assert grid.alphas == {"a": [0.0, 0.3, 1.0], "b": [0.5], "c": [0.0]}
+    entry = grid["teacher"]
+    assert entry.model is teacher
+    assert (entry.alpha, entry.student, dict(entry.weights)) == (0.0, None, {"teacher": "openai"})
+    assert dict(grid["a-alpha0.3"].weights) == {"teacher": "openai"} and grid["b-alpha0.5"].student == "b"
+    assert grid.identity("teacher") == "teacher" and grid.identity("b-alpha0.5") == ("b", 0.5)
+    assert len({id(e.model) for e in grid.values()}) == 2  # the teacher and one working copy
+    teacher_state = teacher.clip.state_dict()
+    for name in ["b-alpha0.5", "a-alpha0.3", "teacher", "a-alpha1"]:
+        e = grid[name]
+        expected = teacher_state if e.alpha == 0.0 else fuse(teacher_state, students[e.student], e.alpha)
+        got = grid.select(name).clip.state_dict()
+        assert all(torch.equal(got[k], expected[k]) for k in expected), name
+    # Without the new arguments: the names and order of before (the study's results use them).
+    plain = FusionGrid(teacher, students, [0.0, 0.5])
+    assert list(plain) == [grid_model(s, a) for s in students for a in (0.0, 0.5)]
+    assert plain["a-alpha0"].model is teacher and plain.alphas == {"a": [0.0, 0.5], "b": [0.0, 0.5]}
+
+    with pytest.raises(ValueError, match="no alphas for 'b'"):
+        FusionGrid(teacher, students, {"a": [0.5]})
+    with pytest.raises(ValueError, match="alphas for 'z', which is no student"):
+        FusionGrid(teacher, students, {"a": [0.5], "b": [0.5], "z": [0.5]})
+    with pytest.raises(ValueError, match="repeated"):
+        FusionGrid(teacher, students, {"a": [0.5, 0.5], "b": [0.5]})
+    with pytest.raises(ValueError, match=r"alpha must be in \[0, 1\]"):
+        FusionGrid(teacher, students, {"a": [0.5], "b": [2.0]})
+    with pytest.raises(ValueError, match="teacher_name 'a-alpha0.5' is also a grid model's name"):
+        FusionGrid(teacher, students, [0.5], teacher_name="a-alpha0.5")
+
+
 def test_cli_fuse_roundtrip(tmp_path):
     torch.manual_seed(0)
     teacher = load_clip("fitclip-tiny", None)

@@ -18,8 +18,8 @@ LIBRARY = ("models", "transforms", "losses", "objectives", "fusion", "metrics", 
            "annotations", "readers", "peer_lists", "folder_datasets", "folders", "datasets", "encoding", "evaluate",
            "doctor")
 #: Pipelines built on the library (they may use the trainer, never the wings).
-PIPELINES = ("__init__", "__main__", "config", "train", "streams", "pseudo_labels", "runtime", "search", "search_inputs",
-             "gallery")
+PIPELINES = ("__init__", "__main__", "config", "train", "streams", "resume", "pseudo_labels", "runtime", "run_data",
+             "start_weights", "search", "search_inputs", "gallery")
 #: `python -m fitclip.pipeline` keeps the documented command: a shim over fitclip.study.pipeline.
 SHIMS = ("pipeline",)
 WINGS = ("fitclip.study", "fitclip.toyworld")

@@ -197,7 +197,7 @@ def test_a_run_folder_of_another_recipe_is_moved_aside_not_resumed(tmp_path):
     run = tmp_path / "wiseft"
     old = build({"preset": "toy", "lr": 3e-5, "max_steps": 100}).to_dict()
     write_json(run / "config.json", old)
-    new = build({"preset": "toy"}).to_dict()
+    new = build({"preset": "toy"})
     assert stale_run(run, new) == ["lr: 3e-05 → 0.0003"]  # max_steps may change on resume
-    assert stale_run(run, {**old, "max_steps": 300}) == []
+    assert stale_run(run, build({**old, "max_steps": 300})) == []
     assert stale_run(tmp_path / "none", new) == []

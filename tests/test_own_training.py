@@ -15,7 +15,7 @@ from train_fixtures import make_webvid_corpus, tiny_config
 import fitclip.train as T
 from fitclip.annotations import AnnotationError
 from fitclip.config import ConfigError, config_from_dict, validate
-from fitclip.runtime import doctor_command, load_labeled, load_unlabeled, load_val
+from fitclip.run_data import doctor_command, load_labeled, load_unlabeled, load_val
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,8 @@ import torch
 from fitclip.config import ConfigError, config_from_dict, validate
 from fitclip.datasets import VideoDataset, collate_clips
 from fitclip.pseudo_labels import PseudoLabels, compute_pseudo_labels, shard_name
-from fitclip.runtime import load_start_weights, load_unlabeled
+from fitclip.run_data import load_unlabeled
+from fitclip.start_weights import load_start_weights
 from fitclip.train import train
 from fitclip.transforms import transforms_for
 from train_fixtures import REPO, make_webvid_corpus, subprocess_env, tiny_config, torchrun_cmd, write_config
@@ -111,7 +112,7 @@ def test_torchrun_shards_across_ranks_like_one_process(corpus, labels, tmp_path)
 
 
 def test_teacher_identity_is_the_weights_hash_not_the_path():
-    from fitclip.pseudo_labels import same_teacher
+    from fitclip.start_weights import same_teacher
     a = {"arch": "fitclip-toy", "pretrained": "/old/teacher.pt", "pretrained_sha256": "ab"}
     assert same_teacher(a, {**a, "pretrained": "/moved/teacher.pt"})
     assert not same_teacher(a, {**a, "pretrained_sha256": "cd"})

@@ -11,7 +11,7 @@ import fitclip.toyworld as S
 from fitclip.annotations import load_annotations, sample_labeled_subset
 from fitclip.files import write_json
 from fitclip.study.forgetting import forgetting_rows, forgetting_table, regime_verdict, split_contrast
-from fitclip.study.tables import BENCHMARKS
+from fitclip.study.results import BENCHMARKS
 from fitclip.toyworld.regime import (INSIDE, MIXED, OUTSIDE, item_splits, labeled_candidates, word_part, regime_record,
                                      split_of, webvid_concepts)
 from fitclip.toyworld.world import world_manifest

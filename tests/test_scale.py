@@ -11,13 +11,13 @@ import sys
 import pandas as pd
 import pytest
 import torch
-from helpers import make_msrvtt, make_ucf101, render_video
+from helpers import fused_model, make_msrvtt, make_ucf101, render_video
 from train_fixtures import REPO, subprocess_env
 
 from fitclip.files import save_state
 from fitclip.evaluate import evaluate, load_embeddings, embeddings_path, protocol_path
-from fitclip.fusion import FusionGrid, fused_models, grid_model
-from fitclip.models import load_clip, model_file_state
+from fitclip.fusion import FusionGrid, grid_model
+from fitclip.models import EvalModel, load_clip, model_file_state
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +43,7 @@ def _values(rows):
 
 def test_grid_metrics_equal_each_fused_model_alone(tmp_path, toy_benchmarks, teacher, students):
     """The grid fuses ONE working copy in place per batch; every model's metrics and embeddings are those of
-    that fused model evaluated on its own (fused_models: its own full copy)."""
+    that fused model evaluated on its own (`fuse`d into a full copy of its own)."""
     layout = make_ucf101(tmp_path, toy_benchmarks, n_classes=3, per_class=2)
     alphas = [0.0, 0.3, 1.0]
     grid = FusionGrid(teacher, students, alphas)
@@ -54,7 +54,8 @@ def test_grid_metrics_equal_each_fused_model_alone(tmp_path, toy_benchmarks, tea
     alone = {}
     for student, path in students.items():
         for alpha in alphas:
-            (name, entry), = fused_models(teacher, path, [alpha], name=student).items()
+            name = grid_model(student, alpha)
+            entry = EvalModel(fused_model(teacher, path, alpha), alpha, student=student)
             alone.update(_values(evaluate({name: entry}, "ucf101", layout.data_root, progress=False, num_workers=0,
                                           batch_size=4, embeddings_dir=tmp_path / "alone")))
             a = load_embeddings(embeddings_path(tmp_path / "grid", "ucf101", "test", name))
@@ -147,7 +148,7 @@ def test_stage_04_grid_under_torchrun_writes_what_one_process_writes(tmp_path, t
     """Notebook 04's `fusion_grid(..., nproc_per_node=2)` launches torchrun (each rank a shard, rank 0 writes):
     the rows equal the in-kernel run's, once each."""
     from fitclip.study.grid import fusion_grid
-    from fitclip.study.tables import read_results
+    from fitclip.study.results import read_results
 
     layout = make_msrvtt(tmp_path / "bench", toy_benchmarks, n=5)
     weights = save_state(model_file_state(teacher), tmp_path / "teacher.pt")

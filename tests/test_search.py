@@ -198,6 +198,51 @@ def test_labels_mode_with_a_real_clip_fusion_grid_and_templates(tmp_path):
     assert len(_parse_gallery(tmp_path / "out" / "gallery.html").images) == 3 * 3 * 2 + 4  # rows + per-video table
 
 
+def test_two_students_and_several_alphas_are_one_fusion_grid_ranking_as_each_fused_model(tmp_path, monkeypatch):
+    """`search_models` builds every fused model in bounded memory (a FusionGrid: the teacher and ONE working copy,
+    whatever the number of students and α), and the search ranks exactly as with each model fused on its own by
+    `fuse` (the decode pass and the text side select each model's weights before encoding)."""
+    import fitclip.fusion
+    from fitclip.fusion import FusionGrid
+
+    folder = tmp_path / "clips"
+    for i in range(5):
+        render_video(folder / f"take{i}.mp4", num_frames=8, seed=i)
+    files = {}
+    for seed, name in ((1, "fitclip"), (2, "wiseft")):
+        torch.manual_seed(seed)
+        files[name] = save_state(model_file_state(load_clip("fitclip-tiny", None)), tmp_path / f"{name}.pt")
+    copies = []
+    clone = fitclip.fusion.clone_model
+    monkeypatch.setattr(fitclip.fusion, "clone_model", lambda model: copies.append(model) or clone(model))
+    alphas = {"fitclip": [0.0, 0.3, 0.7, 1.0], "wiseft": [0.5, 1.0]}
+    torch.manual_seed(0)
+    models = search_models("fitclip-tiny", None, files, alphas)
+    assert isinstance(models, FusionGrid) and len(copies) == 1  # one working copy for 5 fused models
+    assert list(models) == ["teacher", "fitclip-alpha0.3", "fitclip-alpha0.7", "fitclip-alpha1", "wiseft-alpha0.5",
+                            "wiseft-alpha1"]
+    assert len({id(entry.model) for entry in models.values()}) == 2
+    options = dict(queries=["a ball", "a bird", "waves"], labels=["running", "cooking"], templates=["a video of {}."],
+                   top_k=3, num_workers=0, progress=False)
+    result = search(models, folder, out_dir=tmp_path / "grid", **options)
+
+    teacher = models.teacher
+    alone = {"teacher": EvalModel(teacher, 0.0, {"teacher": "none"})}
+    for student, grid in alphas.items():
+        for alpha in (a for a in grid if a != 0.0):
+            alone[f"{student}-alpha{alpha:g}"] = EvalModel(helpers.fused_model(teacher, files[student], alpha), alpha,
+                                                           {"teacher": "none", "student": str(files[student])},
+                                                           student=student)
+    expected = search(alone, folder, out_dir=tmp_path / "alone", **options)
+    for table in ("ranking", "video_labels", "movers"):
+        pd.testing.assert_frame_equal(getattr(result, table).drop(columns="run_id"),
+                                      getattr(expected, table).drop(columns="run_id"), check_exact=True)
+    assert (result.models, result.labels_shown, result.compare) == (expected.models, expected.labels_shown,
+                                                                     expected.compare)
+    assert [m["weights"] for m in result.protocol["models"]] == [m["weights"] for m in expected.protocol["models"]]
+    assert result.frames and all(np.array_equal(a, b) for a, b in zip(result.frames, expected.frames))
+
+
 def test_a_nested_folder_with_a_broken_file_and_a_non_video_file(tmp_path):
     folder = tmp_path / "footage"
     render_video(folder / "day1" / "good.mp4", num_frames=12, level=60)

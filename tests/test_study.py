@@ -1,5 +1,6 @@
-"""fitclip.study.tables: α curves, α selection, the comparison table, Δ and error-rate reduction; the
-published numbers (fitclip.study.published)."""
+"""fitclip.study.results, curves, confidence, verdicts, views and tables: result rows, α curves, α selection, the
+comparison table, Δ and error-rate reduction, verdicts, per-class and per-query views; the published numbers
+(fitclip.study.published)."""
 
 import json
 from pathlib import Path
@@ -10,7 +11,7 @@ import pytest
 
 from fitclip.fusion import grid_model
 from fitclip.study.curves import alpha_curves, alpha_table, choose_alpha
-from fitclip.study.tables import read_results
+from fitclip.study.results import read_results
 
 
 def _rows():
@@ -87,7 +88,7 @@ def test_read_results_errors(tmp_path):
 
 def test_primary_metrics_are_the_papers_headline_metrics():
     from fitclip.study.published import load_published_results
-    from fitclip.study.tables import PRIMARY_METRIC
+    from fitclip.study.results import PRIMARY_METRIC
 
     table3 = load_published_results().query("table == 'Table 3'")
     assert dict(zip(table3["dataset"], table3["metric"])) == {d: PRIMARY_METRIC[d] for d in table3["dataset"]}
@@ -149,7 +150,8 @@ def _write_grid(folder, ranks_by_model, dataset="msrvtt", split="test", targets=
 
 
 def test_table_cis_and_paired_differences_from_saved_ranks(tmp_path):
-    from fitclip.study.tables import ci_table, paired_differences, table_hits
+    from fitclip.study.confidence import ci_table, paired_differences
+    from fitclip.study.results import table_hits
 
     teacher = [1, 9, 9, 2, 7, 9, 1, 9]          # R@5 hits: 1 0 0 1 0 0 1 0 → 37.5
     student = [1, 2, 3, 9, 1, 2, 9, 9]          # 1 1 1 0 1 1 0 0 → 62.5
@@ -258,7 +260,8 @@ def test_slider_rows_show_validation_first_and_cis():
 def test_verdicts_follow_the_cis(tmp_path):
     import numpy as np
 
-    from fitclip.study.tables import paired_differences, verdicts
+    from fitclip.study.confidence import paired_differences
+    from fitclip.study.verdicts import verdicts
 
     n = 400
     low, high, mid = np.zeros(n), np.full(n, 100.0), np.r_[np.zeros(n // 2), np.full(n // 2, 100.0)]
@@ -274,7 +277,7 @@ def test_verdicts_follow_the_cis(tmp_path):
 def test_order_control_pairwise_accuracy(tmp_path):
     import torch
 
-    from fitclip.study.tables import order_control
+    from fitclip.study.verdicts import order_control
 
     classnames = ["Growing", "Moving Left", "Shrinking"]
     targets = [0, 0, 2, 2]
@@ -286,7 +289,7 @@ def test_order_control_pairwise_accuracy(tmp_path):
     assert rows.iloc[0].pairwise_accuracy == pytest.approx((100 + 100 + 0 + 50) / 4)  # a tie counts half
     assert rows.iloc[0].n == 4
     # The pre-registered rule: Bonferroni over the distinct rows, so more rows give wider CIs.
-    from fitclip.study.tables import control_level, verdicts
+    from fitclip.study.verdicts import control_level, verdicts
 
     assert control_level(6) == pytest.approx(1 - 0.05 / 6) and control_level(1) == pytest.approx(0.95)
     wide = order_control(tmp_path, {"Teacher": "m"}, "ucf101", "test", [("Growing", "Shrinking")],
@@ -312,7 +315,7 @@ def _classification_file(predictions: list[int], keys=("v0", "v1", "v2", "v3", "
 
 
 def test_per_class_difference_sign_order_n_and_interval():
-    from fitclip.study.tables import per_class_difference
+    from fitclip.study.views import per_class_difference
 
     base = _classification_file([0, 1, 1, 1, 0, 0])   # a: 1/2 right, b: 2/2, c: 0/2
     other = _classification_file([0, 0, 0, 1, 2, 2])  # a: 2/2,       b: 1/2, c: 2/2
@@ -342,7 +345,7 @@ def test_per_class_difference_sign_order_n_and_interval():
 
 
 def test_per_class_difference_shrinks_everything_to_the_mean_when_classes_differ_no_more_than_noise():
-    from fitclip.study.tables import per_class_difference
+    from fitclip.study.views import per_class_difference
 
     # Every class has one video up and one down: the class means are all 0, nothing to tell apart.
     base = _classification_file([1, 0, 0, 1, 0, 2])
@@ -357,7 +360,7 @@ def test_per_class_figure_has_no_empty_rows_and_readable_names():
 
     matplotlib.use("Agg")
     from fitclip.study.plots import plot_per_class_difference
-    from fitclip.study.tables import per_class_difference, readable_class
+    from fitclip.study.views import per_class_difference, readable_class
 
     assert readable_class("adult+female+singing") == "adult female singing"
     assert readable_class("Apply_Eye  Makeup") == "Apply Eye Makeup"
@@ -377,7 +380,7 @@ def test_per_class_figure_has_no_empty_rows_and_readable_names():
 def test_query_ranks_is_one_row_per_model_and_query():
     import torch
 
-    from fitclip.study.tables import query_ranks
+    from fitclip.study.views import query_ranks
 
     files = {"Teacher": {"dataset": "msrvtt", "keys": ["ret0", "ret1", "ret2"], "ranks": torch.tensor([1, 7, 2])},
              "FitCLIP": {"dataset": "msrvtt", "keys": ["ret0", "ret1", "ret2"], "ranks": torch.tensor([3, 1, 2])}}
@@ -433,14 +436,15 @@ def test_alpha_grid_of_every_student_evaluated_on_each_dataset(tmp_path, toy_ben
     import torch
     from helpers import make_msrvtt
 
+    from fitclip.fusion import FusionGrid
     from fitclip.models import load_clip
-    from fitclip.study.recipes import alpha_grid, evaluate_alpha_grid
+    from fitclip.study.recipes import evaluate_alpha_grid
 
     torch.manual_seed(0)
     teacher = load_clip("fitclip-tiny", None)
     students = {"fitclip": load_clip("fitclip-tiny", None).clip.state_dict(),
                 "wiseft": load_clip("fitclip-tiny", None).clip.state_dict()}
-    models = alpha_grid(teacher, students, [0.0, 1.0], device="cpu")
+    models = FusionGrid(teacher, students, [0.0, 1.0]).to("cpu")
     assert list(models) == ["fitclip-alpha0", "fitclip-alpha1", "wiseft-alpha0", "wiseft-alpha1"]
     assert models["fitclip-alpha0"].model is teacher and models["wiseft-alpha1"].student == "wiseft"
 

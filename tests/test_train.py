@@ -433,7 +433,7 @@ def test_weight_penalty_by_hand():
 def test_text_lr_scale_groups_and_a_frozen_text_tower(corpus, tmp_path):
     """text_lr_scale in (0, 1): a second AdamW group at lr × scale holding every weight outside `visual`; 0: the
     text tower never moves while the image tower does; weight_penalty: 0 at step 1 (θ = θ₀), logged per step."""
-    from fitclip.runtime import load_start_weights
+    from fitclip.start_weights import load_start_weights
 
     cfg = validate(config_from_dict(tiny_config(corpus, tmp_path / "a", text_lr_scale=0.25)))
     student = load_start_weights(cfg)

@@ -13,7 +13,7 @@ import pytest
 from fitclip.annotations import load_annotations
 from fitclip.config import ConfigError, config_from_dict, validate
 from fitclip.pseudo_labels import compute_pseudo_labels, stale_labels
-from fitclip.runtime import VIDEOS_RECORD, load_labeled, videos_fingerprint
+from fitclip.run_data import VIDEOS_RECORD, load_labeled, videos_fingerprint
 from fitclip.study.recipes import fresh_pseudo_labels, stale_videos
 from fitclip.train import train
 from train_fixtures import make_webvid_corpus, tiny_config
@@ -49,15 +49,15 @@ def test_a_finished_run_is_not_resumed_on_other_videos(corpus, tmp_path):
     train(validate(config_from_dict(raw)))
     recorded = json.loads((out / VIDEOS_RECORD).read_text())
     assert set(recorded) == {"labeled", "pool", "val"}
-    assert stale_videos(out, raw) == []  # the same videos: the study resumes (reports the finished run)
+    assert stale_videos(out, config_from_dict(raw)) == []  # the same videos: the study resumes (reports the finished run)
     train(validate(config_from_dict(raw), resume=True), resume=out / "last.pt")
 
     _touch(load_labeled(config_from_dict(raw))[0].path)
-    assert stale_videos(out, raw) == ["labeled videos changed"]
+    assert stale_videos(out, config_from_dict(raw)) == ["labeled videos changed"]
     with pytest.raises(ConfigError, match="the videos of labeled changed since this run started"):
         train(validate(config_from_dict(raw), resume=True), resume=out / "last.pt")
     (out / VIDEOS_RECORD).unlink()  # a run from before the record: the study cannot show it fits
-    assert stale_videos(out, raw) == [f"no {VIDEOS_RECORD}: trained before fitclip recorded its videos"]
+    assert stale_videos(out, config_from_dict(raw)) == [f"no {VIDEOS_RECORD}: trained before fitclip recorded its videos"]
 
 
 def test_pseudo_labels_of_other_videos_are_set_aside_by_the_study(corpus, tmp_path, capsys):
@@ -66,7 +66,7 @@ def test_pseudo_labels_of_other_videos_are_set_aside_by_the_study(corpus, tmp_pa
                       pseudo_label_shard_size=8)
     cfg = validate(config_from_dict(raw), for_pseudo_labels=True)
     compute_pseudo_labels(cfg)
-    assert stale_labels(cfg) == [] and fresh_pseudo_labels(raw) == []
+    assert stale_labels(cfg) == [] and fresh_pseudo_labels(cfg) == []
     pool_video = next(p for p in sorted((tmp_path / "data" / "webvid" / "videos").rglob("*.mp4"))
                       if p.stem not in {i.video_id for i in load_labeled(cfg)})
     _touch(pool_video)
@@ -75,7 +75,7 @@ def test_pseudo_labels_of_other_videos_are_set_aside_by_the_study(corpus, tmp_pa
         compute_pseudo_labels(cfg)  # the CLI refuses ...
     with pytest.raises(ConfigError, match="the pool's videos changed since the labels were computed"):
         train(validate(config_from_dict({**raw, "max_steps": 1, "val_every": 0})))  # ... and so does training
-    assert fresh_pseudo_labels(raw) == ["videos_sha256"]  # ... the study sets them aside and computes anew
+    assert fresh_pseudo_labels(cfg) == ["videos_sha256"]  # ... the study sets them aside and computes anew
     assert not labels.exists() and len(list(tmp_path.glob("labels.replaced-*"))) == 1
     assert "pseudo labels of another teacher, pool, videos or setting (videos_sha256)" in capsys.readouterr().out
     compute_pseudo_labels(cfg)

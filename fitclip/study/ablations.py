@@ -24,8 +24,9 @@ import numpy as np
 import pandas as pd
 
 from fitclip.fusion import grid_model
+from fitclip.study.confidence import ci_cell, ci_table
 from fitclip.study.recipes import data_index, train_students
-from fitclip.study.tables import BENCHMARKS, PRIMARY_METRIC, ci_cell, ci_table, item_hits
+from fitclip.study.results import BENCHMARKS, item_hits
 
 #: The paper's reading of supp. Fig. 5: the sign of (λ = 1e-4) − (λ = 0) per benchmark (+1 beats, 0 ties, −1 loses).
 PAPER_LAMBDA_FINDING: dict[str, int] = {"youcook2": 1, "ucf101": 1, "msrvtt": 0, "didemo": -1, "mit": -1}
@@ -204,7 +205,7 @@ def size_verdicts(summary: pd.DataFrame, curves: pd.DataFrame, embeddings_dir: s
 def lambda_table(embeddings_dir: str | os.PathLike, lams: Sequence[float], splits: Mapping[str, str],
                  seed: int = 0, n_resamples: int = 2000) -> pd.DataFrame:
     """Each benchmark's headline metric per λ (unfused students, α = 1) and the teacher (α = 0), with bootstrap
-    CIs over items (`fitclip.study.tables.ci_table`): tidy `{lam, model, dataset, metric, value, ci_low, ci_high,
+    CIs over items (`fitclip.study.confidence.ci_table`): tidy `{lam, model, dataset, metric, value, ci_low, ci_high,
     n}` (`lam` NaN for the teacher)."""
     models = {"teacher": grid_model(lambda_student(lams[0]), 0.0),
               **{lambda_student(lam): grid_model(lambda_student(lam), 1.0) for lam in lams}}

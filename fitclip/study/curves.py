@@ -1,7 +1,7 @@
 """The α curves of stage 04: each student's fused models α = 0 … 1 on every dataset, their bootstrap CIs, the
 α chosen on validation, and the α slider.
 
-Inputs are the tidy rows of `fitclip.evaluate` (`fitclip.study.tables.read_results`) and, for the intervals,
+Inputs are the tidy rows of `fitclip.evaluate` (`fitclip.study.results.read_results`) and, for the intervals,
 the per-item ranks its embedding files keep (`04_fusion/embeddings/`). The curves are tidy rows
 `{student, alpha, dataset, split, metric, value[, ci_low, ci_high, n]}`; `curve_intervals` adds the CIs and
 one `dataset = "average"` row per student and α (the mean of the benchmarks' primary metrics, its CI
@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 
 from fitclip.fusion import grid_model
-from fitclip.study.tables import BENCHMARKS, PRIMARY_METRIC, ci_cell, headline_metric, item_hits
+from fitclip.study.confidence import ci_cell
+from fitclip.study.results import BENCHMARKS, PRIMARY_METRIC, headline_metric, item_hits
 
 #: The name of the average's rows in `curve_intervals` output (never a dataset's name).
 AVERAGE = "average"
@@ -38,7 +39,7 @@ def alpha_curves(results: pd.DataFrame, metric: str | Mapping[str, str] | None =
     Args:
         results: `read_results` output.
         metric: one metric for all datasets, a `{dataset: metric}` map, or None for each one's headline
-            (`fitclip.study.tables.headline_metric`).
+            (`fitclip.study.results.headline_metric`).
     """
     df = results[results["student"].notna() & results["alpha"].notna()].copy()
     df["alpha"] = df["alpha"].astype(float).round(6)  # 0.30000000000000004 and 0.3 are one grid point
@@ -59,7 +60,7 @@ def curve_intervals(curves: pd.DataFrame, embeddings_dir: str | os.PathLike,
     `dataset = "average"` row per student and α: the mean of `average_of`'s primary metrics, its CI from a
     stratified bootstrap (each benchmark's items resampled on their own, `fitclip.metrics.bootstrap_ci`).
 
-    The per-item values are the hits `evaluate` saved (`fitclip.study.tables.item_hits`: ties count at
+    The per-item values are the hits `evaluate` saved (`fitclip.study.results.item_hits`: ties count at
     their expected value), so each point's mean is its value in `curves` (checked). Every point uses the
     same resampling seed.
 

@@ -56,7 +56,7 @@ def prepare_custom(out_dir: str | os.PathLike, video_folder: str, labeled_csv: s
         ValueError: a bad parameter (named, with the fix) or videos with problems (every set's doctor summary).
     """
     from fitclip.doctor import doctor
-    from fitclip.study.tables import BENCHMARKS, doctor_summary
+    from fitclip.study.results import BENCHMARKS, doctor_summary
 
     folder = Path(video_folder).expanduser().resolve() if video_folder else None
     if folder is None or not folder.is_dir():

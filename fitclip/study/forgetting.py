@@ -21,7 +21,8 @@ import numpy as np
 import pandas as pd
 
 from fitclip.fusion import grid_model
-from fitclip.study.tables import PRIMARY_METRIC, ci_cell, ci_table, item_hits
+from fitclip.study.confidence import ci_cell, ci_table
+from fitclip.study.results import PRIMARY_METRIC, item_hits
 
 SPLITS: tuple[str, ...] = ("inside", "outside")
 
@@ -43,7 +44,7 @@ def chance_level(embeddings_dir: str | os.PathLike, dataset: str, split: str, mo
 def regime_table(embeddings_dir: str | os.PathLike, splits: Mapping[str, str], seed: int = 0,
                  n_resamples: int = 2000, teacher: str = grid_model("fitclip", 0.0)) -> pd.DataFrame:
     """`{dataset, metric, chance, teacher, ci_low, ci_high, times_chance, n}`: the teacher against chance (its
-    CIs from `fitclip.study.tables.ci_table`)."""
+    CIs from `fitclip.study.confidence.ci_table`)."""
     hits = {"teacher": {d: item_hits(embeddings_dir, d, split, teacher)[1] for d, split in splits.items()}}
     table = ci_table(hits, seed=seed, n_resamples=n_resamples)
     table = table[table["dataset"] != "average"].reset_index(drop=True)
@@ -60,7 +61,7 @@ def forgetting_rows(teacher: Mapping[str, tuple[list[str], np.ndarray]],
     """The rows of ``05_benchmarks/forgetting.json``: per student (α = 1), benchmark and split.
 
     Args:
-        teacher: `{dataset: (item keys, per-item values)}` of the teacher (:func:`~fitclip.study.tables.item_hits`).
+        teacher: `{dataset: (item keys, per-item values)}` of the teacher (:func:`~fitclip.study.results.item_hits`).
         students: `{student: (λ, {dataset: (item keys, per-item values)})}` of the unfused students.
         item_split: `{dataset: {item key: "inside" | "outside" | "mixed"}}` (mixed items are left out).
         parts: the item labels to report (default inside and outside; e.g.

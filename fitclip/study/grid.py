@@ -114,7 +114,7 @@ def load_entry(entry: Sequence[Any], root: str | os.PathLike) -> Any:
 
 def default_datasets() -> list[tuple[str, str | None]]:
     """Every benchmark (its default split), then WebVid-like val (where α is chosen)."""
-    from fitclip.study.tables import BENCHMARKS
+    from fitclip.study.results import BENCHMARKS
 
     return [*((name, None) for name in BENCHMARKS), ("webvid", "val")]
 
@@ -122,12 +122,12 @@ def default_datasets() -> list[tuple[str, str | None]]:
 def grid_fingerprint(spec: Mapping[str, Any]) -> dict[str, Any]:
     """What a grid's numbers depend on: the teacher's and each student's weights (sha256 of the file, or the
     open_clip tag), the α values, the datasets with the sha256 of every annotation file they read and what their
-    videos are (:func:`fitclip.runtime.videos_fingerprint`: a re-rendered world keeps its annotation files), the
+    videos are (:func:`fitclip.run_data.videos_fingerprint`: a re-rendered world keeps its annotation files), the
     evaluation options (the number of decode workers aside) and the sha256 of the method core's source
     (``fitclip/*.py``), so a change to how anything is scored evaluates the grid again."""
     import fitclip
     from fitclip.files import sha256_file
-    from fitclip.runtime import videos_fingerprint
+    from fitclip.run_data import videos_fingerprint
 
     def weights(value: str) -> str:
         return f"sha256:{sha256_file(value)}" if os.path.isfile(value) else value
@@ -149,7 +149,7 @@ def _complete(out_dir: Path, data: Mapping[str, Any], models: Sequence[str]) -> 
     """Whether every model has its rows and its embeddings file for every ``"<dataset>/<split>"`` of `data` (the
     fingerprint's, whose splits are resolved already)."""
     from fitclip.evaluate import embeddings_path
-    from fitclip.study.tables import read_results
+    from fitclip.study.results import read_results
 
     try:
         rows = read_results(out_dir / "alpha_grid.jsonl", models=models)
@@ -168,12 +168,13 @@ def run(spec: Mapping[str, Any]) -> Path:
     """Load the teacher, build the :class:`~fitclip.fusion.FusionGrid` and evaluate it (sharded under torchrun)."""
     from fitclip.distributed import init_from_env
     from fitclip.models import load_clip
-    from fitclip.study.recipes import alpha_grid, evaluate_alpha_grid
+    from fitclip.fusion import FusionGrid
+    from fitclip.study.recipes import evaluate_alpha_grid
 
     options = dict(spec["options"])
     device = init_from_env(str(options.pop("device", "auto")))[3]
     teacher = load_clip(spec["arch"], spec["pretrained"], device="cpu")
-    models = alpha_grid(teacher, spec["students"], spec["alphas"], device=device)
+    models = FusionGrid(teacher, spec["students"], spec["alphas"]).to(device)
     datasets = [tuple(d) for d in spec["datasets"]] if spec.get("datasets") else None
     return evaluate_alpha_grid(models, spec["root"], spec["out_dir"], datasets, device=device, **options)
 

@@ -22,7 +22,8 @@ import numpy as np
 import pandas as pd
 
 from fitclip.fusion import grid_model
-from fitclip.study.tables import BENCHMARKS, ci_cell, item_hits, paired_differences
+from fitclip.study.confidence import ci_cell, paired_differences
+from fitclip.study.results import BENCHMARKS, item_hits
 
 #: The compared runs: `{objective: its TrainConfig keys}` (λ = 0 is plain fine-tuning on the labeled loss).
 OBJECTIVES: dict[str, dict[str, Any]] = {
@@ -117,7 +118,7 @@ def objective_forgetting(embeddings_dir: str | os.PathLike, world_root: str | os
 def run_names(objectives: Sequence[str], seeds: Sequence[int]) -> dict[str, tuple[str, int]]:
     """`{student: (objective, seed)}` as `train_students` names them (the first seed bare, then ``-seed<k>``),
     the averaged plain run of each seed included."""
-    from fitclip.study.tables import seed_suffix
+    from fitclip.study.results import seed_suffix
 
     return {name + seed_suffix(seed, seeds[0]): (name, seed) for seed in seeds for name in [*objectives, AVERAGED]}
 

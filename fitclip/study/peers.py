@@ -14,7 +14,7 @@ import pandas as pd
 from fitclip.annotations import PEER_SPLITS, AnnotationError
 from fitclip.fusion import grid_model
 from fitclip.report import split_summary
-from fitclip.study.tables import TABLE_ROWS
+from fitclip.study.results import TABLE_ROWS
 
 #: The peers' three benchmarks, in their tables' order.
 PEER_DATASETS: tuple[str, ...] = ("ucf101", "hmdb51", "k600_zs")

@@ -47,7 +47,7 @@ def plot_alpha_curves(curves: pd.DataFrame, chosen: dict[str, float] | None = No
     """
     from fitclip.study.curves import AVERAGE, metric_label
 
-    from fitclip.study.tables import BENCHMARKS
+    from fitclip.study.results import BENCHMARKS
 
     present = list(dict.fromkeys(curves["dataset"]))
     validation = [d for d in select_on if d in present]
@@ -112,10 +112,10 @@ def plot_per_class_difference(diff: pd.DataFrame, k: int = 25, title: str = "",
     difference too), so no row is empty.
 
     Args:
-        diff: `fitclip.study.tables.per_class_difference` rows; without `shrunk` and the interval, the raw
+        diff: `fitclip.study.views.per_class_difference` rows; without `shrunk` and the interval, the raw
             difference is drawn and sorted.
     """
-    from fitclip.study.tables import readable_class
+    from fitclip.study.views import readable_class
 
     key = "shrunk" if "shrunk" in diff.columns else "difference"
     d = diff.sort_values([key, "difference"], ascending=False).reset_index(drop=True)

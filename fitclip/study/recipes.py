@@ -1,11 +1,12 @@
 """The notebook stages' recipes: training configs built from what `01_data_prep` recorded, training
 every student (03: `train_students`, `training_log`), and the α grid of every student on every benchmark
-(04: `trained_students`, `alpha_grid`, `evaluate_alpha_grid`; `fitclip.study.grid` runs them in the
-kernel or under torchrun).
+(04: `trained_students`, a `fitclip.fusion.FusionGrid` of them, `evaluate_alpha_grid`; `fitclip.study.grid` runs
+them in the kernel or under torchrun).
 
-The notebooks pass their literal parameters here; a run's config is a plain dict that `fitclip.config`
-validates (unknown keys and out-of-range values fail before any work) and that is written as the run's
-`--config` file for `python -m fitclip.pseudo_labels` / `torchrun -m fitclip.train`.
+The notebooks pass their literal parameters here; a run's config is built once as a
+:class:`fitclip.config.TrainConfig` (:func:`run_config`: unknown keys and wrong types fail there), passed as that
+object, checked by `fitclip.config.validate` (ranges, files) and written as the run's `--config` file for
+`python -m fitclip.pseudo_labels` / `torchrun -m fitclip.train` (:func:`write_config`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import pandas as pd
 
 from fitclip.files import write_csv, write_json
-from fitclip.config import config_from_dict, validate
+from fitclip.config import TrainConfig, config_from_dict, validate
 from fitclip.study.project import require, stage_dir
 
 
@@ -30,7 +31,7 @@ def data_index(data_root: str | os.PathLike) -> dict[str, Any]:
     return json.loads(path.read_text())
 
 
-def run_config(data_root: str | os.PathLike, out_dir: str | os.PathLike, **keys: Any) -> dict[str, Any]:
+def run_config(data_root: str | os.PathLike, out_dir: str | os.PathLike, **keys: Any) -> TrainConfig:
     """A validated training/pseudo-label config for the corpus stage 01 prepared (WebVid's format, or your folder).
 
     Args:
@@ -40,7 +41,7 @@ def run_config(data_root: str | os.PathLike, out_dir: str | os.PathLike, **keys:
             of None means "the preset's".
 
     Returns:
-        The resolved config as a JSON-able dict.
+        The run's TrainConfig (keys and types checked; ranges and files by :func:`write_config`).
     """
     index = data_index(data_root)
     if index.get("world") == "custom":  # your folder (fitclip.study.custom): its captions files and pool
@@ -50,14 +51,13 @@ def run_config(data_root: str | os.PathLike, out_dir: str | os.PathLike, **keys:
         data = {"data_root": index["root"], "labeled_csv": index["labeled_csv"],
                 "unlabeled": {"name": "webvid", "split": "train", "exclude_labeled": True}}
     values = {**data, "out_dir": str(out_dir), **{k: v for k, v in keys.items() if v is not None}}
-    return config_from_dict(values).to_dict()
+    return config_from_dict(values)
 
 
-def write_config(config: dict[str, Any], path: str | os.PathLike, for_pseudo_labels: bool = False,
+def write_config(config: TrainConfig, path: str | os.PathLike, for_pseudo_labels: bool = False,
                  resume: bool = False) -> Path:
-    """Validate (ranges and files) and write a config JSON atomically; returns its path."""
-    validate(config_from_dict(config, base=None), resume=resume, for_pseudo_labels=for_pseudo_labels)
-    return write_json(path, config)
+    """Validate `config` (ranges and files) and write it as a config JSON, atomically; returns its path."""
+    return write_json(path, validate(config, resume=resume, for_pseudo_labels=for_pseudo_labels).to_dict())
 
 
 def train_students(data_root: str | os.PathLike, out_dir: str | os.PathLike, runs: Mapping[str, float | Mapping[str, Any]],
@@ -66,7 +66,7 @@ def train_students(data_root: str | os.PathLike, out_dir: str | os.PathLike, run
     """Train one student per (run, training seed) with `torchrun -m fitclip.train`, one after the other.
 
     The students of the first seed are `<run>` (e.g. `fitclip`, `wiseft`), the others `<run>-seed<k>`
-    (`fitclip.study.tables.seed_suffix`); each gets `<out_dir>/<student>/` (run.json, config.json, metrics.jsonl,
+    (`fitclip.study.results.seed_suffix`); each gets `<out_dir>/<student>/` (run.json, config.json, metrics.jsonl,
     last.pt, best_labeled.pt, train.log). A folder holding a run is resumed when `resume` (a finished run
     just reports its end again), never overwritten.
 
@@ -81,7 +81,7 @@ def train_students(data_root: str | os.PathLike, out_dir: str | os.PathLike, run
         `{student: its folder}`.
     """
     from fitclip.study.launch import torchrun
-    from fitclip.study.tables import seed_suffix
+    from fitclip.study.results import seed_suffix
 
     if not seeds:
         raise ValueError("seeds is empty; give at least one training seed, e.g. [0]")
@@ -92,7 +92,6 @@ def train_students(data_root: str | os.PathLike, out_dir: str | os.PathLike, run
             student = name + seed_suffix(seed, seeds[0])
             run_dir = Path(out_dir) / student
             config = run_config(data_root, out_dir=run_dir, seed=seed, **{**keys, **own})
-            lam = config["lam"]
             again = resume and (run_dir / "last.pt").exists()
             changed = (stale_run(run_dir, config) or stale_videos(run_dir, config)) if again else []
             if changed:  # a run of another recipe or other videos: kept aside, never overwritten
@@ -100,7 +99,7 @@ def train_students(data_root: str | os.PathLike, out_dir: str | os.PathLike, run
                 print(f"note: moved it to {aside} and training anew", flush=True)
                 again = False
             path = write_config(config, run_dir / "run.json", resume=again)
-            print(f"== {student}: λ={lam:g}, seed {seed}, {config['max_steps']} steps, lr {config['lr']:g}"
+            print(f"== {student}: λ={config.lam:g}, seed {seed}, {config.max_steps} steps, lr {config.lr:g}"
                   f"{' (resuming)' if again else ''}", flush=True)
             torchrun("fitclip.train", ["--config", path] + (["--resume"] if again else []),
                      nproc_per_node=nproc_per_node, log_file=run_dir / "train.log", timeout_s=timeout_s, echo=False)
@@ -117,36 +116,35 @@ def set_aside(folder: Path, why: str) -> Path:
     return aside
 
 
-def stale_videos(run_dir: str | os.PathLike, config: Mapping[str, Any]) -> list[str]:
+def stale_videos(run_dir: str | os.PathLike, config: TrainConfig) -> list[str]:
     """The sets (labeled, pool, val) whose videos differ from those the run in `run_dir` trained on
-    (``videos.json``, :func:`fitclip.runtime.data_identity`), e.g. after the synthetic world was re-rendered
+    (``videos.json``, :func:`fitclip.run_data.data_identity`), e.g. after the synthetic world was re-rendered
     under the same annotation files; a finished run without that record (trained before it was kept) cannot
     be shown to fit, so it counts as stale too."""
-    from fitclip.runtime import VIDEOS_RECORD, run_data_identity
+    from fitclip.run_data import VIDEOS_RECORD, run_data_identity
 
     path = Path(run_dir) / VIDEOS_RECORD
     if not path.is_file():
         return [f"no {VIDEOS_RECORD}: trained before fitclip recorded its videos"]
     recorded = json.loads(path.read_text())
-    now = run_data_identity(config_from_dict(dict(config), base=None))
+    now = run_data_identity(config)
     return [f"{k} videos changed" for k in now if recorded.get(k) != now[k]]
 
 
-def fresh_pseudo_labels(config: Mapping[str, Any]) -> list[str]:
+def fresh_pseudo_labels(config: TrainConfig) -> list[str]:
     """Before stage 02 computes the pool's pseudo labels: a labels folder of another teacher, pool, videos or
     setting (:func:`fitclip.pseudo_labels.stale_labels`) is set aside (``<name>.replaced-<time>``) so the labels
     are computed anew, where the CLI would refuse; returns what differed ([] when the folder fits or is new)."""
     from fitclip.pseudo_labels import stale_labels
 
-    cfg = config_from_dict(dict(config), base=None)
-    changed = stale_labels(cfg)
+    changed = stale_labels(config)
     if changed:
-        set_aside(Path(cfg.pseudo_labels).expanduser(), f"pseudo labels of another teacher, pool, videos or setting "
+        set_aside(Path(config.pseudo_labels).expanduser(), f"pseudo labels of another teacher, pool, videos or setting "
                                                           f"({', '.join(changed)})")
     return changed
 
 
-def stale_run(run_dir: str | os.PathLike, config: Mapping[str, Any]) -> list[str]:
+def stale_run(run_dir: str | os.PathLike, config: TrainConfig) -> list[str]:
     """The keys (with their old and new values) in which the run recorded in ``<run_dir>/config.json`` differs
     from `config` beyond what a resumed run may change (`fitclip.config.RESUMABLE_CHANGES`); [] when it can be
     resumed, or when there is no recorded config (the trainer then checks the checkpoint itself)."""
@@ -156,7 +154,7 @@ def stale_run(run_dir: str | os.PathLike, config: Mapping[str, Any]) -> list[str
     if not path.is_file():
         return []
     saved = config_from_dict(json.loads(path.read_text()), base=None).to_dict()  # older files: defaults filled in
-    return [f"{k}: {saved.get(k)!r} → {v!r}" for k, v in config.items()
+    return [f"{k}: {saved.get(k)!r} → {v!r}" for k, v in config.to_dict().items()
             if k not in RESUMABLE_CHANGES and saved.get(k) != v]
 
 
@@ -183,29 +181,13 @@ def training_log(students: Mapping[str, str | os.PathLike]) -> pd.DataFrame:
                       for name, folder in students.items()], ignore_index=True)
 
 
-def alpha_grid(teacher: Any, students: Mapping[str, Any], alphas: Sequence[float],
-               device: Any = None) -> Any:
-    """Every student's α grid in bounded memory (:class:`fitclip.fusion.FusionGrid`: the teacher, each
-    student's weights and one working copy fused in place; models named `grid_model(student, α)`), moved to
-    `device` (None: left where it is). `students` maps each name to its checkpoint (`trained_students`) or
-    anything else `FusionGrid` takes.
-
-    Returns:
-        The grid (a mapping `{model name: EvalModel}`), ready for `evaluate_alpha_grid`.
-    """
-    from fitclip.fusion import FusionGrid
-
-    grid = FusionGrid(teacher, students, alphas)
-    return grid if device is None else grid.to(device)
-
-
 def evaluate_alpha_grid(models: Mapping[str, Any], root: str | os.PathLike, out_dir: str | os.PathLike,
                         datasets: Sequence[tuple[str, str | None]] | None = None, **options: Any) -> Path:
     """Evaluate the α grid on every benchmark (default split) and on WebVid-like val (where α is chosen):
     each dataset's videos are decoded once for all models (`fitclip.evaluate.evaluate`).
 
     Args:
-        models: `alpha_grid` output.
+        models: the grid, `fitclip.fusion.FusionGrid(teacher, trained_students(...), alphas)`.
         root: the benchmarks' root (`data_index(data_root)["root"]`).
         out_dir: rows are appended to `<out_dir>/alpha_grid.jsonl`, embeddings go to `<out_dir>/embeddings/`.
         datasets: `(name, split)` pairs, or `(name, split, source)` for your own folders
@@ -213,7 +195,7 @@ def evaluate_alpha_grid(models: Mapping[str, Any], root: str | os.PathLike, out_
         **options: for `evaluate` (skip_broken, batch_size, num_workers, device, progress (default False), ...).
 
     Returns:
-        The results file, for `fitclip.study.tables.read_results(path, models=models)`.
+        The results file, for `fitclip.study.results.read_results(path, models=models)`.
     """
     from fitclip.evaluate import evaluate
     from fitclip.study.grid import default_datasets, load_entry
@@ -274,7 +256,7 @@ def sweep(data_root: str | os.PathLike, out_dir: str | os.PathLike, *, arch: str
             sample_labeled_subset(webvid_train, n=n, seed=seed, out_csv=labeled_csv)
         common = dict(arch=arch, pretrained=pretrained, labeled_csv=str(labeled_csv), seed=seed,
                       num_workers=num_workers, device="auto", pseudo_labels=str(out_dir / f"labeled{n}" / "labels"))
-        pl_cfg = config_from_dict({**run_config(data_root, out_dir=out_dir / f"labeled{n}", **common)}, base=None)
+        pl_cfg = run_config(data_root, out_dir=out_dir / f"labeled{n}", **common)
         if not (out_dir / f"labeled{n}" / "labels" / "index.json").is_file():
             compute_pseudo_labels(validate(pl_cfg, for_pseudo_labels=True))
         budgets = [samples] if isinstance(samples, int) else list(samples)
@@ -285,9 +267,9 @@ def sweep(data_root: str | os.PathLike, out_dir: str | os.PathLike, *, arch: str
                                                  + (f"-steps{max_steps}" if len(budgets) > 1 else ""))
             t0 = time.perf_counter()
             if not (run_dir / "summary.json").is_file():
-                cfg = config_from_dict(run_config(data_root, out_dir=run_dir, lam=lam, lr=lr, max_steps=max_steps,
-                                                  val_every=val_every, save_every=max_steps,
-                                                  batch_size_labeled=batch, hflip=hflip, **common), base=None)
+                cfg = run_config(data_root, out_dir=run_dir, lam=lam, lr=lr, max_steps=max_steps,
+                                 val_every=val_every, save_every=max_steps, batch_size_labeled=batch, hflip=hflip,
+                                 **common)
                 summary = train(validate(cfg, resume=(run_dir / "last.pt").exists()),
                                 resume=run_dir / "last.pt" if (run_dir / "last.pt").exists() else None)
                 student = load_clip(arch, run_dir / "best_labeled.pt")
@@ -320,14 +302,14 @@ def _fused_validation(run_dir: Path, arch: str, pretrained: str, root: str | os.
     WebVid-like val (videos decoded once; reused when `<run_dir>/fused/` holds them); the best α (ties: the
     smaller) with its MRR and 95 % bootstrap CI."""
     from fitclip.evaluate import embeddings_path, evaluate, load_embeddings
-    from fitclip.fusion import grid_model
+    from fitclip.fusion import FusionGrid, grid_model
     from fitclip.metrics import bootstrap_ci, hits
     from fitclip.models import load_clip
 
     emb_dir = run_dir / "fused"
     names = {a: grid_model("student", a) for a in alphas}
     if not all(embeddings_path(emb_dir, "webvid", "val", m).is_file() for m in names.values()):
-        grid = alpha_grid(load_clip(arch, pretrained), {"student": run_dir / "best_labeled.pt"}, alphas)
+        grid = FusionGrid(load_clip(arch, pretrained), {"student": run_dir / "best_labeled.pt"}, alphas)
         evaluate(grid, "webvid", root, "val", embeddings_dir=emb_dir, progress=progress, num_workers=num_workers)
     mrr = {}
     for a, model in names.items():
