@@ -244,3 +244,41 @@ def test_pretrain_teacher_on_a_tiny_budget_learns_and_writes_a_loadable_teacher(
     assert saved["config"]["motion_groups"] == 2 and saved["n_holdout"] == 64
     assert {"top1", "colour", "shape", "motion_only", "motion_given_object"} <= set(saved["zero_shot_after"])
     assert record["zero_shot_after"] == saved["zero_shot_after"]
+
+
+def test_stills_with_the_video_look_differ_only_in_the_objects_colour():
+    """render_stills_chunk's `look` (for measuring the gap, never in the corpus): look 0 is the corpus's bytes;
+    with the look the same scenes and captions, only the object's pixels change (the background stays)."""
+    from fitclip.toyworld.render import render_stills_chunk
+
+    plain, captions, labels = render_stills_chunk(0, 12, 12, seed=3)
+    again, _, _ = render_stills_chunk(0, 12, 12, seed=3, look=0.0)
+    looked, captions_l, labels_l = render_stills_chunk(0, 12, 12, seed=3, look=0.4)
+    assert np.array_equal(plain, again) and captions == captions_l and labels == labels_l
+    changed = (plain != looked).any(axis=-1)  # [12, 64, 64]
+    assert changed.any() and changed.mean() < 0.2  # a small object moved in colour, not the frame
+
+
+def test_look_probe_measures_every_look_on_the_same_stills():
+    """look_probe on a hand-made model that reads the motion from nothing (every score equal): each look is
+    measured on the same stills (the same n), every guess is counted once, and ties score no accuracy."""
+    import torch
+
+    from fitclip.toyworld.pretrain import look_probe
+    from fitclip.toyworld.vocabulary import SINGLE_FRAME_MOTIONS
+
+    class Blind(torch.nn.Module):
+        def tokenize(self, texts):
+            return list(texts)
+
+        def encode_image(self, x):
+            return torch.ones(len(x), 3)
+
+        def encode_text(self, texts):
+            return torch.ones(len(texts), 3)
+
+    rows = look_probe(Blind(), looks=(0.0, 0.4), n=40, seed=2, transform=lambda x: x.permute(0, 3, 1, 2).float())
+    assert [r["look"] for r in rows] == [0.0, 0.4] and rows[0]["n"] == rows[1]["n"] > 0
+    for r in rows:
+        assert set(r["guesses"]) == set(SINGLE_FRAME_MOTIONS) and sum(r["guesses"].values()) == r["n"]
+        assert r["motion_only"] == 0 and r["motion_given_object"] == 0  # all tied: a miss each

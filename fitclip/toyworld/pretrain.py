@@ -18,8 +18,10 @@ import json
 import math
 import os
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -136,6 +138,37 @@ def still_motion_accuracy(model: VideoCLIP, images: torch.Tensor, labels: list[s
         out[name] = 100.0 * float(h.mean())
         out[f"{name}_ci_low"], out[f"{name}_ci_high"] = (100.0 * v for v in bootstrap_ci(h))
     return out
+
+
+@torch.no_grad()
+def look_probe(model: VideoCLIP, looks: Sequence[float] = (0.0, 0.2, 0.4), n: int = 1000, seed: int = 1,
+               transform: Callable[[torch.Tensor], torch.Tensor] | None = None) -> list[dict]:
+    """What the stills-to-video gap alone does to the teacher's reading of single-frame motion: the same `n`
+    stills (:func:`~fitclip.toyworld.render.render_stills_chunk`, a seed other than the corpus's) rendered with
+    each `look` (0: as the teacher's stills; the world's videos use ``WorldConfig.video_look``), each measured
+    as :func:`still_motion_accuracy` does, with how often each motion is the top guess by the motion phrase
+    alone (``guesses``, over the stills whose caption names a motion). `transform`: uint8 ``[N, H, W, 3]`` to
+    the model's input (default: its eval transform).
+
+    Returns:
+        One record per look: ``look``, :func:`still_motion_accuracy`'s keys and ``guesses`` ``{motion: count}``.
+    """
+    from fitclip.toyworld.render import render_stills_chunk
+
+    tf = transform or transforms_for(model)[1]
+    model.eval()
+    text = model.encode_text(model.tokenize(list(SINGLE_FRAME_MOTIONS)))
+    rows = []
+    for look in looks:
+        images_np, _, labels = render_stills_chunk(0, n, n, seed, look=float(look))
+        images = tf(torch.from_numpy(images_np))
+        named = [i for i, lab in enumerate(labels) if lab[3]]
+        classes, motions = [f"{lab[0]} {lab[1]}" for lab in labels], [lab[3] for lab in labels]
+        record: dict[str, Any] = {"look": float(look), **still_motion_accuracy(model, images, classes, motions)}
+        guesses = (model.encode_image(images[named]) @ text.t()).argmax(1).tolist() if named else []
+        record["guesses"] = {m: guesses.count(k) for k, m in enumerate(SINGLE_FRAME_MOTIONS)}
+        rows.append(record)
+    return rows
 
 
 class MotionGroups:

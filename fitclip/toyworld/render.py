@@ -349,8 +349,8 @@ def render_clip(colour: str, shape: str, motion: str, background: str = "gradien
 STILL_MOTION_CAPTION_SHARE = 0.7
 
 
-def render_stills_chunk(start: int, stop: int, n: int, seed: int, backgrounds: Sequence[str] = BACKGROUNDS
-                        ) -> tuple[np.ndarray, list[str], list[tuple[str, str, str, str]]]:
+def render_stills_chunk(start: int, stop: int, n: int, seed: int, backgrounds: Sequence[str] = BACKGROUNDS,
+                        look: float = 0.0) -> tuple[np.ndarray, list[str], list[tuple[str, str, str, str]]]:
     """Stills ``start..stop-1`` of a corpus of `n` (chunks can be rendered in any process, same bytes).
 
     Each still is one frame of a clip of the world (an object doing a motion, its in-frame cue included: a
@@ -359,6 +359,10 @@ def render_stills_chunk(start: int, stop: int, n: int, seed: int, backgrounds: S
     blinking (a frame with the object on), growing and shrinking (a crisp object of some size) are captioned by
     the object alone, so no still teaches the order-only pair. Labels: (colour, shape, background, the motion
     the caption names or "").
+
+    `look` renders the same stills with the videos' stills-to-video gap (:attr:`WorldConfig.video_look`); the
+    teacher's corpus never has it (0): it is for measuring what the gap does to the teacher's reading
+    (:func:`fitclip.toyworld.pretrain.look_probe`).
     """
     # Balanced concepts: image i shows concept perm[i] % 60; the permutation depends on (seed, n) only.
     classes = np.random.default_rng([seed, STREAMS["stills"]]).permutation(n) % len(STILL_CLASSES)
@@ -375,12 +379,12 @@ def render_stills_chunk(start: int, stop: int, n: int, seed: int, backgrounds: S
         background = make_background(bg, rng)
         seg_rng = np.random.default_rng([seed, STREAMS["stills"], i, 1])
         if motion == "blinking":  # a frame with the object on
-            probe = _render_segment(spec, background, np.random.default_rng([seed, STREAMS["stills"], i, 1]))
+            probe = _render_segment(spec, background, np.random.default_rng([seed, STREAMS["stills"], i, 1]), look=look)
             on = [k for k in range(spec.n_frames) if np.abs(probe[k] - background).max() > 0]
             t = on[int(rng.integers(len(on)))]
         else:
             t = int(rng.integers(spec.n_frames))
-        frame = _render_segment(spec, background, seg_rng, only=t)[t]
+        frame = _render_segment(spec, background, seg_rng, only=t, look=look)[t]
         images[j] = _to_uint8(frame)
         named = motion in SINGLE_FRAME_MOTIONS and rng.random() < STILL_MOTION_CAPTION_SHARE
         # No size words (r = 7 is neither small nor large): a size would hint at a frame's place in growing clips.
