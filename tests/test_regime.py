@@ -156,7 +156,7 @@ def test_the_stills_to_video_gap_moves_each_concepts_colour_its_own_way():
         assert len(set(pairs)) == len(S.COLOURS) and all(len(p) == 2 for p in pairs)
     # On video, an object's inside pixels are 0.6 x its stills colour + 0.4 x its look's colour (within rounding).
     plain = S.render_clip("red", "circle", "staying still", background="flat", seed=3).astype(float)
-    looked = S.render_clip("red", "circle", "staying still", background="flat", seed=3, look=0.4).astype(float)
+    looked = S.render_clip("red", "circle", "staying still", background="flat", seed=3, look=0.4, gap="mix").astype(float)
     distance = np.abs(plain[0] - plain[0, 0, 0]).sum(-1)  # from the flat background (one colour)
     centre = plain[0][np.unravel_index(distance.argmax(), distance.shape)]
     inside = (plain[0] == centre).all(-1)  # the object's fully covered pixels (its edges are anti-aliased)
@@ -164,11 +164,42 @@ def test_the_stills_to_video_gap_moves_each_concepts_colour_its_own_way():
     expected = 0.6 * plain[0][inside] + 0.4 * np.array(S.COLOURS["green"], float)
     assert np.abs(looked[0][inside] - expected).max() <= 1.0
     assert np.array_equal(looked[0][distance == 0], plain[0][distance == 0])  # the background is untouched
-    # The world puts the configured look on every video job; the stills never get one (they render with look 0).
-    assert {job.look for job in S.plan_world(0, S.WorldConfig.smoke()).jobs} == {S.WorldConfig().video_look}
-    assert {job.look for job in S.plan_world(0, dataclasses.replace(S.WorldConfig.smoke(), video_look=0.0)).jobs} == {0.0}
+    # The world puts the configured gap on every video job; the stills never get one (they render with look 0).
+    mix = dataclasses.replace(S.WorldConfig.smoke(), video_gap="mix", video_look=0.4)
+    assert {(job.look, job.gap) for job in S.plan_world(0, mix).jobs} == {(0.4, "mix")}
+    assert {job.look for job in S.plan_world(0, dataclasses.replace(mix, video_look=0.0)).jobs} == {0.0}
     with pytest.raises(ValueError, match="video_look"):
-        S.WorldConfig(video_look=1.0)
+        S.WorldConfig(video_gap="mix", video_look=1.0)
+
+
+def test_the_swap_gap_paints_half_the_concepts_their_partners_colour():
+    # Hand cases (pairs red-green, blue-yellow, purple-orange, pink-cyan, lime-brown; SHAPES circle 0, square 1,
+    # triangle 2, cross 3, ring 4, bar 5; pair j swapped for a shape when j + its index is even).
+    assert S.video_swap_partner("red", "circle") == "green" and S.video_swap_partner("green", "circle") == "red"
+    assert S.video_swap_partner("red", "square") is None and S.video_swap_partner("blue", "square") == "yellow"
+    assert S.video_swap_partner("brown", "ring") == "lime" and S.video_swap_partner("brown", "bar") is None
+    swapped = [f"{c} {s}" for c in S.COLOURS for s in S.SHAPES if S.video_swap_partner(c, s) is not None]
+    assert len(swapped) == 30 and sum(c in swapped for c in S.LABELED_CONCEPTS) == 10  # half of all, half labeled
+    for concept in swapped:  # closed pairs: two concepts never show one colour on video
+        colour, shape = concept.split()
+        assert S.video_swap_partner(S.video_swap_partner(colour, shape), shape) == colour
+    # On video a swapped concept's object is its partner's palette colour plus its own jitter; a concept that is
+    # not swapped, and every background, render as in the stills.
+    def pixels(colour, shape, **kw):
+        return S.render_clip(colour, shape, "staying still", background="flat", seed=3, **kw).astype(float)[0]
+
+    plain, swapped_red = pixels("red", "circle"), pixels("red", "circle", look=1.0, gap="swap")
+    distance = np.abs(plain - plain[0, 0]).sum(-1)
+    inside = (plain == plain[np.unravel_index(distance.argmax(), distance.shape)]).all(-1)
+    jitter = plain[inside][0] - np.array(S.COLOURS["red"], float)
+    assert np.abs(swapped_red[inside] - (np.array(S.COLOURS["green"], float) + jitter)).max() <= 1.0
+    assert np.array_equal(swapped_red[distance == 0], plain[distance == 0])
+    assert np.array_equal(pixels("red", "square", look=1.0, gap="swap"), pixels("red", "square"))
+    default = S.WorldConfig()
+    assert (default.video_gap, default.video_look) == ("swap", 1.0)
+    assert {(job.look, job.gap) for job in S.plan_world(0, S.WorldConfig.smoke()).jobs} == {(1.0, "swap")}
+    with pytest.raises(ValueError, match="video_gap"):
+        S.WorldConfig(video_gap="blur")
 
 
 def test_motion_groups_hold_one_object_naming_different_motions():

@@ -27,7 +27,8 @@ from fitclip.toyworld.vocabulary import (BACKGROUNDS, BENCHMARK_DOMAINS, CLIP_FR
                                          FRAME_SIZE, LABELED_CONCEPTS, MOTION_WORDS, MOTIONS, ORDER_ONLY_PAIR, SHAPES,
                                          SHIFTED_BACKGROUNDS, SINGLE_FRAME_MOTIONS, STILL_CLASSES, TRAIN_BACKGROUNDS,
                                          UNSEEN_MOTION_WORDS, is_labeled_concept, mit_categories,
-                                         ucf101_class_folders, ucf101_class_names, valid_combo, video_look_towards)
+                                         ucf101_class_folders, ucf101_class_names, valid_combo, video_look_towards,
+                                         video_swap_partner)
 from fitclip.toyworld.world import WorldConfig, plan_world, render_world
 from fitclip.toyworld.writers import MSRVTT_HEADER, WEBVID_HEADER, YOUCOOK2_HEADER, load_stills, write_job, write_stills
 
@@ -36,6 +37,7 @@ __all__ = [
     "LABELED_CONCEPTS", "MOTION_WORDS", "MOTIONS", "MSRVTT_HEADER", "ORDER_ONLY_PAIR", "SHAPES", "SHIFTED_BACKGROUNDS",
     "SINGLE_FRAME_MOTIONS", "STILL_CLASSES", "TRAIN_BACKGROUNDS", "UNSEEN_MOTION_WORDS", "WEBVID_HEADER",
     "video_look_towards",
+    "video_swap_partner",
     "YOUCOOK2_HEADER", "ClipSpec", "VideoJob", "WorldConfig", "is_labeled_concept", "load_stills", "mit_categories",
     "plan_world", "render_clip", "render_stills", "render_video", "render_world", "ucf101_class_folders",
     "ucf101_class_names", "valid_combo", "write_job", "write_stills",

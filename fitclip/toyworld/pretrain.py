@@ -142,10 +142,11 @@ def still_motion_accuracy(model: VideoCLIP, images: torch.Tensor, labels: list[s
 
 @torch.no_grad()
 def look_probe(model: VideoCLIP, looks: Sequence[float] = (0.0, 0.2, 0.4), n: int = 1000, seed: int = 1,
-               transform: Callable[[torch.Tensor], torch.Tensor] | None = None) -> list[dict]:
+               transform: Callable[[torch.Tensor], torch.Tensor] | None = None, gap: str = "mix") -> list[dict]:
     """What the stills-to-video gap alone does to the teacher's reading of single-frame motion: the same `n`
     stills (:func:`~fitclip.toyworld.render.render_stills_chunk`, a seed other than the corpus's) rendered with
-    each `look` (0: as the teacher's stills; the world's videos use ``WorldConfig.video_look``), each measured
+    each `look` of the gap `gap` (0: as the teacher's stills; the world's videos use ``WorldConfig.video_look``
+    and ``video_gap``), each measured
     as :func:`still_motion_accuracy` does, with how often each motion is the top guess by the motion phrase
     alone (``guesses``, over the stills whose caption names a motion). `transform`: uint8 ``[N, H, W, 3]`` to
     the model's input (default: its eval transform).
@@ -160,7 +161,7 @@ def look_probe(model: VideoCLIP, looks: Sequence[float] = (0.0, 0.2, 0.4), n: in
     text = model.encode_text(model.tokenize(list(SINGLE_FRAME_MOTIONS)))
     rows = []
     for look in looks:
-        images_np, _, labels = render_stills_chunk(0, n, n, seed, look=float(look))
+        images_np, _, labels = render_stills_chunk(0, n, n, seed, look=float(look), gap=gap)
         images = tf(torch.from_numpy(images_np))
         named = [i for i, lab in enumerate(labels) if lab[3]]
         classes, motions = [f"{lab[0]} {lab[1]}" for lab in labels], [lab[3] for lab in labels]

@@ -109,8 +109,9 @@ def regime_record(root: str | os.PathLike, stills_captions: str | os.PathLike, l
     Returns:
         ``teacher_concepts``, ``labeled_concepts``, ``pool_concepts`` (distinct object concepts in the teacher's
         stills, the labeled subset and the pool), ``validation_concepts``, the three lists, the labeled share,
-        the numbers of labeled and pool videos, per benchmark the items inside and outside, and ``video_look``
-        (the stills-to-video gap the world's videos were rendered with, from ``world.json``).
+        the numbers of labeled and pool videos, per benchmark the items inside and outside, and ``video_gap`` /
+        ``video_look`` (the stills-to-video gap the world's videos were rendered with, from ``world.json``; a world
+        from before ``video_gap`` existed used ``"mix"``).
     """
     with open(stills_captions, newline="", encoding="utf-8") as f:
         teacher = sorted({f"{row['colour']} {row['shape']}" for row in csv.DictReader(f)})
@@ -132,6 +133,7 @@ def regime_record(root: str | os.PathLike, stills_captions: str | os.PathLike, l
             "labeled_not_known_to_teacher": sorted(set(labeled) - set(teacher)),
             "benchmark_items": counts, "labeled_concept_list": labeled, "pool_concept_list": pool,
             "teacher_concept_list": teacher,
+            "video_gap": str(_world(root)["config"].get("video_gap", "mix")),
             "video_look": float(_world(root)["config"].get("video_look", 0.0))}
 
 
@@ -142,5 +144,6 @@ def regime_text(regime: dict[str, Any]) -> str:
     return (f"object concepts: the teacher's stills show {regime['teacher_concepts']}, the labeled subset "
             f"({regime['n_labeled_videos']} videos) {regime['labeled_concepts']} ({100 * regime['labeled_share']:.0f} %), "
             f"the unlabeled pool ({regime['n_pool_videos']} videos) {regime['pool_concepts']}, validation "
-            f"{regime['validation_concepts']}; stills-to-video gap (video_look) {regime.get('video_look', 0.0)}"
+            f"{regime['validation_concepts']}; stills-to-video gap {regime.get('video_gap', 'mix')} "
+            f"(video_look {regime.get('video_look', 0.0)})"
             f"\nbenchmark items inside/outside the labeled concepts: {items}")

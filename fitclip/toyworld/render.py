@@ -15,7 +15,8 @@ import numpy as np
 
 from fitclip.toyworld.vocabulary import (BACKGROUNDS, CLIP_FRAMES, COLOURS, FRAME_SIZE, MOTIONS, ORDER_ONLY_PAIR,
                                          SHAPES, SINGLE_FRAME_MOTIONS, STILL_CLASSES, TRANSLATIONS, still_caption,
-                                         valid_combo, video_look_towards)
+                                         valid_combo, video_look_towards,
+                                         video_swap_partner)
 
 #: Bumped whenever rendering changes, so an old rendered world is never mistaken for a current one.
 RENDERER_VERSION = 5  # 3: every video intra-coded; 4: 60 concepts, stills are frames of clips (motion cues);
@@ -64,8 +65,11 @@ class VideoJob:
         seed: entropy for the segments' random draws (positions, sizes, jitter, ...).
         bg_seed: entropy for the background (videos of one UCF group share it, like a real scene).
         domain: ``"in-domain"`` or ``"shifted"`` (recorded in the manifest).
-        look: the stills-to-video gap: each object's colour is drawn this share of the way towards
-            :func:`~fitclip.toyworld.vocabulary.video_look_towards` of its concept (0: looks as in the stills).
+        look: the stills-to-video gap's share (0: every object looks as in the stills).
+        gap: its kind: ``"mix"``, each object's colour drawn `look` of the way towards
+            :func:`~fitclip.toyworld.vocabulary.video_look_towards` of its concept; ``"swap"``, half the concepts
+            moved `look` of the way to their partner's palette colour
+            (:func:`~fitclip.toyworld.vocabulary.video_swap_partner`).
     """
 
     relpath: str
@@ -75,6 +79,7 @@ class VideoJob:
     bg_seed: tuple[int, ...]
     domain: str = "in-domain"
     look: float = 0.0
+    gap: str = "mix"
 
     @property
     def n_frames(self) -> int:
@@ -203,18 +208,26 @@ def _paint(frame: np.ndarray, shape: str, cx: float, cy: float, r: float, theta:
     part += a * (colour - part)
 
 
-def _object_colour(colour: str, rng: np.random.Generator, shape: str | None = None, look: float = 0.0) -> np.ndarray:
-    """The named colour with a small per-video jitter, so colour names cover a neighbourhood; with `look`, drawn
-    that share of the way towards the concept's video look (:func:`video_look_towards`)."""
+def _object_colour(colour: str, rng: np.random.Generator, shape: str | None = None, look: float = 0.0,
+                   gap: str = "mix") -> np.ndarray:
+    """The named colour with a small per-video jitter, so colour names cover a neighbourhood; with `look`, the
+    stills-to-video gap `gap`: ``"mix"``, drawn that share of the way towards the concept's video look
+    (:func:`video_look_towards`); ``"swap"``, a swapped concept's colour moved that share of the way to its
+    partner's palette colour, jitter kept (:func:`video_swap_partner`; the others unchanged)."""
     base = np.array(COLOURS[colour], np.float32)
     col = np.clip(base + rng.uniform(-12, 12, size=3), 0, 255).astype(np.float32) / 255.0
-    if look:
+    if look and gap == "mix":
         col = (1 - look) * col + look * np.array(COLOURS[video_look_towards(colour, shape)], np.float32) / 255.0
+    elif look and gap == "swap" and (partner := video_swap_partner(colour, shape)) is not None:
+        col = np.clip(look * np.array(COLOURS[partner], np.float32) / 255.0 + (col - look * base / 255.0), 0, 1
+                      ).astype(np.float32)
+    elif look and gap not in ("mix", "swap"):
+        raise ValueError(f"unknown stills-to-video gap {gap!r}; use 'mix' or 'swap'")
     return col
 
 
 def _render_segment(spec: ClipSpec, background: np.ndarray, rng: np.random.Generator,
-                    only: int | None = None, look: float = 0.0) -> np.ndarray:
+                    only: int | None = None, look: float = 0.0, gap: str = "mix") -> np.ndarray:
     """Render one segment as float32 ``[T, 64, 64, 3]`` on `background` (see the module docstring); with
     `only`, paint that frame alone (the others stay background): the teacher's stills are single frames. `look`:
     the stills-to-video gap of :class:`VideoJob` (videos only; the stills keep 0)."""
@@ -227,7 +240,7 @@ def _render_segment(spec: ClipSpec, background: np.ndarray, rng: np.random.Gener
         raise ValueError(f"bad clip spec {spec}")
     # Draw every parameter in the same order for every motion, so that e.g. growing and shrinking
     # with the same seed get the same object, place and size range (the order-only control relies on it).
-    col = _object_colour(spec.colour, rng, spec.shape, look)
+    col = _object_colour(spec.colour, rng, spec.shape, look, gap)
     theta0 = rng.uniform(0, 2 * math.pi)
     r = rng.uniform(5.0, 8.0)
     u1, u2 = rng.uniform(0, 1, size=2)
@@ -310,13 +323,13 @@ def render_video(job: VideoJob) -> np.ndarray:
         uint8 ``[job.n_frames, 64, 64, 3]`` RGB frames.
     """
     background = make_background(job.background, np.random.default_rng(list(job.bg_seed)))
-    parts = [_render_segment(spec, background, np.random.default_rng([*job.seed, k]), look=job.look)
+    parts = [_render_segment(spec, background, np.random.default_rng([*job.seed, k]), look=job.look, gap=job.gap)
              for k, spec in enumerate(job.clips)]
     return _to_uint8(np.concatenate(parts, axis=0))
 
 
 def render_clip(colour: str, shape: str, motion: str, background: str = "gradient", speed: str = "slow",
-                seed: int = 0, n_frames: int = CLIP_FRAMES, look: float = 0.0) -> np.ndarray:
+                seed: int = 0, n_frames: int = CLIP_FRAMES, look: float = 0.0, gap: str = "mix") -> np.ndarray:
     """Render one clip (the building block of every video), for tests and figures.
 
     With the same arguments except ``motion``, ``render_clip(..., "shrinking")`` equals
@@ -330,13 +343,14 @@ def render_clip(colour: str, shape: str, motion: str, background: str = "gradien
         speed: ``"slow"`` or ``"fast"`` (translations only).
         seed: random seed (background and object parameters).
         n_frames: clip length.
-        look: the stills-to-video gap (:class:`VideoJob`; the world's videos use ``WorldConfig.video_look``).
+        look, gap: the stills-to-video gap (:class:`VideoJob`; the world's videos use ``WorldConfig.video_look``
+            and ``WorldConfig.video_gap``).
 
     Returns:
         uint8 ``[n_frames, 64, 64, 3]``.
     """
     job = VideoJob("", background, (ClipSpec(colour, shape, motion, speed, n_frames),),
-                   seed=(int(seed), 0), bg_seed=(int(seed), 1), look=look)
+                   seed=(int(seed), 0), bg_seed=(int(seed), 1), look=look, gap=gap)
     return render_video(job)
 
 
@@ -350,7 +364,8 @@ STILL_MOTION_CAPTION_SHARE = 0.7
 
 
 def render_stills_chunk(start: int, stop: int, n: int, seed: int, backgrounds: Sequence[str] = BACKGROUNDS,
-                        look: float = 0.0) -> tuple[np.ndarray, list[str], list[tuple[str, str, str, str]]]:
+                        look: float = 0.0, gap: str = "mix"
+                        ) -> tuple[np.ndarray, list[str], list[tuple[str, str, str, str]]]:
     """Stills ``start..stop-1`` of a corpus of `n` (chunks can be rendered in any process, same bytes).
 
     Each still is one frame of a clip of the world (an object doing a motion, its in-frame cue included: a
@@ -360,7 +375,7 @@ def render_stills_chunk(start: int, stop: int, n: int, seed: int, backgrounds: S
     the object alone, so no still teaches the order-only pair. Labels: (colour, shape, background, the motion
     the caption names or "").
 
-    `look` renders the same stills with the videos' stills-to-video gap (:attr:`WorldConfig.video_look`); the
+    `look`, `gap` render the same stills with a stills-to-video gap (:class:`VideoJob`); the
     teacher's corpus never has it (0): it is for measuring what the gap does to the teacher's reading
     (:func:`fitclip.toyworld.pretrain.look_probe`).
     """
@@ -379,12 +394,13 @@ def render_stills_chunk(start: int, stop: int, n: int, seed: int, backgrounds: S
         background = make_background(bg, rng)
         seg_rng = np.random.default_rng([seed, STREAMS["stills"], i, 1])
         if motion == "blinking":  # a frame with the object on
-            probe = _render_segment(spec, background, np.random.default_rng([seed, STREAMS["stills"], i, 1]), look=look)
+            probe = _render_segment(spec, background, np.random.default_rng([seed, STREAMS["stills"], i, 1]), look=look,
+                                    gap=gap)
             on = [k for k in range(spec.n_frames) if np.abs(probe[k] - background).max() > 0]
             t = on[int(rng.integers(len(on)))]
         else:
             t = int(rng.integers(spec.n_frames))
-        frame = _render_segment(spec, background, seg_rng, only=t, look=look)[t]
+        frame = _render_segment(spec, background, seg_rng, only=t, look=look, gap=gap)[t]
         images[j] = _to_uint8(frame)
         named = motion in SINGLE_FRAME_MOTIONS and rng.random() < STILL_MOTION_CAPTION_SHARE
         # No size words (r = 7 is neither small nor large): a size would hint at a frame's place in growing clips.

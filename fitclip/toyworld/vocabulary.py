@@ -42,7 +42,7 @@ LABELED_COLOURS: tuple[str, ...] = ("red", "green", "blue", "yellow", "purple")
 LABELED_SHAPES: tuple[str, ...] = ("circle", "square", "triangle", "cross")
 LABELED_CONCEPTS: tuple[str, ...] = tuple(f"{c} {s}" for c in LABELED_COLOURS for s in LABELED_SHAPES)
 
-#: The stills-to-video gap (issue 18): in the world's *videos* (never in the teacher's stills) each object concept's
+#: The earlier stills-to-video gap (``video_gap="mix"``, issue 18): in the world's *videos* (never in the teacher's stills) each object concept's
 #: colour is drawn :attr:`~fitclip.toyworld.world.WorldConfig.video_look` of the way towards another colour, the one
 #: this many steps further in :data:`COLOURS`, per shape (never 5, so two concepts of one shape never meet
 #: halfway; never 0). Each concept thus looks a little different on video than in photos, in its own direction,
@@ -55,6 +55,24 @@ def video_look_towards(colour: str, shape: str) -> str:
     """The colour a concept's video look drifts towards (:data:`VIDEO_LOOK_STEPS`): "red circle" -> "green"."""
     names = list(COLOURS)
     return names[(names.index(colour) + VIDEO_LOOK_STEPS[shape]) % len(names)]
+
+
+#: The default stills-to-video gap (:attr:`~fitclip.toyworld.world.WorldConfig.video_gap` ``"swap"``): the colours in
+#: pairs, in :data:`COLOURS` order (red-green, blue-yellow, purple-orange, pink-cyan, lime-brown); per shape every
+#: other pair is swapped on video (pair ``j`` when ``j`` + the shape's index is even), so half the 60 concepts (and
+#: half the labeled ones) show, in every video, the palette colour of their partner's stills, and the other half
+#: look as in the stills. See :func:`video_swap_partner`.
+VIDEO_SWAP_PAIRS: tuple[tuple[str, str], ...] = tuple(zip(list(COLOURS)[0::2], list(COLOURS)[1::2]))
+
+
+def video_swap_partner(colour: str, shape: str) -> str | None:
+    """The colour a concept shows on video under the swap gap (:data:`VIDEO_SWAP_PAIRS`), None when it is not
+    swapped: "red circle" -> "green" (and "green circle" -> "red"), "red square" -> None."""
+    names = list(COLOURS)
+    pair = names.index(colour) // 2
+    if (pair + SHAPES.index(shape)) % 2:
+        return None
+    return names[names.index(colour) ^ 1]
 
 
 MOTIONS: tuple[str, ...] = (
