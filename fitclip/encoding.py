@@ -151,13 +151,12 @@ def model_selector(models: Any, entries: Mapping[str, EvalModel]) -> Selector:
     (:meth:`~fitclip.fusion.FusionGrid.select`); any other name of `entries` (every name when `models` is no
     grid, or a plain model encoded alongside a grid) is its model itself, and one object under two names (the
     teacher is α=0 of every grid) has one identity, so it is run once."""
+    def itself(name: str) -> tuple[Any, Any]:
+        return id(entries[name].model), entries[name].model
+
     if isinstance(models, FusionGrid):
-        def select(name: str) -> tuple[Any, Any]:
-            if name in models:
-                return models.identity(name), models.select(name)
-            return id(entries[name].model), entries[name].model
-        return select
-    return lambda name: (id(entries[name].model), entries[name].model)
+        return lambda name: (models.identity(name), models.select(name)) if name in models else itself(name)
+    return itself
 
 
 def autocast(precision: str, device: torch.device):

@@ -15,8 +15,7 @@ import numpy as np
 
 from fitclip.toyworld.vocabulary import (BACKGROUNDS, CLIP_FRAMES, COLOURS, FRAME_SIZE, MOTIONS, ORDER_ONLY_PAIR,
                                          SHAPES, SINGLE_FRAME_MOTIONS, STILL_CLASSES, TRANSLATIONS, still_caption,
-                                         valid_combo, video_look_towards,
-                                         video_swap_partner)
+                                         valid_combo, video_look_towards, video_swap_partner)
 
 #: Bumped whenever rendering changes, so an old rendered world is never mistaken for a current one.
 RENDERER_VERSION = 5  # 3: every video intra-coded; 4: 60 concepts, stills are frames of clips (motion cues);
