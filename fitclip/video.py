@@ -596,12 +596,12 @@ def read_planned(path: str | os.PathLike, choose: Callable[[dict[str, Any]], Seq
 
 def write_video(path: str | os.PathLike, frames: np.ndarray, fps: float = 25.0, crf: int = 18,
                 options: dict[str, str] | None = None, codec: str = "libx264", container: str = "mp4",
-                bit_rate: int | None = None) -> Path:
+                bit_rate: int | None = None, pix_fmt: str = "yuv420p") -> Path:
     """Write uint8 frames to a video with PyAV (h264 in mp4 by default), atomically (tmp file + rename).
 
     Args:
         path: destination file (parent folders are created).
-        frames: uint8 array `[T, H, W, 3]` (RGB), T >= 1; H and W must be even (yuv420p).
+        frames: uint8 array `[T, H, W, 3]` (RGB), T >= 1; H and W must be even for a 4:2:0 `pix_fmt`.
         fps: frame rate written into the container (29.97 is stored exactly as 30000/1001).
         crf: x264 quality (lower is better).
         options: extra encoder options, applied over ``{"crf": str(crf)}`` for libx264, e.g.
@@ -609,6 +609,8 @@ def write_video(path: str | os.PathLike, frames: np.ndarray, fps: float = 25.0, 
         codec: PyAV encoder name (e.g. ``"mpeg4"`` for MPEG-4 Part 2, as in UCF101's xvid AVIs).
         container: PyAV container format (``"mp4"``, ``"avi"``, ...).
         bit_rate: target bit rate for encoders without crf (e.g. mpeg4).
+        pix_fmt: the coded pixel format: ``"yuv420p"`` (chroma at half resolution, as most real video) or a
+            full-chroma one the codec takes (``"yuv444p"`` for libx264, ``"yuvj444p"`` for mjpeg).
 
     Returns:
         The path written.
@@ -618,8 +620,8 @@ def write_video(path: str | os.PathLike, frames: np.ndarray, fps: float = 25.0, 
     frames = np.asarray(frames)
     if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3 or frames.shape[0] < 1:
         raise ValueError(f"frames must be uint8 [T, H, W, 3] with T >= 1, got {frames.dtype} {frames.shape}")
-    if frames.shape[1] % 2 or frames.shape[2] % 2:
-        raise ValueError(f"frame height and width must be even for yuv420p, got {frames.shape[1:3]}")
+    if "420" in pix_fmt and (frames.shape[1] % 2 or frames.shape[2] % 2):
+        raise ValueError(f"frame height and width must be even for {pix_fmt}, got {frames.shape[1:3]}")
     if not fps > 0:
         raise ValueError(f"fps must be > 0, got {fps}")
     path = Path(path)
@@ -630,7 +632,7 @@ def write_video(path: str | os.PathLike, frames: np.ndarray, fps: float = 25.0, 
             # limit_denominator(1001) turns 29.97 into 30000/1001, the NTSC rate players expect.
             stream = out.add_stream(codec, rate=Fraction(fps).limit_denominator(1001))
             stream.width, stream.height = frames.shape[2], frames.shape[1]
-            stream.pix_fmt = "yuv420p"
+            stream.pix_fmt = pix_fmt
             if bit_rate:
                 stream.bit_rate = bit_rate
             stream.options = {**({"crf": str(crf)} if codec == "libx264" else {}), **(options or {})}

@@ -157,7 +157,7 @@ def test_doctor_cli_exit_status(tmp_path, toy_benchmarks, capsys):
 
 
 def test_doctor_passes_every_benchmark_of_the_rendered_toy_world(toy_world):
-    """The toy world's own videos (h264 mp4; MPEG-4 Part 2 AVI for UCF101) and files, as its writers render
+    """The toy world's own videos (h264 mp4; Motion JPEG AVI for UCF101) and files, as its writers render
     them: every referenced video of every benchmark decodes, and nothing is flagged."""
     root, manifest = toy_world
     expected = {"ucf101": manifest["counts"]["ucf101"], "mit": manifest["counts"]["mit"],

@@ -18,8 +18,8 @@ from fitclip.toyworld.vocabulary import (BACKGROUNDS, CLIP_FRAMES, COLOURS, FRAM
                                          valid_combo, video_look_towards, video_swap_partner)
 
 #: Bumped whenever rendering changes, so an old rendered world is never mistaken for a current one.
-RENDERER_VERSION = 5  # 3: every video intra-coded; 4: 60 concepts, stills are frames of clips (motion cues);
-# 5: the stills-to-video gap (VideoJob.look)
+RENDERER_VERSION = 6  # 3: every video intra-coded; 4: 60 concepts, stills are frames of clips (motion cues);
+# 5: the stills-to-video gap (VideoJob.look); 6: every video keeps full-resolution chroma (writers.write_clip)
 
 #: The random stream of each corpus: every draw is keyed by (seed, stream, index).
 STREAMS = {"stills": 1, "webvid_train": 2, "webvid_val": 3, "ucf101": 4, "mit": 5, "msrvtt": 6,

@@ -122,18 +122,21 @@ The later peers' zero-shot protocol (three test splits in their list format, ben
 * ``k600_zs``: the 40 concepts outside the labeled subset's as novel classes, 6 videos each at
   ``videos/train/<id>_<start>_<end>.mp4``; each split 16 classes and their 96 videos.
 
-In all: 6,212 videos (~155 MB: intra-coded) and 5,000 stills (``images.npy``, 5000x64x64x3 bytes = 59 MiB); the
+In all: 6,212 videos (28 MB of intra-coded 4:4:4 video, ~180 MB on disk in 4 KiB blocks) and 5,000 stills (``images.npy``, 5000x64x64x3 bytes = 59 MiB); the
 demo's stage 01 renders the videos in about a minute on 2 cores (smoke: ~2 s).
 Everything is drawn from ``numpy.random.Generator`` streams keyed by (seed, stream, index), so the
 same seed gives byte-identical annotation files and identical frames whatever the number of worker
 processes. The mp4 videos are h264 written by ``fitclip.video.write_video`` with x264's C paths
 (``asm=0``), whose output, unlike the assembly paths', does not depend on memory layout; the UCF101
-``.avi`` files are MPEG-4 Part 2 in AVI, like the real (xvid) ones, because decord reports no
-timestamps for h264 in AVI (see ``fitclip.toyworld.writers.write_clip``). Every frame is coded on its
-own (h264 ``keyint=1`` at a constant quantizer, MPEG-4 ``g=1``): with the usual predictive coding a
-growing clip and its exact time-reversed twin decoded to pixels 0.8–0.9 grey levels apart at the same
-rendered frames (``fitclip.toyworld.writers.order_leak``), an order cue the order-only control must not
-offer; intra-coded, they decode identically.
+``.avi`` files are Motion JPEG in AVI (the real ones are MPEG-4 Part 2, which has no full-resolution chroma;
+h264 in AVI would do, but decord reports no timestamps for it; see ``fitclip.toyworld.writers.write_clip``).
+Every video keeps its chroma at full resolution (4:4:4): at 64x64, 4:2:0 chroma smeared the colour of the
+objects' 1-px trail ghosts and cost the teacher a quarter of its motion reading (README, "Stage 00"), which real
+frames of 224 px and more do not lose. Every frame is coded on its own (h264 ``keyint=1`` at a constant
+quantizer; Motion JPEG is intra-only): with h264's usual predictive coding a growing clip and its exact
+time-reversed twin decoded to pixels 0.8–0.9 grey levels apart at the same rendered frames
+(``fitclip.toyworld.writers.order_leak``), an order cue the order-only control must not offer; intra-coded,
+they decode identically.
 
 The package's other modules: :mod:`~fitclip.toyworld.vocabulary` (what exists, class names, caption text),
 :mod:`~fitclip.toyworld.render` (the numpy renderer) and :mod:`~fitclip.toyworld.writers` (each dataset's
@@ -306,8 +309,8 @@ def world_manifest(seed: int, cfg: WorldConfig, plan: WorldPlan) -> dict[str, An
         "colours": list(COLOURS), "shapes": list(SHAPES), "concepts": list(CONCEPTS),
         "labeled_concepts": list(LABELED_CONCEPTS), "motions": list(MOTIONS),
         "single_frame_motions": list(SINGLE_FRAME_MOTIONS),
-        "coding": "every frame intra-coded (h264 keyint=1 qp=18; MPEG-4 g=1): a clip and its time-reversed twin "
-                  "decode to the same frames (writers.order_leak)",
+        "coding": "every frame intra-coded, full-resolution chroma (h264 yuv444p keyint=1 qp=18; Motion JPEG "
+                  "yuvj444p): a clip and its time-reversed twin decode to the same frames (writers.order_leak)",
         "order_only_pair": {"motions": list(ORDER_ONLY_PAIR),
                             "ucf101": [UCF_FOLDERS[m] for m in ORDER_ONLY_PAIR],
                             "mit_suffix": ["+" + "+".join(m.split()) for m in ORDER_ONLY_PAIR]},
