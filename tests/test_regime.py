@@ -290,6 +290,43 @@ def test_stills_with_the_video_look_differ_only_in_the_objects_colour():
     assert changed.any() and changed.mean() < 0.2  # a small object moved in colour, not the frame
 
 
+def test_the_worlds_videos_keep_full_resolution_chroma_and_the_probe_reads_each_coding(tmp_path):
+    """write_clip codes the chroma at full resolution (a 1-px red line decodes red, its neighbours grey) unless
+    told otherwise (4:2:0: the line's colour shared with its neighbour); chroma_probe reads the same videos three
+    ways, and a model that sees nothing (every score equal) gets exactly chance on each, with no difference."""
+    import torch
+
+    from fitclip.toyworld.pretrain import chroma_probe
+    from fitclip.toyworld.writers import write_clip
+    from fitclip.video import read_frames
+
+    clip = np.full((5, 64, 64, 3), 128, np.uint8)
+    clip[:, :, 31] = (230, 30, 30)
+    for suffix in (".mp4", ".avi"):
+        red = {}
+        for full in (True, False):
+            path = write_clip(tmp_path / f"line-{full}{suffix}", clip, intra_only=True, full_chroma=full)
+            frame = read_frames(path, [2], backend="pyav")[0].astype(int)
+            red[full] = (frame[..., 0] - frame[..., 1]).mean(axis=0)  # red minus green per column: 200 on the line
+        assert red[True][31] > 170 and abs(red[True][30]) < 15 and abs(red[True][32]) < 15, (suffix, red[True][29:34])
+        assert red[False][31] < 140 and max(red[False][30], red[False][32]) > 40, (suffix, red[False][29:34])
+
+    class Blind(torch.nn.Module):
+        def tokenize(self, texts):
+            return torch.zeros(len(texts), 1)
+
+        def encode_image(self, x):
+            return torch.ones(len(x), 3)
+
+        def encode_text(self, tokens):
+            return torch.ones(len(tokens), 3)
+
+    rows = chroma_probe(Blind(), limit=10, transform=lambda x: x.permute(0, 3, 1, 2).float())
+    assert [r["coding"] for r in rows] == ["rendered", "4:4:4", "4:2:0"]
+    for r in rows:  # all 10 classes tied: each video's hit is shared, 1/10
+        assert r["n"] == 10 and r["top1"] == pytest.approx(10.0) and r["diff_vs_444"] == 0.0
+
+
 def test_look_probe_measures_every_look_on_the_same_stills():
     """look_probe on a hand-made model that reads the motion from nothing (every score equal): each look is
     measured on the same stills (the same n), every guess is counted once, and ties score no accuracy."""

@@ -29,7 +29,8 @@ from tqdm.auto import tqdm
 
 from fitclip.files import atomic_write_text, save_state, write_json
 from fitclip.losses import labeled_loss
-from fitclip.metrics import bootstrap_ci, class_rank_counts, classification_metrics, hits, ranks_from_counts
+from fitclip.metrics import (bootstrap_ci, class_rank_counts, classification_metrics, hits, ranks_from_counts,
+                             top1_hits)
 from fitclip.models import RANDOM_INIT_WARNING, VideoCLIP, load_clip, model_file_state, quiet_open_clip
 from fitclip.toyworld.vocabulary import SINGLE_FRAME_MOTIONS, valid_combo
 from fitclip.transforms import transforms_for
@@ -169,6 +170,68 @@ def look_probe(model: VideoCLIP, looks: Sequence[float] = (0.0, 0.2, 0.4), n: in
         guesses = (model.encode_image(images[named]) @ text.t()).argmax(1).tolist() if named else []
         record["guesses"] = {m: guesses.count(k) for k, m in enumerate(SINGLE_FRAME_MOTIONS)}
         rows.append(record)
+    return rows
+
+
+@torch.no_grad()
+def chroma_probe(model: VideoCLIP, seed: int = 0, config: Any = None, limit: int | None = None,
+                 transform: Callable[[torch.Tensor], torch.Tensor] | None = None) -> list[dict]:
+    """What coding the chroma at half resolution does to the teacher's reading of the UCF101-like videos.
+
+    The world's UCF101-like test videos (the plan of `seed` and `config`, default :class:`WorldConfig`; the first
+    `limit`, every k-th so that each class is in, when given) are rendered and read at the eval sampler's 4 frames three ways: as rendered, and decoded
+    after the world's intra-only coding (:func:`~fitclip.toyworld.writers.write_clip`, h264) with full-resolution
+    chroma (4:4:4, the world's) and with half-resolution chroma (4:2:0, most real video's). Each is scored as the
+    benchmark scores it: the mean of the 4 L2-normalised frame embeddings against the 10 class names with the
+    48 CLIP templates, top-1 (ties shared, as :func:`fitclip.metrics.classification_metrics`).
+
+    Returns:
+        One record per reading (``coding``: ``"rendered"``, ``"4:4:4"``, ``"4:2:0"``) with ``top1`` (percent) and
+        its 95 % bootstrap CI, ``top1_single_frame`` (the 7 single-frame motions' videos), ``diff_vs_444`` with its
+        paired CI (``diff_ci_low``, ``diff_ci_high``: the same videos read with 4:4:4 coding) and ``n``.
+    """
+    import tempfile
+
+    from fitclip.evaluate import class_embeddings
+    from fitclip.prompts import UCF101_TEMPLATES, format_prompts
+    from fitclip.toyworld.render import render_video
+    from fitclip.toyworld.vocabulary import UCF_FOLDERS, ucf101_class_folders, ucf101_class_names
+    from fitclip.toyworld.world import WorldConfig, plan_world
+    from fitclip.toyworld.writers import write_clip
+    from fitclip.video import frame_indices, read_frames
+
+    tf = transform or transforms_for(model)[1]
+    model.eval()
+    jobs = [j for j in plan_world(seed, config or WorldConfig()).jobs if j.relpath.startswith("ucf101/UCF-101/")]
+    jobs = jobs[::max(1, len(jobs) // limit)][:limit] if limit else jobs  # spread over the classes
+    folders = ucf101_class_folders()
+    targets = torch.tensor([folders.index(UCF_FOLDERS[j.clips[0].motion]) for j in jobs])
+    single = torch.tensor([j.clips[0].motion in SINGLE_FRAME_MOTIONS for j in jobs])
+    classes = class_embeddings(model, [format_prompts(UCF101_TEMPLATES, name) for name in ucf101_class_names()])
+    readings: dict[str, list[np.ndarray]] = {"rendered": [], "4:4:4": [], "4:2:0": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        for k, job in enumerate(jobs):
+            frames = render_video(job)
+            idx = frame_indices(0, len(frames) - 1, 4, "eval")
+            readings["rendered"].append(frames[idx])
+            for coding, full in (("4:4:4", True), ("4:2:0", False)):
+                path = write_clip(Path(tmp) / f"{k}-{full}.mp4", frames, intra_only=True, full_chroma=full)
+                readings[coding].append(read_frames(path, idx, backend="pyav"))
+    per_item = {}
+    for coding, clips in readings.items():
+        x = tf(torch.from_numpy(np.concatenate(clips)))
+        z = torch.cat([model.encode_image(x[i:i + 256]) for i in range(0, len(x), 256)])
+        video = torch.nn.functional.normalize(z, dim=-1).view(len(jobs), -1, z.shape[-1]).mean(1)
+        per_item[coding] = top1_hits(video @ classes.t(), targets)
+    rows = []
+    for coding, hit in per_item.items():
+        row = {"coding": coding, "top1": float(hit.mean()), "top1_single_frame": float(hit[single].mean()),
+               "n": len(jobs)}
+        row["top1_ci_low"], row["top1_ci_high"] = bootstrap_ci(hit)
+        diff = hit - per_item["4:4:4"]  # paired: the same videos
+        row["diff_vs_444"] = float(diff.mean())
+        row["diff_ci_low"], row["diff_ci_high"] = bootstrap_ci(diff)
+        rows.append(row)
     return rows
 
 

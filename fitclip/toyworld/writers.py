@@ -471,7 +471,7 @@ def load_stills(root: str | os.PathLike) -> tuple[np.ndarray, list[str]]:
 _X264 = {"threads": "1", "preset": "veryfast", "x264-params": "asm=0"}
 
 
-def write_clip(path: str | os.PathLike, frames: np.ndarray, intra_only: bool = False) -> Path:
+def write_clip(path: str | os.PathLike, frames: np.ndarray, intra_only: bool = False, full_chroma: bool = True) -> Path:
     """Write a world video the way the world writes it, atomically: the suffix picks the codec. Both keep the
     chroma at full resolution (4:4:4): at 64x64 a 4:2:0 chroma sample covers 2x2 pixels of objects 10-16 px wide
     and of their 1-px trail ghosts, which costs what it never costs real frames of 224 px and more (measured: the
@@ -490,6 +490,8 @@ def write_clip(path: str | os.PathLike, frames: np.ndarray, intra_only: bool = F
             frame decodes to the same pixels whatever the order of the clip. h264's default coding predicts each
             frame from the previous ones, so a clip and its time-reversed twin decode to slightly different
             pixels (the order leak measured by :func:`order_leak`).
+        full_chroma: False codes the chroma at half resolution (4:2:0, ``yuv420p`` / ``yuvj420p``), as most real
+            video is; for measuring what that costs (:func:`fitclip.toyworld.pretrain.chroma_probe`).
     """
     from fitclip.video import write_video
 
@@ -498,11 +500,12 @@ def write_clip(path: str | os.PathLike, frames: np.ndarray, intra_only: bool = F
         # threads=1: slices per thread would change the bytes with the core count; dct=int: the C integer DCT on
         # every CPU (the default picks a SIMD one by CPU).
         return write_video(path, frames, fps=FPS, codec="mjpeg", container="avi", bit_rate=50_000_000,
-                           pix_fmt="yuvj444p", options={"threads": "1", "dct": "int", "qmin": "2", "qmax": "2"})
+                           pix_fmt="yuvj444p" if full_chroma else "yuvj420p",
+                           options={"threads": "1", "dct": "int", "qmin": "2", "qmax": "2"})
     options = dict(_X264)
     if intra_only:
         options["x264-params"] += ":keyint=1:qp=18"
-    return write_video(path, frames, fps=FPS, crf=18, options=options, pix_fmt="yuv444p")
+    return write_video(path, frames, fps=FPS, crf=18, options=options, pix_fmt="yuv444p" if full_chroma else "yuv420p")
 
 
 def order_leak(folder: str | os.PathLike, suffix: str = ".mp4", n_clips: int = 12, intra_only: bool = False,
