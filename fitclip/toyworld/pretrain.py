@@ -178,7 +178,7 @@ def chroma_probe(model: VideoCLIP, seed: int = 0, config: Any = None, limit: int
                  transform: Callable[[torch.Tensor], torch.Tensor] | None = None) -> list[dict]:
     """What coding the chroma at half resolution does to the teacher's reading of the UCF101-like videos.
 
-    The world's UCF101-like test videos (the plan of `seed` and `config`, default :class:`WorldConfig`; the first
+    The world's UCF101-like test videos (``testlist01``; the plan of `seed` and `config`, default :class:`WorldConfig`; the first
     `limit`, every k-th so that each class is in, when given) are rendered and read at the eval sampler's 4 frames three ways: as rendered, and decoded
     after the world's intra-only coding (:func:`~fitclip.toyworld.writers.write_clip`, h264) with full-resolution
     chroma (4:4:4, the world's) and with half-resolution chroma (4:2:0, most real video's). Each is scored as the
@@ -202,7 +202,9 @@ def chroma_probe(model: VideoCLIP, seed: int = 0, config: Any = None, limit: int
 
     tf = transform or transforms_for(model)[1]
     model.eval()
-    jobs = [j for j in plan_world(seed, config or WorldConfig()).jobs if j.relpath.startswith("ucf101/UCF-101/")]
+    plan = plan_world(seed, config or WorldConfig())
+    test = {f"ucf101/UCF-101/{line}" for line in plan.files["ucf101/ucfTrainTestlist/testlist01.txt"].split()}
+    jobs = [j for j in plan.jobs if j.relpath in test]  # the benchmark's test list (not the peers' splits 2, 3)
     jobs = jobs[::max(1, len(jobs) // limit)][:limit] if limit else jobs  # spread over the classes
     folders = ucf101_class_folders()
     targets = torch.tensor([folders.index(UCF_FOLDERS[j.clips[0].motion]) for j in jobs])
