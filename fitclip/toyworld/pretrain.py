@@ -178,9 +178,9 @@ def chroma_probe(model: VideoCLIP, seed: int = 0, config: Any = None, limit: int
                  transform: Callable[[torch.Tensor], torch.Tensor] | None = None) -> list[dict]:
     """What coding the chroma at half resolution does to the teacher's reading of the UCF101-like videos.
 
-    The world's UCF101-like test videos (``testlist01``; the plan of `seed` and `config`, default :class:`WorldConfig`; the first
-    `limit`, every k-th so that each class is in, when given) are rendered and read at the eval sampler's 4 frames three ways: as rendered, and decoded
-    after the world's intra-only coding (:func:`~fitclip.toyworld.writers.write_clip`, h264) with full-resolution
+    The world's UCF101-like test videos (``testlist01`` of the plan of `seed` and `config`, default
+    :class:`WorldConfig`; with `limit`, that many, every k-th so that each class is in) are rendered and read at the
+    eval sampler's 4 frames three ways: as rendered, and decoded after the world's intra-only coding (:func:`~fitclip.toyworld.writers.write_clip`, h264) with full-resolution
     chroma (4:4:4, the world's) and with half-resolution chroma (4:2:0, most real video's). Each is scored as the
     benchmark scores it: the mean of the 4 L2-normalised frame embeddings against the 10 class names with the
     48 CLIP templates, top-1 (ties shared, as :func:`fitclip.metrics.classification_metrics`).

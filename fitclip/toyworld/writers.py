@@ -471,7 +471,8 @@ def load_stills(root: str | os.PathLike) -> tuple[np.ndarray, list[str]]:
 _X264 = {"threads": "1", "preset": "veryfast", "x264-params": "asm=0"}
 
 
-def write_clip(path: str | os.PathLike, frames: np.ndarray, intra_only: bool = False, full_chroma: bool = True) -> Path:
+def write_clip(path: str | os.PathLike, frames: np.ndarray, intra_only: bool = False,
+               full_chroma: bool = True) -> Path:
     """Write a world video the way the world writes it, atomically: the suffix picks the codec. Both keep the
     chroma at full resolution (4:4:4): at 64x64 a 4:2:0 chroma sample covers 2x2 pixels of objects 10-16 px wide
     and of their 1-px trail ghosts, which costs what it never costs real frames of 224 px and more (measured: the
@@ -505,7 +506,8 @@ def write_clip(path: str | os.PathLike, frames: np.ndarray, intra_only: bool = F
     options = dict(_X264)
     if intra_only:
         options["x264-params"] += ":keyint=1:qp=18"
-    return write_video(path, frames, fps=FPS, crf=18, options=options, pix_fmt="yuv444p" if full_chroma else "yuv420p")
+    return write_video(path, frames, fps=FPS, crf=18, options=options,
+                       pix_fmt="yuv444p" if full_chroma else "yuv420p")
 
 
 def order_leak(folder: str | os.PathLike, suffix: str = ".mp4", n_clips: int = 12, intra_only: bool = False,
