@@ -123,7 +123,8 @@ The later peers' zero-shot protocol (three test splits in their list format, ben
   ``videos/train/<id>_<start>_<end>.mp4``; each split 16 classes and their 96 videos.
 
 In all: 6,212 videos (28 MB of intra-coded 4:4:4 video, ~180 MB on disk in 4 KiB blocks) and 5,000 stills
-(``images.npy``, 5000x64x64x3 bytes = 59 MiB); the demo's stage 01 renders the videos in about a minute on 2 cores (smoke: ~2 s).
+(``images.npy``, 5000x64x64x3 bytes = 59 MiB); the demo's stage 01 renders the videos in about a minute on
+2 cores (smoke: ~2 s).
 Everything is drawn from ``numpy.random.Generator`` streams keyed by (seed, stream, index), so the
 same seed gives byte-identical annotation files and identical frames whatever the number of worker
 processes. The mp4 videos are h264 written by ``fitclip.video.write_video`` with x264's C paths
