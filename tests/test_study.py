@@ -498,6 +498,25 @@ def test_the_training_curves_plot_each_runs_losses():
     assert drawn == {(3.0, 2.0, 1.5), (3.1, 2.5, 2.4)}
 
 
+def test_the_lambda_plot_draws_every_student_and_no_negative_lambda():
+    """Supp. Fig. 5's plot: each benchmark's students at their λ (0 included, on the symlog axis), the teacher as a
+    line, and an x axis that starts just left of 0 (λ is never negative, so no negative tick)."""
+    from fitclip.study.plots import plot_lambda_share
+
+    rows = [{"lam": lam, "model": "teacher" if lam is None else f"lam={lam}", "dataset": "ucf101", "metric": "top1",
+             "value": v, "ci_low": v - 2, "ci_high": v + 2} for lam, v in ((None, 30.0), (0.0, 40.0), (1e-4, 42.0),
+                                                                          (1e-2, 35.0))]
+    fig = plot_lambda_share(pd.DataFrame(rows))
+    [ax] = [a for a in fig.axes if a.get_title() == "ucf101"]
+    [bars] = [c for c in ax.containers if c.get_label() == "student (α = 1)"]
+    student = bars.lines[0]  # the error bar's data line
+    assert list(student.get_xdata()) == [0.0, 1e-4, 1e-2] and list(student.get_ydata()) == [40.0, 42.0, 35.0]
+    assert [line.get_ydata()[0] for line in ax.get_lines() if line.get_label() == "teacher"] == [30.0]
+    low, high = ax.get_xlim()
+    assert -1e-4 < low < 0 and high > 1e-2
+    assert all(tick >= 0 for tick in ax.get_xticks() if low <= tick <= high)
+
+
 def test_the_alpha_slider_rewrites_its_table_when_moved():
     """The slider's table is an HTML widget whose value is replaced (no Output widget: a headless run could hang on
     one, jupyter/nbclient#312): it starts at the chosen α and follows the slider."""

@@ -245,6 +245,8 @@ def plot_lambda_share(table: pd.DataFrame, title: str = "distillation share λ (
         ax.axhline(teacher["value"], ls="--", color="grey", label="teacher")
         ax.axhspan(teacher["ci_low"], teacher["ci_high"], color="grey", alpha=0.15, lw=0)
         ax.set_xscale("symlog", linthresh=linthresh)
+        # λ is never negative: the axis starts just left of 0 (no negative ticks) and ends just right of the largest.
+        ax.set_xlim(-0.5 * linthresh, float(students["lam"].max()) * 1.5 or 1.0)
         ax.set_xlabel("λ (symlog; 0 at the left)")
         ax.set_ylabel(f"{metric_label(str(part['metric'].iloc[0]))} (%)")
         ax.set_ylim(0, max(5.0, float(max(part["ci_high"].max(), teacher["ci_high"])) * 1.15))
