@@ -6,6 +6,7 @@ import dataclasses
 
 import numpy as np
 import pytest
+import torch
 
 import fitclip.toyworld as S
 from fitclip.annotations import load_annotations, sample_labeled_subset
@@ -290,12 +291,26 @@ def test_stills_with_the_video_look_differ_only_in_the_objects_colour():
     assert changed.any() and changed.mean() < 0.2  # a small object moved in colour, not the frame
 
 
+class _Blind(torch.nn.Module):
+    """A model that reads nothing: every image, video and text embeds to the same vector, so every score ties."""
+
+    def tokenize(self, texts):
+        return torch.zeros(len(texts), 1)
+
+    def encode_image(self, x):
+        return torch.ones(len(x), 3)
+
+    def encode_video(self, frames):
+        return torch.ones(len(frames), 3)
+
+    def encode_text(self, tokens):
+        return torch.ones(len(tokens), 3)
+
+
 def test_the_worlds_videos_keep_full_resolution_chroma_and_the_probe_reads_each_coding(tmp_path):
     """write_clip codes the chroma at full resolution (a 1-px red line decodes red, its neighbours grey) unless
     told otherwise (4:2:0: the line's colour shared with its neighbour); chroma_probe reads the same videos three
     ways, and a model that sees nothing (every score equal) gets exactly chance on each, with no difference."""
-    import torch
-
     from fitclip.toyworld.pretrain import chroma_probe
     from fitclip.toyworld.writers import write_clip
     from fitclip.video import read_frames
@@ -311,17 +326,7 @@ def test_the_worlds_videos_keep_full_resolution_chroma_and_the_probe_reads_each_
         assert red[True][31] > 170 and abs(red[True][30]) < 15 and abs(red[True][32]) < 15, (suffix, red[True][29:34])
         assert red[False][31] < 140 and max(red[False][30], red[False][32]) > 40, (suffix, red[False][29:34])
 
-    class Blind(torch.nn.Module):
-        def tokenize(self, texts):
-            return torch.zeros(len(texts), 1)
-
-        def encode_image(self, x):
-            return torch.ones(len(x), 3)
-
-        def encode_text(self, tokens):
-            return torch.ones(len(tokens), 3)
-
-    rows = chroma_probe(Blind(), limit=10, transform=lambda x: x.permute(0, 3, 1, 2).float())
+    rows = chroma_probe(_Blind(), limit=10, transform=lambda x: x.permute(0, 3, 1, 2).float())
     assert [r["coding"] for r in rows] == ["rendered", "4:4:4", "4:2:0"]
     for r in rows:  # all 10 classes tied: each video's hit is shared, 1/10
         assert r["n"] == 10 and r["top1"] == pytest.approx(10.0) and r["diff_vs_444"] == 0.0
@@ -330,22 +335,10 @@ def test_the_worlds_videos_keep_full_resolution_chroma_and_the_probe_reads_each_
 def test_look_probe_measures_every_look_on_the_same_stills():
     """look_probe on a hand-made model that reads the motion from nothing (every score equal): each look is
     measured on the same stills (the same n), every guess is counted once, and ties score no accuracy."""
-    import torch
-
     from fitclip.toyworld.pretrain import look_probe
     from fitclip.toyworld.vocabulary import SINGLE_FRAME_MOTIONS
 
-    class Blind(torch.nn.Module):
-        def tokenize(self, texts):
-            return list(texts)
-
-        def encode_image(self, x):
-            return torch.ones(len(x), 3)
-
-        def encode_text(self, texts):
-            return torch.ones(len(texts), 3)
-
-    rows = look_probe(Blind(), looks=(0.0, 0.4), n=40, seed=2, transform=lambda x: x.permute(0, 3, 1, 2).float())
+    rows = look_probe(_Blind(), looks=(0.0, 0.4), n=40, seed=2, transform=lambda x: x.permute(0, 3, 1, 2).float())
     assert [r["look"] for r in rows] == [0.0, 0.4] and rows[0]["n"] == rows[1]["n"] > 0
     for r in rows:
         assert set(r["guesses"]) == set(SINGLE_FRAME_MOTIONS) and sum(r["guesses"].values()) == r["n"]

@@ -182,8 +182,8 @@ def chroma_probe(model: VideoCLIP, seed: int = 0, config: Any = None, limit: int
     :class:`WorldConfig`; with `limit`, that many, every k-th so that each class is in) are rendered and read at the
     eval sampler's 4 frames three ways: as rendered, and decoded after the world's intra-only coding (:func:`~fitclip.toyworld.writers.write_clip`, h264) with full-resolution
     chroma (4:4:4, the world's) and with half-resolution chroma (4:2:0, most real video's). Each is scored as the
-    benchmark scores it: the mean of the 4 L2-normalised frame embeddings against the 10 class names with the
-    48 CLIP templates, top-1 (ties shared, as :func:`fitclip.metrics.classification_metrics`).
+    benchmark scores it: the model's video embedding (``encode_video``: the mean of the 4 L2-normalised frame
+    embeddings) against the 10 class names with the 48 CLIP templates, top-1 (ties shared, as :func:`fitclip.metrics.classification_metrics`).
 
     Returns:
         One record per reading (``coding``: ``"rendered"``, ``"4:4:4"``, ``"4:2:0"``) with ``top1`` (percent) and
@@ -222,8 +222,8 @@ def chroma_probe(model: VideoCLIP, seed: int = 0, config: Any = None, limit: int
     per_item = {}
     for coding, clips in readings.items():
         x = tf(torch.from_numpy(np.concatenate(clips)))
-        z = torch.cat([model.encode_image(x[i:i + 256]) for i in range(0, len(x), 256)])
-        video = torch.nn.functional.normalize(z, dim=-1).view(len(jobs), -1, z.shape[-1]).mean(1)
+        x = x.view(len(jobs), -1, *x.shape[1:])  # [videos, 4, C, H, W]
+        video = torch.cat([model.encode_video(x[i:i + 64]) for i in range(0, len(x), 64)])
         per_item[coding] = top1_hits(video @ classes.t(), targets)
     rows = []
     for coding, hit in per_item.items():
